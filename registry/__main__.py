@@ -1,0 +1,5 @@
+"""``python -m registry`` runs the CLI."""
+
+from .cli import main
+
+main()

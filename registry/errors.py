@@ -1,0 +1,27 @@
+"""Errors the registry reports to its users: each says what is wrong and what to fix.
+
+The CLI prints them as one line on stderr with exit code 2; the API turns them into JSON problems.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A user-facing error; ``param`` names the input at fault when there is one."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class StoreError(RegistryError):
+    """The store cannot be opened or used: missing file, not a GeoPackage, newer schema..."""
+
+
+class ValidationError(RegistryError):
+    """Input data breaks a rule of the data model; nothing was written."""
+
+
+class NotFound(RegistryError):
+    """A named layer, project or feature does not exist."""

@@ -1,0 +1,145 @@
+"""The registry's data model: categories, layers, codes and the one table of project fields.
+
+Every other module (store, queries, exchange, API) takes names and types from here, so the
+contract in ``shared/domain.md`` is written down exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+STORAGE_EPSG = 4490  # CGCS2000 longitude/latitude: how geometry is stored
+METRIC_EPSG = 4549  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: lengths, areas, buffers
+ILLUSTRATIVE_NOTICE = (
+    "The park, street-office, lake and river geometry and all project geometry are illustrative "
+    "(drawn for this demo), not survey data. 園區、街道、湖泊、河道及專案的幾何均為示意,非測繪成果。"
+)
+
+
+@dataclass(frozen=True)
+class Category:
+    """A project category and the feature layer that holds its geometry."""
+
+    slug: str
+    code: str
+    zh: str
+    geometry_type: str  # the layer's one declared geometry type
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("alleys", "ALY", "背街小巷", "MultiLineString"),
+    Category("rivers", "RIV", "城市河道", "MultiLineString"),
+    Category("polders", "POL", "低窪易淹易澇片區", "MultiPolygon"),
+    Category("construction_sites", "CST", "建設工地", "MultiPolygon"),
+    Category("parking_lots", "PRK", "停車設施", "MultiPolygon"),
+    Category("markets", "MKT", "農貿市場", "MultiPolygon"),
+    Category("vending_points", "VND", "經營疏導點", "MultiPolygon"),
+    Category("billboards", "BBD", "戶外廣告", "Point"),
+    Category("old_compounds", "OLD", "老舊小區", "MultiPolygon"),
+    Category("urban_villages", "VIL", "城中村", "MultiPolygon"),
+    Category("shanty_areas", "SHT", "棚戶區", "MultiPolygon"),
+    Category("urban_fringes", "FRG", "城郊結合部", "MultiPolygon"),
+)
+CATEGORY_BY_SLUG = {c.slug: c for c in CATEGORIES}
+CATEGORY_BY_CODE = {c.code: c for c in CATEGORIES}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A feature layer of the store: its geometry type and its attribute columns besides fid."""
+
+    name: str
+    geometry_type: str
+    kind: str  # "project" (carries project_id) or "reference"
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+    title_zh: str
+
+
+_PROJECT_FEATURE_COLUMNS = (("project_id", "TEXT"), ("name", "TEXT"))
+
+PROJECT_LAYERS: tuple[Layer, ...] = tuple(
+    Layer(c.slug, c.geometry_type, "project", _PROJECT_FEATURE_COLUMNS, c.zh) for c in CATEGORIES
+) + (Layer("sluices", "Point", "project", _PROJECT_FEATURE_COLUMNS, "閘站"),)
+
+REFERENCE_LAYERS: tuple[Layer, ...] = (
+    Layer("park_boundary", "MultiPolygon", "reference", (("name", "TEXT"),), "園區邊界"),
+    Layer(
+        "street_offices",
+        "MultiPolygon",
+        "reference",
+        (("code", "TEXT"), ("name", "TEXT"), ("valid_from", "DATE"), ("valid_to", "DATE")),
+        "街道",
+    ),
+    Layer("lakes", "MultiPolygon", "reference", (("name", "TEXT"),), "湖泊"),
+    Layer("main_rivers", "MultiLineString", "reference", (("name", "TEXT"),), "主要河道"),
+)
+LAYERS: tuple[Layer, ...] = PROJECT_LAYERS + REFERENCE_LAYERS
+LAYER_BY_NAME = {layer.name: layer for layer in LAYERS}
+
+# Street offices; a boundary version is keyed by (code, valid_from).
+STREETS = {"LF": "婁葑", "XT": "斜塘", "WT": "唯亭", "SP": "勝浦", "JJH": "金雞湖"}
+
+STATUSES = {
+    "planned": "計劃",
+    "in_progress": "在建",
+    "completed": "已完成",
+    "long_term_management": "長效管理",
+    "delayed": "延期",
+    "cancelled": "取消",
+}
+
+LEAD_DEPARTMENTS = ("城市管理局", "服務業發展局", "規劃建設局", "國土房產局", "社會管理局", "交巡警大隊")
+SITE_TYPES = {"building": "建築", "municipal": "市政", "demolition": "拆遷", "awaiting": "待建"}
+BILLBOARD_ACTIONS = {"remove": "拆除", "renovate": "整治"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of the ``projects`` table: its type, DBF short name and Chinese header.
+
+    ``kind`` is one of text, integer, real, date, bool. Exporters and importers read this table.
+    """
+
+    name: str
+    kind: str
+    dbf: str
+    zh: str
+    required: bool = False
+
+
+PROJECT_FIELDS: tuple[Field, ...] = (
+    Field("project_id", "text", "project_id", "專案編號", True),
+    Field("name", "text", "name", "專案名稱", True),
+    Field("category", "text", "category", "類別", True),
+    Field("year", "integer", "year", "年度", True),
+    Field("investment_yuan", "integer", "invest_yn", "投資(元)", True),
+    Field("lead_department", "text", "lead_dept", "牽頭部門", True),
+    Field("street_codes", "text", "streets", "街道", True),
+    Field("status", "text", "status", "狀態", True),
+    Field("delay_reason", "text", "delay_rsn", "延期原因"),
+    Field("planned_start", "date", "plan_start", "計劃開工"),
+    Field("planned_finish", "date", "plan_end", "計劃完工"),
+    Field("actual_start", "date", "act_start", "實際開工"),
+    Field("actual_finish", "date", "act_end", "實際完工"),
+    Field("in_statement", "bool", "in_stmt", "責任狀專案", True),
+    Field("beyond_statement", "bool", "beyond_st", "責任狀外追加", True),
+    Field("tasks", "text", "tasks", "整治任務"),
+    Field("notes", "text", "notes", "備註"),
+    Field("length_m", "real", "length_m", "長度(米)"),
+    Field("area_m2", "real", "area_m2", "面積(平方米)"),
+    Field("stalls", "integer", "stalls", "攤位數"),
+    Field("parking_spaces", "integer", "park_spc", "泊位數"),
+    Field("dredged_m3", "real", "dredge_m3", "清淤量(立方米)"),
+    Field("site_type", "text", "site_type", "工地類型"),
+    Field("billboard_action", "text", "bb_action", "廣告處置"),
+)
+FIELD_BY_NAME = {f.name: f for f in PROJECT_FIELDS}
+PROJECT_COLUMNS = tuple(f.name for f in PROJECT_FIELDS)
+
+SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "date": "DATE", "bool": "BOOLEAN"}
+
+
+def project_id(year: int, category: str, number: int) -> str:
+    """The readable id ``YEAR-CAT-NNN`` of the ``number``-th project of a year and category."""
+    return f"{year}-{CATEGORY_BY_SLUG[category].code}-{number:03d}"

@@ -1,0 +1,412 @@
+"""The embedded store: one GeoPackage file that QGIS and GDAL open as ordinary layers.
+
+Layers are created by GDAL (through fiona, which takes a typed schema) so the file carries the
+GeoPackage metadata, EPSG:4490 and R-tree spatial indexes GDAL expects. Writes go through SQLite
+directly so that a batch across layers is one transaction. Reads use pyogrio (Arrow) and keep each
+layer, with its spatial index, in memory until the file's revision changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fiona
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from .. import model, validate
+from ..errors import StoreError, ValidationError
+from . import gpkgblob
+from .base import Batch, BBox, LayerInfo, Store
+
+_FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+GEOMETRY_COLUMN = "geom"
+
+
+def _now() -> str:
+    """The timestamp written to ``last_change``; ``OGR_CURRENT_DATE`` fixes it, as it does for GDAL."""
+    fixed = os.environ.get("OGR_CURRENT_DATE")
+    if fixed:
+        return fixed
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _projects_ddl() -> str:
+    checks = {
+        "category": f"category IN ({', '.join(repr(c) for c in model.CATEGORY_BY_SLUG)})",
+        "status": f"status IN ({', '.join(repr(s) for s in model.STATUSES)})",
+        "investment_yuan": "investment_yuan >= 0",
+        "in_statement": "in_statement IN (0, 1)",
+        "beyond_statement": "beyond_statement IN (0, 1)",
+    }
+    columns = ['"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL']
+    for field in model.PROJECT_FIELDS:
+        sql = f'"{field.name}" {model.SQL_TYPES[field.kind]}'
+        if field.required:
+            sql += " NOT NULL"
+        if field.name == "project_id":
+            sql += " UNIQUE"
+        if field.name in checks:
+            sql += f" CHECK ({checks[field.name]})"
+        columns.append(sql)
+    return f'CREATE TABLE "projects" ({", ".join(columns)})'
+
+
+class GeoPackageStore(Store):
+    """A registry kept in one GeoPackage file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self._check_file()
+        self._cache: dict[str, tuple[str, object]] = {}
+        self._lock = threading.Lock()
+
+    # -- creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, meta: dict[str, str] | None = None,
+               overwrite: bool = False) -> GeoPackageStore:
+        """Create an empty registry file: every layer, the projects table and registry_meta.
+
+        The file is built beside the target and moved into place, so a failure leaves nothing.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise StoreError(f"{path}: file exists already; remove it or choose another path")
+        if path.suffix.lower() != ".gpkg":
+            raise StoreError(f"{path}: a GeoPackage store's file name must end in .gpkg")
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise StoreError(f"{path}: folder {folder} does not exist")
+        handle, tmp = tempfile.mkstemp(suffix=".gpkg", dir=folder, prefix=f".{path.stem}-")
+        os.close(handle)
+        os.unlink(tmp)
+        try:
+            for layer in model.LAYERS:
+                schema = {
+                    "geometry": layer.geometry_type,
+                    "properties": {name: _FIONA_TYPES[kind] for name, kind in layer.columns},
+                }
+                with fiona.open(tmp, "w", driver="GPKG", layer=layer.name,
+                                crs=f"EPSG:{model.STORAGE_EPSG}", schema=schema):
+                    pass
+            con = _connect(tmp)
+            try:
+                with con:
+                    _initialise_tables(con, meta or {})
+            finally:
+                con.close()
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return cls(path)
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_file(self) -> None:
+        path = self.path
+        if not path.exists():
+            raise StoreError(f"{path}: no such file; create a registry with `registry init` "
+                             "or `registry demo`")
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder, not a GeoPackage file")
+        with open(path, "rb") as f:
+            if f.read(16) != _SQLITE_MAGIC:
+                raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)")
+        con = _connect(path)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "gpkg_contents" not in tables:
+                raise StoreError(f"{path}: an SQLite file but not a GeoPackage (no gpkg_contents)")
+            missing = [n for n in ("projects", "registry_meta", *model.LAYER_BY_NAME) if n not in tables]
+            if missing:
+                raise StoreError(f"{path}: a GeoPackage but not a registry; missing layers: "
+                                 f"{', '.join(missing)} (create one with `registry init`)")
+            version = dict(con.execute("SELECT key, value FROM registry_meta")).get("schema_version")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot be read as a GeoPackage ({exc})") from None
+        finally:
+            con.close()
+        if version is None or not version.isdigit():
+            raise StoreError(f"{path}: registry_meta has no valid schema_version")
+        if int(version) > model.SCHEMA_VERSION:
+            raise StoreError(f"{path}: written by a newer registry (schema version {version}; this "
+                             f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+
+    # -- reads -----------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        con = _connect(self.path)
+        try:
+            return dict(con.execute("SELECT key, value FROM registry_meta"))
+        finally:
+            con.close()
+
+    def revision(self) -> str:
+        stat = self.path.stat()
+        return f"{self.meta().get('revision', '0')}-{stat.st_mtime_ns}-{stat.st_size}"
+
+    def layers(self) -> list[LayerInfo]:
+        con = _connect(self.path)
+        try:
+            rows = con.execute(
+                "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
+                "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
+                "LEFT JOIN gpkg_ogr_contents o USING (table_name)"
+            ).fetchall()
+            infos = {}
+            for name, data_type, gtype, srs, count in rows:
+                if name == "registry_meta":
+                    continue
+                if count is None:
+                    count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+                extent = None
+                if data_type == "features" and count:
+                    extent = con.execute(
+                        f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"'
+                    ).fetchone()
+                spec = model.LAYER_BY_NAME.get(name)
+                infos[name] = LayerInfo(
+                    name=name,
+                    kind=spec.kind if spec else "attributes",
+                    geometry_type=spec.geometry_type if spec else (gtype.title() if gtype else None),
+                    count=int(count),
+                    extent=tuple(extent) if extent else None,
+                    epsg=srs if srs else None,
+                )
+        finally:
+            con.close()
+        order = ["projects", *model.LAYER_BY_NAME]
+        return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else 99)
+
+    def _cached(self, key: str, load):
+        revision = self.revision()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and hit[0] == revision:
+                return hit[1]
+        value = load()
+        with self._lock:
+            self._cache[key] = (revision, value)
+        return value
+
+    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        frame = self._cached("projects", self._load_projects)
+        if project_ids is not None:
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy()
+
+    def _load_projects(self) -> pd.DataFrame:
+        con = _connect(self.path)
+        try:
+            columns = ", ".join(f'"{c}"' for c in model.PROJECT_COLUMNS)
+            frame = pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con)
+        finally:
+            con.close()
+        return _typed_projects(frame)
+
+    def features(self, layer: str, *, bbox: BBox | None = None,
+                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        if layer not in model.LAYER_BY_NAME:
+            raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+        frame = self._cached(f"layer:{layer}", lambda: self._load_layer(layer))
+        if bbox is not None:
+            rows = frame.sindex.query(shapely.box(*bbox))
+            frame = frame.iloc[np.sort(rows)]
+        if project_ids is not None and model.LAYER_BY_NAME[layer].kind == "project":
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy()
+
+    def _load_layer(self, layer: str) -> gpd.GeoDataFrame:
+        frame = pyogrio.read_dataframe(self.path, layer=layer, use_arrow=True, fid_as_index=True)
+        frame.index.name = "fid"
+        for name, kind in model.LAYER_BY_NAME[layer].columns:
+            if kind == "DATE":
+                frame[name] = frame[name].dt.strftime("%Y-%m-%d").astype(object).where(
+                    frame[name].notna(), None)
+        frame.sindex  # noqa: B018 - build the spatial index once, while loading
+        return frame
+
+    # -- writes ----------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        con = _connect(self.path)
+        try:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path}: busy, another edit is being written ({exc}); "
+                                 "try again") from None
+            try:
+                yield con
+                _bump_revision(con)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
+    def write(self, batch: Batch, *, mode: str = "upsert") -> None:
+        if mode not in ("insert", "upsert"):
+            raise ValidationError(f"mode must be insert or upsert, got {mode!r}", param="mode")
+        projects = validate.check_projects(batch.projects)
+        categories = dict(zip(projects["project_id"], projects["category"]))
+        ids = list(categories)
+        with self._transaction() as con:
+            con.execute("CREATE TEMP TABLE batch_ids (project_id TEXT PRIMARY KEY)")
+            con.executemany("INSERT INTO batch_ids VALUES (?)", [(i,) for i in ids])
+            if mode == "insert":
+                clash = con.execute("SELECT project_id FROM projects WHERE project_id IN "
+                                    "(SELECT project_id FROM batch_ids) LIMIT 1").fetchone()
+                if clash:
+                    raise ValidationError(f"project {clash[0]} exists already (mode insert); "
+                                          "use upsert to replace it", param="project_id")
+            _delete_ids(con)
+            _insert_rows(con, "projects", projects)
+            touched = {layer.name for layer in model.PROJECT_LAYERS}
+            for layer, frame in batch.features.items():
+                checked = validate.check_features(layer, frame, categories)
+                _insert_features(con, layer, checked)
+            _refresh_contents(con, touched | {"projects"})
+
+    def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
+        spec = model.LAYER_BY_NAME.get(layer)
+        if spec is None or spec.kind != "reference":
+            raise ValidationError(f"{layer!r} is not a reference layer; valid: "
+                                  f"{', '.join(x.name for x in model.REFERENCE_LAYERS)}", param="layer")
+        missing = [n for n, _ in spec.columns if n not in frame.columns]
+        if missing:
+            raise ValidationError(f"layer {layer}: missing column(s) {', '.join(missing)}",
+                                  param=missing[0])
+        checked = validate.check_geometries(layer, frame)
+        with self._transaction() as con:
+            con.execute(f'DELETE FROM "{layer}"')
+            _insert_features(con, layer, checked)
+            _refresh_contents(con, {layer})
+
+    def delete(self, project_ids: Sequence[str]) -> None:
+        with self._transaction() as con:
+            con.execute("CREATE TEMP TABLE batch_ids (project_id TEXT PRIMARY KEY)")
+            con.executemany("INSERT OR IGNORE INTO batch_ids VALUES (?)", [(i,) for i in project_ids])
+            _delete_ids(con)
+            _refresh_contents(con, {x.name for x in model.PROJECT_LAYERS} | {"projects"})
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Set registry_meta entries (data date, notice) in one transaction."""
+        with self._transaction() as con:
+            con.executemany("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)",
+                            list(values.items()))
+
+
+def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, timeout=10)
+    gpkgblob.register_functions(con)
+    return con
+
+
+def _initialise_tables(con: sqlite3.Connection, meta: dict[str, str]) -> None:
+    """Add the projects and registry_meta tables, project_id indexes and zero feature counts."""
+    con.execute(_projects_ddl())
+    con.execute('CREATE TABLE "registry_meta" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
+                '"key" TEXT NOT NULL UNIQUE, "value" TEXT)')
+    now = _now()
+    for table, title in (("projects", "專案"), ("registry_meta", "登記簿元數據")):
+        con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+                    "last_change) VALUES (?, 'attributes', ?, ?, ?)", (table, table, title, now))
+        con.execute("INSERT INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, 0)",
+                    (table,))
+    for layer in model.LAYERS:
+        con.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
+                    (layer.title_zh, layer.name))
+        if layer.kind == "project":
+            con.execute(f'CREATE INDEX "idx_{layer.name}_project_id" ON "{layer.name}" (project_id)')
+    con.execute("UPDATE gpkg_ogr_contents SET feature_count = 0")
+    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0",
+              "notice": model.ILLUSTRATIVE_NOTICE, **meta}
+    con.executemany("INSERT INTO registry_meta (key, value) VALUES (?, ?)", list(values.items()))
+
+
+def _bump_revision(con: sqlite3.Connection) -> None:
+    con.execute("UPDATE registry_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+
+
+def _delete_ids(con: sqlite3.Connection) -> None:
+    for layer in model.PROJECT_LAYERS:
+        con.execute(f'DELETE FROM "{layer.name}" WHERE project_id IN (SELECT project_id FROM batch_ids)')
+    con.execute("DELETE FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids)")
+
+
+def _sql_values(series: pd.Series) -> list[object]:
+    """Column values as SQLite parameters: None for missing, plain ints/floats/strings."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def _insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
+    columns = list(frame.columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    rows = zip(*(_sql_values(frame[c]) for c in columns))
+    con.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+
+
+def _iso_dates(series: pd.Series) -> pd.Series:
+    """Dates (as strings or timestamps) as ISO ``YYYY-MM-DD`` text, the GeoPackage DATE form."""
+    try:
+        dates = pd.to_datetime(series, format="ISO8601")
+    except (ValueError, TypeError):
+        raise ValidationError(f"column {series.name}: dates must be YYYY-MM-DD", param=series.name) from None
+    return dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
+
+
+def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
+    spec = model.LAYER_BY_NAME[layer]
+    columns = [name for name, _ in spec.columns]
+    blobs = gpkgblob.encode(frame.geometry.values, model.STORAGE_EPSG)
+    names = ", ".join(f'"{c}"' for c in [*columns, GEOMETRY_COLUMN])
+    marks = ", ".join("?" for _ in range(len(columns) + 1))
+    values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c])
+              for c, kind in spec.columns]
+    rows = zip(*values, blobs)
+    con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', rows)
+
+
+def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
+    """Keep gpkg_contents (extent, last_change) and GDAL's feature counts true after a write."""
+    now = _now()
+    for table in sorted(tables):
+        con.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "
+                    f'"{table}") WHERE table_name = ?', (table,))
+        if table in model.LAYER_BY_NAME:
+            extent = con.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM '
+                                 f'"rtree_{table}_geom"').fetchone()
+            con.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, "
+                        "last_change = ? WHERE table_name = ?", (*extent, now, table))
+        else:
+            con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, table))
+
+
+def _typed_projects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give the projects table's columns the model's pandas types (dates stay ISO strings)."""
+    for field in model.PROJECT_FIELDS:
+        column = frame[field.name]
+        if field.kind == "bool":
+            frame[field.name] = column.astype(bool)
+        elif field.kind == "integer":
+            frame[field.name] = column.astype("int64" if field.required else "Int64")
+        elif field.kind == "real":
+            frame[field.name] = column.astype("float64")
+        else:
+            frame[field.name] = column.astype(object).where(column.notna(), None)
+    return frame
