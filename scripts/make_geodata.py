@@ -82,20 +82,34 @@ YANGCHENG_LAKE = Polygon([
 ])
 
 # Before 2021-12-10: 金雞湖 did not exist; its communities belonged to 婁葑, 斜塘 and 唯亭;
-# 勝浦 was smaller (its south went from 斜塘, its north from 唯亭) and 獨墅湖 lay in 婁葑.
-JJH_FROM_WT = shapely.intersection(JJH, box(120.6, 31.336, 120.9, 31.4), grid_size=GRID)
-JJH_FROM_XT = shapely.intersection(JJH, box(120.6, 31.2, 120.9, 31.306), grid_size=GRID)
-JJH_FROM_LF = shapely.difference(JJH, union(JJH_FROM_WT, JJH_FROM_XT), grid_size=GRID)
-SP_FROM_XT = shapely.intersection(SP, box(120.6, 31.2, 120.9, 31.262), grid_size=GRID)
-SP_FROM_WT = shapely.intersection(SP, box(120.6, 31.318, 120.9, 31.4), grid_size=GRID)
-DUSHU_IN_XT = shapely.intersection(XT, DUSHU_LAKE, grid_size=GRID)
-OLD = {
-    "LF": union(LF, JJH_FROM_LF, DUSHU_IN_XT),
-    "XT": union(shapely.difference(XT, DUSHU_IN_XT, grid_size=GRID), JJH_FROM_XT, SP_FROM_XT),
-    "WT": union(WT, JJH_FROM_WT, SP_FROM_WT),
-    "SP": shapely.difference(SP, union(SP_FROM_XT, SP_FROM_WT), grid_size=GRID),
-}
-NEW = {"LF": LF, "XT": XT, "WT": WT, "SP": SP, "JJH": JJH}
+# 勝浦 was smaller (its south came from 斜塘, its north from 唯亭) and 獨墅湖 lay in 婁葑.
+# Both periods are built from the same faces (polygonised edges), so each is an exact partition.
+_EDGES = shapely.union_all(
+    [g.boundary for g in (JJH, LF, SP, XT, WT)] + [DUSHU_LAKE.boundary]
+    + [LineString([(120.6, lat), (120.9, lat)]) for lat in (31.262, 31.306, 31.318, 31.336)],
+    grid_size=GRID,
+)
+_NEW_SHAPES = {"LF": LF, "XT": XT, "WT": WT, "SP": SP, "JJH": JJH}
+
+
+def _codes(face) -> tuple[str, str]:
+    """(street before, street after the 2021 change) of one face."""
+    point = face.representative_point()
+    new = next(c for c, g in _NEW_SHAPES.items() if g.contains(point))
+    lat = point.y
+    old = {"JJH": "WT" if lat >= 31.336 else "XT" if lat < 31.306 else "LF",
+           "SP": "XT" if lat < 31.262 else "WT" if lat > 31.318 else "SP",
+           "XT": "LF" if DUSHU_LAKE.contains(point) else "XT"}.get(new, new)
+    return old, new
+
+
+_FACES = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(_EDGES)))
+          if PARK.contains(f.representative_point())]
+_CODES = [_codes(f) for f in _FACES]
+OLD = {c: shapely.coverage_union_all([f for f, (o, _) in zip(_FACES, _CODES) if o == c])
+       for c in ("LF", "XT", "WT", "SP")}
+NEW = {c: shapely.coverage_union_all([f for f, (_, n) in zip(_FACES, _CODES) if n == c])
+       for c in ("LF", "XT", "WT", "SP", "JJH")}
 NAMES = {"LF": "婁葑", "XT": "斜塘", "WT": "唯亭", "SP": "勝浦", "JJH": "金雞湖"}
 WATER = union(JINJI_LAKE, DUSHU_LAKE, shapely.intersection(YANGCHENG_LAKE, PARK, grid_size=GRID))
 MAIN_RIVERS = {
@@ -456,7 +470,8 @@ def write_geojson(path: Path, feats: list[dict]) -> None:
 def write_reference(out: Path) -> None:
     ref = out / "reference"
     ref.mkdir(exist_ok=True)
-    write_geojson(ref / "park_boundary.geojson", [{"name": "蘇州工業園區(示意)", "geometry": PARK}])
+    park = shapely.coverage_union_all(_FACES)  # the streets' faces: no slivers
+    write_geojson(ref / "park_boundary.geojson", [{"name": "蘇州工業園區(示意)", "geometry": park}])
     streets = [{"code": c, "name": NAMES[c], "valid_from": "2000-01-01", "valid_to": "2021-12-09",
                 "geometry": OLD[c]} for c in OLD]
     streets += [{"code": c, "name": NAMES[c], "valid_from": CHANGE, "valid_to": None, "geometry": g}

@@ -1,0 +1,91 @@
+"""The ``registry`` command: init, demo, info, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import geopandas as gpd
+from shapely import Point
+
+from .conftest import run_cli
+
+
+def test_init_creates_an_empty_registry_that_info_reads(tmp_path):
+    path = tmp_path / "new.gpkg"
+    done = run_cli("init", "--store", str(path))
+    assert done.returncode == 0, done.stderr
+    info = json.loads(run_cli("info", "--store", str(path), "--format", "json").stdout)
+    assert info["schema_version"] == 1
+    assert {layer["name"]: layer["count"] for layer in info["layers"]}["rivers"] == 0
+
+
+def test_init_refuses_to_overwrite_an_existing_file(demo_copy):
+    done = run_cli("init", "--store", str(demo_copy))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "file exists already" in done.stderr
+    assert sqlite3.connect(demo_copy).execute("SELECT count(*) FROM projects").fetchone()[0] == 180
+
+
+def test_demo_builds_in_the_working_directory_by_default(tmp_path):
+    done = run_cli("demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sqlite3.connect(tmp_path / "registry.gpkg").execute("SELECT count(*) FROM projects").fetchone()[0] == 180
+
+
+def test_info_json_reports_counts_extent_and_crs(demo_path):
+    info = json.loads(run_cli("info", "--store", str(demo_path), "--format", "json").stdout)
+    con = sqlite3.connect(demo_path)
+    layers = {layer["name"]: layer for layer in info["layers"]}
+    for name in ("rivers", "billboards", "street_offices", "projects"):
+        assert layers[name]["count"] == con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    assert layers["rivers"]["crs"] == "EPSG:4490"
+    minx, miny, maxx, maxy = layers["park_boundary"]["extent"]
+    assert 120.6 < minx < maxx < 120.9 and 31.2 < miny < maxy < 31.5
+    assert "illustrative" in info["notice"]
+
+
+def test_info_table_lists_every_layer(demo_path):
+    out = run_cli("info", "--store", str(demo_path)).stdout
+    for name in ("projects", "alleys", "sluices", "street_offices", "lakes", "main_rivers"):
+        assert f"\n{name} " in out
+    assert "EPSG:4490" in out
+
+
+def test_store_taken_from_the_environment(demo_path, tmp_path):
+    import os
+
+    env = {**os.environ, "REGISTRY_STORE": str(demo_path)}
+    out = json.loads(run_cli("info", "--format", "json", cwd=tmp_path, env=env).stdout)
+    assert out["store"] == str(demo_path)
+
+
+def assert_one_line_error(done, *needles):
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    assert done.stdout == ""
+
+
+def test_missing_store_is_one_line_error(tmp_path):
+    assert_one_line_error(run_cli("info", "--store", str(tmp_path / "nope.gpkg")), "nope.gpkg", "no such file")
+
+
+def test_non_geopackage_is_one_line_error(tmp_path):
+    path = tmp_path / "x.gpkg"
+    path.write_bytes(b"\x00" * 200)
+    assert_one_line_error(run_cli("info", "--store", str(path)), "x.gpkg", "not a GeoPackage")
+
+
+def test_geopackage_without_registry_layers_is_one_line_error(tmp_path):
+    path = tmp_path / "plain.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[Point(120.7, 31.3)], crs=4490).to_file(path)
+    assert_one_line_error(run_cli("info", "--store", str(path)), "plain.gpkg", "not a registry")
+
+
+def test_unknown_option_is_one_line_error():
+    assert_one_line_error(run_cli("info", "--colour"), "--colour")
