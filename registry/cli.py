@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from . import model
 from .errors import RegistryError
 from .store import GeoPackageStore, open_store, store_location
 
@@ -81,6 +85,148 @@ def info(store: str | None, fmt: str) -> None:
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+# Query filters: CLI option → HTTP parameter name of the query module (one parser for both).
+_FILTERS: list[tuple[str, str, dict]] = [
+    ("--street", "street", {"help": "Street office: code or name (traditional or simplified)."}),
+    ("--as-of", "as_of", {"help": "Boundaries valid on this date, YYYY-MM-DD (default today)."}),
+    ("--bbox", "bbox", {"help": "minlon,minlat,maxlon,maxlat."}),
+    ("--polygon", "polygon", {"help": "A polygon as WKT or GeoJSON."}),
+    ("--crs", "crs", {"help": "EPSG code of --bbox/--polygon/--near coordinates (default EPSG:4490)."}),
+    ("--near", "near", {"help": "A feature name (e.g. 唐莊河) or WKT geometry."}),
+    ("--distance", "distance", {"help": "Metres from --near."}),
+    ("--predicate", "predicate", {"type": click.Choice(["intersects", "within"]), "help": "Spatial predicate."}),
+    ("--category", "category", {"help": "Category slugs, comma-separated."}),
+    ("--year", "year", {"help": "2013 or 2013..2014."}),
+    ("--status", "status", {"help": "Statuses, comma-separated."}),
+    ("--department", "department", {"help": "Lead department."}),
+    ("--min-investment", "investment_min", {"help": "Yuan."}),
+    ("--max-investment", "investment_max", {"help": "Yuan."}),
+    ("--name", "q", {"help": "Text in the project name."}),
+]
+
+
+def filter_options(command: Callable) -> Callable:
+    """Add the query filters (and --statement/--no-statement) to a command."""
+    for option, param, extra in reversed(_FILTERS):
+        command = click.option(option, param.replace("-", "_"), default=None, **extra)(command)
+    return click.option("--statement/--no-statement", "in_statement", default=None,
+                        help="Only projects in (or not in) the responsibility statement.")(command)
+
+
+def query_params(options: dict) -> dict[str, str]:
+    """The HTTP-style parameters for the query module from the CLI's filter options."""
+    params = {param: str(options[param.replace("-", "_")]) for _, param, _ in _FILTERS
+              if options.get(param.replace("-", "_")) is not None and param != "crs"}
+    if options.get("crs"):
+        params.update({"bbox-crs": options["crs"], "polygon-crs": options["crs"], "near-crs": options["crs"]})
+    if options.get("in_statement") is not None:
+        params["in_statement"] = "true" if options["in_statement"] else "false"
+    for key in ("sortby", "limit", "offset"):
+        if options.get(key) is not None:
+            params[key] = str(options[key])
+    return params
+
+
+def print_table(header: list[str], rows: list[list[object]]) -> None:
+    """A plain aligned text table (CJK characters count double width)."""
+    def width(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+    cells = [[("" if v is None else str(v)) for v in row] for row in [header, *rows]]
+    widths = [max(width(r[k]) for r in cells) for k in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c + " " * (w - width(c)) for c, w in zip(row, widths)).rstrip())
+
+
+def print_csv(header: list[str], rows: list[list[object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    click.echo(buffer.getvalue(), nl=False)
+
+
+@cli.command()
+@STORE_OPTION
+@filter_options
+@click.option("--sort", "sortby", default=None, help="[-]field,... (default project_id).")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Projects per page.")
+@click.option("--offset", type=click.IntRange(min=0), default=None, help="Projects to skip.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "geojson", "csv"]), default="table",
+              show_default=True)
+def query(store: str | None, fmt: str, **options) -> None:
+    """Find projects (and their matching features) by area and attributes."""
+    from .output import QUERY_FEATURE_PROPERTIES, feature_collection, format_wan, query_json, records
+    from .query import find
+
+    opened = open_store(store)
+    result = find(opened, query_params(options))
+    if fmt == "json":
+        click.echo(json.dumps(query_json(result), ensure_ascii=False))
+    elif fmt == "geojson":
+        chunks = feature_collection(result.features, QUERY_FEATURE_PROPERTIES,
+                                    members={"numberMatched": result.total})
+        click.echo(b"".join(chunks).decode())
+    elif fmt == "csv":
+        rows = records(result.projects, model.PROJECT_COLUMNS)
+        print_csv(list(model.PROJECT_COLUMNS), [list(r.values()) for r in rows])
+    else:
+        counts = result.features.groupby("project_id").size()
+        print_table(["project_id", "name", "category", "year", "investment", "status", "streets", "features"],
+                    [[r.project_id, r.name, r.category, r.year, format_wan(r.investment_yuan), r.status,
+                      r.street_codes, int(counts.get(r.project_id, 0))] for r in result.projects.itertuples()])
+        click.echo(f"{len(result.projects)} of {result.total} projects, {len(result.features)} features")
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--by", "by", default="street", show_default=True,
+              help="Group by: street, category, year, status, department (comma-separated).")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def stats(store: str | None, by: str, fmt: str, **options) -> None:
+    """Project counts, investment and quantities grouped; streets apportioned by length/area."""
+    from .output import format_wan
+    from .stats import statistics
+
+    result = statistics(open_store(store), query_params(options), by)
+    payload = result.to_json()
+    if fmt == "json":
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    header = list(payload["rows"][0]) if payload["rows"] else [*result.by, "projects", "investment_yuan"]
+    rows = [list(r.values()) for r in payload["rows"]]
+    if fmt == "csv":
+        print_csv(header, rows)
+        return
+    money = header.index("investment_yuan")
+    for row in rows:
+        row[money] = format_wan(float(row[money]))
+    total = payload["totals"]
+    print_table(header, [*rows, ["total", *[""] * (len(result.by) - 1 + ("street" in result.by)),
+                                 *[format_wan(float(total[k])) if k == "investment_yuan" else total[k]
+                                   for k in header[len(result.by) + ("street" in result.by):]]]])
+    if "street" in result.by:
+        click.echo("Projects crossing streets count in each; investment, length, area, stalls and spaces are "
+                   "apportioned by their share inside each street, so streets add up to the total.")
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def qa(store: str | None, fmt: str) -> None:
+    """Quality checks: geometry, streets, quantities, street boundaries."""
+    from .qa import run_qa
+
+    findings = run_qa(open_store(store))
+    if fmt == "json":
+        click.echo(json.dumps([f.to_json() for f in findings], ensure_ascii=False))
+        return
+    print_table(["check", "layer", "fid", "project_id", "detail"],
+                [[f.check, f.layer, f.fid, f.project_id, f.detail] for f in findings])
+    click.echo(f"{len(findings)} findings")
 
 
 @cli.command()

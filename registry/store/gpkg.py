@@ -153,8 +153,12 @@ class GeoPackageStore(Store):
             con.close()
 
     def revision(self) -> str:
-        stat = self.path.stat()
-        return f"{self.meta().get('revision', '0')}-{stat.st_mtime_ns}-{stat.st_size}"
+        # SQLite's file change counter (header bytes 24-27) moves on every commit in rollback-journal
+        # mode, whoever writes; with the file's size and mtime it is a cheap and exact change token.
+        with open(self.path, "rb") as f:
+            header = f.read(28)
+            stat = os.fstat(f.fileno())
+        return f"{int.from_bytes(header[24:28], 'big')}-{stat.st_mtime_ns}-{stat.st_size}"
 
     def layers(self) -> list[LayerInfo]:
         con = _connect(self.path)
@@ -225,15 +229,14 @@ class GeoPackageStore(Store):
             frame = frame.iloc[np.sort(rows)]
         if project_ids is not None and model.LAYER_BY_NAME[layer].kind == "project":
             frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy()
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached layer
 
     def _load_layer(self, layer: str) -> gpd.GeoDataFrame:
         frame = pyogrio.read_dataframe(self.path, layer=layer, use_arrow=True, fid_as_index=True)
         frame.index.name = "fid"
         for name, kind in model.LAYER_BY_NAME[layer].columns:
             if kind == "DATE":
-                frame[name] = frame[name].dt.strftime("%Y-%m-%d").astype(object).where(
-                    frame[name].notna(), None)
+                frame[name] = _iso_dates(frame[name]).astype(object)
         frame.sindex  # noqa: B018 - build the spatial index once, while loading
         return frame
 

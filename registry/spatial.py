@@ -1,0 +1,186 @@
+"""Spatial building blocks: street boundaries as of a date, parsing of bbox/polygon/CRS input,
+the street membership rule, and metric measures.
+
+Street membership is one rule everywhere (queries, statistics, the API): a line or polygon belongs
+to a street when a positive length or area of it lies inside (the interiors intersect; touching the
+boundary is not membership). A point belongs to the street that contains it; a point exactly on a
+boundary belongs to the street that comes first in ``STREET_ORDER`` among those whose boundary
+holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from pyproj.exceptions import CRSError
+
+from . import model
+from .errors import ValidationError
+from .store import Store
+from .text import to_traditional
+
+STREET_ORDER = tuple(model.STREETS)  # LF, XT, WT, SP, JJH: the tie-break for boundary points
+_PLAUSIBLE = {4490: (-180, -90, 180, 90), 4326: (-180, -90, 180, 90)}
+
+
+def parse_date(text: str | date | None, param: str = "as_of") -> str:
+    """An ISO date string; ``None`` means today."""
+    if text is None or text == "":
+        return date.today().isoformat()
+    if isinstance(text, date):
+        return text.isoformat()
+    try:
+        return date.fromisoformat(str(text).strip()).isoformat()
+    except ValueError:
+        raise ValidationError(f"{param} must be a date YYYY-MM-DD, got {text!r}", param=param) from None
+
+
+def parse_epsg(text: str | int | None, param: str = "crs") -> int:
+    """EPSG code from ``EPSG:4549``, ``4549`` or an OGC CRS URI; default EPSG:4490."""
+    if text is None or text == "":
+        return model.STORAGE_EPSG
+    raw = str(text).strip()
+    if raw.endswith("/CRS84") or raw.upper() in ("CRS84", "OGC:CRS84"):
+        return 4326
+    code = raw.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if not code.isdigit():
+        raise ValidationError(f"{param} must be an EPSG code like EPSG:4490, got {raw!r}", param=param)
+    try:
+        pyproj.CRS.from_epsg(int(code))
+    except CRSError:
+        raise ValidationError(f"{param}: unknown EPSG code {code}", param=param) from None
+    return int(code)
+
+
+def to_storage(geom: shapely.Geometry, epsg: int) -> shapely.Geometry:
+    """A geometry given in x=east, y=north order of ``epsg``, in EPSG:4490."""
+    if epsg == model.STORAGE_EPSG:
+        return geom
+    transformer = pyproj.Transformer.from_crs(epsg, model.STORAGE_EPSG, always_xy=True)
+    return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def check_lonlat(geom: shapely.Geometry, param: str) -> None:
+    """Refuse geometry (EPSG:4490) that is not near the park, spotting swapped lat/lon."""
+    from .validate import PLAUSIBLE_LAT, PLAUSIBLE_LON
+
+    minx, miny, maxx, maxy = geom.bounds
+    if not all(map(math.isfinite, (minx, miny, maxx, maxy))):
+        raise ValidationError(f"{param}: coordinates are not finite numbers", param=param)
+    if PLAUSIBLE_LAT[0] <= minx <= PLAUSIBLE_LAT[1] and PLAUSIBLE_LON[0] <= miny <= PLAUSIBLE_LON[1]:
+        raise ValidationError(f"{param}: latitude and longitude look swapped ({minx:.4f}, {miny:.4f}); give "
+                              "longitude first", param=param)
+    if maxx < 118 or minx > 123 or maxy < 29 or miny > 34 or not (-180 <= minx <= maxx <= 180
+                                                                   and -90 <= miny <= maxy <= 90):
+        raise ValidationError(f"{param}: coordinates ({minx:.4f}, {miny:.4f}, {maxx:.4f}, {maxy:.4f}) are far "
+                              "from the park (about lon 120.6–120.9, lat 31.2–31.5); check the CRS", param=param)
+
+
+def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "bbox") -> shapely.Geometry:
+    """A bbox ``minx,miny,maxx,maxy`` (x=east) in ``epsg`` as a polygon in EPSG:4490."""
+    parts = text if isinstance(text, (tuple, list)) else str(text).split(",")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        raise ValidationError(f"{param} must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}",
+                              param=param) from None
+    if len(values) == 6:  # a 3D bbox: drop the heights
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4 or not all(map(math.isfinite, values)):
+        raise ValidationError(f"{param} must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}",
+                              param=param)
+    minx, miny, maxx, maxy = values
+    if minx > maxx or miny > maxy:
+        raise ValidationError(f"{param}: min must not exceed max ({text})", param=param)
+    box = shapely.segmentize(shapely.box(minx, miny, maxx, maxy), max(maxx - minx, maxy - miny) / 16 or 1)
+    box = to_storage(box, epsg)
+    check_lonlat(box, param)
+    return box
+
+
+def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "polygon") -> shapely.Geometry:
+    """WKT or GeoJSON (a geometry, Feature or FeatureCollection) in ``epsg``, as a valid EPSG:4490 geometry."""
+    raw = str(text).strip()
+    try:
+        if raw.startswith("{"):
+            obj = json.loads(raw)
+            if obj.get("type") == "FeatureCollection":
+                geom = shapely.union_all([shapely.from_geojson(json.dumps(f["geometry"])) for f in obj["features"]])
+            elif obj.get("type") == "Feature":
+                geom = shapely.from_geojson(json.dumps(obj["geometry"]))
+            else:
+                geom = shapely.from_geojson(raw)
+        else:
+            geom = shapely.from_wkt(raw)
+    except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException) as exc:
+        raise ValidationError(f"{param} is neither valid WKT nor GeoJSON: {str(exc).splitlines()[0]}",
+                              param=param) from None
+    if geom is None or geom.is_empty:
+        raise ValidationError(f"{param} is empty", param=param)
+    if not geom.is_valid:
+        raise ValidationError(f"{param} is not a valid geometry ({shapely.is_valid_reason(geom)})", param=param)
+    geom = to_storage(geom, epsg)
+    check_lonlat(geom, param)
+    return geom
+
+
+def streets_as_of(store: Store, as_of: str) -> gpd.GeoDataFrame:
+    """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER``."""
+    streets = store.features("street_offices")
+    valid = streets[(streets["valid_from"] <= as_of)
+                    & (streets["valid_to"].isna() | (streets["valid_to"].fillna("9999") >= as_of))]
+    order = {c: i for i, c in enumerate(STREET_ORDER)}
+    return valid.sort_values("code", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def resolve_street(store: Store, text: str, as_of: str, param: str = "street") -> gpd.GeoSeries:
+    """The boundary (one row) of a street named by code or name, simplified or traditional."""
+    valid = streets_as_of(store, as_of)
+    wanted = to_traditional(str(text).strip()).removesuffix("街道")
+    hit = valid[(valid["code"].str.upper() == wanted.upper()) | (valid["name"] == wanted)]
+    if hit.empty:
+        names = ", ".join(f"{c} {n}" for c, n in zip(valid["code"], valid["name"]))
+        known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
+        why = f"had no boundary on {as_of}" if known else "is not a street office"
+        raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)
+    return hit.iloc[0]
+
+
+def membership(geoms: np.ndarray, street: shapely.Geometry, others: list[shapely.Geometry]) -> np.ndarray:
+    """Which of ``geoms`` belong to ``street`` by the membership rule.
+
+    ``others`` are the streets before this one in ``STREET_ORDER``: a boundary point shared with one
+    of them belongs to that one.
+    """
+    shapely.prepare(street)
+    result = np.zeros(len(geoms), dtype=bool)
+    if not len(geoms):
+        return result
+    is_point = shapely.get_type_id(geoms) == 0
+    lines = ~is_point
+    inside = shapely.contains_properly(street, geoms)
+    result |= inside
+    edge = ~inside & shapely.intersects(street, geoms)
+    # Lines and polygons on the edge: members when their interiors meet the street's interior.
+    check = edge & lines
+    result[check] = ~shapely.touches(street, geoms[check])
+    # Points on the boundary: first street in order whose boundary holds them.
+    check = edge & is_point
+    if check.any():
+        taken = np.zeros(int(check.sum()), dtype=bool)
+        for other in others:
+            taken |= shapely.intersects(other, geoms[check])
+        result[check] = ~taken
+    return result
+
+
+def metric(geoms: np.ndarray | gpd.GeoSeries) -> np.ndarray:
+    """Geometries of EPSG:4490 in EPSG:4549, for lengths, areas and buffers."""
+    series = geoms if isinstance(geoms, gpd.GeoSeries) else gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG)
+    return series.to_crs(model.METRIC_EPSG).values
