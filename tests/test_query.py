@@ -1,0 +1,293 @@
+"""Queries checked against independent brute force: plain shapely predicates over every feature.
+
+The brute force reads the layers with pyogrio and loops feature by feature; it shares no code with
+``registry.query`` or ``registry.spatial``.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import pytest
+import shapely
+from shapely import LineString, Point, Polygon
+
+from registry.demo import build_demo
+from registry.errors import ValidationError
+from registry.query import find
+from registry.store import Batch, GeoPackageStore
+
+PROJECT_LAYERS = ("alleys", "rivers", "polders", "construction_sites", "parking_lots", "markets", "vending_points",
+                  "billboards", "old_compounds", "urban_villages", "shanty_areas", "urban_fringes", "sluices")
+ORDER = ["LF", "XT", "WT", "SP", "JJH"]
+_TO_METRIC = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
+
+
+def to_metric(geom):
+    return shapely.transform(geom, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
+
+
+# -- brute force ------------------------------------------------------------------------------
+def all_features(path) -> list[tuple[str, int, str, shapely.Geometry]]:
+    out = []
+    for layer in PROJECT_LAYERS:
+        frame = pyogrio.read_dataframe(path, layer=layer, fid_as_index=True)
+        out += [(layer, int(fid), pid, geom) for fid, pid, geom in zip(frame.index, frame["project_id"],
+                                                                       frame.geometry)]
+    return out
+
+
+def streets_on(path, day: str) -> dict[str, shapely.Geometry]:
+    frame = pyogrio.read_dataframe(path, layer="street_offices")
+    out = {}
+    for code, start, end, geom in zip(frame["code"], frame["valid_from"], frame["valid_to"], frame.geometry):
+        start, end = str(start)[:10], (None if pd.isna(end) else str(end)[:10])
+        if start <= day and (end is None or end >= day):
+            out[code] = geom
+    return {c: out[c] for c in ORDER if c in out}
+
+
+def brute_member(geom, code, streets) -> bool:
+    street = streets[code]
+    if geom.geom_type == "Point":
+        if street.relate_pattern(geom, "T********"):
+            return True
+        if not street.boundary.intersects(geom) and street.boundary.distance(geom) != 0:
+            return False
+        first = next(c for c in streets if streets[c].intersects(geom))
+        return first == code
+    return geom.relate_pattern(street, "T********")
+
+
+def brute_street(path, code, day):
+    streets = streets_on(path, day)
+    return {(layer, fid) for layer, fid, _, geom in all_features(path) if brute_member(geom, code, streets)}
+
+
+def got(result) -> set[tuple[str, int]]:
+    return set(zip(result.features["layer"], result.features["fid"].astype(int)))
+
+
+# -- the demo registry ---------------------------------------------------------------------------
+@pytest.mark.parametrize("code", ORDER)
+def test_street_query_matches_brute_force_today(demo_path, code):
+    store = GeoPackageStore(demo_path)
+    result = find(store, {"street": code})
+    expected = brute_street(demo_path, code, "2026-01-01")
+    assert expected, code
+    assert got(result) == expected
+    pids = {pid for layer, fid, pid, _ in all_features(demo_path) if (layer, fid) in expected}
+    assert set(result.projects["project_id"]) == pids and result.total == len(pids)
+
+
+@pytest.mark.parametrize("code", ["LF", "XT", "WT", "SP"])
+def test_street_query_as_of_2015_uses_old_boundaries(demo_path, code):
+    result = find(GeoPackageStore(demo_path), {"street": code, "as_of": "2015-06-01"})
+    assert got(result) == brute_street(demo_path, code, "2015-06-01")
+
+
+def test_boundary_change_moves_projects_between_streets(demo_path):
+    store = GeoPackageStore(demo_path)
+    before = set(find(store, {"street": "LF", "as_of": "2015-01-01"}).projects["project_id"])
+    after = set(find(store, {"street": "LF"}).projects["project_id"])
+    jjh = set(find(store, {"street": "JJH"}).projects["project_id"])
+    assert before - after, "some 婁葑 projects lie in 金雞湖 today"
+    assert (before - after) <= jjh | set(find(store, {"street": "XT"}).projects["project_id"])
+
+
+def test_simplified_name_finds_the_street(demo_path):
+    store = GeoPackageStore(demo_path)
+    assert got(find(store, {"street": "娄葑"})) == got(find(store, {"street": "LF"}))
+    assert got(find(store, {"street": "金鸡湖街道"})) == got(find(store, {"street": "JJH"}))
+
+
+def test_bbox_query_matches_brute_force(demo_path):
+    box = (120.68, 31.26, 120.76, 31.32)
+    expected = {(layer, fid) for layer, fid, _, g in all_features(demo_path) if g.intersects(shapely.box(*box))}
+    assert got(find(GeoPackageStore(demo_path), {"bbox": ",".join(map(str, box))})) == expected
+
+
+def test_polygon_within_query_matches_brute_force(demo_path):
+    poly = Polygon([(120.64, 31.25), (120.80, 31.27), (120.78, 31.36), (120.66, 31.33)])
+    expected = {(layer, fid) for layer, fid, _, g in all_features(demo_path) if g.within(poly)}
+    assert got(find(GeoPackageStore(demo_path), {"polygon": poly.wkt, "predicate": "within"})) == expected
+
+
+def test_polygon_in_metric_crs_is_transformed(demo_path):
+    poly = Polygon([(120.64, 31.25), (120.80, 31.27), (120.78, 31.36), (120.66, 31.33)])
+    metric = to_metric(poly)
+    store = GeoPackageStore(demo_path)
+    in_4549 = find(store, {"polygon": metric.wkt, "polygon-crs": "EPSG:4549"})
+    in_4490 = find(store, {"polygon": poly.wkt})
+    assert abs(len(got(in_4549)) - len(got(in_4490))) <= 1  # edges differ by millimetres of projection
+
+
+def test_near_named_river_matches_brute_force_in_metres(demo_path):
+    features = all_features(demo_path)
+    rivers = pyogrio.read_dataframe(demo_path, layer="rivers")
+    river = shapely.union_all(list(rivers.geometry[rivers["name"] == "唐莊河"]))
+    river_m = to_metric(river)
+    expected = {(layer, fid) for layer, fid, _, g in features if to_metric(g).distance(river_m) <= 200}
+    result = find(GeoPackageStore(demo_path), {"near": "唐莊河", "distance": "200"})
+    assert got(result) == expected
+    assert ("rivers", 2) in expected
+
+
+def test_attribute_filters_combine(demo_path):
+    store = GeoPackageStore(demo_path)
+    result = find(store, {"year": "2013..2014", "category": "rivers,alleys", "status": "planned,completed",
+                          "department": "规划建设局", "investment_min": "2000000"})
+    projects = pyogrio.read_dataframe(demo_path, layer="projects")
+    expected = projects[projects["year"].between(2013, 2014) & projects["category"].isin(["rivers", "alleys"])
+                        & projects["status"].isin(["planned", "completed"])
+                        & (projects["lead_department"] == "規劃建設局") & (projects["investment_yuan"] >= 2_000_000)]
+    assert set(result.projects["project_id"]) == set(expected["project_id"]) and result.total == len(expected)
+
+
+def test_statement_flag_and_name_text(demo_path):
+    store = GeoPackageStore(demo_path)
+    assert find(store, {"in_statement": "true", "year": "2013"}).total == 61
+    assert list(find(store, {"q": "弥陀泾"}).projects["project_id"]) == ["2013-RIV-012"]
+
+
+def test_sorting_and_paging_count_projects(demo_path):
+    store = GeoPackageStore(demo_path)
+    full = find(store, {"sortby": "-investment_yuan"})
+    money = list(full.projects["investment_yuan"])
+    assert money == sorted(money, reverse=True)
+    pages = [find(store, {"sortby": "-investment_yuan", "limit": "50", "offset": str(o)}) for o in (0, 50, 100, 150)]
+    assert [len(p.projects) for p in pages] == [50, 50, 50, 30]
+    assert all(p.total == 180 for p in pages)
+    assert sum((list(p.projects["project_id"]) for p in pages), []) == list(full.projects["project_id"])
+    assert set(pages[0].features["project_id"]) == set(pages[0].projects["project_id"])
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        ({"street": "虎丘"}, "street", "valid on"),
+        ({"street": "JJH", "as_of": "2015-01-01"}, "street", "had no boundary on 2015-01-01"),
+        ({"polygon": "POLYGON((120.7 31.3, 120.8"}, "polygon", "neither valid WKT nor GeoJSON"),
+        ({"bbox": "1,2,3,4", "bbox-crs": "EPSG:123456"}, "bbox-crs", "unknown EPSG code"),
+        ({"near": "唐莊河", "distance": "-5"}, "distance", "between 0 and"),
+        ({"bbox": "120.8,31.2,120.7,31.3"}, "bbox", "min must not exceed max"),
+        ({"bbox": "31.2,120.7,31.3,120.8"}, "bbox", "swapped"),
+        ({"bbox": "10,10,11,11"}, "bbox", "far from the park"),
+        ({"near": "不存在的河", "distance": "10"}, "near", "no feature or project is named"),
+        ({"year": "13"}, "year", "2013 or a range"),
+        ({"as_of": "2021-13-01"}, "as_of", "YYYY-MM-DD"),
+        ({"category": "parks"}, "category", "unknown category"),
+        ({"limit": "-1"}, "limit", ">= 0"),
+    ],
+)
+def test_bad_query_input_names_the_parameter(demo_path, params, param, message):
+    with pytest.raises(ValidationError, match=message) as info:
+        find(GeoPackageStore(demo_path), params)
+    assert info.value.param == param
+
+
+# -- a randomised registry with boundary-touching features --------------------------------------------
+@pytest.fixture(scope="module")
+def random_registry(tmp_path_factory):
+    """The demo's reference layers with ~3,000 random features, many touching street boundaries."""
+    path = tmp_path_factory.mktemp("random") / "random.gpkg"
+    build_demo(path)
+    store = GeoPackageStore(path)
+    store.delete(list(store.projects()["project_id"]))
+    rng = np.random.default_rng(20131231)
+    streets = streets_on(path, "2026-01-01")
+    edges = [e for e in shapely.get_parts(shapely.line_merge(shapely.union_all(
+        [shapely.intersection(a.boundary, b.boundary) for i, a in enumerate(streets.values())
+         for b in list(streets.values())[i + 1:]])))]
+    park = shapely.union_all(list(streets.values()))
+    minx, miny, maxx, maxy = park.bounds
+    lines, polys, points = [], [], []
+    for _ in range(1000):  # lines: random, crossing, and lying exactly along a boundary
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        lines.append(LineString([(x, y), (x + rng.normal(0, 0.01), y + rng.normal(0, 0.01))]))
+    for edge in edges[:40]:  # exact boundary vertices: the line lies on the boundary, in neither street
+        coords = list(edge.coords)
+        lines.append(LineString(coords[len(coords) // 2 - 1:len(coords) // 2 + 1]))
+    for _ in range(1000):
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        polys.append(shapely.box(x, y, x + rng.uniform(0.001, 0.01), y + rng.uniform(0.001, 0.01)))
+    for edge in edges[:40]:  # polygons sharing one boundary segment exactly, on either side
+        (ax, ay), (bx, by) = list(edge.coords)[:2]
+        nx, ny = (ay - by) * 0.1, (bx - ax) * 0.1
+        for sign in (1, -1):
+            polys.append(Polygon([(ax, ay), (bx, by), (bx + sign * nx, by + sign * ny),
+                                  (ax + sign * nx, ay + sign * ny)]))
+    for _ in range(900):
+        points.append(Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy)))
+    for edge in edges:  # points exactly on boundary vertices
+        points.extend(Point(c) for c in list(edge.coords)[1:-1][:5])
+    points = [p for p in points if park.buffer(-1e-9).covers(p) or park.boundary.intersects(p)]
+    lines = [g for g in lines if park.contains(g) and g.is_valid and not g.is_empty]
+    polys = [g for g in polys if park.contains(g) and g.is_valid and not g.is_empty]
+
+    def batch(kind, code, geoms, per=10):
+        rows = [{"project_id": f"{2000 + i // 900}-{code}-{i % 900 + 1:03d}", "name": f"隨機{code}{i}",
+                 "category": kind, "year": 2000 + i // 900, "investment_yuan": int(rng.integers(0, 10_000_000)),
+                 "lead_department": "城市管理局", "street_codes": "LF", "status": "planned",
+                 "in_statement": False, "beyond_statement": False} for i in range(len(geoms) // per + 1)]
+        pids = [rows[i // per]["project_id"] for i in range(len(geoms))]
+        return pd.DataFrame(rows), gpd.GeoDataFrame({"project_id": pids}, geometry=geoms, crs=4490)
+
+    frames = [("rivers", "RIV", lines), ("old_compounds", "OLD", polys), ("billboards", "BBD", points)]
+    projects, features = [], {}
+    for kind, code, geoms in frames:
+        p, f = batch(kind, code, geoms)
+        projects.append(p)
+        features[kind] = f
+    store.write(Batch(pd.concat(projects, ignore_index=True), features))
+    return path
+
+
+@pytest.mark.parametrize("code", ORDER)
+def test_street_membership_on_random_registry_matches_brute_force(random_registry, code):
+    result = find(GeoPackageStore(random_registry), {"street": code})
+    assert got(result) == brute_street(random_registry, code, "2026-01-01")
+
+
+def test_boundary_points_belong_to_exactly_one_street(random_registry):
+    store = GeoPackageStore(random_registry)
+    counts: dict[int, int] = {}
+    for code in ORDER:
+        frame = find(store, {"street": code, "category": "billboards"}).features
+        for fid in frame["fid"]:
+            counts[int(fid)] = counts.get(int(fid), 0) + 1
+    total = len(pyogrio.read_dataframe(random_registry, layer="billboards"))
+    assert len(counts) == total and set(counts.values()) == {1}
+
+
+def test_lines_along_a_boundary_belong_to_neither_side(random_registry):
+    store = GeoPackageStore(random_registry)
+    frame = pyogrio.read_dataframe(random_registry, layer="rivers", fid_as_index=True)
+    streets = streets_on(random_registry, "2026-01-01")
+    along = [("rivers", fid) for fid, g in zip(frame.index, frame.geometry)
+             if any(s.boundary.covers(g) for s in streets.values())]
+    assert len(along) >= 5, "the fixture puts lines on boundaries"
+    found = set().union(*(got(find(store, {"street": c})) for c in ORDER))
+    assert not set(along) & found
+
+
+def test_bbox_and_within_on_random_registry_match_brute_force(random_registry):
+    box = shapely.box(120.70, 31.28, 120.78, 31.34)
+    features = all_features(random_registry)
+    store = GeoPackageStore(random_registry)
+    assert got(find(store, {"bbox": "120.70,31.28,120.78,31.34"})) == \
+        {(layer, fid) for layer, fid, _, g in features if g.intersects(box)}
+    assert got(find(store, {"polygon": box.wkt, "predicate": "within"})) == \
+        {(layer, fid) for layer, fid, _, g in features if g.within(box)}
+
+
+def test_distance_on_random_registry_matches_brute_force(random_registry):
+    origin = Point(120.73, 31.30)
+    origin_m = to_metric(origin)
+    expected = {(layer, fid) for layer, fid, _, g in all_features(random_registry)
+                if to_metric(g).distance(origin_m) <= 750}
+    result = find(GeoPackageStore(random_registry), {"near": origin.wkt, "distance": "750"})
+    assert expected and got(result) == expected
