@@ -242,6 +242,9 @@ def serve(store: str | None, host: str, port: int) -> None:
     create_app({"REGISTRY_STORE": location}).run(host=host, port=port)
 
 
+# -- commands defined beside their modules (one registration line each) ---------------------
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors become one line on stderr and exit code 2."""
     try:
