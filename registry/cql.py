@@ -1,0 +1,522 @@
+"""CQL2 filtering (OGC API – Features Part 3): parse a filter, evaluate it over a layer, describe the queryables.
+
+``parse_filter`` reads cql2-text or cql2-json with pygeofilter's parsers only. ``filter_mask`` evaluates the
+resulting AST over a whole GeoDataFrame at once (numpy/pandas comparisons, shapely 2 array predicates) with
+SQL's three-valued logic, so a row whose value is missing matches neither ``x = 1`` nor ``NOT x = 1``.
+``queryables_schema`` is the JSON Schema served at ``/collections/{id}/queryables``. Every bad filter raises
+``ValidationError`` naming the ``filter`` parameter, with a one-line message that says what to fix.
+
+pygeofilter 0.4 departs from CQL2 in a few places; this module keeps to the standard where it can:
+
+- LIKE: both parsers record '.' as the one-character wildcard; CQL2's '_' is what is evaluated.
+- cql2-json: the standard ``between`` (three args) and ``bbox`` ([minx, miny, maxx, maxy]) are rewritten to the
+  forms pygeofilter reads before it parses the document.
+- Temporal operators: T_INTERSECTS and T_OVERLAPS parse into one node, evaluated as T_INTERSECTS; in cql2-text
+  pygeofilter reads them infix (``planned_finish T_BEFORE DATE('2014-01-01')``), not as functions.
+- cql2-text gives AND and OR the same precedence, left to right: ``a OR b AND c`` means ``(a OR b) AND c``
+  (CQL2 binds AND first), so mixed conditions need parentheses. Neither a lone boolean property as a condition
+  (write ``in_statement = true``) nor ``''`` inside a quoted text is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+from pygeofilter import ast, values
+from pygeofilter.cql2 import (
+    ARITHMETIC_MAP,
+    ARRAY_PREDICATES_MAP,
+    COMPARISON_MAP,
+    SPATIAL_PREDICATES_MAP,
+    TEMPORAL_PREDICATES_MAP,
+)
+from pygeofilter.parsers import cql2_json, cql2_text
+
+from . import model, spatial
+from .errors import NotFound, ValidationError
+
+# filter-lang values accepted -> the language they name (GDAL sends cql-text)
+LANGS = {"cql2-text": "cql2-text", "cql-text": "cql2-text", "cql2-json": "cql2-json", "cql-json": "cql2-json"}
+
+# queryable kind -> the kind of value it holds in a filter
+_KINDS = {"text": "text", "integer": "number", "real": "number", "date": "date", "bool": "boolean",
+          "geometry": "geometry"}
+_HINTS = {
+    "text": "quote text in single quotes, e.g. 'completed'",
+    "number": "write numbers without quotes, e.g. 2013",
+    "date": "write dates as DATE('2014-01-01') or TIMESTAMP('2014-01-01T00:00:00Z')",
+    "boolean": "write true or false",
+    "geometry": "give a WKT or GeoJSON geometry or BBOX(minx, miny, maxx, maxy)",
+    "interval": "use a temporal operator such as T_INTERSECTS",
+}
+_SCHEMA_TYPES = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
+                 "date": {"type": "string", "format": "date"}, "bool": {"type": "boolean"}}
+_SUPPORTED = ("=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL, AND, OR, NOT, + - * /, CASEI, S_INTERSECTS, "
+              "S_DISJOINT, S_WITHIN, S_CONTAINS, S_CROSSES, S_OVERLAPS, S_TOUCHES, S_EQUALS, BBOX, T_BEFORE, "
+              "T_AFTER, T_EQUALS, T_INTERSECTS")
+
+# cql2-json operators -> how many args they take (checked here, where the operator's name is still known)
+_JSON_ARITY = {
+    **{op: 2 for op in (*COMPARISON_MAP, *SPATIAL_PREDICATES_MAP, *TEMPORAL_PREDICATES_MAP, *ARRAY_PREDICATES_MAP,
+                        *ARITHMETIC_MAP, "in")},
+    "between": 3, "not": 1, "isNull": 1, "casei": 1,
+}
+
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Equal: operator.eq, ast.NotEqual: operator.ne, ast.LessThan: operator.lt,
+    ast.LessEqual: operator.le, ast.GreaterThan: operator.gt, ast.GreaterEqual: operator.ge,
+}
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: np.add, ast.Sub: np.subtract, ast.Mul: np.multiply, ast.Div: np.true_divide,
+}
+# spatial function -> (predicate, its converse): the converse puts a literal first, where shapely prepares it
+_SPATIAL: dict[type, tuple[Callable, Callable]] = {
+    ast.GeometryIntersects: (shapely.intersects, shapely.intersects),
+    ast.GeometryDisjoint: (shapely.disjoint, shapely.disjoint),
+    ast.GeometryWithin: (shapely.within, shapely.contains),
+    ast.GeometryContains: (shapely.contains, shapely.within),
+    ast.GeometryCrosses: (shapely.crosses, shapely.crosses),
+    ast.GeometryOverlaps: (shapely.overlaps, shapely.overlaps),
+    ast.GeometryTouches: (shapely.touches, shapely.touches),
+    ast.GeometryEquals: (shapely.equals, shapely.equals),
+}
+# temporal operator -> (name, test on the periods [a0, a1] and [b0, b1]; an instant is a period of one moment)
+_TEMPORAL: dict[type, tuple[str, Callable[[Any, Any, Any, Any], Any]]] = {
+    ast.TimeBefore: ("T_BEFORE", lambda a0, a1, b0, b1: a1 < b0),
+    ast.TimeAfter: ("T_AFTER", lambda a0, a1, b0, b1: a0 > b1),
+    ast.TimeEquals: ("T_EQUALS", lambda a0, a1, b0, b1: (a0 == b0) & (a1 == b1)),
+    ast.TimeOverlaps: ("T_INTERSECTS", lambda a0, a1, b0, b1: (a0 <= b1) & (a1 >= b0)),
+}
+
+
+def parse_filter(text: str | dict, lang: str | None = None) -> ast.Node:
+    """The pygeofilter AST of a CQL2 filter in ``lang`` (guessed from the filter when not given)."""
+    if lang is None or not str(lang).strip():
+        as_json = isinstance(text, dict) or str(text).lstrip().startswith("{")
+        chosen = "cql2-json" if as_json else "cql2-text"
+    else:
+        chosen = LANGS.get(str(lang).strip().lower())
+        if chosen is None:
+            raise ValidationError(f"filter-lang must be cql2-text or cql2-json (or cql-text, cql-json), got {lang!r}",
+                                  param="filter-lang")
+    if chosen == "cql2-json":
+        node = _parse_json(text)
+    elif isinstance(text, str):
+        node = _parse_text(text)
+    else:
+        raise ValidationError("filter-lang cql2-text needs the filter as text; send a JSON filter as cql2-json",
+                              param="filter-lang")
+    if not isinstance(node, ast.Node):
+        raise ValidationError(f"filter must be a condition such as status = 'completed', got {node!r:.60}",
+                              param="filter")
+    return node
+
+
+def _parse_text(text: str) -> Any:
+    """pygeofilter's cql2-text parse, with lark's errors turned into one-line messages."""
+    if not text.strip():
+        raise ValidationError("filter is empty; give a condition such as status = 'completed'", param="filter")
+    try:
+        return cql2_text.parse(text)
+    except UnexpectedInput as exc:
+        raise ValidationError(_syntax_message(text, exc), param="filter") from None
+    except (ValueError, TypeError) as exc:  # raised by pygeofilter's transformer, e.g. for DATE('2014-02-30')
+        raise ValidationError(f"filter has a value that cannot be read ({_one_line(exc)}); {_HINTS['date']}",
+                              param="filter") from None
+
+
+def _syntax_message(text: str, exc: UnexpectedInput) -> str:
+    """Where a cql2-text filter stops making sense, and the likely fix."""
+    token = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedCharacters):
+        where = f"unexpected {exc.char!r} at column {exc.column}"
+    elif token is None or token.type == "$END":
+        where = f"it ends too early, after {text.strip()[-30:]!r}"
+    else:
+        where = f"unexpected {str(token)!r} at column {exc.column}"
+    expected = getattr(exc, "accepts", None) or getattr(exc, "expected", None) or getattr(exc, "allowed", set())
+    if "EQUAL" in expected:
+        fix = ("a value must be followed by a comparison (=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL); "
+               "booleans too: in_statement = true")
+    else:
+        fix = "check quotes, parentheses and commas; text is quoted 'like this', dates are DATE('2014-01-01')"
+    return f"filter is not valid CQL2 text: {where}; {fix}"
+
+
+def _parse_json(source: str | dict) -> Any:
+    """pygeofilter's cql2-json parse of a document (or its text), standard forms made readable to it first."""
+    if isinstance(source, str):
+        try:
+            source = json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"filter is not valid JSON: {exc}", param="filter") from None
+    document = _standard_json(source)
+    try:
+        return cql2_json.parse(document)
+    except Exception as exc:  # pygeofilter 0.4 raises bare Exception, ValueError, KeyError... on bad documents
+        raise ValidationError(f"filter is not valid CQL2 JSON: {_one_line(exc)}", param="filter") from None
+
+
+def _standard_json(node: Any) -> Any:
+    """A cql2-json document with ``between`` and ``bbox`` in pygeofilter 0.4's forms; wrong arg counts refused."""
+    if isinstance(node, list):
+        return [_standard_json(item) for item in node]
+    if node is None:
+        raise ValidationError("filter: null is not a value in CQL2; test missing values with isNull", param="filter")
+    if not isinstance(node, dict):
+        return node
+    node = {key: _standard_json(value) for key, value in node.items()}
+    box = node.get("bbox")
+    if isinstance(box, list) and "coordinates" not in node:
+        if len(box) not in (4, 6) or not all(_is_number(v) for v in box):
+            raise ValidationError(f"filter: bbox must be 4 numbers [minx, miny, maxx, maxy], got {box!r:.80}",
+                                  param="filter")
+        minx, miny, maxx, maxy = box if len(box) == 4 else (box[0], box[1], box[3], box[4])
+        node["bbox"] = [minx, maxx, miny, maxy]  # pygeofilter reads it as Envelope(x1, x2, y1, y2)
+    op, args = node.get("op"), node.get("args")
+    if isinstance(op, str) and isinstance(args, list):
+        wanted = _JSON_ARITY.get(op)
+        if wanted is not None and len(args) != wanted:
+            raise ValidationError(f"filter: op {op!r} takes {wanted} args, got {len(args)}", param="filter")
+        if op == "between":
+            node["args"] = [args[0], args[1:]]
+    return node
+
+
+def _is_number(value: object) -> bool:
+    """True for int and float literals, not for booleans (which Python counts as ints)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line, cut to a readable length."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def filter_mask(frame: gpd.GeoDataFrame, node: ast.Node, queryables: dict[str, str],
+                filter_crs: int = 4326) -> np.ndarray:
+    """Which rows of ``frame`` match the filter ``node``, evaluated over all rows at once.
+
+    ``queryables`` maps each property a filter may name to its kind (text, integer, real, date, bool, geometry);
+    geometry literals are in ``filter_crs`` (x = east), the frame's geometry in EPSG:4490.
+    """
+    return _Evaluator(frame, queryables, filter_crs).condition(node).to_numpy(dtype=bool, na_value=False)
+
+
+@dataclass(frozen=True)
+class _Operand:
+    """A typed value of a filter: one per row (a property) or one for all rows (a literal)."""
+
+    kind: str  # text, number, date, boolean, geometry or interval
+    values: Any  # an array with a value per row, a scalar, or for an interval its (start, end)
+    null: np.ndarray | bool  # where the value is missing
+    label: str  # the operand as written, for messages
+    per_row: bool
+
+
+class _Evaluator:
+    """One filter over one frame: conditions give three-valued results, properties are converted once."""
+
+    def __init__(self, frame: gpd.GeoDataFrame, queryables: dict[str, str], filter_crs: int) -> None:
+        self.frame = frame
+        self.queryables = queryables
+        self.filter_crs = filter_crs
+        self.rows = len(frame)
+        self.columns: dict[str, _Operand] = {}
+
+    def truth(self, result: Any, null: Any) -> pd.arrays.BooleanArray:
+        """A per-row result that is unknown (NA) where an operand was missing."""
+        shape = (self.rows,)
+        return pd.arrays.BooleanArray(np.broadcast_to(np.asarray(result, dtype=bool), shape).copy(),
+                                      np.broadcast_to(np.asarray(null, dtype=bool), shape).copy())
+
+    def condition(self, node: Any) -> pd.arrays.BooleanArray:
+        """The three-valued result of a condition node for every row."""
+        if isinstance(node, ast.And):
+            return self.condition(node.lhs) & self.condition(node.rhs)
+        if isinstance(node, ast.Or):
+            return self.condition(node.lhs) | self.condition(node.rhs)
+        if isinstance(node, ast.Not):
+            return ~self.condition(node.sub_node)
+        if isinstance(node, ast.Comparison):
+            lhs, rhs = self.operand(node.lhs), self.operand(node.rhs)
+            self.same_kind(lhs, rhs, node.op.value)
+            return self.truth(_COMPARE[type(node)](lhs.values, rhs.values), lhs.null | rhs.null)
+        if isinstance(node, ast.Between):
+            return self.negated(self.between(node), node.not_)
+        if isinstance(node, ast.Like):
+            return self.negated(self.like(node), node.not_)
+        if isinstance(node, ast.In):
+            return self.negated(self.is_in(node), node.not_)
+        if isinstance(node, ast.IsNull):
+            return self.negated(self.truth(self.operand(node.lhs).null, False), node.not_)
+        if isinstance(node, ast.SpatialComparisonPredicate):
+            test, converse = _SPATIAL[type(node)]
+            return self.spatial(f"S_{node.op.name}", test, converse, self.operand(node.lhs), self.operand(node.rhs))
+        if isinstance(node, ast.BBox):
+            box = self.box((node.minx, node.miny, node.maxx, node.maxy), node.crs)
+            return self.spatial("BBOX", shapely.intersects, shapely.intersects, self.operand(node.lhs), box)
+        if type(node) in _TEMPORAL:
+            return self.temporal(node)
+        if isinstance(node, ast.Predicate):
+            op = getattr(type(node), "op", None)
+            name = op.name if op is not None else type(node).__name__.upper()
+            raise ValidationError(f"filter: operator {name} is not supported; supported: {_SUPPORTED}",
+                                  param="filter")
+        value = self.operand(node)
+        fix = f"write {value.label} = true" if value.kind == "boolean" else "compare it with =, <, LIKE, IN..."
+        raise ValidationError(f"filter: {value.label} is a value, not a condition; {fix}", param="filter")
+
+    @staticmethod
+    def negated(result: pd.arrays.BooleanArray, negate: bool) -> pd.arrays.BooleanArray:
+        """``result``, or its three-valued negation for NOT BETWEEN, NOT LIKE, NOT IN, IS NOT NULL."""
+        return ~result if negate else result
+
+    def same_kind(self, a: _Operand, b: _Operand, what: str) -> None:
+        """Refuse to compare values of different kinds, or of kinds that have no scalar comparison."""
+        ref, other = (b, a) if b.per_row and not a.per_row else (a, b)
+        if ref.kind in ("geometry", "interval"):
+            raise ValidationError(f"filter: {what} cannot compare {ref.kind} values ({ref.label}); "
+                                  f"{_HINTS['interval'] if ref.kind == 'interval' else 'use S_EQUALS or S_INTERSECTS'}",
+                                  param="filter")
+        if other.kind != ref.kind:
+            raise ValidationError(f"filter: cannot compare {ref.label} ({ref.kind}) with {other.label} "
+                                  f"({other.kind}); {_HINTS[ref.kind]}", param="filter")
+
+    def between(self, node: ast.Between) -> pd.arrays.BooleanArray:
+        """low <= value <= high."""
+        value, low, high = self.operand(node.lhs), self.operand(node.low), self.operand(node.high)
+        self.same_kind(value, low, "BETWEEN")
+        self.same_kind(value, high, "BETWEEN")
+        return self.truth((low.values <= value.values) & (value.values <= high.values),
+                          value.null | low.null | high.null)
+
+    def like(self, node: ast.Like) -> pd.arrays.BooleanArray:
+        """CQL2 LIKE: % any text, _ one character, backslash escapes the next character."""
+        subject, pattern = self.operand(node.lhs), self.operand(node.pattern)
+        if subject.kind != "text":
+            raise ValidationError(f"filter: LIKE needs text, but {subject.label} is {subject.kind}; use = or "
+                                  "BETWEEN instead", param="filter")
+        if pattern.kind != "text" or pattern.per_row:
+            raise ValidationError(f"filter: LIKE needs a quoted pattern such as '%河%', got {pattern.label}",
+                                  param="filter")
+        tokens = re.findall(r"\\.|.", pattern.values, flags=re.DOTALL)
+        regex = "".join({"%": ".*", "_": "."}.get(token) or re.escape(token[-1]) for token in tokens)
+        texts = pd.Series(np.broadcast_to(np.asarray(subject.values, dtype=object), (self.rows,)), dtype=object)
+        return self.truth(texts.str.fullmatch(regex, flags=re.DOTALL).to_numpy(dtype=bool), subject.null)
+
+    def is_in(self, node: ast.In) -> pd.arrays.BooleanArray:
+        """value = any item of the list (the loop runs over the list's items, never over rows)."""
+        subject = self.operand(node.lhs)
+        hit: Any = False
+        null = subject.null
+        for item in node.sub_nodes:
+            value = self.operand(item)
+            self.same_kind(subject, value, "IN")
+            hit = hit | (subject.values == value.values)
+            null = null | value.null
+        return self.truth(hit, null)
+
+    def spatial(self, name: str, test: Callable, converse: Callable, a: _Operand,
+                b: _Operand) -> pd.arrays.BooleanArray:
+        """A shapely predicate over every row, with a literal geometry prepared for speed."""
+        for side in (a, b):
+            if side.kind != "geometry":
+                raise ValidationError(f"filter: {name} needs geometries, but {side.label} is {side.kind}; "
+                                      f"{_HINTS['geometry']}", param="filter")
+        if not a.per_row:
+            shapely.prepare(a.values)
+            result = test(a.values, b.values)
+        elif not b.per_row:
+            shapely.prepare(b.values)
+            result = converse(b.values, a.values)
+        else:
+            result = test(a.values, b.values)
+        return self.truth(result, a.null | b.null)
+
+    def temporal(self, node: ast.TemporalPredicate) -> pd.arrays.BooleanArray:
+        """A temporal operator on dates, timestamps and intervals, each taken as a period [start, end]."""
+        name, test = _TEMPORAL[type(node)]
+        periods = []
+        for side in (self.operand(node.lhs), self.operand(node.rhs)):
+            if side.kind == "date":
+                periods.append((side.values, side.values, side.null))
+            elif side.kind == "interval":
+                periods.append((*side.values, side.null))
+            else:
+                raise ValidationError(f"filter: {name} needs dates or intervals, but {side.label} is {side.kind}; "
+                                      f"{_HINTS['date']}", param="filter")
+        (a0, a1, a_null), (b0, b1, b_null) = periods
+        return self.truth(test(a0, a1, b0, b1), a_null | b_null)
+
+    def operand(self, node: Any) -> _Operand:
+        """A property, a literal, or an arithmetic or function expression, as a typed value."""
+        if isinstance(node, ast.Attribute):
+            return self.property(node.name)
+        if isinstance(node, ast.Arithmetic):
+            return self.arithmetic(node)
+        if isinstance(node, ast.Function):
+            return self.function(node)
+        if isinstance(node, ast.Node):
+            raise ValidationError("filter: a condition cannot be used as a value; compare properties with "
+                                  "literals, e.g. year = 2013", param="filter")
+        return self.literal(node)
+
+    def property(self, name: str) -> _Operand:
+        """A queryable's column as a typed per-row value; missing values are marked null."""
+        if name not in self.queryables:
+            raise ValidationError(f"filter: unknown property {name!r}; queryables: {', '.join(self.queryables)}",
+                                  param="filter")
+        if name not in self.columns:
+            kind = _KINDS[self.queryables[name]]
+            series = self.frame[name]
+            null = series.isna().to_numpy()
+            if kind == "number":
+                data = series.to_numpy(dtype="float64", na_value=np.nan)
+            elif kind == "text":
+                data = series.to_numpy(dtype=object, na_value="")
+            elif kind == "boolean":
+                data = series.to_numpy(dtype=bool, na_value=False)
+            elif kind == "date":  # ISO date strings, None when missing
+                data = pd.to_datetime(series, format="ISO8601", errors="coerce").to_numpy()
+                null = np.isnat(data)
+            else:
+                data = np.asarray(series.array, dtype=object)
+            self.columns[name] = _Operand(kind, data, null, name, True)
+        return self.columns[name]
+
+    def arithmetic(self, node: ast.Arithmetic) -> _Operand:
+        """+ - * / on numbers; a division by zero gives an unknown value."""
+        a, b = self.operand(node.lhs), self.operand(node.rhs)
+        for side in (a, b):
+            if side.kind != "number":
+                raise ValidationError(f"filter: {node.op.value} needs numbers, but {side.label} is {side.kind}",
+                                      param="filter")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = _ARITHMETIC[type(node)](a.values, b.values)
+        return _Operand("number", result, a.null | b.null | ~np.isfinite(result),
+                        f"{a.label} {node.op.value} {b.label}", a.per_row or b.per_row)
+
+    def function(self, node: ast.Function) -> _Operand:
+        """CASEI (pygeofilter's ``lower``) on text, and the BBOX(minx, miny, maxx, maxy) geometry literal."""
+        name = node.name.lower()
+        if name == "bbox":
+            numbers = node.arguments
+            if len(numbers) not in (4, 6) or not all(_is_number(v) for v in numbers):
+                raise ValidationError("filter: BBOX takes 4 numbers: BBOX(minx, miny, maxx, maxy)", param="filter")
+            return self.box(numbers if len(numbers) == 4 else numbers[:2] + numbers[3:5])
+        if name == "lower" and len(node.arguments) == 1:
+            text = self.operand(node.arguments[0])
+            if text.kind != "text":
+                raise ValidationError(f"filter: CASEI needs text, but {text.label} is {text.kind}", param="filter")
+            lowered = (pd.Series(text.values, dtype=object).str.lower().to_numpy(dtype=object) if text.per_row
+                       else text.values.lower())
+            return _Operand("text", lowered, text.null, f"CASEI({text.label})", text.per_row)
+        raise ValidationError(f"filter: function {node.name.upper()} is not supported; supported: CASEI, BBOX",
+                              param="filter")
+
+    def literal(self, value: Any) -> _Operand:
+        """A literal of the filter as a typed value for all rows."""
+        if isinstance(value, bool):
+            return _Operand("boolean", value, False, str(value).lower(), False)
+        if _is_number(value):
+            return _Operand("number", value, False, f"{value}", False)
+        if isinstance(value, str):
+            return _Operand("text", value, False, f"'{value}'", False)
+        if isinstance(value, datetime):
+            return _Operand("date", _instant(value), False, f"TIMESTAMP('{value.isoformat()}')", False)
+        if isinstance(value, date):
+            return _Operand("date", _instant(value), False, f"DATE('{value.isoformat()}')", False)
+        if isinstance(value, values.Interval):
+            ends = (_interval_end(value.start, pd.Timestamp.min), _interval_end(value.end, pd.Timestamp.max))
+            return _Operand("interval", ends, False, f"INTERVAL({value.start}, {value.end})", False)
+        if isinstance(value, values.Envelope):
+            xs, ys = sorted((value.x1, value.x2)), sorted((value.y1, value.y2))
+            return self.box((xs[0], ys[0], xs[1], ys[1]))
+        if isinstance(value, values.Geometry):
+            return self.geometry(dict(value.geometry))
+        raise ValidationError(f"filter: {value!r:.40} is not a single value; a list is only allowed after IN",
+                              param="filter")
+
+    def box(self, bounds: Any, crs: str | None = None) -> _Operand:
+        """A bbox literal (minx, miny, maxx, maxy) in the filter's CRS, or in ``crs`` when given, as a polygon."""
+        epsg = self.filter_crs if crs is None else spatial.parse_epsg(crs, "filter")
+        geom = spatial.parse_bbox(tuple(bounds), epsg, param="filter")
+        return _Operand("geometry", geom, False, "BBOX({}, {}, {}, {})".format(*bounds), False)
+
+    def geometry(self, geojson: dict) -> _Operand:
+        """A WKT or GeoJSON geometry literal (its own CRS if it names one) as a valid EPSG:4490 geometry."""
+        kind = str(geojson.get("type", "geometry")).upper()
+        crs = geojson.pop("crs", None)
+        try:
+            epsg = self.filter_crs if crs is None else spatial.parse_epsg(str(crs["properties"]["name"]), "filter")
+        except (KeyError, TypeError):
+            raise ValidationError("filter: a geometry's crs must look like {\"type\": \"name\", \"properties\": "
+                                  "{\"name\": \"EPSG:4549\"}}", param="filter") from None
+        try:
+            geom = shapely.from_geojson(json.dumps(geojson))
+        except (shapely.errors.ShapelyError, ValueError, TypeError) as exc:
+            raise ValidationError(f"filter: the {kind} literal is malformed ({_one_line(exc)}); check its "
+                                  "coordinates", param="filter") from None
+        if geom.is_empty:
+            raise ValidationError(f"filter: the {kind} literal is empty; give its coordinates", param="filter")
+        if not geom.is_valid:
+            raise ValidationError(f"filter: the {kind} literal is not a valid geometry "
+                                  f"({shapely.is_valid_reason(geom)}); close its rings and remove self-intersections",
+                                  param="filter")
+        geom = spatial.to_storage(geom, epsg)
+        spatial.check_lonlat(geom, "filter")
+        return _Operand("geometry", geom, False, f"{kind} literal", False)
+
+
+def _instant(value: date) -> np.datetime64:
+    """A date (at midnight) or timestamp (in UTC) as a naive datetime64, comparable with date columns."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_datetime64()
+
+
+def _interval_end(value: Any, open_end: pd.Timestamp) -> np.datetime64:
+    """One end of an INTERVAL literal; '..' (None) leaves it open."""
+    if value is None:
+        return open_end.to_datetime64()
+    if isinstance(value, date):
+        return _instant(value)
+    raise ValidationError("filter: INTERVAL takes dates, timestamps or '..' for an open end, not durations",
+                          param="filter")
+
+
+def queryables_schema(layer: str, queryables: dict[str, str], base_url: str) -> dict:
+    """The JSON Schema of a collection's queryables (OGC API – Features Part 3, JSON Schema 2019-09)."""
+    spec = model.LAYER_BY_NAME.get(layer)
+    if spec is None:
+        raise NotFound(f"collection {layer!r} does not exist; collections: {', '.join(model.LAYER_BY_NAME)}",
+                       param="collectionId")
+    properties: dict[str, dict] = {}
+    for name, kind in queryables.items():
+        if kind == "geometry":
+            properties[name] = {"$ref": f"https://geojson.org/schema/{spec.geometry_type}.json"}
+            continue
+        field = model.FIELD_BY_NAME.get(name) if spec.kind == "project" else None
+        properties[name] = {**_SCHEMA_TYPES[kind], "title": field.zh if field else name}
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": f"{base_url.rstrip('/')}/collections/{layer}/queryables",
+        "type": "object",
+        "title": f"{spec.title_zh} ({layer})",
+        "properties": properties,
+        "additionalProperties": False,
+    }
