@@ -232,10 +232,8 @@ def _conditions(store: Store, query: Query) -> list[_Condition]:
     """The spatial conditions of a query; every one must hold."""
     found = []
     if query.street:
-        streets = spatial.streets_as_of(store, query.as_of)
-        at = list(streets["code"]).index(query.street)
-        geoms = streets.geometry.values
-        found.append(_Condition("street", geoms[at], tuple(geoms[:at])))
+        _, boundary, before = spatial.street_with_predecessors(store, query.street, query.as_of)
+        found.append(_Condition("street", boundary, tuple(before)))
     for geom in (query.bbox, query.polygon):
         if geom is not None:
             found.append(_Condition("plain", geom))

@@ -84,7 +84,8 @@ def check_lonlat(geom: shapely.Geometry, param: str) -> None:
 
 def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "bbox") -> shapely.Geometry:
     """A bbox ``minx,miny,maxx,maxy`` (x=east) in ``epsg`` as a polygon in EPSG:4490."""
-    parts = text if isinstance(text, (tuple, list)) else str(text).split(",")
+    parts = list(text) if isinstance(text, (tuple, list)) else str(text).split(",")
+    text = ",".join(map(str, parts))
     try:
         values = [float(v) for v in parts]
     except ValueError:
@@ -150,6 +151,15 @@ def resolve_street(store: Store, text: str, as_of: str, param: str = "street") -
         why = f"had no boundary on {as_of}" if known else "is not a street office"
         raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)
     return hit.iloc[0]
+
+
+def street_with_predecessors(store: Store, text: str, as_of: str,
+                             param: str = "street") -> tuple[str, shapely.Geometry, list[shapely.Geometry]]:
+    """(code, boundary, boundaries of the streets before it in order) — what ``membership`` needs."""
+    code = resolve_street(store, text, as_of, param)["code"]
+    streets = streets_as_of(store, as_of)
+    at = list(streets["code"]).index(code)
+    return code, streets.geometry.values[at], list(streets.geometry.values[:at])
 
 
 def membership(geoms: np.ndarray, street: shapely.Geometry, others: list[shapely.Geometry]) -> np.ndarray:

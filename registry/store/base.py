@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
@@ -85,3 +86,7 @@ class Store(ABC):
     @abstractmethod
     def revision(self) -> str:
         """A token that changes whenever the stored data change (for caches and ETags)."""
+
+    @abstractmethod
+    def last_modified(self) -> datetime:
+        """When the stored data last changed (UTC), for HTTP Last-Modified."""

@@ -160,6 +160,9 @@ class GeoPackageStore(Store):
             stat = os.fstat(f.fileno())
         return f"{int.from_bytes(header[24:28], 'big')}-{stat.st_mtime_ns}-{stat.st_size}"
 
+    def last_modified(self) -> datetime:
+        return datetime.fromtimestamp(self.path.stat().st_mtime, tz=UTC)
+
     def layers(self) -> list[LayerInfo]:
         con = _connect(self.path)
         try:

@@ -1,0 +1,117 @@
+"""HTTP plumbing shared by the blueprints: format negotiation, JSON/streamed responses, caching
+headers (ETag, Last-Modified, If-None-Match) and RFC 7807 problem bodies."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+from flask import Response, current_app, render_template, request
+
+from registry.store import Store
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+HTML = "text/html"
+_MEDIA = {"json": JSON, "geojson": GEOJSON, "html": HTML, "csv": "text/csv"}
+
+
+def store() -> Store:
+    """The app's registry store."""
+    return current_app.extensions["registry_store"]
+
+
+def base_url() -> str:
+    """The API's root URL, with a trailing slash."""
+    return request.url_root
+
+
+def negotiate(allowed: Iterable[str], default: str = "json") -> str:
+    """The response format: ``f`` wins, else Accept (HTML only when preferred), else ``default``."""
+    from registry.errors import ValidationError
+
+    allowed = list(allowed)
+    asked = request.args.get("f")
+    if asked:
+        if asked not in allowed:
+            raise ValidationError(f"f must be one of {', '.join(allowed)}, got {asked!r}", param="f")
+        return asked
+    offered = [_MEDIA[f] for f in allowed if f in _MEDIA]
+    best = request.accept_mimetypes.best_match(offered, default=None) if request.accept_mimetypes else None
+    if best == HTML and request.accept_mimetypes[HTML] > request.accept_mimetypes[JSON]:
+        return "html"
+    for fmt in allowed:
+        if best and _MEDIA.get(fmt) == best and fmt != "html":
+            return fmt
+    return default
+
+
+def etag() -> str:
+    """A weak ETag for this request against the store's current revision."""
+    key = f"{store().revision()}|{request.full_path}|{request.headers.get('Accept', '')}"
+    return 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
+
+
+def not_modified() -> Response | None:
+    """A 304 when the client's If-None-Match or If-Modified-Since still holds."""
+    tag = etag()
+    if request.if_none_match and request.if_none_match.contains_weak(tag.removeprefix('W/"').rstrip('"')):
+        return _caching(Response(status=304), tag)
+    since = request.if_modified_since
+    if since and not request.if_none_match and store().last_modified().replace(microsecond=0) <= since:
+        return _caching(Response(status=304), tag)
+    return None
+
+
+def _caching(response: Response, tag: str | None = None) -> Response:
+    response.headers["ETag"] = tag or etag()
+    response.last_modified = store().last_modified()
+    response.headers.setdefault("Cache-Control", "no-cache")
+    return response
+
+
+def json_response(payload: Any, status: int = 200, mimetype: str = JSON, headers: dict | None = None) -> Response:
+    """A JSON response encoded with orjson, with caching headers."""
+    response = Response(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS), status=status, mimetype=mimetype,
+                        headers=headers)
+    return _caching(response)
+
+
+def stream_response(chunks: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:
+    """A streamed response (large GeoJSON is never built in memory at once)."""
+    return _caching(Response(chunks, mimetype=mimetype, headers=headers))
+
+
+def html_response(template: str, **context: Any) -> Response:
+    return _caching(Response(render_template(template, **context), mimetype=HTML))
+
+
+def problem(status: int, title: str, detail: str, param: str | None = None) -> Response:
+    """An RFC 7807 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if param:
+        body["parameter"] = param
+    return Response(orjson.dumps(body), status=status, mimetype="application/problem+json")
+
+
+def link(href: str, rel: str, mimetype: str, title: str | None = None) -> dict:
+    out = {"href": href, "rel": rel, "type": mimetype}
+    if title:
+        out["title"] = title
+    return out
+
+
+def url_with(path: str, **changes: Any) -> str:
+    """An absolute URL for ``path`` with the current query arguments changed by ``changes``."""
+    from urllib.parse import urlencode
+
+    args = {k: v for k, v in request.args.items()}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    query = urlencode(args)
+    return base_url() + path.lstrip("/") + (f"?{query}" if query else "")

@@ -1,0 +1,221 @@
+"""OGC API – Features (Part 1 Core/GeoJSON/HTML/OpenAPI, Part 2 CRS, Part 3 filtering) over every layer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from flask import Blueprint, request
+
+from registry import cql, features, model
+
+from . import openapi
+from .http import (
+    GEOJSON,
+    HTML,
+    JSON,
+    base_url,
+    html_response,
+    json_response,
+    link,
+    negotiate,
+    not_modified,
+    store,
+    stream_response,
+    url_with,
+)
+
+bp = Blueprint("ogc", __name__)
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+]
+
+
+@bp.get("/")
+def landing():
+    if (cached := not_modified()) is not None:
+        return cached
+    meta = store().meta()
+    root = base_url()
+    body = {
+        "title": meta.get("title", "城市環境綜合整治專案登記簿"),
+        "description": meta.get("notice"),
+        "data_date": meta.get("data_date"),
+        "links": [
+            link(root + "?f=json", "self", JSON, "This document"),
+            link(root + "?f=html", "alternate", HTML, "This document as HTML"),
+            link(root + "api", "service-desc", openapi.MEDIA_TYPE, "The API definition (OpenAPI 3.0)"),
+            link(root + "api?f=html", "service-doc", HTML, "The API documentation"),
+            link(root + "conformance", "conformance", JSON, "Conformance classes"),
+            link(root + "collections", "data", JSON, "Feature collections (one per layer)"),
+            link(root + "projects", "projects", JSON, "Projects (registry endpoint)"),
+            link(root + "streets", "streets", JSON, "Street offices"),
+            link(root + "stats?by=street", "stats", JSON, "Statistics by street office"),
+        ],
+    }
+    if negotiate(["json", "html"]) == "html":
+        return html_response("landing.html", doc=body, layers=store().layers())
+    return json_response(body)
+
+
+@bp.get("/conformance")
+def conformance():
+    body = {"conformsTo": CONFORMANCE}
+    if negotiate(["json", "html"]) == "html":
+        return html_response("conformance.html", doc=body)
+    return json_response(body)
+
+
+@bp.get("/api")
+def api_document():
+    doc = openapi.document(base_url())
+    if negotiate(["json", "html"]) == "html":
+        return html_response("api.html", doc=doc)
+    return json_response(doc, mimetype=openapi.MEDIA_TYPE)
+
+
+def _rfc3339(day: str | None) -> str | None:
+    return f"{day}T00:00:00Z" if day else None
+
+
+def collection_doc(name: str) -> dict:
+    """The description of one collection, as /collections and /collections/{id} give it."""
+    view = features.view(store(), name)
+    spec = model.LAYER_BY_NAME[name]
+    root = base_url()
+    here = f"{root}collections/{name}"
+    return {
+        "id": name,
+        "title": f"{spec.title_zh} ({name})",
+        "description": f"{spec.title_zh}: {spec.geometry_type} features"
+                       + (" with their project's attributes" if spec.kind == "project" else " (reference layer)"),
+        "itemType": "feature",
+        "extent": {
+            "spatial": {"bbox": [list(view.extent)] if view.extent else [], "crs": features.CRS84},
+            "temporal": {"interval": [[_rfc3339(view.interval[0]), _rfc3339(view.interval[1])]],
+                         "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+        },
+        "crs": list(features.CRS_URIS),
+        "storageCrs": features.STORAGE_CRS,
+        "links": [
+            link(here, "self", JSON, "This collection"),
+            link(here + "?f=html", "alternate", HTML, "This collection as HTML"),
+            link(here + "/items", "items", GEOJSON, "Features as GeoJSON"),
+            link(here + "/items?f=html", "items", HTML, "Features as HTML"),
+            link(here + "/schema", "describedby", "application/schema+json", "Schema of the features"),
+            link(here + "/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                 "application/schema+json", "Queryables"),
+        ],
+    }
+
+
+@bp.get("/collections")
+def collections():
+    if (cached := not_modified()) is not None:
+        return cached
+    root = base_url()
+    body = {
+        "links": [link(root + "collections", "self", JSON, "Collections"),
+                  link(root + "collections?f=html", "alternate", HTML, "Collections as HTML")],
+        "collections": [collection_doc(layer.name) for layer in model.LAYERS],
+        "crs": list(features.CRS_URIS),
+    }
+    if negotiate(["json", "html"]) == "html":
+        return html_response("collections.html", doc=body)
+    return json_response(body)
+
+
+@bp.get("/collections/<name>")
+def collection(name: str):
+    doc = collection_doc(_known(name))
+    if negotiate(["json", "html"]) == "html":
+        return html_response("collection.html", doc=doc)
+    return json_response(doc)
+
+
+def _known(name: str) -> str:
+    features.view(store(), name)  # raises NotFound naming the collections
+    return name
+
+
+@bp.get("/collections/<name>/queryables")
+def queryables(name: str):
+    view = features.view(store(), name)
+    doc = cql.queryables_schema(name, view.queryables, base_url().rstrip("/"))
+    return json_response(doc, mimetype="application/schema+json")
+
+
+@bp.get("/collections/<name>/schema")
+def schema(name: str):
+    view = features.view(store(), name)
+    doc = cql.queryables_schema(name, view.queryables, base_url().rstrip("/"))
+    doc["$id"] = f"{base_url()}collections/{name}/schema"
+    return json_response(doc, mimetype="application/schema+json")
+
+
+@bp.get("/collections/<name>/items")
+def items(name: str):
+    view = features.view(store(), name)
+    fmt = negotiate(["geojson", "json", "html"], default="geojson")
+    query = features.parse_items_query(store(), view, request.args.to_dict())
+    if (cached := not_modified()) is not None:
+        return cached
+    selection = features.select(view, query)
+    here = f"collections/{name}/items"
+    links = [link(url_with(here), "self", GEOJSON, "This page"),
+             link(url_with(here, f="html"), "alternate", HTML, "This page as HTML"),
+             link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
+    if selection.next_after is not None:
+        links.append(link(url_with(here, after=selection.next_after, offset=None), "next", GEOJSON, "Next page"))
+    elif selection.next_offset is not None:
+        links.append(link(url_with(here, offset=selection.next_offset, after=None), "next", GEOJSON, "Next page"))
+    if selection.prev_offset is not None:
+        links.append(link(url_with(here, offset=selection.prev_offset), "prev", GEOJSON, "Previous page"))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if fmt == "html":
+        rows = view.frame.iloc[selection.rows]
+        return html_response("items.html", name=name, title=model.LAYER_BY_NAME[name].title_zh, rows=rows,
+                             properties=query.properties or view.properties, matched=selection.number_matched,
+                             links=links)
+    head = {"type": "FeatureCollection", "numberMatched": selection.number_matched,
+            "numberReturned": len(selection.rows), "timeStamp": stamp, "links": links}
+    chunks = _collection_chunks(head, features.encode_page(view, selection.rows, query))
+    return stream_response(chunks, GEOJSON if fmt == "geojson" else JSON,
+                           headers={"Content-Crs": f"<{query.crs}>"})
+
+
+def _collection_chunks(head: dict, body):
+    yield orjson.dumps(head)[:-1] + b',"features":['
+    yield from body
+    yield b"]}"
+
+
+@bp.get("/collections/<name>/items/<fid>")
+def item(name: str, fid: str):
+    view = features.view(store(), name)
+    crs = features.crs_uri(request.args.get("crs"))
+    fmt = negotiate(["geojson", "json", "html"], default="geojson")
+    text = features.feature(view, fid, crs)
+    if fmt == "html":
+        row = view.frame.loc[int(fid)]
+        return html_response("item.html", name=name, fid=fid, row=row, properties=view.properties)
+    doc = orjson.loads(text)
+    here = f"{base_url()}collections/{name}/items/{fid}"
+    doc["links"] = [link(here, "self", GEOJSON, "This feature"), link(here + "?f=html", "alternate", HTML),
+                    link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
+    return json_response(doc, mimetype=GEOJSON if fmt == "geojson" else JSON, headers={"Content-Crs": f"<{crs}>"})

@@ -1,0 +1,148 @@
+"""Registry endpoints: projects, streets, statistics and QA, with the query issue's parameter names."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+import pandas as pd
+import shapely
+from flask import Blueprint, Response, request
+
+from registry import model, output, spatial
+from registry.errors import NotFound, ValidationError
+from registry.qa import run_qa
+from registry.query import find, parse_query
+from registry.stats import statistics
+
+from .http import (
+    GEOJSON,
+    JSON,
+    base_url,
+    html_response,
+    json_response,
+    negotiate,
+    not_modified,
+    store,
+    stream_response,
+)
+
+bp = Blueprint("registry", __name__)
+DEFAULT_PROJECTS = 100
+MAX_PROJECTS = 100_000
+
+
+def _csv(header: list[str], rows: list[list[object]]) -> Response:
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # Excel reads UTF-8 Chinese only with a BOM
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
+
+
+def _project_args(extra: dict | None = None) -> dict[str, str]:
+    args = request.args.to_dict()
+    args.pop("f", None)
+    args.setdefault("limit", str(DEFAULT_PROJECTS))
+    if args["limit"].isdigit() and int(args["limit"]) > MAX_PROJECTS:
+        raise ValidationError(f"limit must be at most {MAX_PROJECTS}", param="limit")
+    args.update(extra or {})
+    return args
+
+
+def _projects_response(extra: dict | None = None, title: str = "專案"):
+    fmt = negotiate(["json", "geojson", "html", "csv"])
+    if (cached := not_modified()) is not None:
+        return cached
+    result = find(store(), parse_query(_project_args(extra), store()))
+    if fmt == "geojson":
+        chunks = output.feature_collection(result.features, output.QUERY_FEATURE_PROPERTIES,
+                                           members={"numberMatched": result.total,
+                                                    "numberReturned": len(result.features)})
+        return stream_response(chunks, GEOJSON)
+    if fmt == "csv":
+        rows = output.records(result.projects, model.PROJECT_COLUMNS)
+        return _csv(list(model.PROJECT_COLUMNS), [list(r.values()) for r in rows])
+    if fmt == "html":
+        return html_response("projects.html", title=title, projects=output.records(result.projects),
+                             total=result.total, format_wan=output.format_wan, fields=model.FIELD_BY_NAME,
+                             statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
+    return json_response(output.query_json(result))
+
+
+@bp.get("/projects")
+def projects():
+    return _projects_response()
+
+
+@bp.get("/projects/<project_id>")
+def project(project_id: str):
+    fmt = negotiate(["json", "geojson", "html"])
+    rows = store().projects([project_id])
+    if rows.empty:
+        raise NotFound(f"project {project_id!r} does not exist", param="projectId")
+    category = rows.iloc[0]["category"]
+    layers = (category, "sluices") if category == "polders" else (category,)
+    frames = []
+    for layer in layers:
+        frame = store().features(layer, project_ids=[project_id])
+        frames.append(frame.assign(layer=layer, fid=frame.index, feature_name=frame["name"]))
+    feats = pd.concat(frames, ignore_index=True)
+    attributes = output.records(rows, model.PROJECT_COLUMNS)[0]
+    if fmt == "geojson":
+        joined = feats.drop(columns=["name"]).merge(rows, on="project_id")
+        return stream_response(output.feature_collection(joined, output.QUERY_FEATURE_PROPERTIES), GEOJSON)
+    doc = {**attributes, "features": [
+        {"layer": r["layer"], "fid": int(r["fid"]), "name": r["feature_name"], "geometry": geom}
+        for r, geom in zip(output.records(feats, ["layer", "fid", "feature_name"]),
+                           [orjson.loads(g) for g in output.geometry_json(feats.geometry.values)])]}
+    if fmt == "html":
+        return html_response("project.html", project=doc, format_wan=output.format_wan, fields=model.PROJECT_FIELDS,
+                             statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
+    return json_response(doc)
+
+
+@bp.get("/streets")
+def streets():
+    fmt = negotiate(["json", "geojson", "html"])
+    as_of = spatial.parse_date(request.args.get("as_of"))
+    frame = spatial.streets_as_of(store(), as_of)
+    areas = [round(float(a) / 1e6, 2) for a in shapely.area(spatial.metric(frame.geometry.values))]
+    rows = [{"code": r["code"], "name": r["name"], "valid_from": r["valid_from"], "valid_to": r["valid_to"],
+             "area_km2": area, "projects": f"{base_url()}streets/{r['code']}/projects"}
+            for r, area in zip(output.records(frame, ["code", "name", "valid_from", "valid_to"]), areas)]
+    if fmt == "geojson":
+        frame = frame.assign(area_km2=areas)
+        return stream_response(output.feature_collection(frame, ["code", "name", "valid_from", "valid_to",
+                                                                 "area_km2"], id_column="code"), GEOJSON)
+    if fmt == "html":
+        return html_response("streets.html", streets=rows, as_of=as_of)
+    return json_response({"as_of": as_of, "streets": rows})
+
+
+@bp.get("/streets/<code>/projects")
+def street_projects(code: str):
+    name = spatial.resolve_street(store(), code, spatial.parse_date(request.args.get("as_of")))["name"]
+    return _projects_response({"street": code}, title=f"{name}街道的專案")
+
+
+@bp.get("/stats")
+def stats():
+    fmt = negotiate(["json", "html", "csv"])
+    args = request.args.to_dict()
+    by = args.pop("by", "street")
+    args.pop("f", None)
+    result = statistics(store(), args, by).to_json()
+    if fmt == "csv":
+        header = list(result["rows"][0]) if result["rows"] else result["by"]
+        return _csv(header, [list(r.values()) for r in result["rows"]])
+    if fmt == "html":
+        return html_response("stats.html", result=result, format_wan=output.format_wan)
+    return json_response(result)
+
+
+@bp.get("/qa")
+def qa():
+    return json_response({"findings": [f.to_json() for f in run_qa(store())]}, mimetype=JSON)

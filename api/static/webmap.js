@@ -1,0 +1,111 @@
+// The registry's web map: base layers and projects drawn from the registry's own OGC API.
+(function () {
+  "use strict";
+  const R = window.REGISTRY;
+  const colours = Object.fromEntries(R.categories.map((c) => [c.slug, c.colour]));
+  const names = Object.fromEntries(R.categories.map((c) => [c.slug, c.zh]));
+  const map = L.map("map", { preferCanvas: false, attributionControl: false }).setView([31.33, 120.75], 12);
+  const base = L.layerGroup().addTo(map);
+  const projects = L.featureGroup().addTo(map);
+  const status = document.getElementById("status");
+  let generation = 0;
+
+  function items(collection, params) {
+    const query = new URLSearchParams({ limit: "100000", ...params });
+    return fetch(`${R.collectionsUrl}/${collection}/items?${query}`, { headers: { Accept: "application/geo+json" } })
+      .then((r) => { if (!r.ok) { throw new Error(`${collection}: HTTP ${r.status}`); } return r.json(); });
+  }
+
+  function wan(yuan) {
+    return (yuan / 10000).toLocaleString("zh-Hant", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " 萬元";
+  }
+
+  function popup(p) {
+    const div = document.createElement("div");
+    const link = `${R.projectUrl}/${encodeURIComponent(p.project_id)}?f=html`;
+    div.innerHTML = "<b></b><br>類別:<span class=c></span><br>狀態:<span class=s></span><br>" +
+      "投資:<span class=m></span><br>牽頭部門:<span class=d></span><br><a>專案頁面</a>";
+    div.querySelector("b").textContent = `${p.name} (${p.project_id})`;
+    div.querySelector(".c").textContent = names[p.category] || p.category;
+    div.querySelector(".s").textContent = R.statuses[p.status] || p.status;
+    div.querySelector(".m").textContent = wan(p.investment_yuan);
+    div.querySelector(".d").textContent = p.lead_department;
+    div.querySelector("a").href = link;
+    return div;
+  }
+
+  function drawBase() {
+    const today = new Date().toISOString().slice(0, 10);
+    return Promise.all([
+      items("lakes", {}).then((fc) => L.geoJSON(fc, { style: { color: "#90cdf4", weight: 1, fillColor: "#bee3f8", fillOpacity: 0.8 } }).addTo(base)),
+      items("street_offices", { datetime: today }).then((fc) => L.geoJSON(fc, {
+        style: { color: "#4a5568", weight: 1.5, dashArray: "4 3", fill: false },
+        onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "street" }),
+      }).addTo(base)),
+      items("main_rivers", {}).then((fc) => L.geoJSON(fc, { style: { color: "#63b3ed", weight: 3 } }).addTo(base)),
+      items("park_boundary", {}).then((fc) => {
+        const park = L.geoJSON(fc, { style: { color: "#1a202c", weight: 2.5, fill: false } }).addTo(base);
+        map.fitBounds(park.getBounds());
+      }),
+    ]);
+  }
+
+  function filters() {
+    const params = {};
+    for (const [id, key] of [["street", "street"], ["year", "year"], ["status-filter", "status"]]) {
+      const value = document.getElementById(id).value;
+      if (value) { params[key] = value; }
+    }
+    return params;
+  }
+
+  function drawProjects() {
+    const mine = ++generation;
+    status.dataset.state = "loading";
+    status.textContent = "載入中…";
+    const chosen = [...document.querySelectorAll("input.category:checked")].map((x) => x.value);
+    const params = filters();
+    return Promise.all(chosen.map((slug) => items(slug, params).then((fc) => [slug, fc]))).then((results) => {
+      if (mine !== generation) { return; }
+      projects.clearLayers();
+      let drawn = 0;
+      let matched = 0;
+      for (const [slug, fc] of results) {
+        matched += fc.numberMatched;
+        L.geoJSON(fc, {
+          style: { color: colours[slug], weight: 3, fillColor: colours[slug], fillOpacity: 0.55, className: `project ${slug}` },
+          pointToLayer: (f, latlng) => L.circleMarker(latlng, {
+            radius: 5, color: "#222", weight: 1, fillColor: colours[slug], fillOpacity: 0.9, className: `project point ${slug}`,
+          }),
+          onEachFeature: (f, layer) => { layer.bindPopup(popup(f.properties)); drawn += 1; },
+        }).addTo(projects);
+      }
+      window.drawnCount = drawn;
+      window.matchedCount = matched;
+      status.textContent = `已繪製 ${drawn} 個要素(符合 ${matched} 個)`;
+      status.dataset.state = "ready";
+    }).catch((error) => {
+      status.dataset.state = "error";
+      status.textContent = `載入失敗:${error.message}`;
+      console.error(error);
+    });
+  }
+
+  const legend = L.control({ position: "bottomright" });
+  legend.onAdd = function () {
+    const div = L.DomUtil.create("div", "legend");
+    div.innerHTML = "<b>圖例</b><br>" + R.categories.map((c) =>
+      `<span class="swatch" style="background:${c.colour}"></span>${c.zh}`).join("<br>");
+    return div;
+  };
+  legend.addTo(map);
+
+  for (const element of document.querySelectorAll("#panel select, input.category")) {
+    element.addEventListener("change", drawProjects);
+  }
+  drawBase().then(drawProjects).catch((error) => {
+    status.dataset.state = "error";
+    status.textContent = `載入失敗:${error.message}`;
+    console.error(error);
+  });
+})();

@@ -1,0 +1,85 @@
+"""The web map in a real headless Chromium (Debian's), driven by Playwright, against a running server."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from .test_api import server  # noqa: F401 - the running gunicorn server fixture
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAYERS = ["alleys", "rivers", "polders", "construction_sites", "parking_lots", "markets", "vending_points",
+          "billboards", "old_compounds", "urban_villages", "shanty_areas", "urban_fringes"]
+
+
+def api_count(base: str, **params) -> int:
+    """The API's numberMatched summed over the category layers, for the same filter as the map."""
+    return sum(requests.get(f"{base}collections/{layer}/items", params={"limit": 1, **params}, timeout=30)
+               .json()["numberMatched"] for layer in LAYERS)
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):  # noqa: F811
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(server + "map")
+        tab.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+        tab.errors = errors
+        yield tab
+        browser.close()
+
+
+def wait_ready(tab) -> int:
+    tab.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+    return tab.evaluate("window.drawnCount")
+
+
+def test_map_draws_as_many_features_as_the_api_matches(page, server):  # noqa: F811
+    drawn = wait_ready(page)
+    assert drawn == api_count(server) > 0
+    assert page.locator(".leaflet-interactive").count() >= drawn  # every feature is an SVG path or marker
+
+
+def test_changing_a_filter_redraws_with_the_api_count(page, server):  # noqa: F811
+    before = wait_ready(page)
+    page.select_option("#street", "LF")
+    page.wait_for_function(f"window.drawnCount !== {before}", timeout=30_000)
+    after = wait_ready(page)
+    assert after == api_count(server, street="LF")
+    assert after != before
+    page.select_option("#year", "2014")
+    page.wait_for_function(f"window.drawnCount !== {after}", timeout=30_000)
+    assert wait_ready(page) == api_count(server, street="LF", year="2014")
+    page.select_option("#street", "")
+    page.select_option("#year", "")
+    wait_ready(page)
+
+
+def test_popup_shows_project_details(page):
+    wait_ready(page)
+    page.locator("path.project.billboards").first.click()
+    popup = page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
+    text = popup.inner_text()
+    assert "萬元" in text and "類別" in text and "牽頭部門" in text
+    assert popup.query_selector("a").get_attribute("href").startswith("/projects/")
+
+
+def test_legend_and_base_layers_are_drawn(page):
+    assert "圖例" in page.locator(".legend").inner_text()
+    assert "婁葑" in page.locator(".leaflet-tooltip").all_inner_texts()
+
+
+def test_screenshot_and_no_console_errors(page, tmp_path):
+    path = tmp_path / "webmap.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 20_000
+    assert page.errors == []
