@@ -1,0 +1,50 @@
+"""``registry map``: write an overlay map or a street choropleth of a query to a PNG, SVG or PDF file.
+
+``registry.cli`` registers this command; import that module, not this one, to get the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import STORE_OPTION, filter_options, query_params
+from ..store import open_store
+from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
+from .style import DPI_RANGE
+
+
+def _format_of(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Check the output file's suffix names a format the maps are written in."""
+    if value.suffix.lower().lstrip(".") not in FORMATS:
+        raise click.BadParameter(f"{value.name}: the file name must end in "
+                                 f"{', '.join('.' + f for f in FORMATS)}", ctx=ctx, param=param)
+    return value
+
+
+@click.command("map")
+@STORE_OPTION
+@filter_options
+@click.option("--by", type=click.Choice(list(BY_CHOICES)), default=None,
+              help="Overlay map: colour projects by category (default), status or year.")
+@click.option("--theme", type=click.Choice(list(THEMES)), default=None,
+              help="Instead a choropleth of the street offices by investment (萬元) or project count.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=_format_of, help="Output file: .png, .svg or .pdf.")
+@click.option("--dpi", type=click.IntRange(*DPI_RANGE), default=150, show_default=True, help="PNG resolution.")
+@click.option("--title", default=None, help="Map title (default: one naming the map's subject).")
+def map_command(store: str | None, by: str | None, theme: str | None, out: Path, dpi: int, title: str | None,
+                **options) -> None:
+    """Draw the selected projects over street offices and water, or a street choropleth, to a file."""
+    if by and theme:
+        raise click.UsageError("--by (overlay map) and --theme (choropleth) exclude each other; give one")
+    opened = open_store(store)
+    fmt = out.suffix.lower().lstrip(".")
+    params = query_params(options)
+    if theme:
+        data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)
+    else:
+        data = render_map(opened, params, by=by or "category", fmt=fmt, dpi=dpi, title=title)
+    out.write_bytes(data)
+    click.echo(f"wrote {out} ({len(data):,} bytes)")
