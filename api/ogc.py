@@ -66,6 +66,8 @@ def landing():
             link(root + "projects", "projects", JSON, "Projects (registry endpoint)"),
             link(root + "streets", "streets", JSON, "Street offices"),
             link(root + "stats?by=street", "stats", JSON, "Statistics by street office"),
+            link(root + "map", "map", HTML, "Web map"),
+            link(root + "maps?f=png", "maps", "image/png", "Static map of the projects"),
         ],
     }
     if negotiate(["json", "html"]) == "html":

@@ -122,6 +122,13 @@ def document(root: str) -> dict:
                           [_param("by", "street,category,year,status,department", {"type": "string"}),
                            *registry_params]),
         "/qa": _simple("Quality checks", "getQa", "registry"),
+        "/maps": _simple("A static map (PNG/SVG/PDF) of the projects the filters select", "getMap", "maps",
+                         [*registry_params, _param("f", "png, svg or pdf", {"type": "string",
+                                                                            "enum": ["png", "svg", "pdf"]}),
+                          _param("by", "category, status or year", {"type": "string"}),
+                          _param("theme", "investment or count: a street choropleth", {"type": "string"}),
+                          _param("dpi", "PNG resolution", {"type": "integer", "minimum": 50, "maximum": 600})]),
+        "/map": _simple("The interactive web map (HTML)", "getWebMap", "maps"),
     }
     for layer in model.LAYERS:
         paths[f"/collections/{layer.name}/items"] = _items_operation(layer)

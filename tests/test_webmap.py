@@ -83,3 +83,20 @@ def test_screenshot_and_no_console_errors(page, tmp_path):
     page.screenshot(path=str(path))
     assert path.stat().st_size > 20_000
     assert page.errors == []
+
+
+def test_static_maps_over_http(server):  # noqa: F811
+    png = requests.get(server + "maps", params={"f": "png", "street": "LF", "dpi": "60"}, timeout=120)
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG")
+    svg = requests.get(server + "maps", params={"f": "svg", "theme": "investment"}, timeout=120)
+    assert svg.headers["Content-Type"].startswith("image/svg+xml")
+    assert all(name in svg.text for name in ("婁葑", "斜塘", "唯亭", "勝浦", "金雞湖", "萬元"))
+    pdf = requests.get(server + "maps", params={"f": "pdf", "by": "status"}, timeout=120)
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_bad_static_map_request_names_the_parameter(server):  # noqa: F811
+    for params, param in (({"f": "gif"}, "f"), ({"dpi": "9000"}, "dpi"), ({"by": "year", "theme": "count"}, "theme")):
+        response = requests.get(server + "maps", params=params, timeout=60)
+        assert response.status_code == 400 and response.json()["parameter"] == param
