@@ -25,6 +25,7 @@ import pyproj
 import shapely
 
 from . import cql, model, output, spatial
+from .apportion import largest_remainder
 from .errors import NotFound, ValidationError
 from .store import Store
 
@@ -119,14 +120,8 @@ def investment_shares(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: st
     pids = frame["project_id"].to_numpy()
     fen = pd.Series(pids).map(projects.set_index("project_id")["investment_yuan"] * 100).fillna(0).to_numpy()
     totals = pd.Series(measure).groupby(pids).transform("sum").to_numpy()
-    raw = np.where(totals > 0, fen * measure / np.where(totals > 0, totals, 1), 0.0)
-    base = np.floor(raw).astype("int64")
-    parts = pd.DataFrame({"pid": pids, "frac": raw - base, "base": base, "fen": fen.astype("int64"),
-                          "order": np.arange(len(base))})
-    deficit = (parts["fen"] - parts.groupby("pid")["base"].transform("sum")).to_numpy()
-    rank = parts.sort_values(["pid", "frac", "order"], ascending=[True, False, True]).groupby("pid").cumcount()
-    fen_parts = base + (rank.reindex(parts.index).to_numpy() < deficit)
-    return fen_parts / 100
+    shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)
+    return largest_remainder(pids, fen.astype("int64"), shares) / 100
 
 
 def queryables_for(layer: model.Layer) -> dict[str, str]:

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 
 from . import model, spatial
+from .apportion import largest_remainder
 from .errors import ValidationError
 from .query import Query, find, parse_query
 from .store import Store
@@ -130,16 +131,10 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
     return pd.concat([inside[["project_id", "street", "share"]], rest, unlocated], ignore_index=True)
 
 
-def _largest_remainder(shares: pd.DataFrame, amounts: pd.Series) -> np.ndarray:
-    """Integer parts of each project's ``amounts`` (by project_id) over its share rows, summing exactly."""
-    whole = shares["project_id"].map(amounts).fillna(0).astype("int64").to_numpy()
-    raw = whole * shares["share"].to_numpy()
-    base = np.floor(raw).astype("int64")
-    frame = pd.DataFrame({"pid": shares["project_id"].to_numpy(), "frac": raw - base, "base": base,
-                          "whole": whole, "order": np.arange(len(base))})
-    deficit = frame["whole"] - frame.groupby("pid")["base"].transform("sum")
-    rank = frame.sort_values(["pid", "frac", "order"], ascending=[True, False, True]).groupby("pid").cumcount()
-    return base + (rank.reindex(frame.index).to_numpy() < deficit.to_numpy()).astype("int64")
+def _apportion(shares: pd.DataFrame, amounts: pd.Series) -> np.ndarray:
+    """Each project's integer ``amounts`` (by project_id) split over its share rows, summing exactly."""
+    wholes = shares["project_id"].map(amounts).fillna(0).astype("int64").to_numpy()
+    return largest_remainder(shares["project_id"].to_numpy(), wholes, shares["share"].to_numpy())
 
 
 def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str] | str) -> Stats:
@@ -152,9 +147,9 @@ def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str]
         shares = street_shares(store, projects, query.as_of)
         rows = shares.merge(projects, on="project_id", how="left")
         by_id = projects.set_index("project_id")
-        rows["investment_fen"] = _largest_remainder(shares, by_id["investment_yuan"] * 100)
+        rows["investment_fen"] = _apportion(shares, by_id["investment_yuan"] * 100)
         for column in _COUNTS:
-            rows[column] = _largest_remainder(shares, by_id[column].fillna(0).astype("int64"))
+            rows[column] = _apportion(shares, by_id[column].fillna(0).astype("int64"))
         for column in _MEASURES:
             rows[column] = rows[column].fillna(0.0) * rows["share"]
         if query.street:  # apportioned over all streets first, then only the asked street is shown
