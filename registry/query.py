@@ -279,16 +279,20 @@ def _prefilter_box(query: Query, conditions: list[_Condition]) -> tuple[float, f
 def matching_features(store: Store, query: Query, project_ids: pd.Index | None = None) -> gpd.GeoDataFrame:
     """Every feature, in the query's layers, of ``project_ids`` that meets the spatial conditions."""
     conditions = _conditions(store, query)
+    # The store answers street membership itself (it may index it); other conditions are tested here.
+    street = (query.street, query.as_of) if query.street and query.predicate == "intersects" else None
+    if street:
+        conditions = [c for c in conditions if c.kind != "street"]
     bbox = _prefilter_box(query, conditions)
-    wanted = None if project_ids is None else pd.Index(project_ids)
+    wanted = None if project_ids is None else pd.Index(np.asarray(project_ids, dtype=object))
     parts = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
     for layer in query.feature_layers():
-        frame = store.features(layer, bbox=bbox)
+        frame = store.features(layer, bbox=bbox, street=street)
         if wanted is None:
             keep = np.ones(len(frame), dtype=bool)
         else:
             keep = frame["project_id"].isin(wanted).to_numpy(copy=True)
-        geoms = frame.geometry.values
+        geoms = np.asarray(frame.geometry.array)
         for condition in conditions:
             if keep.any():
                 keep[keep] = _spatial_mask(query, condition, geoms[keep])
@@ -299,8 +303,11 @@ def matching_features(store: Store, query: Query, project_ids: pd.Index | None =
         parts["project_id"].append(frame["project_id"].to_numpy()[keep])
         parts["feature_name"].append(frame["name"].to_numpy()[keep])
         parts["geometry"].append(geoms[keep])
-    columns = {k: np.concatenate(v) if v else np.array([], dtype=object) for k, v in parts.items()}
-    geometry = columns.pop("geometry")
+    # object dtype, not pandas' inferred Arrow strings: later isin() calls stay vectorised
+    columns = {k: pd.Series(np.concatenate(v) if v else np.array([], dtype=object), dtype=object)
+               for k, v in parts.items() if k != "geometry"}
+    columns["fid"] = columns["fid"].astype("int64")
+    geometry = np.concatenate(parts["geometry"]) if parts["geometry"] else np.array([], dtype=object)
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=model.STORAGE_EPSG))
 
 
@@ -314,19 +321,27 @@ def find(store: Store, query: Query | Mapping[str, str]) -> QueryResult:
     if not isinstance(query, Query):
         query = parse_query(query, store)
     projects = store.projects()
-    projects = projects[_attribute_mask(projects, query)]
+    mask = _attribute_mask(projects, query)
+    if not mask.all():
+        projects = projects[mask]
     spatially = any(g is not None for g in (query.street, query.bbox, query.polygon, query.near))
-    features = matching_features(store, query, projects["project_id"])
+    features = matching_features(store, query, None if mask.all() else projects["project_id"])
     if spatially:
-        projects = projects[projects["project_id"].isin(features["project_id"])]
+        hit = pd.Index(projects["project_id"]).get_indexer(features["project_id"])
+        keep = np.zeros(len(projects), dtype=bool)
+        keep[hit[hit >= 0]] = True
+        projects = projects[keep]
     projects = _sorted(projects, query.sortby)
     total = len(projects)
     end = None if query.limit is None else query.offset + query.limit
     page = projects.iloc[query.offset:end].reset_index(drop=True)
-    features = features[features["project_id"].isin(page["project_id"])]
-    order = {pid: i for i, pid in enumerate(page["project_id"])}
-    features = features.assign(_order=features["project_id"].map(order)).sort_values(
-        ["_order", "layer", "fid"], kind="stable").drop(columns="_order")
-    joined = features.merge(page, on="project_id", how="left")
-    return QueryResult(projects=page, features=gpd.GeoDataFrame(joined, geometry="geometry",
+    # Features come per layer (in the query's layer order) and by fid; a stable sort by the project's
+    # place on the page keeps that order within each project. Attributes are taken by position.
+    order = pd.Index(page["project_id"]).get_indexer(features["project_id"])
+    on_page = np.flatnonzero(order >= 0)
+    on_page = on_page[np.argsort(order[on_page], kind="stable")]
+    features = features.iloc[on_page].reset_index(drop=True)
+    attributes = page.drop(columns="project_id").iloc[order[on_page]].reset_index(drop=True)
+    joined = pd.concat([features.drop(columns="geometry"), attributes], axis=1)
+    return QueryResult(projects=page, features=gpd.GeoDataFrame(joined, geometry=features.geometry.values,
                                                                  crs=model.STORAGE_EPSG), total=total)

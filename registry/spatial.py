@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -22,8 +23,10 @@ from pyproj.exceptions import CRSError
 
 from . import model
 from .errors import ValidationError
-from .store import Store
 from .text import to_traditional
+
+if TYPE_CHECKING:
+    from .store import Store
 
 STREET_ORDER = tuple(model.STREETS)  # LF, XT, WT, SP, JJH: the tie-break for boundary points
 _PLAUSIBLE = {4490: (-180, -90, 180, 90), 4326: (-180, -90, 180, 90)}

@@ -291,3 +291,19 @@ def test_distance_on_random_registry_matches_brute_force(random_registry):
                 if to_metric(g).distance(origin_m) <= 750}
     result = find(GeoPackageStore(random_registry), {"near": origin.wkt, "distance": "750"})
     assert expected and got(result) == expected
+
+
+def test_street_query_sees_an_edit_made_after_it_was_cached(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    before = find(store, {"street": "LF", "category": "billboards"})
+    lf = streets_on(demo_copy, "2026-01-01")["LF"]
+    inside = lf.representative_point()
+    project = {"project_id": "2016-BBD-001", "name": "新增廣告整治", "category": "billboards", "year": 2016,
+               "investment_yuan": 10_000, "lead_department": "城市管理局", "street_codes": "LF", "status": "planned",
+               "in_statement": False, "beyond_statement": False}
+    other = GeoPackageStore(demo_copy)  # another writer: the first store's caches must notice the change
+    other.write(Batch(pd.DataFrame([project]), {"billboards": gpd.GeoDataFrame(
+        {"project_id": ["2016-BBD-001"]}, geometry=[inside], crs=4490)}))
+    after = find(store, {"street": "LF", "category": "billboards"})
+    assert after.total == before.total + 1
+    assert "2016-BBD-001" in set(after.projects["project_id"])

@@ -64,9 +64,12 @@ class Store(ABC):
         layer: str,
         *,
         bbox: BBox | None = None,
+        street: tuple[str, str] | None = None,
         project_ids: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
-        """Features of a layer whose envelope meets ``bbox`` and/or that belong to ``project_ids``.
+        """Features of a layer whose envelope meets ``bbox``, that belong to the street office
+        ``street`` = (code, as_of date) by the membership rule of ``registry.spatial``, and/or that
+        belong to ``project_ids``; all given conditions hold.
 
         The result is indexed by fid, in EPSG:4490; the bbox test is on envelopes (a prefilter).
         """

@@ -24,7 +24,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from .. import model, validate
+from .. import model, spatial, validate
 from ..errors import StoreError, ValidationError
 from . import gpkgblob
 from .base import Batch, BBox, LayerInfo, Store
@@ -211,7 +211,7 @@ class GeoPackageStore(Store):
         frame = self._cached("projects", self._load_projects)
         if project_ids is not None:
             frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy()
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
 
     def _load_projects(self) -> pd.DataFrame:
         con = _connect(self.path)
@@ -222,17 +222,32 @@ class GeoPackageStore(Store):
             con.close()
         return _typed_projects(frame)
 
-    def features(self, layer: str, *, bbox: BBox | None = None,
+    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         if layer not in model.LAYER_BY_NAME:
             raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
         frame = self._cached(f"layer:{layer}", lambda: self._load_layer(layer))
+        rows = None
+        if street is not None:
+            version = spatial.resolve_street(self, *street)["valid_from"]  # one cache entry per boundary version
+            rows = self._cached(f"street:{layer}:{street[0]}:{version}",
+                                lambda: self._street_members(frame, *street))
         if bbox is not None:
-            rows = frame.sindex.query(shapely.box(*bbox))
-            frame = frame.iloc[np.sort(rows)]
+            hits = frame.sindex.query(shapely.box(*bbox))
+            rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
+        if rows is not None:
+            frame = frame.iloc[rows]
         if project_ids is not None and model.LAYER_BY_NAME[layer].kind == "project":
             frame = frame[frame["project_id"].isin(list(project_ids))]
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached layer
+
+    def _street_members(self, frame: gpd.GeoDataFrame, code: str, as_of: str) -> np.ndarray:
+        """Positions of a layer's features in a street office; kept per revision like the layer, since
+        membership changes only with the data (a street query then costs a take, not a geometry test)."""
+        _, boundary, before = spatial.street_with_predecessors(self, code, as_of)
+        candidates = np.sort(frame.sindex.query(boundary))
+        geoms = np.asarray(frame.geometry.array)[candidates]
+        return candidates[spatial.membership(geoms, boundary, before)]
 
     def _load_layer(self, layer: str) -> gpd.GeoDataFrame:
         frame = pyogrio.read_dataframe(self.path, layer=layer, use_arrow=True, fid_as_index=True)
@@ -240,6 +255,8 @@ class GeoPackageStore(Store):
         for name, kind in model.LAYER_BY_NAME[layer].columns:
             if kind == "DATE":
                 frame[name] = _iso_dates(frame[name]).astype(object)
+            elif kind == "TEXT":  # plain objects: pandas' Arrow strings make isin() loop in Python over the values
+                frame[name] = frame[name].astype(object)
         frame.sindex  # noqa: B018 - build the spatial index once, while loading
         return frame
 
