@@ -45,11 +45,10 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
         _fail(f"missing required project column(s): {', '.join(missing)}", missing[0])
     out = pd.DataFrame(index=range(len(frame)))
     rows = frame.reset_index(drop=True)
+    ids = rows["project_id"].tolist()
     for field in model.PROJECT_FIELDS:
         values = rows[field.name] if field.name in rows.columns else pd.Series([None] * len(rows))
-        ids = rows["project_id"]
-        out[field.name] = pd.Series([_convert(field, v, ids.iloc[i]) for i, v in enumerate(values)],
-                                    dtype=object)
+        out[field.name] = pd.Series([_convert(field, v, pid) for v, pid in zip(values, ids)], dtype=object)
     dup = out["project_id"][out["project_id"].duplicated()]
     if len(dup):
         _fail(f"duplicate project_id {dup.iloc[0]} in the batch", "project_id")
