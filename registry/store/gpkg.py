@@ -394,15 +394,36 @@ def _iso_dates(series: pd.Series) -> pd.Series:
 
 
 def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
+    """Insert features with new fids, and their R-tree entries in bulk.
+
+    GDAL's R-tree insert trigger would call the Python ST_ functions four times per row; inside the
+    transaction it is set aside, the envelopes go in from ``shapely.bounds`` at once, and the trigger
+    is put back unchanged (a rollback restores it too).
+    """
+    if frame.empty:
+        return
     spec = model.LAYER_BY_NAME[layer]
     columns = [name for name, _ in spec.columns]
-    blobs = gpkgblob.encode(frame.geometry.values, model.STORAGE_EPSG)
-    names = ", ".join(f'"{c}"' for c in [*columns, GEOMETRY_COLUMN])
-    marks = ", ".join("?" for _ in range(len(columns) + 1))
-    values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c])
-              for c, kind in spec.columns]
-    rows = zip(*values, blobs)
-    con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', rows)
+    geoms = frame.geometry.values
+    blobs = gpkgblob.encode(geoms, model.STORAGE_EPSG)
+    last = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (layer,)).fetchone()
+    top = con.execute(f'SELECT max(fid) FROM "{layer}"').fetchone()[0]
+    first = max(last[0] if last else 0, top or 0) + 1
+    fids = list(range(first, first + len(frame)))
+    names = ", ".join(f'"{c}"' for c in ["fid", *columns, GEOMETRY_COLUMN])
+    marks = ", ".join("?" for _ in range(len(columns) + 2))
+    values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c]) for c, kind in spec.columns]
+    trigger = f"rtree_{layer}_{GEOMETRY_COLUMN}_insert"
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)).fetchone()
+    if sql:
+        con.execute(f'DROP TRIGGER "{trigger}"')
+    con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', zip(fids, *values, blobs))
+    if sql:
+        bounds = shapely.bounds(geoms)
+        con.executemany(f'INSERT INTO "rtree_{layer}_{GEOMETRY_COLUMN}" VALUES (?, ?, ?, ?, ?)',
+                        zip(fids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
+                            bounds[:, 3].tolist()))
+        con.execute(sql[0])
 
 
 def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
