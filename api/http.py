@@ -88,6 +88,20 @@ def html_response(template: str, **context: Any) -> Response:
     return _caching(Response(render_template(template, **context), mimetype=HTML))
 
 
+EXPORTS = {"shp": "shapefile", "gpkg": "gpkg", "fgb": "flatgeobuf", "csv": "csv", "xlsx": "xlsx"}
+
+
+def export_response(source: Any, fmt: str, epsg: int) -> Response:
+    """A file download of a query's projects and features (``f=shp|gpkg|fgb|csv|xlsx``)."""
+    from registry.exchange.export import export_bytes
+
+    body, report = export_bytes(source, EXPORTS[fmt], crs=epsg, encoding=request.args.get("encoding") or "utf-8",
+                                style_by=request.args.get("style_by") or "category")
+    response = Response(body, content_type=report.media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+    return _caching(response)
+
+
 def problem(status: int, title: str, detail: str, param: str | None = None) -> Response:
     """An RFC 7807 problem document."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}

@@ -8,13 +8,16 @@ import orjson
 from flask import Blueprint, request
 
 from registry import cql, features, model
+from registry.errors import ValidationError
 
 from . import openapi
 from .http import (
+    EXPORTS,
     GEOJSON,
     HTML,
     JSON,
     base_url,
+    export_response,
     html_response,
     json_response,
     link,
@@ -173,11 +176,22 @@ def schema(name: str):
 @bp.get("/collections/<name>/items")
 def items(name: str):
     view = features.view(store(), name)
-    fmt = negotiate(["geojson", "json", "html"], default="geojson")
-    query = features.parse_items_query(store(), view, request.args.to_dict())
+    fmt = negotiate(["geojson", "json", "html", *EXPORTS], default="geojson")
+    args = request.args.to_dict()
+    if fmt in EXPORTS:
+        if model.LAYER_BY_NAME[name].kind != "project":
+            raise ValidationError(f"f={fmt} exports project layers; {name} is a reference layer (use f=geojson)",
+                                  param="f")
+        args.setdefault("limit", str(features.MAX_LIMIT))  # a download holds every match unless limited
+    query = features.parse_items_query(store(), view, args)
     if (cached := not_modified()) is not None:
         return cached
     selection = features.select(view, query)
+    if fmt in EXPORTS:
+        rows = view.frame.iloc[selection.rows]
+        chosen = rows.assign(layer=name, fid=rows.index.to_numpy()).reset_index(drop=True)
+        epsg = 4490 if "crs" not in args else (features.CRS_URIS[query.crs] if query.crs != features.CRS84 else 4326)
+        return export_response((store().projects(chosen["project_id"].unique()), chosen), fmt, epsg)
     here = f"collections/{name}/items"
     links = [link(url_with(here), "self", GEOJSON, "This page"),
              link(url_with(here, f="html"), "alternate", HTML, "This page as HTML"),

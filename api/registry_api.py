@@ -17,9 +17,11 @@ from registry.query import find, parse_query
 from registry.stats import statistics
 
 from .http import (
+    EXPORTS,
     GEOJSON,
     JSON,
     base_url,
+    export_response,
     html_response,
     json_response,
     negotiate,
@@ -42,10 +44,11 @@ def _csv(header: list[str], rows: list[list[object]]) -> Response:
     return Response(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
 
 
-def _project_args(extra: dict | None = None) -> dict[str, str]:
+def _project_args(extra: dict | None = None, default_limit: int = DEFAULT_PROJECTS) -> dict[str, str]:
     args = request.args.to_dict()
-    args.pop("f", None)
-    args.setdefault("limit", str(DEFAULT_PROJECTS))
+    for key in ("f", "crs", "encoding", "style_by"):  # output options, not filters
+        args.pop(key, None)
+    args.setdefault("limit", str(default_limit))
     if args["limit"].isdigit() and int(args["limit"]) > MAX_PROJECTS:
         raise ValidationError(f"limit must be at most {MAX_PROJECTS}", param="limit")
     args.update(extra or {})
@@ -53,18 +56,20 @@ def _project_args(extra: dict | None = None) -> dict[str, str]:
 
 
 def _projects_response(extra: dict | None = None, title: str = "專案"):
-    fmt = negotiate(["json", "geojson", "html", "csv"])
+    fmt = negotiate(["json", "geojson", "html", *EXPORTS])
     if (cached := not_modified()) is not None:
         return cached
-    result = find(store(), parse_query(_project_args(extra), store()))
+    exporting = fmt in EXPORTS
+    epsg = spatial.parse_epsg(request.args.get("crs"), "crs") if exporting else None
+    args = _project_args(extra, MAX_PROJECTS if exporting else DEFAULT_PROJECTS)
+    result = find(store(), parse_query(args, store()))
+    if exporting:
+        return export_response(result, fmt, epsg)
     if fmt == "geojson":
         chunks = output.feature_collection(result.features, output.QUERY_FEATURE_PROPERTIES,
                                            members={"numberMatched": result.total,
                                                     "numberReturned": len(result.features)})
         return stream_response(chunks, GEOJSON)
-    if fmt == "csv":
-        rows = output.records(result.projects, model.PROJECT_COLUMNS)
-        return _csv(list(model.PROJECT_COLUMNS), [list(r.values()) for r in rows])
     if fmt == "html":
         return html_response("projects.html", title=title, projects=output.records(result.projects),
                              total=result.total, format_wan=output.format_wan, fields=model.FIELD_BY_NAME,

@@ -8,7 +8,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import mapclassify
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -55,6 +54,8 @@ def classify(values: np.ndarray, k: int = MAX_CLASSES) -> Classing:
     else equal round steps over the values' range (five street offices are too few for Jenks: each
     would be a class of its own).
     """
+    import mapclassify  # imported here: it takes seconds to import, and only choropleths need it
+
     values = np.asarray(values, dtype=float)
     distinct = np.unique(values)
     if len(distinct) > k:

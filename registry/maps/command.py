@@ -1,6 +1,6 @@
 """``registry map``: write an overlay map or a street choropleth of a query to a PNG, SVG or PDF file.
 
-``registry.cli`` registers this command; import that module, not this one, to get the CLI.
+``registry.cli`` registers this command.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import STORE_OPTION, filter_options, query_params
+from ..cli_options import STORE_OPTION, filter_options, query_params
 from ..store import open_store
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
 from .style import DPI_RANGE

@@ -1,0 +1,76 @@
+"""Options and output helpers shared by the ``registry`` commands (here so command modules that live
+beside their libraries, such as exchange and maps, need not import the CLI itself)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+import click
+
+STORE_OPTION = click.option(
+    "--store", "store", envvar="REGISTRY_STORE", default=None,
+    help="The registry: a .gpkg path (default: $REGISTRY_STORE, else registry.gpkg here).",
+)
+
+
+# Query filters: CLI option → HTTP parameter name of the query module (one parser for both).
+_FILTERS: list[tuple[str, str, dict]] = [
+    ("--street", "street", {"help": "Street office: code or name (traditional or simplified)."}),
+    ("--as-of", "as_of", {"help": "Boundaries valid on this date, YYYY-MM-DD (default today)."}),
+    ("--bbox", "bbox", {"help": "minlon,minlat,maxlon,maxlat."}),
+    ("--polygon", "polygon", {"help": "A polygon as WKT or GeoJSON."}),
+    ("--crs", "crs", {"help": "EPSG code of --bbox/--polygon/--near coordinates (default EPSG:4490)."}),
+    ("--near", "near", {"help": "A feature name (e.g. 唐莊河) or WKT geometry."}),
+    ("--distance", "distance", {"help": "Metres from --near."}),
+    ("--predicate", "predicate", {"type": click.Choice(["intersects", "within"]), "help": "Spatial predicate."}),
+    ("--category", "category", {"help": "Category slugs, comma-separated."}),
+    ("--year", "year", {"help": "2013 or 2013..2014."}),
+    ("--status", "status", {"help": "Statuses, comma-separated."}),
+    ("--department", "department", {"help": "Lead department."}),
+    ("--min-investment", "investment_min", {"help": "Yuan."}),
+    ("--max-investment", "investment_max", {"help": "Yuan."}),
+    ("--name", "q", {"help": "Text in the project name."}),
+]
+
+
+def filter_options(command: Callable) -> Callable:
+    """Add the query filters (and --statement/--no-statement) to a command."""
+    for option, param, extra in reversed(_FILTERS):
+        command = click.option(option, param.replace("-", "_"), default=None, **extra)(command)
+    return click.option("--statement/--no-statement", "in_statement", default=None,
+                        help="Only projects in (or not in) the responsibility statement.")(command)
+
+
+def query_params(options: dict) -> dict[str, str]:
+    """The HTTP-style parameters for the query module from the CLI's filter options."""
+    params = {param: str(options[param.replace("-", "_")]) for _, param, _ in _FILTERS
+              if options.get(param.replace("-", "_")) is not None and param != "crs"}
+    if options.get("crs"):
+        params.update({"bbox-crs": options["crs"], "polygon-crs": options["crs"], "near-crs": options["crs"]})
+    if options.get("in_statement") is not None:
+        params["in_statement"] = "true" if options["in_statement"] else "false"
+    for key in ("sortby", "limit", "offset"):
+        if options.get(key) is not None:
+            params[key] = str(options[key])
+    return params
+
+
+def print_table(header: list[str], rows: list[list[object]]) -> None:
+    """A plain aligned text table (CJK characters count double width)."""
+    def width(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+    cells = [[("" if v is None else str(v)) for v in row] for row in [header, *rows]]
+    widths = [max(width(r[k]) for r in cells) for k in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c + " " * (w - width(c)) for c, w in zip(row, widths)).rstrip())
+
+
+def print_csv(header: list[str], rows: list[list[object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    click.echo(buffer.getvalue(), nl=False)

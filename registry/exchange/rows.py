@@ -1,0 +1,136 @@
+"""Row-level work of an import: values people write turned into the model's codes, and which rows fail.
+
+``registry.validate`` stops at the first bad row of a batch. An import must name every bad row, so
+``failing_rows`` runs validate's own checks on halves of a failing group until each failure is one
+row (the rules stay in validate.py; only groups that fail are split, so a clean file costs one call).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import model
+from ..errors import ValidationError
+from ..text import to_traditional
+
+CHUNK_ROWS = 4096  # a failing batch is searched in groups of this size first
+_STREET_SPLIT = re.compile(r"[,,、;;/\s]+")
+_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
+_FEATURE_LABEL = re.compile(r"\bfeature \d+ \(project ([^)]*)\)")
+
+
+def _codes(pairs: dict[str, str]) -> dict[str, str]:
+    """Spellings → code: the code itself, its Chinese label (traditional), both compared case-blind."""
+    table = {}
+    for code, label in pairs.items():
+        table[code.lower()] = code
+        table[to_traditional(label).lower()] = code
+    return table
+
+
+_VALUE_CODES: dict[str, dict[str, str]] = {
+    "category": {**_codes({c.slug: c.zh for c in model.CATEGORIES}),
+                 **{c.code.lower(): c.slug for c in model.CATEGORIES}},
+    "layer": _codes({layer.name: layer.title_zh for layer in model.LAYERS}),
+    "status": _codes(model.STATUSES),
+    "site_type": _codes(model.SITE_TYPES),
+    "billboard_action": _codes(model.BILLBOARD_ACTIONS),
+}
+_STREET_CODES = {**_codes(model.STREETS), **{to_traditional(zh) + "街道": code for code, zh in model.STREETS.items()}}
+
+
+def map_values(values: pd.Series, convert: Callable[[object], object]) -> pd.Series:
+    """``convert`` applied once per distinct value (not per row); missing values stay None."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    converted = np.array([None, *(convert(u) for u in uniques)], dtype=object)
+    return pd.Series(converted[codes + 1], index=values.index, dtype=object)
+
+
+def _coded(table: dict[str, str]) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        text = str(value).strip()
+        return table.get(to_traditional(text).lower(), text)
+
+    return convert
+
+
+def _street_codes(value: object) -> object:
+    parts = [p for p in _STREET_SPLIT.split(to_traditional(str(value)).strip()) if p]
+    return ",".join(_STREET_CODES.get(p.lower(), p) for p in parts)
+
+
+def _boolean(value: object) -> object:
+    """Numbers (1, 0, 1.0) as booleans; text is left to validate, which reads true/false, T/F, 是/否."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return bool(value)
+    return value
+
+
+def _date(value: object) -> object:
+    """Dates as ISO text: date and datetime values, and ``2013/9/1`` or ``2013-09-01 00:00:00`` text."""
+    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    match = _DATE.match(str(value).strip())
+    if match:
+        year, month, day = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return value
+
+
+def normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Codes for what people write (中文 labels, category codes, street names), ISO dates, booleans."""
+    out = frame.copy()
+    for column in out.columns:
+        spec = model.FIELD_BY_NAME.get(column)
+        if column in _VALUE_CODES:
+            out[column] = map_values(out[column], _coded(_VALUE_CODES[column]))
+        elif column == "street_codes":
+            out[column] = map_values(out[column], _street_codes)
+        elif spec is not None and spec.kind == "bool":
+            out[column] = map_values(out[column], _boolean)
+        elif spec is not None and spec.kind == "date":
+            out[column] = map_values(out[column], _date)
+    return out
+
+
+def reason(error: ValidationError) -> str:
+    """validate's message for one row, without its position in the group it was checked in."""
+    return _FEATURE_LABEL.sub(r"feature of project \1", " ".join(error.message.split()))
+
+
+def failing_rows(count: int, check: Callable[[np.ndarray], object]) -> list[tuple[int, ValidationError]]:
+    """Positions (0..count-1) of the rows that ``check`` (given row positions) rejects, with its errors.
+
+    ``check`` raises ValidationError for a group holding a bad row. The whole set is tried once; if it
+    fails, groups of CHUNK_ROWS rows, then halves of failing groups, down to single rows. A group that
+    fails while both its halves pass (a rule across rows) is reported at its first row.
+    """
+    def search(rows: np.ndarray, error: ValidationError | None) -> list[tuple[int, ValidationError]]:
+        if error is None:
+            try:
+                check(rows)
+                return []
+            except ValidationError as exc:
+                error = exc
+        if len(rows) == 1:
+            return [(int(rows[0]), error)]
+        half = len(rows) // 2
+        found = search(rows[:half], None) + search(rows[half:], None)
+        return found or [(int(rows[0]), error)]
+
+    everything = np.arange(count)
+    try:
+        check(everything)
+        return []
+    except ValidationError as exc:
+        whole = exc
+    found = []
+    for start in range(0, count, CHUNK_ROWS):
+        found.extend(search(everything[start:start + CHUNK_ROWS], None))
+    return found or [(0, whole)]

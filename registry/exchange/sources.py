@@ -1,0 +1,265 @@
+"""Reading an import's input into tables: Shapefiles (folder, .shp, .zip), GeoJSON, GeoPackage, FlatGeobuf, CSV, XLSX.
+
+Each layer, table or sheet becomes a ``SourceLayer``: its rows as read, and its geometries already in
+EPSG:4490. Whatever makes the file unusable as a whole (an unsafe zip, a shapefile without its .dbf,
+an unknown encoding or CRS, an empty file) is one ValidationError, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from .. import model
+from ..errors import ValidationError
+from . import fields
+from .archive import extract_zip
+from .shapefile import check_parts, codec, shapefile_encoding, shapefile_parts
+
+READABLE = {".shp": "shapefile", ".fgb": "flatgeobuf", ".geojson": "geojson", ".json": "geojson",
+            ".gpkg": "gpkg", ".csv": "csv", ".xlsx": "xlsx"}
+_WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape", "幾何")
+_LONLAT_NAMES = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y"), ("經度", "緯度"))
+_TEXT_CODECS = ("utf-8-sig", "gbk", "gb18030")
+_WKB = (b"geoarrow.wkb", b"ogc.wkb")  # how GDAL marks the geometry column of an Arrow table
+
+
+@dataclass
+class SourceLayer:
+    """One layer, table or sheet of the input: rows as read, geometries in EPSG:4490 (None for tables)."""
+
+    label: str  # how reports name it: a file name, or file:layer
+    name: str  # the bare layer, file stem or sheet name (it may name the registry layer)
+    frame: pd.DataFrame
+    geoms: np.ndarray | None
+    first_row: int  # the number a person gives the first row: 1, or 2 under a header row
+
+
+@dataclass
+class Source:
+    """Everything read from the input, and notes for the report (encodings found, layers skipped)."""
+
+    label: str
+    format: str
+    layers: list[SourceLayer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mapping: dict[str, str | None] | None = None  # source field → column: --mapping, else a fields.json found
+    encodings: dict[str, list[str]] = field(default_factory=dict)  # "gbk (from .cpg)" → shapefiles read so
+
+    def encoding_notes(self) -> list[str]:
+        """One note per encoding found: which shapefiles were read in it, and how it was known."""
+        return [f"text of {names[0] if len(names) == 1 else f'{len(names)} shapefiles'} read as {how}"
+                for how, names in self.encodings.items()]
+
+
+def _epsg(crs: str | None, forced: int | None, label: str, declared: bool) -> int:
+    """The EPSG code of a layer's coordinates: --crs, else the one its file declares, if PROJ knows it."""
+    if forced:
+        return forced
+    if crs is None:
+        why = "its .prj names no known CRS" if declared else "it declares no CRS"
+        raise ValidationError(f"{label}: {why}; give --crs (e.g. EPSG:4490)", param="crs")
+    try:
+        epsg = pyproj.CRS(crs).to_epsg()
+    except pyproj.exceptions.CRSError:
+        epsg = None
+    if epsg is None:
+        raise ValidationError(f"{label}: its CRS names no known EPSG CRS; give --crs (e.g. EPSG:4490)", param="crs")
+    return epsg
+
+
+def _to_storage(geoms: np.ndarray, epsg: int) -> np.ndarray:
+    """Geometries (x=east, y=north of ``epsg``) in EPSG:4490."""
+    if epsg == model.STORAGE_EPSG:
+        return geoms
+    return gpd.GeoSeries(geoms, crs=epsg).to_crs(model.STORAGE_EPSG).values
+
+
+def _read(path: Path, label: str, **options) -> tuple[pd.DataFrame, np.ndarray | None, str | None]:
+    """A layer's attributes, 2D geometries (None for a table) and declared CRS, read through Arrow.
+
+    The CRS is returned as GDAL gives it, not parsed here, so that a .prj PROJ cannot read is reported
+    as such (or overridden by --crs) instead of failing the read.
+    """
+    try:
+        meta, table = pyogrio.read_arrow(path, **options)
+    except (DataSourceError, DataLayerError, RuntimeError, ValueError) as exc:
+        raise ValidationError(f"{label}: cannot read it ({' '.join(str(exc).split())})", param="file") from None
+    wkb = next((f.name for f in table.schema if (f.metadata or {}).get(b"ARROW:extension:name") in _WKB), None)
+    geoms = None
+    if wkb is not None:
+        geoms = shapely.force_2d(shapely.from_wkb(table.column(wkb).to_numpy(zero_copy_only=False)))
+        table = table.drop_columns([wkb])
+    return table.to_pandas(), geoms, meta["crs"]
+
+
+def _without_prj(parts: dict[str, Path], workdir: Path) -> Path:
+    """The shapefile seen without its .prj (links to its other files), for a .prj GDAL cannot read."""
+    folder = Path(tempfile.mkdtemp(dir=workdir))
+    for suffix, part in parts.items():
+        if suffix != ".prj":
+            (folder / part.name).symlink_to(part.resolve())
+    return folder / parts[".shp"].name
+
+
+def _shapefile_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None, source: Source,
+                     workdir: Path) -> SourceLayer:
+    """A shapefile: its text in the encoding its .cpg names (else detected), its CRS from its .prj or --crs."""
+    parts = shapefile_parts(path)
+    check_parts({path.stem: parts})
+    encoding, how = shapefile_encoding(parts, forced_encoding)
+    source.encodings.setdefault(f"{encoding} ({how})", []).append(path.name)
+    try:
+        frame, geoms, crs = _read(path, path.name, encoding=encoding)
+    except ValidationError:
+        if ".prj" not in parts:
+            raise
+        frame, geoms, crs = _read(_without_prj(parts, workdir), path.name, encoding=encoding)
+        if not forced_epsg:  # readable without its .prj: the .prj was the trouble
+            raise ValidationError(f"{path.name}: its .prj names no known CRS; give --crs (e.g. EPSG:4490)",
+                                  param="crs") from None
+    epsg = _epsg(crs, forced_epsg, path.name, ".prj" in parts)
+    return SourceLayer(path.name, path.stem, frame, _to_storage(geoms, epsg), 1)
+
+
+def _gdal_layers(path: Path, forced_epsg: int | None, source: Source) -> list[SourceLayer]:
+    """The layers of a GeoJSON, GeoPackage or FlatGeobuf file (attribute tables only if they hold projects)."""
+    try:
+        listed = pyogrio.list_layers(path)
+    except (DataSourceError, RuntimeError) as exc:
+        raise ValidationError(f"{path.name}: cannot read it ({' '.join(str(exc).split())})", param="file") from None
+    found = []
+    for name, geometry_type in listed:
+        label = path.name if len(listed) == 1 else f"{path.name}:{name}"
+        if geometry_type is None:
+            columns = pyogrio.read_info(path, layer=name)["fields"]
+            if "project_id" not in fields.resolve_columns(list(columns), source.mapping).values():
+                continue  # layer_styles, registry_meta and other tables that hold no projects
+            found.append(SourceLayer(label, name, _read(path, label, layer=name)[0], None, 1))
+            continue
+        frame, geoms, crs = _read(path, label, layer=name)
+        found.append(SourceLayer(label, name, frame, _to_storage(geoms, _epsg(crs, forced_epsg, label, True)), 1))
+    return found
+
+
+def _decode(path: Path, forced: str | None) -> str:
+    """A text file's content: in --encoding, else UTF-8 (with or without BOM), else GBK/GB18030."""
+    raw = path.read_bytes()
+    for name in (codec(forced),) if forced else _TEXT_CODECS:
+        try:
+            return raw.decode("utf-8-sig" if name == "utf-8" else name)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError(f"{path.name}: neither UTF-8 nor GBK text; give --encoding", param="encoding")
+
+
+def _csv_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None) -> SourceLayer:
+    """A CSV: geometry from a WKT column or lon/lat columns (EPSG:4490 unless --crs), else attributes only."""
+    try:
+        frame = pd.read_csv(io.StringIO(_decode(path, forced_encoding)), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValidationError(f"{path.name}: not a readable CSV ({exc})", param="file") from None
+    names = {fields.normalise(c): c for c in frame.columns}
+    geoms = None
+    wkt = next((names[n] for n in _WKT_NAMES if n in names), None)
+    if wkt is not None:
+        text = frame.pop(wkt).to_numpy(dtype=object)
+        text[text == ""] = None
+        geoms = shapely.from_wkt(text, on_invalid="ignore")
+    else:
+        pair = next(((names[x], names[y]) for x, y in _LONLAT_NAMES if x in names and y in names), None)
+        if pair is not None:
+            x, y = (pd.to_numeric(frame.pop(c), errors="coerce").to_numpy() for c in pair)
+            geoms = np.where(np.isnan(x) | np.isnan(y), None, shapely.points(x, y))
+    if geoms is not None:
+        geoms = _to_storage(geoms, forced_epsg or model.STORAGE_EPSG)
+    return SourceLayer(path.name, path.stem, frame, geoms, 2)
+
+
+def _xlsx_layers(path: Path) -> list[SourceLayer]:
+    """Every sheet of a workbook, its first row the headers (attributes only)."""
+    try:
+        sheets = [name for name, _ in pyogrio.list_layers(path)]
+    except (DataSourceError, RuntimeError) as exc:
+        raise ValidationError(f"{path.name}: not a readable XLSX workbook ({exc})", param="file") from None
+    return [SourceLayer(f"{path.name}:{sheet}", sheet, _read(path, path.name, layer=sheet, HEADERS="FORCE")[0], None,
+                        2) for sheet in sheets]
+
+
+def _scan(folder: Path, label: str) -> tuple[list[Path], Path | None]:
+    """The readable files under ``folder`` (a shapefile by its .shp) and a fields.json mapping, if any."""
+    files, shapefiles, mapping = [], {}, None
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__MACOSX")))
+        for name in sorted(names):
+            path = Path(root) / name
+            suffix = path.suffix.lower()
+            if name.startswith("."):
+                continue
+            if name.lower() == fields.MAPPING_FILE:
+                mapping = path
+            elif suffix in (".shp", ".shx", ".dbf"):
+                shapefiles.setdefault(path.with_suffix(""), {})[suffix] = path
+            elif suffix in READABLE:
+                files.append(path)
+    check_parts({stem.name: parts for stem, parts in shapefiles.items()})
+    files.extend(parts[".shp"] for parts in shapefiles.values())
+    if not files:
+        raise ValidationError(f"{label}: holds no Shapefile, GeoJSON, GeoPackage, FlatGeobuf, CSV or XLSX",
+                              param="file")
+    return files, mapping
+
+
+def read_source(path: Path, workdir: Path, *, epsg: int | None = None, encoding: str | None = None,
+                mapping: dict[str, str | None] | None = None) -> Source:
+    """Read every layer of ``path`` (a file, a folder, or a zip unpacked safely into ``workdir``)."""
+    if not path.exists():
+        raise ValidationError(f"{path}: no such file or folder", param="file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValidationError(f"{path.name}: the file is empty", param="file")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".zip":
+        folder = path
+        if suffix == ".zip" and path.is_file():
+            folder = workdir / "unpacked"
+            folder.mkdir()
+            extract_zip(path, folder)
+        files, found_mapping = _scan(folder, path.name)
+    elif suffix in READABLE:
+        files, found_mapping = [path], None
+    else:
+        raise ValidationError(f"{path.name}: cannot import {suffix or 'a file without suffix'}; give a "
+                              f"Shapefile (.shp, folder or .zip), {', '.join(sorted(READABLE))}", param="file")
+    kinds = {READABLE[f.suffix.lower()] for f in files}
+    source = Source(path.name, kinds.pop() if len(kinds) == 1 else "mixed")
+    source.mapping = mapping
+    if mapping is None and found_mapping is not None:
+        source.mapping = fields.load_mapping(found_mapping)
+        source.notes.append(f"fields mapped by {found_mapping.name}")
+    for file in files:
+        if file.stat().st_size == 0:
+            raise ValidationError(f"{file.name}: the file is empty", param="file")
+        kind = READABLE[file.suffix.lower()]
+        if kind == "shapefile":
+            source.layers.append(_shapefile_layer(file, epsg, encoding, source, workdir))
+        elif kind == "csv":
+            source.layers.append(_csv_layer(file, epsg, encoding))
+        elif kind == "xlsx":
+            source.layers.extend(_xlsx_layers(file))
+        else:
+            source.layers.extend(_gdal_layers(file, epsg, source))
+    if not any(len(layer.frame) for layer in source.layers):
+        raise ValidationError(f"{path.name}: no features or rows to import", param="file")
+    source.notes.extend(source.encoding_notes())
+    return source
