@@ -31,7 +31,11 @@ def _fail(message: str, param: str | None = None) -> None:
 
 
 def _null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    return isinstance(value, np.datetime64) and bool(np.isnat(value))
 
 
 def check_projects(frame: pd.DataFrame) -> pd.DataFrame:

@@ -226,3 +226,10 @@ def test_gdal_reads_chinese_names_from_the_demo(demo_path):
                           "SELECT name FROM projects WHERE project_id = '2013-RIV-002'"],
                          capture_output=True, text=True, check=True).stdout
     assert "唐莊河整治" in out
+
+
+def test_missing_dates_from_gdal_reads_are_stored_as_null(empty_store):
+    row = project("2014-RIV-001", "rivers", planned_start=pd.Timestamp("2014-03-01"), actual_start=pd.NaT)
+    empty_store.write(Batch(pd.DataFrame([row]), {"rivers": features("2014-RIV-001", LINE)}))
+    con = sqlite3.connect(empty_store.path)
+    assert con.execute("SELECT planned_start, actual_start FROM projects").fetchone() == ("2014-03-01", None)

@@ -396,9 +396,10 @@ def _iso_dates(series: pd.Series) -> pd.Series:
 def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
     """Insert features with new fids, and their R-tree entries in bulk.
 
-    GDAL's R-tree insert trigger would call the Python ST_ functions four times per row; inside the
-    transaction it is set aside, the envelopes go in from ``shapely.bounds`` at once, and the trigger
-    is put back unchanged (a rollback restores it too).
+    GDAL's R-tree insert trigger would call the Python ST_ functions four times per row, and its
+    feature-count trigger would update gpkg_ogr_contents per row; inside the transaction both are set
+    aside, the envelopes go in from ``shapely.bounds`` at once, the count is set by
+    ``_refresh_contents``, and the triggers are put back unchanged (a rollback restores them too).
     """
     if frame.empty:
         return
@@ -413,17 +414,19 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
     names = ", ".join(f'"{c}"' for c in ["fid", *columns, GEOMETRY_COLUMN])
     marks = ", ".join("?" for _ in range(len(columns) + 2))
     values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c]) for c, kind in spec.columns]
-    trigger = f"rtree_{layer}_{GEOMETRY_COLUMN}_insert"
-    sql = con.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)).fetchone()
-    if sql:
-        con.execute(f'DROP TRIGGER "{trigger}"')
+    rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}_insert"
+    triggers = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)",
+                                (rtree, f"trigger_insert_feature_count_{layer}")).fetchall())
+    for name in triggers:
+        con.execute(f'DROP TRIGGER "{name}"')
     con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', zip(fids, *values, blobs))
-    if sql:
+    if rtree in triggers:
         bounds = shapely.bounds(geoms)
         con.executemany(f'INSERT INTO "rtree_{layer}_{GEOMETRY_COLUMN}" VALUES (?, ?, ?, ?, ?)',
                         zip(fids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
                             bounds[:, 3].tolist()))
-        con.execute(sql[0])
+    for sql in triggers.values():
+        con.execute(sql)
 
 
 def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
