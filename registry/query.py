@@ -229,9 +229,10 @@ class _Condition:
 
 
 def _conditions(store: Store, query: Query) -> list[_Condition]:
-    """The spatial conditions of a query; every one must hold."""
+    """The spatial conditions tested here; every one must hold. Street membership (predicate
+    intersects) is not among them: the store answers it (``matching_features``)."""
     found = []
-    if query.street:
+    if query.street and query.predicate == "within":
         _, boundary, before = spatial.street_with_predecessors(store, query.street, query.as_of)
         found.append(_Condition("street", boundary, tuple(before)))
     for geom in (query.bbox, query.polygon):
@@ -280,9 +281,9 @@ def matching_features(store: Store, query: Query, project_ids: pd.Index | None =
     """Every feature, in the query's layers, of ``project_ids`` that meets the spatial conditions."""
     conditions = _conditions(store, query)
     # The store answers street membership itself (it may index it); other conditions are tested here.
-    street = (query.street, query.as_of) if query.street and query.predicate == "intersects" else None
-    if street:
-        conditions = [c for c in conditions if c.kind != "street"]
+    street = None
+    if query.street and query.predicate == "intersects":
+        street = (query.street, spatial.resolve_street(store, query.street, query.as_of)["valid_from"])
     bbox = _prefilter_box(query, conditions)
     wanted = None if project_ids is None else pd.Index(np.asarray(project_ids, dtype=object))
     parts = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
@@ -340,8 +341,11 @@ def find(store: Store, query: Query | Mapping[str, str]) -> QueryResult:
     order = pd.Index(page["project_id"]).get_indexer(features["project_id"])
     on_page = np.flatnonzero(order >= 0)
     on_page = on_page[np.argsort(order[on_page], kind="stable")]
-    features = features.iloc[on_page].reset_index(drop=True)
-    attributes = page.drop(columns="project_id").iloc[order[on_page]].reset_index(drop=True)
-    joined = pd.concat([features.drop(columns="geometry"), attributes], axis=1)
-    return QueryResult(projects=page, features=gpd.GeoDataFrame(joined, geometry=features.geometry.values,
-                                                                 crs=model.STORAGE_EPSG), total=total)
+    rows = order[on_page]
+    columns = {c: features[c].to_numpy()[on_page] for c in ("layer", "fid", "project_id", "feature_name")}
+    columns.update({c: page[c].to_numpy()[rows] for c in page.columns if c != "project_id"})
+    # Series of the columns' own dtypes: no re-inference of strings, no per-column object checks.
+    dtypes = dict(features.dtypes) | dict(page.dtypes)
+    joined = gpd.GeoDataFrame({c: pd.Series(v, dtype=dtypes[c], copy=False) for c, v in columns.items()},
+                              geometry=features.geometry.values[on_page], crs=model.STORAGE_EPSG)
+    return QueryResult(projects=page, features=joined, total=total)

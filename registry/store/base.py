@@ -68,8 +68,8 @@ class Store(ABC):
         project_ids: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """Features of a layer whose envelope meets ``bbox``, that belong to the street office
-        ``street`` = (code, as_of date) by the membership rule of ``registry.spatial``, and/or that
-        belong to ``project_ids``; all given conditions hold.
+        ``street`` = (code, valid_from of its boundary version) by the membership rule of
+        ``registry.spatial``, and/or that belong to ``project_ids``; all given conditions hold.
 
         The result is indexed by fid, in EPSG:4490; the bbox test is on envelopes (a prefilter).
         """

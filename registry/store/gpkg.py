@@ -228,9 +228,8 @@ class GeoPackageStore(Store):
             raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
         frame = self._cached(f"layer:{layer}", lambda: self._load_layer(layer))
         rows = None
-        if street is not None:
-            version = spatial.resolve_street(self, *street)["valid_from"]  # one cache entry per boundary version
-            rows = self._cached(f"street:{layer}:{street[0]}:{version}",
+        if street is not None:  # (code, valid_from of a boundary version): one cache entry per version
+            rows = self._cached(f"street:{layer}:{street[0]}:{street[1]}",
                                 lambda: self._street_members(frame, *street))
         if bbox is not None:
             hits = frame.sindex.query(shapely.box(*bbox))
