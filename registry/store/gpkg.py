@@ -333,6 +333,7 @@ class GeoPackageStore(Store):
 
 def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None, timeout=10)
+    con.execute("PRAGMA cache_size = -131072")  # 128 MiB: a large batch's pages stay in memory until commit
     gpkgblob.register_functions(con)
     return con
 
