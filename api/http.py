@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from flask import Response, current_app, render_template, request
 
+from registry.errors import ValidationError
 from registry.store import Store
 
 GEOJSON = "application/geo+json"
@@ -30,8 +31,6 @@ def base_url() -> str:
 
 def negotiate(allowed: Iterable[str], default: str = "json") -> str:
     """The response format: ``f`` wins, else Accept (HTML only when preferred), else ``default``."""
-    from registry.errors import ValidationError
-
     allowed = list(allowed)
     asked = request.args.get("f")
     if asked:
@@ -40,12 +39,9 @@ def negotiate(allowed: Iterable[str], default: str = "json") -> str:
         return asked
     offered = [_MEDIA[f] for f in allowed if f in _MEDIA]
     best = request.accept_mimetypes.best_match(offered, default=None) if request.accept_mimetypes else None
-    if best == HTML and request.accept_mimetypes[HTML] > request.accept_mimetypes[JSON]:
-        return "html"
-    for fmt in allowed:
-        if best and _MEDIA.get(fmt) == best and fmt != "html":
-            return fmt
-    return default
+    if best == HTML:
+        return "html" if request.accept_mimetypes[HTML] > request.accept_mimetypes[JSON] else default
+    return next((f for f in allowed if best and _MEDIA.get(f) == best), default)
 
 
 def etag() -> str:

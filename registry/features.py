@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
-import orjson
 import pandas as pd
 import pyproj
 import shapely
@@ -98,14 +97,9 @@ class LayerView:
 
 
 def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
-    """One ``Feature`` JSON text per row (id = fid), as an object array of bytes."""
-    texts = output.geometry_json(geoms) if len(geoms) else np.array([], dtype=object)
-    props = output.records(frame, properties)
-    fids = frame.index.to_numpy()
+    """One ``Feature`` JSON text per row (id = fid), as an object array of bytes for fancy indexing."""
     out = np.empty(len(frame), dtype=object)
-    for i, (fid, prop, geom) in enumerate(zip(fids, props, texts)):
-        out[i] = (b'{"type":"Feature","id":' + str(int(fid)).encode() + b',"properties":' + orjson.dumps(prop)
-                  + b',"geometry":' + geom.encode() + b"}")
+    out[:] = output.feature_texts(frame, properties, geoms, frame.index.tolist())
     return out
 
 
@@ -159,14 +153,14 @@ def build_view(store: Store, layer: str) -> LayerView:
     return LayerView(layer, frame, queryables, extent, interval)
 
 
-_VIEWS: dict[tuple[int, str], tuple[str, LayerView]] = {}
+_VIEWS: dict[tuple[str, str], tuple[str, LayerView]] = {}
 _VIEWS_LOCK = threading.Lock()
 
 
 def view(store: Store, layer: str) -> LayerView:
     """The cached LayerView of a layer for the store's current revision."""
     revision = store.revision()
-    key = (id(store), layer)
+    key = (store.location, layer)  # not id(store): a new store object may reuse a freed one's id
     with _VIEWS_LOCK:
         hit = _VIEWS.get(key)
     if hit and hit[0] == revision:

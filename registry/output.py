@@ -6,7 +6,7 @@ large result is encoded without building a Python dict per feature; callers may 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -38,19 +38,26 @@ def geometry_json(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_geojson(rfc7946(geoms))
 
 
+def feature_texts(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray,
+                  ids: Sequence[object] | None = None) -> list[bytes]:
+    """One ``Feature`` JSON text per row, with ``geoms`` (RFC 7946 form) and, when given, ``ids``."""
+    if not len(frame):
+        return []
+    texts = geometry_json(geoms)
+    props = records(frame, properties)
+    ids = [None] * len(frame) if ids is None else ids
+    return [b'{"type":"Feature",' + (b'"id":' + orjson.dumps(fid) + b"," if fid is not None else b"")
+            + b'"properties":' + orjson.dumps(prop) + b',"geometry":' + geom.encode() + b"}"
+            for fid, prop, geom in zip(ids, props, texts)]
+
+
 def feature_chunks(features: gpd.GeoDataFrame, properties: list[str], id_column: str | None = None,
                    chunk: int = 2000) -> Iterator[bytes]:
     """``Feature`` objects as JSON text, comma-separated, in chunks of ``chunk`` features."""
     for start in range(0, len(features), chunk):
         part = features.iloc[start:start + chunk]
-        geoms = geometry_json(part.geometry.values)
-        props = records(part, properties)
-        ids = part[id_column].tolist() if id_column else [None] * len(part)
-        pieces = []
-        for fid, prop, geom in zip(ids, props, geoms):
-            head = b'{"type":"Feature",' + (b'"id":' + orjson.dumps(fid) + b"," if fid is not None else b"")
-            pieces.append(head + b'"properties":' + orjson.dumps(prop) + b',"geometry":' + geom.encode() + b"}")
-        yield (b"," if start else b"") + b",".join(pieces)
+        ids = part[id_column].tolist() if id_column else None
+        yield (b"," if start else b"") + b",".join(feature_texts(part, properties, part.geometry.values, ids))
 
 
 def feature_collection(features: gpd.GeoDataFrame, properties: list[str], id_column: str | None = None,
