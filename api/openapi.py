@@ -8,6 +8,7 @@ pages up to the ``limit`` parameter's ``schema.maximum``.
 from __future__ import annotations
 
 from registry import features, model
+from registry.query import PARAMETERS
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 _TYPES = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
@@ -54,16 +55,6 @@ COMMON = {
     "as_of": _param("as_of", "Registry extension: street boundaries valid on YYYY-MM-DD (default today).",
                     {"type": "string", "format": "date"}),
 }
-_REGISTRY_FILTERS = {
-    "street": "Street office code or name (traditional or simplified).", "as_of": "Boundaries valid on YYYY-MM-DD.",
-    "bbox": "minlon,minlat,maxlon,maxlat.", "bbox-crs": "EPSG:NNNN of bbox (x=east order).",
-    "polygon": "WKT or GeoJSON polygon.", "polygon-crs": "EPSG:NNNN of polygon.",
-    "near": "Feature name or WKT.", "distance": "Metres from near.", "predicate": "intersects or within.",
-    "category": "Category slugs, comma-separated.", "year": "2013 or 2013..2014.", "status": "Statuses.",
-    "department": "Lead department.", "in_statement": "true/false.", "investment_min": "Yuan.",
-    "investment_max": "Yuan.", "q": "Text in the project name.", "sortby": "[-]field,...",
-    "limit": "Projects per page.", "offset": "Projects to skip.",
-}
 
 
 def _items_operation(layer: model.Layer) -> dict:
@@ -91,7 +82,7 @@ def document(root: str) -> dict:
     """The OpenAPI document for an API served at ``root``."""
     collection_id = _param("collectionId", "Layer name.", {"type": "string", "enum": list(model.LAYER_BY_NAME)},
                            where="path", required=True)
-    registry_params = [_param(k, v, {"type": "string"}) for k, v in _REGISTRY_FILTERS.items()]
+    registry_params = [_param(k, v, {"type": "string"}) for k, v in PARAMETERS.items()]
     fmt = {"$ref": "#/components/parameters/f"}
     paths = {
         "/": _simple("Landing page", "getLandingPage", "capabilities", [fmt]),

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import click
 
+from .query import PARAMETERS
+
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,
     help="The registry: a .gpkg path (default: $REGISTRY_STORE, else registry.gpkg here).",
@@ -17,27 +19,20 @@ STORE_OPTION = click.option(
 
 # Query filters: CLI option → HTTP parameter name of the query module (one parser for both).
 _FILTERS: list[tuple[str, str, dict]] = [
-    ("--street", "street", {"help": "Street office: code or name (traditional or simplified)."}),
-    ("--as-of", "as_of", {"help": "Boundaries valid on this date, YYYY-MM-DD (default today)."}),
-    ("--bbox", "bbox", {"help": "minlon,minlat,maxlon,maxlat."}),
-    ("--polygon", "polygon", {"help": "A polygon as WKT or GeoJSON."}),
+    ("--street", "street", {}), ("--as-of", "as_of", {}), ("--bbox", "bbox", {}), ("--polygon", "polygon", {}),
     ("--crs", "crs", {"help": "EPSG code of --bbox/--polygon/--near coordinates (default EPSG:4490)."}),
-    ("--near", "near", {"help": "A feature name (e.g. 唐莊河) or WKT geometry."}),
-    ("--distance", "distance", {"help": "Metres from --near."}),
-    ("--predicate", "predicate", {"type": click.Choice(["intersects", "within"]), "help": "Spatial predicate."}),
-    ("--category", "category", {"help": "Category slugs, comma-separated."}),
-    ("--year", "year", {"help": "2013 or 2013..2014."}),
-    ("--status", "status", {"help": "Statuses, comma-separated."}),
-    ("--department", "department", {"help": "Lead department."}),
-    ("--min-investment", "investment_min", {"help": "Yuan."}),
-    ("--max-investment", "investment_max", {"help": "Yuan."}),
-    ("--name", "q", {"help": "Text in the project name."}),
+    ("--near", "near", {}), ("--distance", "distance", {}),
+    ("--predicate", "predicate", {"type": click.Choice(["intersects", "within"])}),
+    ("--category", "category", {}), ("--year", "year", {}), ("--status", "status", {}),
+    ("--department", "department", {}), ("--min-investment", "investment_min", {}),
+    ("--max-investment", "investment_max", {}), ("--name", "q", {}),
 ]
 
 
 def filter_options(command: Callable) -> Callable:
     """Add the query filters (and --statement/--no-statement) to a command."""
     for option, param, extra in reversed(_FILTERS):
+        extra = {"help": PARAMETERS.get(param), **extra}
         command = click.option(option, param.replace("-", "_"), default=None, **extra)(command)
     return click.option("--statement/--no-statement", "in_statement", default=None,
                         help="Only projects in (or not in) the responsibility statement.")(command)

@@ -23,6 +23,20 @@ from .store import Store
 from .text import to_traditional
 
 MAX_DISTANCE_M = 50_000
+# The query's parameters (HTTP names, which the CLI maps its options to) and what each takes.
+PARAMETERS = {
+    "street": "Street office: code or name (traditional or simplified).",
+    "as_of": "Boundaries valid on this date, YYYY-MM-DD (default today).",
+    "bbox": "minlon,minlat,maxlon,maxlat.", "bbox-crs": "EPSG:NNNN of bbox (x = east first; default EPSG:4490).",
+    "polygon": "A polygon as WKT or GeoJSON.", "polygon-crs": "EPSG:NNNN of polygon (default EPSG:4490).",
+    "near": "A feature name (e.g. 唐莊河) or WKT geometry.", "near-crs": "EPSG:NNNN of a WKT near.",
+    "distance": "Metres from near.", "predicate": "Spatial predicate: intersects or within.",
+    "category": "Category slugs, comma-separated.", "year": "2013 or 2013..2014.",
+    "status": "Statuses, comma-separated.", "department": "Lead department.",
+    "in_statement": "true/false: in the responsibility statement.", "investment_min": "Yuan.",
+    "investment_max": "Yuan.", "q": "Text in the project name.", "sortby": "[-]field,...",
+    "limit": "Projects per page.", "offset": "Projects to skip.",
+}
 
 
 @dataclass(frozen=True)
