@@ -7,7 +7,7 @@ coordinates) hold whichever store is used. Errors name the project, column and w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +16,7 @@ import shapely
 
 from . import model
 from .errors import ValidationError
-from .text import to_traditional
+from .text import to_traditional_all
 
 _ID_RE = re.compile(r"^(\d{4})-([A-Z]{3})-(\d{3})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -39,7 +39,11 @@ def _null(value: object) -> bool:
 
 
 def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return the projects normalised to the ``projects`` table's columns and types, or raise."""
+    """Return the projects normalised to the ``projects`` table's columns and types, or raise.
+
+    Checks run a column at a time (each distinct value converted once), and the error names the
+    first failing row, as a row-by-row check would.
+    """
     unknown = [c for c in frame.columns if c not in model.FIELD_BY_NAME]
     if unknown:
         _fail(f"unknown project column(s) {', '.join(map(str, unknown))}; "
@@ -47,17 +51,15 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [f.name for f in model.PROJECT_FIELDS if f.required and f.name not in frame.columns]
     if missing:
         _fail(f"missing required project column(s): {', '.join(missing)}", missing[0])
-    out = pd.DataFrame(index=range(len(frame)))
     rows = frame.reset_index(drop=True)
-    ids = rows["project_id"].tolist()
-    for field in model.PROJECT_FIELDS:
-        values = rows[field.name] if field.name in rows.columns else pd.Series([None] * len(rows))
-        out[field.name] = pd.Series([_convert(field, v, pid) for v, pid in zip(values, ids)], dtype=object)
+    ids = rows["project_id"].to_numpy(dtype=object)
+    out = pd.DataFrame({field.name: _convert_column(field, rows[field.name] if field.name in rows.columns else None,
+                                                    ids)
+                        for field in model.PROJECT_FIELDS}, index=range(len(rows)))
     dup = out["project_id"][out["project_id"].duplicated()]
     if len(dup):
         _fail(f"duplicate project_id {dup.iloc[0]} in the batch", "project_id")
-    for row in out.itertuples(index=False):
-        _check_row(row)
+    _check_rows(out)
     for column in ("year", "investment_yuan"):
         out[column] = out[column].astype("int64")
     for column in ("stalls", "parking_spaces"):
@@ -69,80 +71,137 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _convert(field: model.Field, value: object, pid: object) -> object:
-    """One cell to the field's Python type; None for empty optional cells."""
-    if _null(value) or (isinstance(value, str) and not value.strip()):
-        if field.required:
-            _fail(f"project {pid}: {field.name} is required", field.name)
-        return None
-    try:
-        if field.kind == "text":
-            text = str(value).strip()
-            return to_traditional(text) if field.name in _TEXT_COLUMNS else text
-        if field.kind == "integer":
-            number = float(value)
-            if number != int(number):
-                raise ValueError
-            return int(number)
-        if field.kind == "real":
-            return float(value)
-        if field.kind == "bool":
-            if isinstance(value, (bool, np.bool_)):
-                return bool(value)
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "t", "是"):
-                return True
-            if text in ("0", "false", "no", "f", "否"):
-                return False
-            raise ValueError
-        if field.kind == "date":
-            text = str(value)[:10] if not isinstance(value, str) else value.strip()
-            if not _DATE_RE.match(text):
-                raise ValueError
-            pd.Timestamp(text)  # rejects 2013-02-30
-            return text
-    except (TypeError, ValueError):
+class _Invalid:
+    """The result of converting a value that does not fit the field (never a real value)."""
+
+
+_INVALID = _Invalid()
+
+
+def _convert_column(field: model.Field, values: pd.Series | None, ids: np.ndarray) -> pd.Series:
+    """A column in the field's Python types (None for empty cells), or raise naming the first bad row."""
+    if values is None:
+        converted = np.full(len(ids), None, dtype=object)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        table = np.empty(len(uniques) + 1, dtype=object)  # [missing, each distinct value converted]
+        table[1:] = _convert_values(field, list(uniques))
+        converted = table[codes + 1]
+    invalid = np.fromiter((v is _INVALID for v in converted), bool, len(converted))
+    bad = invalid | (np.equal(converted, None) if field.required else False)
+    if bad.any():
+        at = int(np.argmax(bad))
+        if not invalid[at]:
+            _fail(f"project {ids[at]}: {field.name} is required", field.name)
         kind = {"date": "an ISO date YYYY-MM-DD", "bool": "true or false"}.get(field.kind, field.kind)
-        _fail(f"project {pid}: {field.name} must be {kind}, got {value!r}", field.name)
+        _fail(f"project {ids[at]}: {field.name} must be {kind}, got {values.iloc[at]!r}", field.name)
+    return pd.Series(converted, dtype=object)
+
+
+def _convert_values(field: model.Field, values: list[object]) -> list[object]:
+    """Distinct cells converted: the field's Python type, None for empty cells, _INVALID for misfits."""
+    converted = []
+    for value in values:
+        try:
+            converted.append(_convert(field, value))
+        except (TypeError, ValueError):
+            converted.append(_INVALID)
+    if field.name in _TEXT_COLUMNS:
+        texts = [i for i, v in enumerate(converted) if isinstance(v, str)]
+        for i, text in zip(texts, to_traditional_all([converted[i] for i in texts])):
+            converted[i] = text
+    return converted
+
+
+def _convert(field: model.Field, value: object) -> object:
+    """One cell to the field's Python type; None for empty cells; TypeError or ValueError if it does not fit."""
+    if _null(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if field.kind == "text":
+        return str(value).strip()
+    if field.kind == "integer":
+        number = float(value)
+        if number != int(number):
+            raise ValueError
+        return int(number)
+    if field.kind == "real":
+        return float(value)
+    if field.kind == "bool":
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "t", "是"):
+            return True
+        if text in ("0", "false", "no", "f", "否"):
+            return False
+        raise ValueError
+    if field.kind == "date":
+        text = str(value)[:10] if not isinstance(value, str) else value.strip()
+        if not _DATE_RE.match(text):
+            raise ValueError
+        pd.Timestamp(text)  # rejects 2013-02-30
+        return text
     raise AssertionError(field.kind)
 
 
-def _check_row(row: object) -> None:
-    pid = row.project_id
-    match = _ID_RE.match(pid)
-    if not match:
-        _fail(f"project_id {pid!r} is not of the form YEAR-CAT-NNN (e.g. 2013-RIV-004)", "project_id")
-    if row.category not in model.CATEGORY_BY_SLUG:
-        _fail(f"project {pid}: unknown category {row.category!r}; valid: "
-              f"{', '.join(model.CATEGORY_BY_SLUG)}", "category")
-    if match.group(2) != model.CATEGORY_BY_SLUG[row.category].code or int(match.group(1)) != row.year:
-        _fail(f"project {pid}: id does not match year {row.year} and category {row.category} "
-              f"({row.year}-{model.CATEGORY_BY_SLUG[row.category].code}-NNN)", "project_id")
-    if not 1990 <= row.year <= 2100:
-        _fail(f"project {pid}: year {row.year} is out of range", "year")
-    if row.investment_yuan < 0:
-        _fail(f"project {pid}: investment_yuan must be >= 0, got {row.investment_yuan}",
-              "investment_yuan")
-    if row.status not in model.STATUSES:
-        _fail(f"project {pid}: unknown status {row.status!r}; valid: {', '.join(model.STATUSES)}",
-              "status")
-    if row.status == "delayed" and not row.delay_reason:
-        _fail(f"project {pid}: a delayed project needs a delay_reason", "delay_reason")
-    codes = row.street_codes.split(",")
-    bad = [c for c in codes if c not in model.STREETS]
-    if bad:
-        _fail(f"project {pid}: unknown street code {bad[0]!r}; valid: {', '.join(model.STREETS)}",
-              "street_codes")
-    if row.site_type is not None and row.site_type not in model.SITE_TYPES:
-        _fail(f"project {pid}: unknown site_type {row.site_type!r}; valid: "
-              f"{', '.join(model.SITE_TYPES)}", "site_type")
-    if row.billboard_action is not None and row.billboard_action not in model.BILLBOARD_ACTIONS:
-        _fail(f"project {pid}: unknown billboard_action {row.billboard_action!r}; valid: "
-              f"{', '.join(model.BILLBOARD_ACTIONS)}", "billboard_action")
+def _check_rows(out: pd.DataFrame) -> None:
+    """The rules within a project (id form, codes, ranges), checked for all rows at once.
+
+    Raises for the first row breaking any rule, and for that row the first rule in this order.
+    """
+    parts = out["project_id"].astype(object).str.extract(_ID_RE)
+    id_ok = parts[0].notna().to_numpy()
+    category = out["category"]
+    known = category.isin(model.CATEGORY_BY_SLUG).to_numpy()
+    codes = category.map({slug: c.code for slug, c in model.CATEGORY_BY_SLUG.items()})
+    years = out["year"].to_numpy(dtype=np.int64)
+    mismatch = id_ok & known & ((parts[1] != codes).to_numpy() | (pd.to_numeric(parts[0]).to_numpy() != years))
+    status = out["status"]
+    street_bad = out["street_codes"].map(_unknown_streets(out["street_codes"]))
+
+    def unknown_code(column: str, valid: dict[str, str]) -> np.ndarray:
+        return (out[column].notna() & ~out[column].isin(valid)).to_numpy()
+
+    checks: list[tuple[np.ndarray, str, Callable[[pd.Series], str]]] = [
+        (~id_ok, "project_id",
+         lambda r: f"project_id {r['project_id']!r} is not of the form YEAR-CAT-NNN (e.g. 2013-RIV-004)"),
+        (~known, "category", lambda r: f"project {r['project_id']}: unknown category {r['category']!r}; valid: "
+                                       f"{', '.join(model.CATEGORY_BY_SLUG)}"),
+        (mismatch, "project_id",
+         lambda r: f"project {r['project_id']}: id does not match year {r['year']} and category {r['category']} "
+                   f"({r['year']}-{model.CATEGORY_BY_SLUG[r['category']].code}-NNN)"),
+        ((years < 1990) | (years > 2100), "year",
+         lambda r: f"project {r['project_id']}: year {r['year']} is out of range"),
+        ((out["investment_yuan"] < 0).to_numpy(), "investment_yuan",
+         lambda r: f"project {r['project_id']}: investment_yuan must be >= 0, got {r['investment_yuan']}"),
+        (~status.isin(model.STATUSES).to_numpy(), "status",
+         lambda r: f"project {r['project_id']}: unknown status {r['status']!r}; valid: {', '.join(model.STATUSES)}"),
+        ((status == "delayed").to_numpy() & out["delay_reason"].isna().to_numpy(), "delay_reason",
+         lambda r: f"project {r['project_id']}: a delayed project needs a delay_reason"),
+        (street_bad.notna().to_numpy(), "street_codes",
+         lambda r: f"project {r['project_id']}: unknown street code {street_bad[r.name]!r}; valid: "
+                   f"{', '.join(model.STREETS)}"),
+        (unknown_code("site_type", model.SITE_TYPES), "site_type",
+         lambda r: f"project {r['project_id']}: unknown site_type {r['site_type']!r}; valid: "
+                   f"{', '.join(model.SITE_TYPES)}"),
+        (unknown_code("billboard_action", model.BILLBOARD_ACTIONS), "billboard_action",
+         lambda r: f"project {r['project_id']}: unknown billboard_action {r['billboard_action']!r}; valid: "
+                   f"{', '.join(model.BILLBOARD_ACTIONS)}"),
+    ]
     for column in ("length_m", "area_m2", "stalls", "parking_spaces", "dredged_m3"):
-        value = getattr(row, column)
-        if value is not None and value < 0:
-            _fail(f"project {pid}: {column} must be >= 0, got {value}", column)
+        checks.append(((pd.to_numeric(out[column]) < 0).to_numpy(), column,
+                       lambda r, c=column: f"project {r['project_id']}: {c} must be >= 0, got {r[c]}"))
+    broken = np.column_stack([mask for mask, _, _ in checks])
+    failing = broken.any(axis=1)
+    if failing.any():
+        at = int(np.argmax(failing))
+        _, param, message = checks[int(np.argmax(broken[at]))]
+        _fail(message(out.iloc[at]), param)
+
+
+def _unknown_streets(column: pd.Series) -> dict[str, str | None]:
+    """Each distinct street_codes value → its first code that names no street office (None if all do)."""
+    return {value: next((c for c in value.split(",") if c not in model.STREETS), None) for value in column.unique()}
 
 
 def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature") -> gpd.GeoDataFrame:
@@ -159,14 +218,13 @@ def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature"
     if frame.crs.to_epsg() != model.STORAGE_EPSG:
         frame = frame.to_crs(model.STORAGE_EPSG)
     geoms = frame.geometry.values
-    labels = _labels(frame, label)
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if bad.any():
-        _fail(f"layer {layer}: {labels[int(np.argmax(bad))]} has no geometry", "geometry")
+        _fail(f"layer {layer}: {_label(frame, int(np.argmax(bad)), label)} has no geometry", "geometry")
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         i = int(np.argmax(invalid))
-        _fail(f"layer {layer}: {labels[i]} has an invalid geometry "
+        _fail(f"layer {layer}: {_label(frame, i, label)} has an invalid geometry "
               f"({shapely.is_valid_reason(geoms[i])})", "geometry")
     want = spec.geometry_type
     types = shapely.get_type_id(geoms)
@@ -175,26 +233,35 @@ def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature"
     wrong = (types != multi) & (types != (single if single is not None else -1))
     if wrong.any():
         i = int(np.argmax(wrong))
-        _fail(f"layer {layer}: {labels[i]} is a {geoms[i].geom_type}, the layer holds {want}",
+        _fail(f"layer {layer}: {_label(frame, i, label)} is a {geoms[i].geom_type}, the layer holds {want}",
               "geometry")
-    if single is not None and (types == single).any():
-        promote = np.asarray(types == single)
-        geoms = geoms.copy()
-        parts = [shapely.multilinestrings, shapely.multipolygons][single == 3]
-        geoms[promote] = [parts([g]) for g in geoms[promote]]
-    _check_coordinates(layer, geoms, labels)
+    geoms = as_multi(geoms)
+    _check_coordinates(layer, geoms, frame, label)
     out = frame.copy()
     out[frame.geometry.name] = geoms
     return out
 
 
-def _labels(frame: gpd.GeoDataFrame, label: str) -> list[str]:
+def as_multi(geoms: np.ndarray) -> np.ndarray:
+    """LineStrings and Polygons as one-part MultiLineStrings and MultiPolygons (the layers' types)."""
+    types = shapely.get_type_id(geoms)
+    out = geoms
+    for single, build in ((1, shapely.multilinestrings), (3, shapely.multipolygons)):
+        picked = types == single
+        if picked.any():
+            out = out.copy() if out is geoms else out
+            out[picked] = build(geoms[picked], indices=np.arange(int(picked.sum())))
+    return out
+
+
+def _label(frame: gpd.GeoDataFrame, at: int, label: str) -> str:
+    """How a message names row ``at``: ``feature 3 (project 2013-RIV-004)``."""
     if "project_id" in frame.columns:
-        return [f"{label} {i + 1} (project {p})" for i, p in enumerate(frame["project_id"])]
-    return [f"{label} {i + 1}" for i in range(len(frame))]
+        return f"{label} {at + 1} (project {frame['project_id'].iloc[at]})"
+    return f"{label} {at + 1}"
 
 
-def _check_coordinates(layer: str, geoms: np.ndarray, labels: list[str]) -> None:
+def _check_coordinates(layer: str, geoms: np.ndarray, frame: gpd.GeoDataFrame, label: str) -> None:
     bounds = shapely.bounds(geoms)
     lon_ok = (bounds[:, 0] >= PLAUSIBLE_LON[0]) & (bounds[:, 2] <= PLAUSIBLE_LON[1])
     lat_ok = (bounds[:, 1] >= PLAUSIBLE_LAT[0]) & (bounds[:, 3] <= PLAUSIBLE_LAT[1])
@@ -205,10 +272,10 @@ def _check_coordinates(layer: str, geoms: np.ndarray, labels: list[str]) -> None
     swapped = (PLAUSIBLE_LAT[0] <= bounds[i, 0] <= PLAUSIBLE_LAT[1]
                and PLAUSIBLE_LON[0] <= bounds[i, 1] <= PLAUSIBLE_LON[1])
     if swapped:
-        _fail(f"layer {layer}: {labels[i]} has latitude and longitude swapped "
+        _fail(f"layer {layer}: {_label(frame, i, label)} has latitude and longitude swapped "
               f"(x={bounds[i, 0]:.5f}, y={bounds[i, 1]:.5f}); give x=longitude, y=latitude",
               "geometry")
-    _fail(f"layer {layer}: {labels[i]} lies outside the park's surroundings "
+    _fail(f"layer {layer}: {_label(frame, i, label)} lies outside the park's surroundings "
           f"(lon {PLAUSIBLE_LON[0]}–{PLAUSIBLE_LON[1]}, lat {PLAUSIBLE_LAT[0]}–{PLAUSIBLE_LAT[1]}, "
           f"EPSG:4490); check its CRS", "geometry")
 
@@ -222,18 +289,19 @@ def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, st
     if "project_id" not in frame.columns:
         _fail(f"layer {layer}: features need a project_id column", "project_id")
     want = "polders" if layer == "sluices" else layer
-    for pid in _unique(frame["project_id"]):
-        if pid not in categories:
+    owners = frame["project_id"].map(categories).to_numpy(dtype=object)
+    outside = pd.isna(owners)
+    elsewhere = ~outside & (owners != want)
+    if (outside | elsewhere).any():
+        at = int(np.argmax(outside | elsewhere))
+        pid = frame["project_id"].iloc[at]
+        if outside[at]:
             _fail(f"layer {layer}: feature of project {pid}, which is not in the batch", "project_id")
-        if categories[pid] != want:
-            _fail(f"layer {layer}: project {pid} is of category {categories[pid]}; its features "
-                  f"belong in layer {categories[pid]}", "project_id")
+        _fail(f"layer {layer}: project {pid} is of category {owners[at]}; its features "
+              f"belong in layer {owners[at]}", "project_id")
     frame = check_geometries(layer, frame)
-    if "name" not in frame.columns:
-        frame = frame.assign(name=None)
-    names = [None if _null(n) else to_traditional(str(n)) for n in frame["name"]]
+    names = (frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)).to_numpy(
+        dtype=object, copy=True)
+    given = ~pd.isna(names)
+    names[given] = to_traditional_all([str(n) for n in names[given]])
     return frame.assign(name=names)[["project_id", "name", frame.geometry.name]]
-
-
-def _unique(values: Iterable[object]) -> list[object]:
-    return list(dict.fromkeys(values))

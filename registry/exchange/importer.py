@@ -147,17 +147,6 @@ def _targets(frame: pd.DataFrame, geoms: np.ndarray, source_layer: SourceLayer, 
                           param="layer")
 
 
-def _as_multi(geoms: np.ndarray) -> np.ndarray:
-    """LineStrings and Polygons as one-part Multi geometries, the layers' types (vectorised, unlike validate's)."""
-    types = shapely.get_type_id(geoms)
-    out = geoms.copy()
-    for single, build in ((1, shapely.multilinestrings), (3, shapely.multipolygons)):
-        picked = types == single
-        if picked.any():
-            out[picked] = build(geoms[picked], indices=np.arange(int(picked.sum())))
-    return out
-
-
 def _clean_id(value: object) -> str | None:
     text = str(value).strip()
     return text or None
@@ -199,7 +188,7 @@ def _prepare(source: Source, stored: pd.DataFrame, forced: str | None, report: I
             table_frames.append(frame)
             continue
         frame["layer"] = _targets(frame, sl.geoms, sl, forced).to_numpy()
-        feature_frames.append(gpd.GeoDataFrame(frame, geometry=_as_multi(sl.geoms), crs=model.STORAGE_EPSG))
+        feature_frames.append(gpd.GeoDataFrame(frame, geometry=sl.geoms, crs=model.STORAGE_EPSG))
     if not feature_frames and not table_frames:
         raise ValidationError(f"{source.label}: no layer or sheet with projects to import", param="file")
     columns = [*_ROW, "layer", "project_id", "feature_name", *model.PROJECT_COLUMNS[1:]]
@@ -273,7 +262,7 @@ def _diagnose(rows: _Rows) -> None:
     categories = dict(zip(projects["project_id"], projects["category"]))
     features = rows.features[~rows.features["project_id"].isin(rows.bad_projects)
                              & rows.features["project_id"].isin(categories)]
-    for layer, group in features.groupby("layer", sort=False):
+    for layer, group in _by_layer(features):
         frame = _batch_frame(group)
 
         def check(idx: np.ndarray, layer: str = layer, frame: gpd.GeoDataFrame = frame) -> None:
@@ -281,6 +270,11 @@ def _diagnose(rows: _Rows) -> None:
 
         for at, error in failing_rows(len(frame), check):
             rows.reject(group.iloc[[at]], error.param, reason(error))
+
+
+def _by_layer(features: gpd.GeoDataFrame) -> pd.api.typing.DataFrameGroupBy:
+    """The feature rows of each registry layer, with only the columns a batch and a report need."""
+    return features[[*_ROW, "layer", "project_id", "feature_name", "geometry"]].groupby("layer", sort=False)
 
 
 def _batch_frame(group: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -293,7 +287,7 @@ def _batch(rows: _Rows, store: Store, stored: pd.DataFrame) -> tuple[Batch, dict
     """The projects and features to write (stored features kept for projects given without features)."""
     projects = rows.projects[~rows.projects["project_id"].isin(rows.bad_projects)]
     features = rows.features[rows.features["project_id"].isin(projects["project_id"])]
-    batch = {str(layer): _batch_frame(group) for layer, group in features.groupby("layer", sort=False)}
+    batch = {str(layer): _batch_frame(group) for layer, group in _by_layer(features)}
     counts = {spec.name: len(batch[spec.name]) for spec in model.PROJECT_LAYERS if spec.name in batch}
     keep = projects["project_id"][~projects["project_id"].isin(features["project_id"])
                                   & projects["project_id"].isin(stored.index)].tolist()
