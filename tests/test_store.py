@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -128,6 +129,49 @@ def test_written_features_are_in_the_spatial_index(empty_store):
     assert minx <= 120.660 and maxx >= 120.670 and miny <= 31.300 and maxy >= 31.302
     found = pyogrio.read_dataframe(empty_store.path, layer="rivers", bbox=(120.664, 31.29, 120.666, 31.31))
     assert len(found) == 1
+
+
+def river_batch(first: int, count: int, seed: int) -> Batch:
+    """``count`` river projects numbered from ``first``, each with ten random lines in the park."""
+    rng = np.random.default_rng(seed)
+    ids = [f"2014-RIV-{first + i:03d}" for i in range(count)]
+    starts = rng.uniform((120.62, 31.23), (120.86, 31.41), (count * 10, 2))
+    ends = starts + rng.uniform(-0.005, 0.005, (count * 10, 2))
+    lines = shapely.linestrings(np.stack([starts, ends], axis=1))
+    frame = gpd.GeoDataFrame({"project_id": np.repeat(ids, 10)}, geometry=lines, crs=4490)
+    return Batch(pd.DataFrame([project(pid, "rivers") for pid in ids]), {"rivers": frame})
+
+
+def test_spatial_index_stays_true_through_bulk_and_row_by_row_writes(empty_store):
+    empty_store.write(river_batch(1, 400, seed=1), mode="insert")  # into an empty layer: built in bulk
+    empty_store.write(river_batch(401, 20, seed=2), mode="insert")  # small: added row by row
+    empty_store.write(river_batch(391, 20, seed=3), mode="upsert")  # replaces ten projects' features
+    empty_store.delete([f"2014-RIV-{i:03d}" for i in range(1, 50)])
+    con = sqlite3.connect(empty_store.path)
+    assert con.execute("SELECT rtreecheck('rtree_rivers_geom')").fetchone() == ("ok",)
+    assert (con.execute("SELECT count(*) FROM rtree_rivers_geom").fetchone()
+            == con.execute("SELECT count(*) FROM rivers").fetchone() == (3_710,))
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'idx_rivers_project_id'").fetchone() == (1,)
+    stored = pyogrio.read_dataframe(empty_store.path, layer="rivers", fid_as_index=True)
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        x, y = rng.uniform(120.62, 120.84), rng.uniform(31.23, 31.39)
+        window = shapely.box(x, y, x + 0.02, y + 0.02)
+        through_index = pyogrio.read_dataframe(empty_store.path, layer="rivers", bbox=window.bounds, fid_as_index=True)
+        brute = stored.index[[g.intersects(window) for g in stored.geometry]]
+        assert sorted(through_index.index) == sorted(brute)
+
+
+def test_a_bad_row_reports_conversion_errors_before_rules_and_the_first_row_first(empty_store):
+    rows = [project("2014-OLD-001", "old_compounds"),
+            project("2014-OLD-002", "old_compounds", investment_yuan=-5, status="done"),
+            project("2014-OLD-003", "old_compounds", year="二〇一四")]
+    with pytest.raises(ValidationError, match="2014-OLD-003: year must be integer") as caught:
+        empty_store.write(Batch(pd.DataFrame(rows), {}))
+    assert caught.value.param == "year"
+    with pytest.raises(ValidationError, match="2014-OLD-002: investment_yuan must be >= 0") as caught:
+        empty_store.write(Batch(pd.DataFrame(rows[:2]), {}))
+    assert caught.value.param == "investment_yuan"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ import shapely
 
 from .. import model, spatial, validate
 from ..errors import StoreError, ValidationError
-from . import gpkgblob
+from . import gpkgblob, gpkgrtree
 from .base import Batch, BBox, LayerInfo, Store
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
@@ -373,6 +373,8 @@ def _delete_ids(con: sqlite3.Connection) -> None:
 def _sql_values(series: pd.Series) -> list[object]:
     """Column values as SQLite parameters: None for missing, plain ints/floats/strings."""
     values = series.astype(object).where(series.notna(), None).tolist()
+    if series.dtype != object:  # numpy's own types become Python's on the way to object
+        return values
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
@@ -398,8 +400,10 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
 
     GDAL's R-tree insert trigger would call the Python ST_ functions four times per row, and its
     feature-count trigger would update gpkg_ogr_contents per row; inside the transaction both are set
-    aside, the envelopes go in from ``shapely.bounds`` at once, the count is set by
-    ``_refresh_contents``, and the triggers are put back unchanged (a rollback restores them too).
+    aside, the envelopes go in through ``_index``, the count is set by ``_refresh_contents``, and the
+    triggers are put back unchanged (a rollback restores them too). A batch at least as large as the
+    layer already is also sets the project_id index aside and builds it again afterwards: sorting once
+    is cheaper than adding row by row.
     """
     if frame.empty:
         return
@@ -408,25 +412,40 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
     geoms = frame.geometry.values
     blobs = gpkgblob.encode(geoms, model.STORAGE_EPSG)
     last = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (layer,)).fetchone()
-    top = con.execute(f'SELECT max(fid) FROM "{layer}"').fetchone()[0]
+    top, held = con.execute(f'SELECT max(fid), count(*) FROM "{layer}"').fetchone()
+    bulk = len(frame) >= held
     first = max(last[0] if last else 0, top or 0) + 1
-    fids = list(range(first, first + len(frame)))
+    fids = np.arange(first, first + len(frame))
     names = ", ".join(f'"{c}"' for c in ["fid", *columns, GEOMETRY_COLUMN])
     marks = ", ".join("?" for _ in range(len(columns) + 2))
     values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c]) for c, kind in spec.columns]
-    rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}_insert"
-    triggers = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)",
-                                (rtree, f"trigger_insert_feature_count_{layer}")).fetchall())
-    for name in triggers:
-        con.execute(f'DROP TRIGGER "{name}"')
-    con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', zip(fids, *values, blobs))
-    if rtree in triggers:
-        bounds = shapely.bounds(geoms)
-        con.executemany(f'INSERT INTO "rtree_{layer}_{GEOMETRY_COLUMN}" VALUES (?, ?, ?, ?, ?)',
-                        zip(fids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
-                            bounds[:, 3].tolist()))
-    for sql in triggers.values():
+    rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}"
+    aside = con.execute("SELECT type, name, sql FROM sqlite_master WHERE (type = 'trigger' AND name IN (?, ?)) "
+                        "OR (type = 'index' AND name = ? AND ?)",
+                        (f"{rtree}_insert", f"trigger_insert_feature_count_{layer}", f"idx_{layer}_project_id",
+                         bulk)).fetchall()
+    for kind, name, _ in aside:
+        con.execute(f'DROP {kind} "{name}"')
+    con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', zip(fids.tolist(), *values, blobs))
+    if any(name == f"{rtree}_insert" for _, name, _ in aside):
+        _index(con, rtree, fids, shapely.bounds(geoms), bulk)
+    for _, _, sql in aside:
         con.execute(sql)
+
+
+def _index(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.ndarray, bulk: bool) -> None:
+    """Add features' envelopes to a layer's R-tree: one by one, or (``bulk``) by rebuilding it with them.
+
+    Rebuilding costs about one insert per entry already there, so it pays when the batch is at least
+    as large as what the index holds.
+    """
+    if bulk:
+        old_fids, old_bounds = gpkgrtree.entries(con, rtree)
+        gpkgrtree.load(con, rtree, np.concatenate([old_fids, fids]), np.concatenate([old_bounds, bounds]))
+        return
+    con.executemany(f'INSERT INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
+                    zip(fids.tolist(), bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
+                        bounds[:, 3].tolist()))
 
 
 def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
