@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from registry import model
-from registry.exchange import RowsRejected, export, import_file
+from registry.exchange import RowsRejected, export, import_file, sources
 from registry.query import QueryResult, find
 from registry.store import GeoPackageStore
 
@@ -75,6 +75,14 @@ def test_export_then_import_gives_the_same_registry(demo_path, demo_result, refe
     report = export(demo_result, tmp_path / name, **options)
     imported = import_file(reference_registry, report.path, **import_options)
     assert imported.written and imported.projects_new == len(demo_result.projects) and not imported.rejected
+    assert_same_content(GeoPackageStore(demo_path), reference_registry)
+
+
+def test_shapefiles_read_in_parallel_parts_import_the_same_registry(demo_path, demo_result, reference_registry,
+                                                                     tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "SPLIT_ROWS", 10)  # every layer of 20 or more features is read in parts
+    report = export(demo_result, tmp_path / "out.shp.zip")
+    import_file(reference_registry, report.path)
     assert_same_content(GeoPackageStore(demo_path), reference_registry)
 
 
