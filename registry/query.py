@@ -232,6 +232,13 @@ def _attribute_mask(projects: pd.DataFrame, query: Query) -> pd.Series:
     return mask
 
 
+# How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
+# and at most 111 km (of latitude, EPSG:4549's scale included). A distance in metres over the first is
+# at least the same distance in degrees; over the second, at most.
+_METRES_PER_DEGREE_MIN = 90_000
+_METRES_PER_DEGREE_MAX = 111_500
+
+
 @dataclass(frozen=True)
 class _Condition:
     """One spatial condition, prepared once per query: kind street/plain/near, EPSG:4490 geometry."""
@@ -266,10 +273,18 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
             return shapely.covered_by(geoms, region)
         return spatial.membership(geoms, region, list(condition.others))
     if condition.kind == "near":
-        geoms_m = spatial.metric(geoms)
-        if query.predicate == "within":
-            return shapely.covered_by(geoms_m, shapely.buffer(condition.metric, query.distance, quad_segs=16))
-        return shapely.dwithin(geoms_m, condition.metric, query.distance)
+        # Measured in degrees first: only features in the ring where degrees cannot tell (between the
+        # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
+        found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MIN)
+        if query.predicate == "intersects":
+            surely = np.zeros(len(geoms), dtype=bool)
+            surely[found] = shapely.dwithin(geoms[found], region, query.distance / _METRES_PER_DEGREE_MAX)
+            unsure = found & ~surely
+            found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
+        else:
+            found[found] = shapely.covered_by(spatial.metric(geoms[found]),
+                                              shapely.buffer(condition.metric, query.distance, quad_segs=16))
+        return found
     if query.predicate == "within":
         return shapely.within(geoms, region)
     return shapely.intersects(geoms, region)
@@ -280,8 +295,7 @@ def _prefilter_box(query: Query, conditions: list[_Condition]) -> tuple[float, f
     boxes = []
     for condition in conditions:
         minx, miny, maxx, maxy = condition.geom.bounds
-        # metres to degrees, generously: a degree is at least 95 km here
-        pad = query.distance / 90_000 if condition.kind == "near" else 0.0
+        pad = query.distance / _METRES_PER_DEGREE_MIN if condition.kind == "near" else 0.0
         boxes.append((minx - pad, miny - pad, maxx + pad, maxy + pad))
     if not boxes:
         return None

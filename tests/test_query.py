@@ -293,6 +293,21 @@ def test_distance_on_random_registry_matches_brute_force(random_registry):
     assert expected and got(result) == expected
 
 
+def test_features_wholly_within_a_distance_match_their_farthest_vertex(random_registry):
+    origin = Point(120.73, 31.30)
+    origin_m = to_metric(origin)
+    farthest = {(layer, fid): shapely.get_coordinates(to_metric(g)) for layer, fid, _, g in
+                all_features(random_registry)}
+    farthest = {key: np.hypot(*(xy - [origin_m.x, origin_m.y]).T).max() for key, xy in farthest.items()}
+    result = got(find(GeoPackageStore(random_registry), {"near": origin.wkt, "distance": "750",
+                                                         "predicate": "within"}))
+    # a disc is convex: a feature lies in it when its farthest vertex does (the registry's 64-gon
+    # stands in for the disc, so a vertex within a metre of the rim can go either way)
+    clear = {key for key, far in farthest.items() if abs(far - 750) > 1}
+    assert {key for key in clear if farthest[key] <= 750} == result & clear
+    assert any(far <= 750 for far in farthest.values())
+
+
 def test_street_query_sees_an_edit_made_after_it_was_cached(demo_copy):
     store = GeoPackageStore(demo_copy)
     before = find(store, {"street": "LF", "category": "billboards"})
