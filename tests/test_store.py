@@ -146,11 +146,19 @@ def test_spatial_index_stays_true_through_bulk_and_row_by_row_writes(empty_store
     empty_store.write(river_batch(1, 400, seed=1), mode="insert")  # into an empty layer: built in bulk
     empty_store.write(river_batch(401, 20, seed=2), mode="insert")  # small: added row by row
     empty_store.write(river_batch(391, 20, seed=3), mode="upsert")  # replaces ten projects' features
-    empty_store.delete([f"2014-RIV-{i:03d}" for i in range(1, 50)])
+    empty_store.delete([f"2014-RIV-{i:03d}" for i in range(1, 50)])  # a few: taken out row by row
     con = sqlite3.connect(empty_store.path)
     assert con.execute("SELECT rtreecheck('rtree_rivers_geom')").fetchone() == ("ok",)
     assert (con.execute("SELECT count(*) FROM rtree_rivers_geom").fetchone()
             == con.execute("SELECT count(*) FROM rivers").fetchone() == (3_710,))
+    empty_store.delete([f"2014-RIV-{i:03d}" for i in range(50, 300)])  # most: the index is rebuilt
+    assert con.execute("SELECT rtreecheck('rtree_rivers_geom')").fetchone() == ("ok",)
+    assert (con.execute("SELECT count(*) FROM rtree_rivers_geom").fetchone()
+            == con.execute("SELECT count(*) FROM rivers").fetchone()
+            == con.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'rivers'").fetchone()
+            == (1_210,))
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'rivers' AND type = 'trigger'"
+                       ).fetchone() == (8,)  # GDAL's six R-tree triggers and two feature-count triggers
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'idx_rivers_project_id'").fetchone() == (1,)
     stored = pyogrio.read_dataframe(empty_store.path, layer="rivers", fid_as_index=True)
     rng = np.random.default_rng(4)
@@ -160,6 +168,17 @@ def test_spatial_index_stays_true_through_bulk_and_row_by_row_writes(empty_store
         through_index = pyogrio.read_dataframe(empty_store.path, layer="rivers", bbox=window.bounds, fid_as_index=True)
         brute = stored.index[[g.intersects(window) for g in stored.geometry]]
         assert sorted(through_index.index) == sorted(brute)
+
+
+def test_a_failed_batch_after_bulk_index_rebuilds_leaves_the_file_unchanged(empty_store):
+    empty_store.write(river_batch(1, 300, seed=1), mode="insert")
+    before = digest(empty_store.path)
+    again = river_batch(1, 300, seed=5)  # replaces every river: the R-tree is rebuilt, twice
+    bad = Batch(pd.concat([again.projects, pd.DataFrame([project("2014-OLD-001", "old_compounds")])]),
+                {**again.features, "old_compounds": features("2014-OLD-001", SELF_CROSSING)})
+    with pytest.raises(ValidationError, match="Self-intersection"):
+        empty_store.write(bad, mode="upsert")
+    assert digest(empty_store.path) == before
 
 
 def test_a_bad_row_reports_conversion_errors_before_rules_and_the_first_row_first(empty_store):
