@@ -265,3 +265,16 @@ def test_layer_option_names_the_layer_of_features_the_file_does_not_place(demo_c
     assert (report.projects_updated, report.features) == (1, {"rivers": 1})
     segments = GeoPackageStore(demo_copy).features("rivers", project_ids=["2013-RIV-001"])
     assert segments["name"].tolist() == ["新河段"]
+
+
+def test_geojson_arrays_are_read_as_items_joined_by_commas(reference_registry, tmp_path):
+    properties = {"project_id": "2014-RIV-001", "name": "唐莊河整治", "category": "rivers", "year": 2014,
+                  "investment_yuan": 1000, "lead_department": "規劃建設局", "street_codes": ["LF", "XT"],
+                  "status": "planned", "in_statement": False, "beyond_statement": False}
+    geometry = {"type": "LineString", "coordinates": [[120.66, 31.30], [120.67, 31.301]]}
+    source = tmp_path / "arrays.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": properties, "geometry": geometry}]}, ensure_ascii=False), encoding="utf-8")
+    report = import_file(reference_registry, source)
+    assert report.written and any("lists in street_codes" in note for note in report.notes)
+    assert reference_registry.projects()["street_codes"].tolist() == ["LF,XT"]

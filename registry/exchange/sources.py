@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import pyproj
 import shapely
@@ -106,11 +107,13 @@ def _read_arrow(path: Path, split: bool, **options) -> tuple[dict, pa.Table]:
     return read[0][0], pa.concat_tables([table for _, table in read])
 
 
-def _read(path: Path, label: str, split: bool = False, **options) -> tuple[pd.DataFrame, np.ndarray | None, str | None]:
+def _read(path: Path, label: str, split: bool = False, notes: list[str] | None = None,
+          **options) -> tuple[pd.DataFrame, np.ndarray | None, str | None]:
     """A layer's attributes, 2D geometries (None for a table) and declared CRS, read through Arrow.
 
     The CRS is returned as GDAL gives it, not parsed here, so that a .prj PROJ cannot read is reported
-    as such (or overridden by --crs) instead of failing the read.
+    as such (or overridden by --crs) instead of failing the read. List values (a GeoJSON array, such
+    as ``"street_codes": ["LF", "XT"]``) become their items joined by commas, noted in ``notes``.
     """
     try:
         meta, table = _read_arrow(path, split, **options)
@@ -123,6 +126,12 @@ def _read(path: Path, label: str, split: bool = False, **options) -> tuple[pd.Da
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         table = table.drop_columns([wkb])
+    for at, column in enumerate(table.schema):
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            joined = pc.binary_join(pc.cast(table.column(at), pa.list_(pa.string())), ",")
+            table = table.set_column(at, column.name, joined)
+            if notes is not None:
+                notes.append(f"{label}: lists in {column.name} read as their items joined by commas")
     return table.to_pandas(), geoms, meta["crs"]
 
 
@@ -143,7 +152,7 @@ def _shapefile_layer(path: Path, forced_epsg: int | None, forced_encoding: str |
     encoding, how = shapefile_encoding(parts, forced_encoding)
     source.encodings.setdefault(f"{encoding} ({how})", []).append(path.name)
     try:
-        frame, geoms, crs = _read(path, path.name, split=True, encoding=encoding)
+        frame, geoms, crs = _read(path, path.name, split=True, notes=source.notes, encoding=encoding)
     except ValidationError:
         if ".prj" not in parts:
             raise
@@ -168,9 +177,9 @@ def _gdal_layers(path: Path, forced_epsg: int | None, source: Source) -> list[So
             columns = pyogrio.read_info(path, layer=name)["fields"]
             if "project_id" not in fields.resolve_columns(list(columns), source.mapping).values():
                 continue  # layer_styles, registry_meta and other tables that hold no projects
-            found.append(SourceLayer(label, name, _read(path, label, layer=name)[0], None, 1))
+            found.append(SourceLayer(label, name, _read(path, label, notes=source.notes, layer=name)[0], None, 1))
             continue
-        frame, geoms, crs = _read(path, label, layer=name)
+        frame, geoms, crs = _read(path, label, notes=source.notes, layer=name)
         found.append(SourceLayer(label, name, frame, _to_storage(geoms, _epsg(crs, forced_epsg, label, True)), 1))
     return found
 
