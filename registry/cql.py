@@ -1,21 +1,23 @@
 """CQL2 filtering (OGC API – Features Part 3): parse a filter, evaluate it over a layer, describe the queryables.
 
-``parse_filter`` reads cql2-text or cql2-json with pygeofilter's parsers only. ``filter_mask`` evaluates the
-resulting AST over a whole GeoDataFrame at once (numpy/pandas comparisons, shapely 2 array predicates) with
-SQL's three-valued logic, so a row whose value is missing matches neither ``x = 1`` nor ``NOT x = 1``.
-``queryables_schema`` is the JSON Schema served at ``/collections/{id}/queryables``. Every bad filter raises
-``ValidationError`` naming the ``filter`` parameter, with a one-line message that says what to fix.
+``parse_filter`` reads cql2-text with cql2 (cql2-rs) into cql2-json, and cql2-json with pygeofilter's parser.
+``filter_mask`` evaluates the resulting AST over a whole GeoDataFrame at once (numpy/pandas comparisons, shapely 2
+array predicates) with SQL's three-valued logic, so a row whose value is missing matches neither ``x = 1`` nor
+``NOT x = 1``. ``queryables_schema`` is the JSON Schema served at ``/collections/{id}/queryables``. Every bad
+filter raises ``ValidationError`` naming the ``filter`` parameter, with a one-line message that says what to fix.
 
 pygeofilter 0.4 departs from CQL2 in a few places; this module keeps to the standard where it can:
 
 - LIKE: both parsers record '.' as the one-character wildcard; CQL2's '_' is what is evaluated.
 - cql2-json: the standard ``between`` (three args) and ``bbox`` ([minx, miny, maxx, maxy]) are rewritten to the
   forms pygeofilter reads before it parses the document.
-- Temporal operators: T_INTERSECTS and T_OVERLAPS parse into one node, evaluated as T_INTERSECTS; in cql2-text
-  pygeofilter reads them infix (``planned_finish T_BEFORE DATE('2014-01-01')``), not as functions.
-- cql2-text gives AND and OR the same precedence, left to right: ``a OR b AND c`` means ``(a OR b) AND c``
-  (CQL2 binds AND first), so mixed conditions need parentheses. Neither a lone boolean property as a condition
-  (write ``in_statement = true``) nor ``''`` inside a quoted text is accepted.
+- Temporal operators: T_INTERSECTS and T_OVERLAPS parse into one node, evaluated as T_INTERSECTS. In cql2-text
+  the standard ``T_BEFORE(planned_finish, DATE('2014-01-01'))`` and pygeofilter's infix form are both read.
+- Its cql2-text parser gives AND and OR the same precedence, left to right (CQL2 binds AND first), so text is
+  read by cql2 instead; pygeofilter's text parser is asked only for what cql2 cannot read: the older forms
+  ``BBOX(geometry, ...)``, ``SRID=4549;POINT(...)`` and infix temporal operators (read left to right), and
+  mistakes, whose messages it words for text. A lone boolean property is not a condition (write
+  ``in_statement = true``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import cql2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -124,9 +127,18 @@ def parse_filter(text: str | dict, lang: str | None = None) -> ast.Node:
 
 
 def _parse_text(text: str) -> Any:
-    """pygeofilter's cql2-text parse, with lark's errors turned into one-line messages."""
+    """cql2-text as cql2 (cql2-rs) reads it, through its cql2-json; else pygeofilter's reading of it.
+
+    cql2 binds AND before OR as CQL2 says; pygeofilter's text parser, kept for the forms only it
+    reads (``BBOX(geometry, ...)``, ``SRID=4549;POINT(...)``, infix ``T_BEFORE``) and for its
+    error messages, reads them left to right.
+    """
     if not text.strip():
         raise ValidationError("filter is empty; give a condition such as status = 'completed'", param="filter")
+    try:
+        return _parse_json(cql2.parse_text(text).to_json())
+    except (cql2.ParseError, ValidationError):
+        pass  # a form only pygeofilter reads, or a mistake its messages word for text: ask it
     try:
         return cql2_text.parse(text)
     except UnexpectedInput as exc:
@@ -183,6 +195,8 @@ def _standard_json(node: Any) -> Any:
             raise ValidationError(f"filter: bbox must be 4 numbers [minx, miny, maxx, maxy], got {box!r:.80}",
                                   param="filter")
         minx, miny, maxx, maxy = box if len(box) == 4 else (box[0], box[1], box[3], box[4])
+        if minx > maxx or miny > maxy:
+            raise ValidationError(f"filter: bbox min must not exceed max, got {box!r:.80}", param="filter")
         node["bbox"] = [minx, maxx, miny, maxy]  # pygeofilter reads it as Envelope(x1, x2, y1, y2)
     op, args = node.get("op"), node.get("args")
     if isinstance(op, str) and isinstance(args, list):

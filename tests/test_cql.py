@@ -86,6 +86,18 @@ def test_or_and_parentheses(frame, rows):
           lambda r: r["year"] == 2015 or (r["status"] == "completed" and r["in_statement"]))
 
 
+def test_and_binds_before_or_as_cql2_says(frame, rows):
+    check(frame, rows, "year = 2015 OR status = 'completed' AND in_statement = true",
+          lambda r: r["year"] == 2015 or (r["status"] == "completed" and r["in_statement"]))
+    check(frame, rows, "status = 'completed' AND in_statement = true OR year = 2015",
+          lambda r: (r["status"] == "completed" and r["in_statement"]) or r["year"] == 2015)
+
+
+def test_a_doubled_quote_is_a_quote_in_text(frame, rows):
+    quoted = frame.assign(feature_name=np.where(np.arange(len(frame)) % 2 == 0, "it's", "its"))
+    assert matches(quoted, "feature_name = 'it''s'") == list(range(0, len(frame), 2))
+
+
 def test_not_equal_and_less_or_equal(frame, rows):
     check(frame, rows, "category <> 'rivers' AND year <= 2013",
           lambda r: r["category"] != "rivers" and r["year"] <= 2013)
@@ -262,8 +274,10 @@ def test_bbox_predicate_with_its_own_crs(frame):
         frame, f"BBOX(geometry, {x0}, {y0}, {x1}, {y1})", crs=4549)
 
 
-def test_t_before(frame, rows):
-    check(frame, rows, "planned_finish T_BEFORE DATE('2014-01-01')",
+@pytest.mark.parametrize("text", ["T_BEFORE(planned_finish, DATE('2014-01-01'))",
+                                  "planned_finish T_BEFORE DATE('2014-01-01')"], ids=["standard", "infix"])
+def test_t_before(frame, rows, text):
+    check(frame, rows, text,
           lambda r: r["planned_finish"] is not None and day(r["planned_finish"]) < date(2014, 1, 1))
 
 
@@ -351,7 +365,6 @@ def test_json_object_with_text_lang_names_filter_lang():
 @pytest.mark.parametrize(("text", "fragment"), [
     ("status = 'completed' AND", "ends too early"),
     ("", "filter is empty"),
-    ("name = 'it''s'", "unexpected \"'s'\" at column 12"),
     ("year = 2013 $", "unexpected '$' at column 13"),
     ("NOT in_statement", "in_statement = true"),
     ("colour = 'red'", "unknown property 'colour'; queryables: feature_name, project_id"),
