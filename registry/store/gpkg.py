@@ -28,6 +28,7 @@ from .. import model, spatial, validate
 from ..errors import StoreError, ValidationError
 from . import gpkgblob, gpkgrtree
 from .base import Batch, BBox, LayerInfo, Store
+from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -43,23 +44,10 @@ def _now() -> str:
 
 
 def _projects_ddl() -> str:
-    checks = {
-        "category": f"category IN ({', '.join(repr(c) for c in model.CATEGORY_BY_SLUG)})",
-        "status": f"status IN ({', '.join(repr(s) for s in model.STATUSES)})",
-        "investment_yuan": "investment_yuan >= 0",
-        "in_statement": "in_statement IN (0, 1)",
-        "beyond_statement": "beyond_statement IN (0, 1)",
-    }
     columns = ['"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL']
-    for field in model.PROJECT_FIELDS:
-        sql = f'"{field.name}" {model.SQL_TYPES[field.kind]}'
-        if field.required:
-            sql += " NOT NULL"
-        if field.name == "project_id":
-            sql += " UNIQUE"
-        if field.name in checks:
-            sql += f" CHECK ({checks[field.name]})"
-        columns.append(sql)
+    columns += [project_column_sql(field, model.SQL_TYPES[field.kind],
+                                   f"{field.name} IN (0, 1)" if field.kind == "bool" else None)  # SQLite's booleans
+                for field in model.PROJECT_FIELDS]
     return f'CREATE TABLE "projects" ({", ".join(columns)})'
 
 
@@ -220,7 +208,7 @@ class GeoPackageStore(Store):
             frame = pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con)
         finally:
             con.close()
-        return _typed_projects(frame)
+        return typed_projects(frame)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
@@ -253,7 +241,7 @@ class GeoPackageStore(Store):
         frame.index.name = "fid"
         for name, kind in model.LAYER_BY_NAME[layer].columns:
             if kind == "DATE":
-                frame[name] = _iso_dates(frame[name]).astype(object)
+                frame[name] = iso_dates(frame[name]).astype(object)
             elif kind == "TEXT":  # plain objects: pandas' Arrow strings make isin() loop in Python over the values
                 frame[name] = frame[name].astype(object)
         frame.sindex  # noqa: B018 - build the spatial index once, while loading
@@ -406,29 +394,12 @@ def _set_aside(con: sqlite3.Connection, *names: str) -> Iterator[list[str]]:
         con.execute(sql)
 
 
-def _sql_values(series: pd.Series) -> list[object]:
-    """Column values as SQLite parameters: None for missing, plain ints/floats/strings."""
-    values = series.astype(object).where(series.notna(), None).tolist()
-    if series.dtype != object:  # numpy's own types become Python's on the way to object
-        return values
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
-
-
 def _insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
     columns = list(frame.columns)
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
-    rows = zip(*(_sql_values(frame[c]) for c in columns))
+    rows = zip(*(sql_values(frame[c]) for c in columns))
     con.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
-
-
-def _iso_dates(series: pd.Series) -> pd.Series:
-    """Dates (as strings or timestamps) as ISO ``YYYY-MM-DD`` text, the GeoPackage DATE form."""
-    try:
-        dates = pd.to_datetime(series, format="ISO8601")
-    except (ValueError, TypeError):
-        raise ValidationError(f"column {series.name}: dates must be YYYY-MM-DD", param=series.name) from None
-    return dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
 
 
 def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
@@ -454,7 +425,7 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
     fids = np.arange(first, first + len(frame))
     names = ", ".join(f'"{c}"' for c in ["fid", *columns, GEOMETRY_COLUMN])
     marks = ", ".join("?" for _ in range(len(columns) + 2))
-    values = [_sql_values(_iso_dates(frame[c]) if kind == "DATE" else frame[c]) for c, kind in spec.columns]
+    values = [sql_values(iso_dates(frame[c]) if kind == "DATE" else frame[c]) for c, kind in spec.columns]
     rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}"
     index = (f"idx_{layer}_project_id",) if bulk else ()
     with _set_aside(con, f"{rtree}_insert", f"trigger_insert_feature_count_{layer}", *index) as aside:
@@ -493,16 +464,3 @@ def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
             con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, table))
 
 
-def _typed_projects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the projects table's columns the model's pandas types (dates stay ISO strings)."""
-    for field in model.PROJECT_FIELDS:
-        column = frame[field.name]
-        if field.kind == "bool":
-            frame[field.name] = column.astype(bool)
-        elif field.kind == "integer":
-            frame[field.name] = column.astype("int64" if field.required else "Int64")
-        elif field.kind == "real":
-            frame[field.name] = column.astype("float64")
-        else:
-            frame[field.name] = column.astype(object).where(column.notna(), None)
-    return frame

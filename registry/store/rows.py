@@ -1,0 +1,65 @@
+"""Rows between pandas and SQL, shared by the stores: parameters a driver takes, the typed projects frame.
+
+Both stores keep the same ``projects`` table (columns, types, constraints) and hand the registry the
+same frames, so these helpers live once, here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import model
+from ..errors import ValidationError
+
+# Constraints of the projects table in both stores (SQL both SQLite and PostgreSQL read).
+_CHECKS = {
+    "category": f"category IN ({', '.join(repr(c) for c in model.CATEGORY_BY_SLUG)})",
+    "status": f"status IN ({', '.join(repr(s) for s in model.STATUSES)})",
+    "investment_yuan": "investment_yuan >= 0",
+}
+
+
+def project_column_sql(field: model.Field, sql_type: str, check: str | None = None) -> str:
+    """A column of the projects table: its type, NOT NULL when required, UNIQUE ids, and its CHECK."""
+    sql = f'"{field.name}" {sql_type}'
+    if field.required:
+        sql += " NOT NULL"
+    if field.name == "project_id":
+        sql += " UNIQUE"
+    check = check or _CHECKS.get(field.name)
+    if check:
+        sql += f" CHECK ({check})"
+    return sql
+
+
+def sql_values(series: pd.Series) -> list[object]:
+    """Column values as SQL parameters: None for missing, plain ints/floats/strings."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if series.dtype != object:  # numpy's own types become Python's on the way to object
+        return values
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def iso_dates(series: pd.Series) -> pd.Series:
+    """Dates (as strings or timestamps) as ISO ``YYYY-MM-DD`` text, the form stores keep and return."""
+    try:
+        dates = pd.to_datetime(series, format="ISO8601")
+    except (ValueError, TypeError):
+        raise ValidationError(f"column {series.name}: dates must be YYYY-MM-DD", param=series.name) from None
+    return dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
+
+
+def typed_projects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give the projects table's columns the model's pandas types (dates stay ISO strings)."""
+    for field in model.PROJECT_FIELDS:
+        column = frame[field.name]
+        if field.kind == "bool":
+            frame[field.name] = column.astype(bool)
+        elif field.kind == "integer":
+            frame[field.name] = column.astype("int64" if field.required else "Int64")
+        elif field.kind == "real":
+            frame[field.name] = column.astype("float64")
+        else:
+            frame[field.name] = column.astype(object).where(column.notna(), None)
+    return frame
