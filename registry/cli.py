@@ -13,7 +13,7 @@ from .cli_options import STORE_OPTION, filter_options, print_csv, print_table, q
 from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .maps.command import map_command
-from .store import GeoPackageStore, open_store, store_location
+from .store import create_store, open_store, store_location
 
 
 @click.group()
@@ -24,11 +24,11 @@ def cli() -> None:
 
 @cli.command()
 @STORE_OPTION
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--force", is_flag=True, help="Replace an existing registry (file, or tables in the PostGIS schema).")
 def init(store: str | None, force: bool) -> None:
-    """Create an empty registry with every layer."""
+    """Create an empty registry with every layer (a .gpkg file, or a postgresql:// URL's schema)."""
     location = store_location(store)
-    GeoPackageStore.create(location, overwrite=force)
+    create_store(location, overwrite=force)
     click.echo(f"created empty registry {location}")
 
 

@@ -13,7 +13,7 @@ from .query import PARAMETERS
 
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,
-    help="The registry: a .gpkg path (default: $REGISTRY_STORE, else registry.gpkg here).",
+    help="The registry: a .gpkg path or a postgresql:// URL (default: $REGISTRY_STORE, else registry.gpkg here).",
 )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pyogrio
 
 from . import model
-from .store import Batch, GeoPackageStore
+from .store import Batch, GeoPackageStore, PostGISStore, Store, is_database_url
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
 DATA_DATE = "2014-01-10"  # the seed's summary was written at the turn of 2013/2014
@@ -48,17 +48,26 @@ def _fixed_clock(stamp: str):
             os.environ["OGR_CURRENT_DATE"] = old
 
 
-def build_demo(path: str | os.PathLike[str], geodata: Path = GEODATA) -> GeoPackageStore:
-    """Write the demo registry to ``path`` (replacing it only once the new file is complete)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.building.gpkg")
+def _fill(store: Store, geodata: Path) -> None:
+    """Write the demo's reference layers and programme into an empty store."""
+    for layer in model.REFERENCE_LAYERS:
+        store.replace_reference(layer.name, read_geojson(geodata / "reference" / f"{layer.name}.geojson"))
+    store.write(demo_batch(geodata), mode="insert")
+
+
+def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA) -> Store:
+    """Write the demo registry to a ``.gpkg`` path (replacing it only once the new file is complete)
+    or into the schema a ``postgresql://`` URL names (replacing the registry's tables there)."""
     meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)"}
+    if is_database_url(str(location)):
+        store = PostGISStore.create(str(location), meta=meta, overwrite=True)
+        _fill(store, geodata)
+        return store
+    path = Path(location)
+    tmp = path.with_name(f".{path.stem}.building.gpkg")
     with _fixed_clock(f"{DATA_DATE}T00:00:00Z"):
         try:
-            store = GeoPackageStore.create(tmp, meta=meta, overwrite=True)
-            for layer in model.REFERENCE_LAYERS:
-                store.replace_reference(layer.name, read_geojson(geodata / "reference" / f"{layer.name}.geojson"))
-            store.write(demo_batch(geodata), mode="insert")
+            _fill(GeoPackageStore.create(tmp, meta=meta, overwrite=True), geodata)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from registry.demo import build_demo
 from registry.store import GeoPackageStore
+
+from .pgserver import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,3 +45,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     """Run the installed ``registry`` command as a user would."""
     return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def postgis_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL + PostGIS server, started once per session (about a second) and stopped at the end."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def postgis_schema(server: PostgresServer) -> Iterator[str]:
+    """A URL to the test server whose search_path is a fresh schema (then public, for PostGIS), dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{server.url}?options=-csearch_path%3D{schema},public"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")  # a connection the test left open fails the drop, not hangs it
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def postgis_url(postgis_server) -> Iterator[str]:
+    """An empty schema of the test server for this test."""
+    with postgis_schema(postgis_server) as url:
+        yield url

@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,11 +29,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_path):
-    """The production server (gunicorn, 2 workers) serving a copy of the demo registry."""
+@contextmanager
+def serve(location: str) -> Iterator[str]:
+    """The production server (gunicorn, 2 workers) serving the registry at ``location``; yields its URL."""
     port = free_port()
-    env = {**os.environ, "REGISTRY_STORE": str(demo_path)}
+    env = {**os.environ, "REGISTRY_STORE": location}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen([str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
                              "api:create_app()"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -48,6 +50,13 @@ def server(demo_path):
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(demo_path):
+    """The demo registry served over real HTTP."""
+    with serve(str(demo_path)) as url:
+        yield url
 
 
 def get(url: str, **params):

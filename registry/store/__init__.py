@@ -1,16 +1,17 @@
-"""Stores of the registry and the one way to open them from a location string."""
+"""Stores of the registry and the one way to open or create them from a location string."""
 
 from __future__ import annotations
 
 import os
 
-from ..errors import StoreError
 from .base import Batch, BBox, LayerInfo, Store
 from .gpkg import GeoPackageStore
+from .postgis import PostGISStore
 
 DEFAULT_STORE = "registry.gpkg"
 
-__all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "Store", "open_store", "store_location"]
+__all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Store", "create_store",
+           "is_database_url", "open_store", "store_location"]
 
 
 def store_location(location: str | None = None) -> str:
@@ -18,10 +19,19 @@ def store_location(location: str | None = None) -> str:
     return location or os.environ.get("REGISTRY_STORE") or DEFAULT_STORE
 
 
+def is_database_url(location: str) -> bool:
+    """Whether a store location names a PostGIS database rather than a GeoPackage file."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(location: str | None = None) -> Store:
-    """Open an existing registry: a ``.gpkg`` path (or, later, a ``postgresql://`` URL)."""
+    """Open an existing registry: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
     location = store_location(location)
-    if location.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"{location}: the PostGIS store is not available in this version; "
-                         "use a .gpkg file")
-    return GeoPackageStore(location)
+    return PostGISStore(location) if is_database_url(location) else GeoPackageStore(location)
+
+
+def create_store(location: str | None = None, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:
+    """Create an empty registry at a ``.gpkg`` path or in the schema a ``postgresql://`` URL names."""
+    location = store_location(location)
+    store_class = PostGISStore if is_database_url(location) else GeoPackageStore
+    return store_class.create(location, meta=meta, overwrite=overwrite)

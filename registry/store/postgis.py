@@ -1,0 +1,277 @@
+"""The PostGIS store: the registry in a PostgreSQL database, for many users and more than one machine.
+
+The same tables as the GeoPackage (every layer, ``projects``, ``registry_meta``), in the schema the
+connection's search_path names first, geometry typed in EPSG:4490 with GiST indexes. Questions are
+answered in SQL (envelopes, project ids, the candidates of a street office, whose boundary rule
+``registry.spatial.membership`` then settles), and each write is one transaction that validates
+first, holds a lock that queues other writers (readers are not blocked) and copies rows in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+
+from .. import model, spatial, validate
+from ..errors import StoreError, ValidationError
+from .base import Batch, BBox, LayerInfo, Store
+from .rows import iso_dates, project_column_sql, sql_values, typed_projects
+
+_LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
+_PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision", "date": "date", "bool": "boolean"}
+_LOCK_TIMEOUT = "10s"  # how long a write waits for another to finish before saying so
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages and ``registry info``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _select(column: str, kind: str) -> str:
+    """A column as the store returns it: dates as ISO text (as the GeoPackage keeps them)."""
+    return f"to_char(\"{column}\", 'YYYY-MM-DD')" if kind in ("DATE", "date") else f'"{column}"'
+
+
+class PostGISStore(Store):
+    """A registry kept in a PostGIS database (``postgresql://user@host:port/db``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.location = _redacted(url)
+        self._check()
+
+    # -- connections and creation ------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection]:
+        """A connection in a transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            con = psycopg.connect(self.url, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.location}: cannot connect to PostgreSQL ({' '.join(str(exc).split())})") from None
+        with con:
+            yield con
+
+    @classmethod
+    def create(cls, url: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> PostGISStore:
+        """Create the registry's tables in the connection's schema (replacing them if ``overwrite``)."""
+        store = cls.__new__(cls)
+        store.url, store.location = url, _redacted(url)
+        with store._connect() as con:
+            if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
+                try:
+                    con.execute("CREATE EXTENSION postgis")
+                except psycopg.Error:
+                    raise StoreError(f"{store.location}: PostGIS is not installed in this database; a superuser "
+                                     "must run CREATE EXTENSION postgis") from None
+            present = [n for n in ("registry_meta", "projects", *model.LAYER_BY_NAME)
+                       if con.execute("SELECT to_regclass(%s)", (f'"{n}"',)).fetchone()[0] is not None]
+            if present and not overwrite:
+                raise StoreError(f"{store.location}: holds a registry already; use --force to replace it")
+            for name in present:
+                con.execute(f'DROP TABLE "{name}" CASCADE')
+            _create_tables(con, meta or {})
+        return cls(url)
+
+    def _check(self) -> None:
+        with self._connect() as con:
+            if con.execute("SELECT to_regclass('registry_meta')").fetchone()[0] is None:
+                raise StoreError(f"{self.location}: holds no registry; create one with "
+                                 "`registry init --store URL` or `registry demo --store URL`")
+            version = dict(con.execute("SELECT key, value FROM registry_meta").fetchall()).get("schema_version")
+        if version is None or not version.isdigit():
+            raise StoreError(f"{self.location}: registry_meta has no valid schema_version")
+        if int(version) > model.SCHEMA_VERSION:
+            raise StoreError(f"{self.location}: written by a newer registry (schema version {version}; this "
+                             f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+
+    # -- reads -------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        with self._connect() as con:
+            return dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
+
+    def revision(self) -> str:
+        with self._connect() as con:
+            return con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()[0]
+
+    def last_modified(self) -> datetime:
+        changed = self.meta().get("last_change")
+        return datetime.fromisoformat(changed.replace("Z", "+00:00")) if changed else datetime.now(UTC)
+
+    def layers(self) -> list[LayerInfo]:
+        infos = []
+        with self._connect() as con:
+            count = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
+            infos.append(LayerInfo("projects", "attributes", None, count, None, None))
+            for spec in model.LAYERS:
+                count, minx, miny, maxx, maxy = con.execute(
+                    f'SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) '
+                    f'FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM "{spec.name}") s').fetchone()
+                extent = (minx, miny, maxx, maxy) if count else None
+                infos.append(LayerInfo(spec.name, spec.kind, spec.geometry_type, count, extent, model.STORAGE_EPSG))
+        return infos
+
+    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
+        where, params = ("WHERE project_id = ANY(%s)", [list(project_ids)]) if project_ids is not None else ("", [])
+        with self._connect() as con:
+            rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY project_id', params).fetchall()
+        frame = pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object)
+        return typed_projects(frame)
+
+    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        spec = model.LAYER_BY_NAME.get(layer)
+        if spec is None:
+            raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+        conditions, params = [], []
+        if bbox is not None:
+            conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
+            params.extend(float(v) for v in bbox)
+        if project_ids is not None and spec.kind == "project":
+            conditions.append("project_id = ANY(%s)")
+            params.append(list(project_ids))
+        boundary = before = None
+        if street is not None:  # candidates in SQL; the boundary rule (which street a shared point is in) here
+            _, boundary, before = spatial.street_with_predecessors(self, street[0], street[1])
+            conditions.append(f"ST_Intersects(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}))")
+            params.append(shapely.to_wkb(boundary))
+        columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        with self._connect() as con:
+            rows = con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
+                               params).fetchall()
+        names = [name for name, _ in spec.columns]
+        frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
+        geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
+        frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
+                                 geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
+        if boundary is not None:
+            frame = frame[spatial.membership(np.asarray(frame.geometry.array), boundary, before)]
+        return frame
+
+    # -- writes ------------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        """A write: other writers wait for it (readers do not); the revision and last change move on."""
+        with self._connect() as con:
+            con.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
+            try:
+                con.execute('LOCK TABLE "registry_meta" IN SHARE ROW EXCLUSIVE MODE')
+            except psycopg.errors.LockNotAvailable:
+                raise StoreError(f"{self.location}: busy, another edit is being written; try again") from None
+            yield con
+            con.execute("UPDATE registry_meta SET value = (value::bigint + 1)::text WHERE key = 'revision'")
+            con.execute("UPDATE registry_meta SET value = %s WHERE key = 'last_change'", (_now(),))
+
+    def write(self, batch: Batch, *, mode: str = "upsert") -> None:
+        if mode not in ("insert", "upsert"):
+            raise ValidationError(f"mode must be insert or upsert, got {mode!r}", param="mode")
+        projects = validate.check_projects(batch.projects)
+        categories = dict(zip(projects["project_id"], projects["category"]))
+        checked = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
+        ids = list(categories)
+        with self._transaction() as con:
+            if mode == "insert":
+                clash = con.execute("SELECT project_id FROM projects WHERE project_id = ANY(%s) LIMIT 1",
+                                    (ids,)).fetchone()
+                if clash:
+                    raise ValidationError(f"project {clash[0]} exists already (mode insert); "
+                                          "use upsert to replace it", param="project_id")
+            _delete_ids(con, ids)
+            _copy(con, "projects", projects, {f.name: f.kind for f in model.PROJECT_FIELDS})
+            for layer, frame in checked.items():
+                _copy_features(con, layer, frame)
+
+    def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
+        spec = model.LAYER_BY_NAME.get(layer)
+        if spec is None or spec.kind != "reference":
+            raise ValidationError(f"{layer!r} is not a reference layer; valid: "
+                                  f"{', '.join(x.name for x in model.REFERENCE_LAYERS)}", param="layer")
+        missing = [n for n, _ in spec.columns if n not in frame.columns]
+        if missing:
+            raise ValidationError(f"layer {layer}: missing column(s) {', '.join(missing)}", param=missing[0])
+        checked = validate.check_geometries(layer, frame)
+        with self._transaction() as con:
+            con.execute(f'DELETE FROM "{layer}"')
+            _copy_features(con, layer, checked)
+
+    def delete(self, project_ids: Sequence[str]) -> None:
+        with self._transaction() as con:
+            _delete_ids(con, list(project_ids))
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Set registry_meta entries (data date, notice) in one transaction."""
+        with self._transaction() as con:
+            for key, value in values.items():
+                con.execute("INSERT INTO registry_meta (key, value) VALUES (%s, %s) "
+                            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+
+
+def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
+    """Every layer (typed geometry, GiST index, project_id index), the projects table and registry_meta."""
+    con.execute('CREATE TABLE "registry_meta" ("key" text PRIMARY KEY, "value" text)')
+    columns = ['"fid" bigserial PRIMARY KEY',
+               *(project_column_sql(f, _PROJECT_TYPES[f.kind]) for f in model.PROJECT_FIELDS)]
+    con.execute(f'CREATE TABLE "projects" ({", ".join(columns)})')
+    for spec in model.LAYERS:
+        columns = ", ".join(f'"{name}" {_LAYER_TYPES[kind]}' for name, kind in spec.columns)
+        con.execute(f'CREATE TABLE "{spec.name}" ("fid" bigserial PRIMARY KEY, {columns}, '
+                    f'"geom" geometry({spec.geometry_type}, {model.STORAGE_EPSG}) NOT NULL)')
+        con.execute(f'CREATE INDEX "{spec.name}_geom_idx" ON "{spec.name}" USING gist ("geom")')
+        con.execute(f'COMMENT ON TABLE "{spec.name}" IS {_quote(spec.title_zh)}')
+        if spec.kind == "project":
+            con.execute(f'CREATE INDEX "{spec.name}_project_id_idx" ON "{spec.name}" ("project_id")')
+    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0", "last_change": _now(),
+              "notice": model.ILLUSTRATIVE_NOTICE, **meta}
+    with con.cursor() as cur:
+        cur.executemany("INSERT INTO registry_meta (key, value) VALUES (%s, %s)", list(values.items()))
+
+
+def _quote(text: str) -> str:
+    """An SQL string literal (COMMENT takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _delete_ids(con: psycopg.Connection, ids: list[str]) -> None:
+    for spec in model.PROJECT_LAYERS:
+        con.execute(f'DELETE FROM "{spec.name}" WHERE project_id = ANY(%s)', (ids,))
+    con.execute("DELETE FROM projects WHERE project_id = ANY(%s)", (ids,))
+
+
+def _copy(con: psycopg.Connection, table: str, frame: pd.DataFrame, kinds: dict[str, str],
+          geometry: np.ndarray | None = None) -> None:
+    """COPY the frame's ``kinds`` columns (and hex EWKB ``geometry`` into geom) into ``table``."""
+    names = list(kinds)
+    values = [sql_values(iso_dates(frame[c]) if kinds[c] in ("DATE", "date") else frame[c]) for c in names]
+    if geometry is not None:
+        names.append("geom")
+        values.append(geometry.tolist())
+    columns = ", ".join(f'"{c}"' for c in names)
+    with con.cursor() as cur, cur.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+        for row in zip(*values):
+            copy.write_row(row)
+
+
+def _copy_features(con: psycopg.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
+    """COPY checked features into a layer, geometry as hex EWKB with SRID 4490."""
+    if frame.empty:
+        return
+    geoms = shapely.set_srid(frame.geometry.values, model.STORAGE_EPSG)
+    ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    _copy(con, layer, frame, dict(model.LAYER_BY_NAME[layer].columns), ewkb)

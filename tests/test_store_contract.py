@@ -1,0 +1,228 @@
+"""What every store promises, run against both: the GeoPackage file and a PostGIS database.
+
+Each test gets an empty registry of either kind (a real file; a schema of a real PostgreSQL server
+the tests started) and checks answers against the batches it wrote or a brute-force computation.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely import LineString, Point, Polygon
+
+from registry import model, validate
+from registry.errors import ValidationError
+from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, open_store
+
+from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def store(request, tmp_path) -> Store:
+    """An empty registry with the demo-independent reference layers left empty."""
+    if request.param == "gpkg":
+        return create_store(str(tmp_path / "contract.gpkg"))
+    return create_store(request.getfixturevalue("postgis_url"))
+
+
+def plain(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts of plain values, None for every kind of missing value."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def content(store: Store) -> tuple[list[dict], dict[str, list]]:
+    """Everything a store holds for the registry's projects, in a comparable form."""
+    layers = {}
+    for spec in model.PROJECT_LAYERS:
+        frame = store.features(spec.name)
+        layers[spec.name] = sorted(zip(frame["project_id"], frame["name"].fillna(""), frame.geometry.to_wkb()))
+    return plain(store.projects()), layers
+
+
+def test_open_store_gives_the_kind_the_location_names(store):
+    assert type(open_store(store.location if isinstance(store, GeoPackageStore) else store.url)) is type(store)
+
+
+@pytest.mark.parametrize(("layer", "category", "geom", "stored_type"),
+                         [("rivers", "rivers", LINE, "MultiLineString"),
+                          ("old_compounds", "old_compounds", POLYGON, "MultiPolygon"),
+                          ("billboards", "billboards", POINT, "Point")])
+def test_a_project_and_its_feature_round_trip_with_chinese_text(store, layer, category, geom, stored_type):
+    code = {"rivers": "RIV", "old_compounds": "OLD", "billboards": "BBD"}[category]
+    pid = f"2014-{code}-001"
+    row = project(pid, category, notes="備註:婁葑、斜塘", planned_start="2014-03-01", length_m=1250.5, stalls=12)
+    store.write(Batch(pd.DataFrame([row]), {layer: features(pid, geom, name="勝浦段")}))
+    back = store.projects()
+    assert plain(back) == [{**{f.name: None for f in model.PROJECT_FIELDS}, **row}]
+    assert back.dtypes["year"] == np.int64 and back.dtypes["stalls"] == "Int64"
+    stored = store.features(layer)
+    assert stored["name"].tolist() == ["勝浦段"] and stored["project_id"].tolist() == [pid]
+    assert stored.geometry.iloc[0].geom_type == stored_type
+    assert shapely.equals_exact(stored.geometry.iloc[0], validate.as_multi(np.array([geom]))[0], tolerance=1e-9)
+    assert stored.crs.to_epsg() == model.STORAGE_EPSG and stored.index.name == "fid"
+
+
+def test_simplified_chinese_is_stored_in_traditional(store):
+    row = project("2014-OLD-001", "old_compounds", name="娄葑老新村整治", lead_department="规划建设局")
+    store.write(Batch(pd.DataFrame([row]), {"old_compounds": features("2014-OLD-001", POLYGON, name="东区")}))
+    assert store.projects()[["name", "lead_department"]].values.tolist() == [["婁葑老新村整治", "規劃建設局"]]
+    assert store.features("old_compounds")["name"].tolist() == ["東區"]
+
+
+def test_a_batch_failing_in_its_last_layer_changes_nothing(store):
+    store.write(river_batch(1, 30, seed=1))
+    before, revision = content(store), store.revision()
+    again = river_batch(1, 30, seed=2)
+    bad = Batch(pd.concat([again.projects, pd.DataFrame([project("2014-OLD-001", "old_compounds")])]),
+                {**again.features, "old_compounds": features("2014-OLD-001", SELF_CROSSING)})
+    with pytest.raises(ValidationError, match="Self-intersection"):
+        store.write(bad, mode="upsert")
+    assert content(store) == before and store.revision() == revision
+
+
+def test_insert_refuses_an_existing_project_and_changes_nothing(store):
+    store.write(river_batch(1, 3, seed=1))
+    before = content(store)
+    with pytest.raises(ValidationError, match="2014-RIV-002 exists already"):
+        store.write(river_batch(2, 1, seed=3), mode="insert")
+    assert content(store) == before
+
+
+def test_upsert_replaces_a_projects_features_and_delete_removes_them(store):
+    store.write(river_batch(1, 3, seed=1))
+    store.write(Batch(pd.DataFrame([project("2014-RIV-002", "rivers", status="completed")]),
+                      {"rivers": features("2014-RIV-002", LINE, name="新段")}), mode="upsert")
+    rivers = store.features("rivers")
+    assert rivers[rivers["project_id"] == "2014-RIV-002"]["name"].tolist() == ["新段"]
+    assert (rivers["project_id"] != "2014-RIV-002").sum() == 20
+    assert store.projects(["2014-RIV-002"])["status"].tolist() == ["completed"]
+    store.delete(["2014-RIV-001", "2014-RIV-002"])
+    assert store.projects()["project_id"].tolist() == ["2014-RIV-003"]
+    assert set(store.features("rivers")["project_id"]) == {"2014-RIV-003"}
+
+
+def test_bbox_and_project_filters_match_brute_force(store):
+    batch = river_batch(1, 100, seed=4)
+    store.write(batch)
+    everything = store.features("rivers")
+    bounds = shapely.bounds(everything.geometry.values)
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        x, y = rng.uniform(120.62, 120.84), rng.uniform(31.23, 31.39)
+        box = (x, y, x + 0.03, y + 0.03)
+        meets = ((bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0]) & (bounds[:, 1] <= box[3])
+                 & (bounds[:, 3] >= box[1]))
+        assert sorted(store.features("rivers", bbox=box).index) == sorted(everything.index[meets])
+    wanted = ["2014-RIV-007", "2014-RIV-050"]
+    picked = store.features("rivers", project_ids=wanted)
+    assert sorted(picked.index) == sorted(everything.index[everything["project_id"].isin(wanted)])
+    assert len(picked) == 20
+
+
+def test_layers_report_counts_and_extents(store):
+    store.write(river_batch(1, 20, seed=6))
+    info = {layer.name: layer for layer in store.layers()}
+    rivers = store.features("rivers")
+    assert info["rivers"].count == len(rivers) == 200 and info["projects"].count == 20
+    assert np.allclose(info["rivers"].extent, rivers.total_bounds)
+    assert info["lakes"].count == 0 and info["rivers"].epsg == model.STORAGE_EPSG
+
+
+def test_revision_moves_on_with_each_write(store):
+    first = store.revision()
+    store.write(river_batch(1, 1, seed=7))
+    second = store.revision()
+    store.delete(["2014-RIV-001"])
+    assert len({first, second, store.revision()}) == 3
+    assert store.meta()["schema_version"] == str(model.SCHEMA_VERSION)
+
+
+def test_concurrent_writers_each_land_whole(store):
+    errors = []
+
+    def write(first: int) -> None:
+        try:
+            store.write(river_batch(first, 5, seed=first), mode="insert")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(first,)) for first in range(1, 41, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(store.projects()) == 40 and len(store.features("rivers")) == 400
+    counts = store.features("rivers").groupby("project_id").size()
+    assert (counts == 10).all()
+
+
+def test_concurrent_upserts_of_the_same_projects_leave_one_whole_version(store):
+    store.write(river_batch(1, 5, seed=1))
+    errors = []
+
+    def upsert(seed: int) -> None:
+        try:
+            store.write(river_batch(1, 5, seed=seed), mode="upsert")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upsert, args=(seed,)) for seed in range(10, 18)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    stored = sorted(shapely.to_wkb(store.features("rivers").geometry.values))
+    versions = [sorted(shapely.to_wkb(validate.as_multi(np.asarray(river_batch(1, 5, seed=seed).features["rivers"]
+                                                                   .geometry.array))))
+                for seed in range(10, 18)]
+    assert len(stored) == 50 and stored in versions
+
+
+def test_reference_layers_are_replaced_whole(store):
+    lakes = gpd.GeoDataFrame({"name": ["金雞湖", "獨墅湖"]},
+                             geometry=[Polygon([(120.68, 31.30), (120.70, 31.30), (120.70, 31.32)]),
+                                       Point(120.70, 31.27).buffer(0.01)], crs=4490)
+    store.replace_reference("lakes", lakes)
+    store.replace_reference("lakes", lakes.iloc[[1]])
+    assert store.features("lakes")["name"].tolist() == ["獨墅湖"]
+
+
+def test_street_membership_is_answered_alike_by_both_stores(demo_path, postgis_url):
+    from registry.demo import build_demo
+
+    theirs = build_demo(postgis_url)
+    ours = GeoPackageStore(demo_path)
+    assert isinstance(theirs, PostGISStore)
+    for layer in ("rivers", "billboards", "old_compounds"):
+        for street, as_of in (("LF", "2026-01-01"), ("XT", "2015-06-01"), ("JJH", "2026-01-01")):
+            valid_from = _valid_from(ours, street, as_of)
+            a = theirs.features(layer, street=(street, valid_from))
+            b = ours.features(layer, street=(street, valid_from))
+            assert sorted(zip(a["project_id"], a["name"], a.geometry.to_wkb())) == \
+                sorted(zip(b["project_id"], b["name"], b.geometry.to_wkb()))
+
+
+def _valid_from(store: Store, code: str, as_of: str) -> str:
+    from registry import spatial
+
+    return spatial.resolve_street(store, code, as_of)["valid_from"]
+
+
+def test_a_line_along_a_street_boundary_is_not_in_it(store):
+    square = Polygon([(120.70, 31.30), (120.72, 31.30), (120.72, 31.32), (120.70, 31.32)])
+    streets = gpd.GeoDataFrame({"code": ["LF"], "name": ["婁葑"], "valid_from": ["2012-01-01"], "valid_to": [None]},
+                               geometry=[square], crs=4490)
+    store.replace_reference("street_offices", streets)
+    edge = LineString([(120.70, 31.305), (120.70, 31.315)])  # along the boundary: not inside
+    inside = LineString([(120.705, 31.305), (120.71, 31.31)])
+    store.write(Batch(pd.DataFrame([project("2014-RIV-001", "rivers"), project("2014-RIV-002", "rivers")]),
+                      {"rivers": gpd.GeoDataFrame({"project_id": ["2014-RIV-001", "2014-RIV-002"]},
+                                                  geometry=[edge, inside], crs=4490)}))
+    assert store.features("rivers", street=("LF", "2012-01-01"))["project_id"].tolist() == ["2014-RIV-002"]
