@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 import requests
+from psycopg.conninfo import conninfo_to_dict
 
 from .conftest import postgis_schema, run_cli
 from .test_api import serve
@@ -86,3 +87,18 @@ def test_api_answers_from_postgis_as_from_the_geopackage(postgis_api, geopackage
             doc.pop("links", None)
             doc.pop("timeStamp", None)
         assert a == b
+
+
+def test_gdal_reads_the_postgis_layers_as_typed_tables_in_4490(postgis_demo, demo_path):
+    parts = conninfo_to_dict(postgis_demo)
+    schema = parts["options"].split("=", 1)[1].split(",")[0]
+    source = (f"PG:host={parts['host']} port={parts['port']} dbname={parts['dbname']} user={parts['user']} "
+              f"active_schema={schema}")
+    con = sqlite3.connect(demo_path)
+    for layer, geometry in (("rivers", "Multi Line String"), ("billboards", "Point"),
+                            ("old_compounds", "Multi Polygon")):
+        out = subprocess.run(["ogrinfo", "-ro", "-so", source, layer], capture_output=True, text=True,
+                             timeout=120).stdout
+        assert f"Geometry: {geometry}" in out, out
+        assert f"Feature Count: {con.execute(f'SELECT count(*) FROM {layer}').fetchone()[0]}" in out
+        assert 'ID["EPSG",4490]' in out

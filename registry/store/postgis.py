@@ -56,40 +56,28 @@ class PostGISStore(Store):
         self.location = _redacted(url)
         self._check()
 
-    # -- connections and creation ------------------------------------------------------------
-    @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection]:
-        """A connection in a transaction: committed when the block ends, rolled back if it raises."""
-        try:
-            con = psycopg.connect(self.url, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.location}: cannot connect to PostgreSQL ({' '.join(str(exc).split())})") from None
-        with con:
-            yield con
-
+    # -- creation ----------------------------------------------------------------------------
     @classmethod
     def create(cls, url: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> PostGISStore:
         """Create the registry's tables in the connection's schema (replacing them if ``overwrite``)."""
-        store = cls.__new__(cls)
-        store.url, store.location = url, _redacted(url)
-        with store._connect() as con:
+        with _connection(url) as con:
             if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
                 try:
                     con.execute("CREATE EXTENSION postgis")
                 except psycopg.Error:
-                    raise StoreError(f"{store.location}: PostGIS is not installed in this database; a superuser "
+                    raise StoreError(f"{_redacted(url)}: PostGIS is not installed in this database; a superuser "
                                      "must run CREATE EXTENSION postgis") from None
             present = [n for n in ("registry_meta", "projects", *model.LAYER_BY_NAME)
                        if con.execute("SELECT to_regclass(%s)", (f'"{n}"',)).fetchone()[0] is not None]
             if present and not overwrite:
-                raise StoreError(f"{store.location}: holds a registry already; use --force to replace it")
+                raise StoreError(f"{_redacted(url)}: holds a registry already; use --force to replace it")
             for name in present:
                 con.execute(f'DROP TABLE "{name}" CASCADE')
             _create_tables(con, meta or {})
         return cls(url)
 
     def _check(self) -> None:
-        with self._connect() as con:
+        with _connection(self.url) as con:
             if con.execute("SELECT to_regclass('registry_meta')").fetchone()[0] is None:
                 raise StoreError(f"{self.location}: holds no registry; create one with "
                                  "`registry init --store URL` or `registry demo --store URL`")
@@ -102,11 +90,11 @@ class PostGISStore(Store):
 
     # -- reads -------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
-        with self._connect() as con:
+        with _connection(self.url) as con:
             return dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
 
     def revision(self) -> str:
-        with self._connect() as con:
+        with _connection(self.url) as con:
             return con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()[0]
 
     def last_modified(self) -> datetime:
@@ -115,7 +103,7 @@ class PostGISStore(Store):
 
     def layers(self) -> list[LayerInfo]:
         infos = []
-        with self._connect() as con:
+        with _connection(self.url) as con:
             count = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
             infos.append(LayerInfo("projects", "attributes", None, count, None, None))
             for spec in model.LAYERS:
@@ -129,7 +117,7 @@ class PostGISStore(Store):
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
         where, params = ("WHERE project_id = ANY(%s)", [list(project_ids)]) if project_ids is not None else ("", [])
-        with self._connect() as con:
+        with _connection(self.url) as con:
             rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY project_id', params).fetchall()
         frame = pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object)
         return typed_projects(frame)
@@ -153,7 +141,7 @@ class PostGISStore(Store):
             params.append(shapely.to_wkb(boundary))
         columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        with self._connect() as con:
+        with _connection(self.url) as con:
             rows = con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
                                params).fetchall()
         names = [name for name, _ in spec.columns]
@@ -169,7 +157,7 @@ class PostGISStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
         """A write: other writers wait for it (readers do not); the revision and last change move on."""
-        with self._connect() as con:
+        with _connection(self.url) as con:
             con.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
             try:
                 con.execute('LOCK TABLE "registry_meta" IN SHARE ROW EXCLUSIVE MODE')
@@ -221,6 +209,27 @@ class PostGISStore(Store):
             for key, value in values.items():
                 con.execute("INSERT INTO registry_meta (key, value) VALUES (%s, %s) "
                             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+
+
+@contextmanager
+def _connection(url: str) -> Iterator[psycopg.Connection]:
+    """A connection in a transaction: committed when the block ends, rolled back if it raises.
+
+    The database's own errors become one-line StoreErrors that name the store (without its password).
+    """
+    try:
+        con = psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise StoreError(f"{_redacted(url)}: cannot connect to PostgreSQL ({_one_line(exc)})") from None
+    with con:
+        try:
+            yield con
+        except psycopg.Error as exc:
+            raise StoreError(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
