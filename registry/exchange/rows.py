@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,11 @@ def _boolean(value: object) -> object:
 
 def _date(value: object) -> object:
     """Dates as ISO text: date and datetime values, and ``2013/9/1`` or ``2013-09-01 00:00:00`` text."""
-    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
+    if isinstance(value, datetime):  # pandas' Timestamp too
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, date):  # how GDAL's DATE fields arrive
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
         return pd.Timestamp(value).strftime("%Y-%m-%d")
     match = _DATE.match(str(value).strip())
     if match:
