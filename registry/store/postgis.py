@@ -9,6 +9,9 @@ first, holds a lock that queues other writers (readers are not blocked) and copi
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial, validate
 from ..errors import StoreError, ValidationError
@@ -28,6 +32,8 @@ from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
 _PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision", "date": "date", "bool": "boolean"}
 _LOCK_TIMEOUT = "10s"  # how long a write waits for another to finish before saying so
+_POOL_SIZE = 8  # connections a process keeps (gunicorn's threads of one worker share them)
+_POOL_TIMEOUT_S = 10
 
 
 def _now() -> str:
@@ -55,6 +61,29 @@ class PostGISStore(Store):
         self.url = url
         self.location = _redacted(url)
         self._check()
+        self._pools: dict[int, ConnectionPool] = {}
+        self._cache: dict[str, tuple[str, pd.DataFrame]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction: committed when the block ends, rolled back if it raises.
+
+        The pool is made on first use in each process, so every forked server worker has its own.
+        """
+        with self._lock:
+            pool = self._pools.get(os.getpid())
+            if pool is None:
+                pool = self._pools[os.getpid()] = ConnectionPool(
+                    self.url, min_size=1, max_size=_POOL_SIZE, timeout=_POOL_TIMEOUT_S, open=True,
+                    kwargs={"connect_timeout": _POOL_TIMEOUT_S}, name=self.location)
+                atexit.register(pool.close)
+        try:
+            with pool.connection() as con, _refusals(self.url):
+                yield con
+        except PoolTimeout:
+            raise StoreError(f"{self.location}: no connection to PostgreSQL within {_POOL_TIMEOUT_S} s "
+                             "(is the server up, or all connections busy?)") from None
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
@@ -90,11 +119,11 @@ class PostGISStore(Store):
 
     # -- reads -------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
-        with _connection(self.url) as con:
+        with self._connect() as con:
             return dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
 
     def revision(self) -> str:
-        with _connection(self.url) as con:
+        with self._connect() as con:
             return con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()[0]
 
     def last_modified(self) -> datetime:
@@ -103,7 +132,7 @@ class PostGISStore(Store):
 
     def layers(self) -> list[LayerInfo]:
         infos = []
-        with _connection(self.url) as con:
+        with self._connect() as con:
             count = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
             infos.append(LayerInfo("projects", "attributes", None, count, None, None))
             for spec in model.LAYERS:
@@ -115,12 +144,20 @@ class PostGISStore(Store):
         return infos
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
-        where, params = ("WHERE project_id = ANY(%s)", [list(project_ids)]) if project_ids is not None else ("", [])
-        with _connection(self.url) as con:
-            rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY project_id', params).fetchall()
-        frame = pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object)
-        return typed_projects(frame)
+        revision = self.revision()
+        with self._lock:
+            hit = self._cache.get("projects")
+        if hit is None or hit[0] != revision:  # kept per revision: any writer's commit moves it on
+            columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
+            with self._connect() as con:
+                rows = con.execute(f'SELECT {columns} FROM "projects" ORDER BY project_id').fetchall()
+            hit = (revision, typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object)))
+            with self._lock:
+                self._cache["projects"] = hit
+        frame = hit[1]
+        if project_ids is not None:
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
@@ -141,7 +178,7 @@ class PostGISStore(Store):
             params.append(shapely.to_wkb(boundary))
         columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        with _connection(self.url) as con:
+        with self._connect() as con:
             rows = con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
                                params).fetchall()
         names = [name for name, _ in spec.columns]
@@ -157,7 +194,7 @@ class PostGISStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
         """A write: other writers wait for it (readers do not); the revision and last change move on."""
-        with _connection(self.url) as con:
+        with self._connect() as con:
             con.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
             try:
                 con.execute('LOCK TABLE "registry_meta" IN SHARE ROW EXCLUSIVE MODE')
@@ -213,19 +250,22 @@ class PostGISStore(Store):
 
 @contextmanager
 def _connection(url: str) -> Iterator[psycopg.Connection]:
-    """A connection in a transaction: committed when the block ends, rolled back if it raises.
-
-    The database's own errors become one-line StoreErrors that name the store (without its password).
-    """
+    """A connection of its own in a transaction (to create a registry or check one before pooling)."""
     try:
-        con = psycopg.connect(url, connect_timeout=10)
+        con = psycopg.connect(url, connect_timeout=_POOL_TIMEOUT_S)
     except psycopg.Error as exc:
         raise StoreError(f"{_redacted(url)}: cannot connect to PostgreSQL ({_one_line(exc)})") from None
-    with con:
-        try:
-            yield con
-        except psycopg.Error as exc:
-            raise StoreError(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
+    with con, _refusals(url):
+        yield con
+
+
+@contextmanager
+def _refusals(url: str) -> Iterator[None]:
+    """The database's own errors as one-line StoreErrors that name the store (without its password)."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise StoreError(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
 
 
 def _one_line(exc: BaseException) -> str:
