@@ -6,18 +6,21 @@ the tests started) and checks answers against the batches it wrote or a brute-fo
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import shapely
+from psycopg.conninfo import conninfo_to_dict
 from shapely import LineString, Point, Polygon
 
 from registry import model, validate
 from registry.errors import ValidationError
-from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, open_store
+from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
 
 from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch
 
@@ -140,6 +143,27 @@ def test_revision_moves_on_with_each_write(store):
     store.delete(["2014-RIV-001"])
     assert len({first, second, store.revision()}) == 3
     assert store.meta()["schema_version"] == str(model.SCHEMA_VERSION)
+
+
+def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
+    """As QGIS editing a layer in place would: plain SQL, not through the registry."""
+    store.write(river_batch(1, 2, seed=8))
+    store.projects()  # cached now
+    before = store.revision()
+    if isinstance(store, GeoPackageStore):
+        with sqlite3.connect(store.path) as con:
+            gpkgblob.register_functions(con)  # GDAL's triggers call them, as in any GeoPackage editor
+            con.execute("UPDATE rivers SET name = '改名段' WHERE fid = 1")
+            con.execute("UPDATE projects SET status = 'completed' WHERE project_id = '2014-RIV-001'")
+    else:
+        parts = conninfo_to_dict(store.url)
+        schema = parts.pop("options").split("=", 1)[1].split(",")[0]
+        with psycopg.connect(**parts) as con:  # the server's default search_path: the schema named in full
+            con.execute(f'UPDATE "{schema}".rivers SET name = %s WHERE fid = 1', ("改名段",))
+            con.execute(f"UPDATE \"{schema}\".projects SET status = 'completed' WHERE project_id = '2014-RIV-001'")
+    assert store.revision() != before
+    assert store.features("rivers").loc[1, "name"] == "改名段"
+    assert store.projects(["2014-RIV-001"])["status"].tolist() == ["completed"]
 
 
 def test_concurrent_writers_each_land_whole(store):

@@ -5,6 +5,7 @@ connection's search_path names first, geometry typed in EPSG:4490 with GiST inde
 answered in SQL (envelopes, project ids, the candidates of a street office, whose boundary rule
 ``registry.spatial.membership`` then settles), and each write is one transaction that validates
 first, holds a lock that queues other writers (readers are not blocked) and copies rows in bulk.
+Triggers move the revision on whoever changes a table, so caches see edits made in QGIS too.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class PostGISStore(Store):
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
-        """A write: other writers wait for it (readers do not); the revision and last change move on."""
+        """A write: other writers wait for it (readers do not). The tables' triggers move the revision on."""
         with self._connect() as con:
             con.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
             try:
@@ -201,8 +202,6 @@ class PostGISStore(Store):
             except psycopg.errors.LockNotAvailable:
                 raise StoreError(f"{self.location}: busy, another edit is being written; try again") from None
             yield con
-            con.execute("UPDATE registry_meta SET value = (value::bigint + 1)::text WHERE key = 'revision'")
-            con.execute("UPDATE registry_meta SET value = %s WHERE key = 'last_change'", (_now(),))
 
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
         if mode not in ("insert", "upsert"):
@@ -286,10 +285,31 @@ def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
         con.execute(f'COMMENT ON TABLE "{spec.name}" IS {_quote(spec.title_zh)}')
         if spec.kind == "project":
             con.execute(f'CREATE INDEX "{spec.name}_project_id_idx" ON "{spec.name}" ("project_id")')
+    _track_changes(con, ["projects", *model.LAYER_BY_NAME])
     values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0", "last_change": _now(),
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     with con.cursor() as cur:
         cur.executemany("INSERT INTO registry_meta (key, value) VALUES (%s, %s)", list(values.items()))
+
+
+def _track_changes(con: psycopg.Connection, tables: list[str]) -> None:
+    """Triggers that move the revision and last change on with every statement that changes a table.
+
+    Whoever writes (the registry, or QGIS editing a layer in place), caches keyed by the revision see
+    it. The function names registry_meta with its schema, as an editor's search_path may not hold it.
+    """
+    schema = con.execute("SELECT current_schema()").fetchone()[0]
+    meta = f'"{schema}"."registry_meta"'
+    con.execute(f"""CREATE OR REPLACE FUNCTION "{schema}".registry_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE {meta} SET value = (value::bigint + 1)::text WHERE key = 'revision';
+            UPDATE {meta} SET value = to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                                              'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') WHERE key = 'last_change';
+            RETURN NULL;
+        END $$""")
+    for table in tables:
+        con.execute(f'CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                    f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".registry_changed()')
 
 
 def _quote(text: str) -> str:
