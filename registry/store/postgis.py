@@ -10,9 +10,9 @@ Triggers move the revision on whoever changes a table, so caches see edits made 
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -78,7 +78,7 @@ class PostGISStore(Store):
                 pool = self._pools[os.getpid()] = ConnectionPool(
                     self.url, min_size=1, max_size=_POOL_SIZE, timeout=_POOL_TIMEOUT_S, open=True,
                     kwargs={"connect_timeout": _POOL_TIMEOUT_S}, name=self.location)
-                atexit.register(pool.close)
+                weakref.finalize(self, pool.close)  # when the store goes, or at exit
         try:
             with pool.connection() as con, _refusals(self.url):
                 yield con
