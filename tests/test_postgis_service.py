@@ -10,6 +10,8 @@ import json
 import sqlite3
 import subprocess
 
+import pandas as pd
+import pyogrio
 import pytest
 import requests
 from psycopg.conninfo import conninfo_to_dict
@@ -102,3 +104,17 @@ def test_gdal_reads_the_postgis_layers_as_typed_tables_in_4490(postgis_demo, dem
         assert f"Geometry: {geometry}" in out, out
         assert f"Feature Count: {con.execute(f'SELECT count(*) FROM {layer}').fetchone()[0]}" in out
         assert 'ID["EPSG",4490]' in out
+
+
+def test_an_export_from_postgis_holds_what_one_from_the_geopackage_holds(postgis_demo, demo_path, tmp_path):
+    for store, name in ((postgis_demo, "ours.gpkg"), (str(demo_path), "theirs.gpkg")):
+        done = run_cli("export", "--store", store, "--street", "XT", "--to", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+    for layer in ("rivers", "old_compounds", "projects"):
+        ours = pyogrio.read_dataframe(tmp_path / "ours.gpkg", layer=layer)
+        theirs = pyogrio.read_dataframe(tmp_path / "theirs.gpkg", layer=layer)
+        assert len(ours) > 0 and len(ours) == len(theirs), layer
+        pd.testing.assert_frame_equal(ours.drop(columns="geometry", errors="ignore"),
+                                      theirs.drop(columns="geometry", errors="ignore"))
+        if "geometry" in ours:
+            assert ours.geometry.geom_equals_exact(theirs.geometry, tolerance=1e-9).all()
