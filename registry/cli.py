@@ -34,12 +34,13 @@ def init(store: str | None, force: bool) -> None:
 
 @cli.command()
 @STORE_OPTION
-def demo(store: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing registry (file, or tables in the PostGIS schema).")
+def demo(store: str | None, force: bool) -> None:
     """Build the demo registry of the seed's programme (180 projects, 36.33 億元)."""
     from .demo import build_demo
 
     location = store_location(store)
-    built = build_demo(location)
+    built = build_demo(location, overwrite=force)
     count = len(built.projects())
     click.echo(f"built demo registry {location}: {count} projects")
 

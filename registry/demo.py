@@ -15,6 +15,7 @@ import pandas as pd
 import pyogrio
 
 from . import model
+from .errors import StoreError
 from .store import Batch, GeoPackageStore, PostGISStore, Store, is_database_url
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
@@ -55,15 +56,17 @@ def _fill(store: Store, geodata: Path) -> None:
     store.write(demo_batch(geodata), mode="insert")
 
 
-def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA) -> Store:
-    """Write the demo registry to a ``.gpkg`` path (replacing it only once the new file is complete)
-    or into the schema a ``postgresql://`` URL names (replacing the registry's tables there)."""
+def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA, *, overwrite: bool = False) -> Store:
+    """Write the demo registry to a ``.gpkg`` path (replacing a file only once the new one is complete)
+    or into the schema a ``postgresql://`` URL names; an existing registry is replaced only if ``overwrite``."""
     meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)"}
     if is_database_url(str(location)):
-        store = PostGISStore.create(str(location), meta=meta, overwrite=True)
+        store = PostGISStore.create(str(location), meta=meta, overwrite=overwrite)
         _fill(store, geodata)
         return store
     path = Path(location)
+    if path.exists() and not overwrite:
+        raise StoreError(f"{path}: file exists already; use --force to replace it with the demo")
     tmp = path.with_name(f".{path.stem}.building.gpkg")
     with _fixed_clock(f"{DATA_DATE}T00:00:00Z"):
         try:

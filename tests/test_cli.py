@@ -28,6 +28,17 @@ def test_init_refuses_to_overwrite_an_existing_file(demo_copy):
     assert sqlite3.connect(demo_copy).execute("SELECT count(*) FROM projects").fetchone()[0] == 180
 
 
+def test_demo_replaces_an_existing_registry_only_with_force(tmp_path):
+    target = tmp_path / "mine.gpkg"
+    assert run_cli("init", "--store", str(target)).returncode == 0
+    before = target.read_bytes()
+    done = run_cli("demo", "--store", str(target))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--force" in done.stderr
+    assert target.read_bytes() == before
+    assert run_cli("demo", "--store", str(target), "--force").returncode == 0
+    assert sqlite3.connect(target).execute("SELECT count(*) FROM projects").fetchone()[0] == 180
+
+
 def test_demo_builds_in_the_working_directory_by_default(tmp_path):
     done = run_cli("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -58,6 +58,13 @@ def test_cli_query_by_street_from_postgis_equals_the_geopackage(postgis_demo, de
         assert ours.stdout == theirs.stdout and ours.stdout.count("\n") > 2
 
 
+def test_demo_does_not_replace_a_registry_in_postgis_without_force(postgis_demo):
+    revision = run_cli("info", "--store", postgis_demo, "--format", "json")
+    done = run_cli("demo", "--store", postgis_demo)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "holds a registry already" in done.stderr
+    assert run_cli("info", "--store", postgis_demo, "--format", "json").stdout == revision.stdout
+
+
 def test_cli_names_an_unreachable_database_in_one_line():
     done = run_cli("info", "--store", "postgresql://nobody:secret@127.0.0.1:1/none")
     assert done.returncode == 2
