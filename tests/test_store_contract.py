@@ -27,7 +27,7 @@ from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, 
 
 @pytest.fixture(params=["gpkg", "postgis"])
 def store(request, tmp_path) -> Store:
-    """An empty registry with the demo-independent reference layers left empty."""
+    """An empty registry (no projects, empty reference layers): a GeoPackage file, or a fresh PostGIS schema."""
     if request.param == "gpkg":
         return create_store(str(tmp_path / "contract.gpkg"))
     return create_store(request.getfixturevalue("postgis_url"))
