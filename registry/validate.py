@@ -24,6 +24,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PLAUSIBLE_LON = (120.3, 121.2)
 PLAUSIBLE_LAT = (31.0, 31.7)
 _TEXT_COLUMNS = ("name", "lead_department", "delay_reason", "tasks", "notes")
+WRITE_MODES = ("insert", "upsert")  # insert refuses projects that exist; upsert replaces them whole
 
 
 def _fail(message: str, param: str | None = None) -> None:
@@ -36,6 +37,12 @@ def _null(value: object) -> bool:
     if isinstance(value, float):
         return value != value  # NaN
     return isinstance(value, np.datetime64) and bool(np.isnat(value))
+
+
+def check_mode(mode: str) -> None:
+    """Refuse a write mode other than insert or upsert."""
+    if mode not in WRITE_MODES:
+        _fail(f"mode must be insert or upsert, got {mode!r}", "mode")
 
 
 def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
@@ -202,6 +209,18 @@ def _check_rows(out: pd.DataFrame) -> None:
 def _unknown_streets(column: pd.Series) -> dict[str, str | None]:
     """Each distinct street_codes value → its first code that names no street office (None if all do)."""
     return {value: next((c for c in value.split(",") if c not in model.STREETS), None) for value in column.unique()}
+
+
+def check_reference(layer: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A whole reference layer's new content (street boundaries, lakes...) checked as ``check_geometries`` does."""
+    spec = model.LAYER_BY_NAME.get(layer)
+    if spec is None or spec.kind != "reference":
+        _fail(f"{layer!r} is not a reference layer; valid: {', '.join(x.name for x in model.REFERENCE_LAYERS)}",
+              "layer")
+    missing = [n for n, _ in spec.columns if n not in frame.columns]
+    if missing:
+        _fail(f"layer {layer}: missing column(s) {', '.join(missing)}", missing[0])
+    return check_geometries(layer, frame)
 
 
 def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature") -> gpd.GeoDataFrame:

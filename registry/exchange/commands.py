@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from .. import validate
 from ..cli_options import STORE_OPTION, filter_options, query_params
 from ..store import open_store
 from .export import FORMATS, export
-from .importer import MODES, RowsRejected, import_file
+from .importer import RowsRejected, import_file
 from .styles import STYLE_ATTRIBUTES
 
 REPORT_LIMIT = 1000  # rejected rows printed; the rest are counted
@@ -48,7 +49,7 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
               help="Text encoding of a Shapefile or CSV (default: its .cpg, else detected).")
 @click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON file: source field → registry column (a Shapefile export's fields.json is one).")
-@click.option("--mode", type=click.Choice(MODES), default=None,
+@click.option("--mode", type=click.Choice(validate.WRITE_MODES), default=None,
               help="insert new projects only, or upsert (replace whole projects). Default: insert, or upsert for "
                    "attribute-only files such as XLSX.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid projects and report the rejected rows.")

@@ -32,7 +32,6 @@ from .rows import failing_rows, map_values, normalise_values, reason
 from .shapefile import codec
 from .sources import Source, SourceLayer, read_source
 
-MODES = ("insert", "upsert")
 _FAMILIES = {0: "Point", 4: "Point", 1: "LineString", 5: "LineString", 3: "Polygon", 6: "Polygon"}
 _ROW = ["_source", "_row"]  # where a row came from, for the report
 
@@ -324,8 +323,8 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
     if layer is not None and (layer not in model.LAYER_BY_NAME or model.LAYER_BY_NAME[layer].kind != "project"):
         raise ValidationError(f"--layer must be a project layer: {', '.join(x.name for x in model.PROJECT_LAYERS)}; "
                               f"got {layer!r}", param="layer")
-    if mode is not None and mode not in MODES:
-        raise ValidationError(f"mode must be insert or upsert, got {mode!r}", param="mode")
+    if mode is not None:
+        validate.check_mode(mode)
     epsg = spatial.parse_epsg(crs, "crs") if crs not in (None, "") else None
     if encoding:
         codec(encoding)

@@ -6,13 +6,17 @@ projects) so that a database store can answer them in SQL rather than loading wh
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import geopandas as gpd
 import pandas as pd
+
+from .. import model
+from ..errors import StoreError, ValidationError
 
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
 
@@ -93,3 +97,32 @@ class Store(ABC):
     @abstractmethod
     def last_modified(self) -> datetime:
         """When the stored data last changed (UTC), for HTTP Last-Modified."""
+
+
+# -- what every implementation shares ---------------------------------------------------------
+def layer_spec(layer: str) -> model.Layer:
+    """The model's layer of that name, or a StoreError listing the valid ones."""
+    spec = model.LAYER_BY_NAME.get(layer)
+    if spec is None:
+        raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+    return spec
+
+
+def check_schema_version(location: str, version: str | None) -> None:
+    """Refuse a registry whose registry_meta has no schema_version, or one newer than this software reads."""
+    if version is None or not version.isdigit():
+        raise StoreError(f"{location}: registry_meta has no valid schema_version")
+    if int(version) > model.SCHEMA_VERSION:
+        raise StoreError(f"{location}: written by a newer registry (schema version {version}; this "
+                         f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+
+
+def insert_clash(project_id: str) -> ValidationError:
+    """The error of an insert naming a project the store holds already."""
+    return ValidationError(f"project {project_id} exists already (mode insert); use upsert to replace it",
+                           param="project_id")
+
+
+def change_stamp() -> str:
+    """The UTC timestamp a write records as its last change; ``OGR_CURRENT_DATE`` fixes it, as it does for GDAL."""
+    return os.environ.get("OGR_CURRENT_DATE") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -25,22 +25,14 @@ import pyogrio
 import shapely
 
 from .. import model, spatial, validate
-from ..errors import StoreError, ValidationError
+from ..errors import StoreError
 from . import gpkgblob, gpkgrtree
-from .base import Batch, BBox, LayerInfo, Store
+from .base import Batch, BBox, LayerInfo, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 GEOMETRY_COLUMN = "geom"
-
-
-def _now() -> str:
-    """The timestamp written to ``last_change``; ``OGR_CURRENT_DATE`` fixes it, as it does for GDAL."""
-    fixed = os.environ.get("OGR_CURRENT_DATE")
-    if fixed:
-        return fixed
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _projects_ddl() -> str:
@@ -126,11 +118,7 @@ class GeoPackageStore(Store):
             raise StoreError(f"{path}: cannot be read as a GeoPackage ({exc})") from None
         finally:
             con.close()
-        if version is None or not version.isdigit():
-            raise StoreError(f"{path}: registry_meta has no valid schema_version")
-        if int(version) > model.SCHEMA_VERSION:
-            raise StoreError(f"{path}: written by a newer registry (schema version {version}; this "
-                             f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+        check_schema_version(str(path), version)
 
     # -- reads -----------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -212,8 +200,7 @@ class GeoPackageStore(Store):
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        if layer not in model.LAYER_BY_NAME:
-            raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+        spec = layer_spec(layer)
         frame = self._cached(f"layer:{layer}", lambda: self._load_layer(layer))
         rows = None
         if street is not None:  # (code, valid_from of a boundary version): one cache entry per version
@@ -224,7 +211,7 @@ class GeoPackageStore(Store):
             rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
         if rows is not None:
             frame = frame.iloc[rows]
-        if project_ids is not None and model.LAYER_BY_NAME[layer].kind == "project":
+        if project_ids is not None and spec.kind == "project":
             frame = frame[frame["project_id"].isin(list(project_ids))]
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached layer
 
@@ -268,8 +255,7 @@ class GeoPackageStore(Store):
             con.close()
 
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        if mode not in ("insert", "upsert"):
-            raise ValidationError(f"mode must be insert or upsert, got {mode!r}", param="mode")
+        validate.check_mode(mode)
         projects = validate.check_projects(batch.projects)
         categories = dict(zip(projects["project_id"], projects["category"]))
         ids = list(categories)
@@ -280,8 +266,7 @@ class GeoPackageStore(Store):
                 clash = con.execute("SELECT project_id FROM projects WHERE project_id IN "
                                     "(SELECT project_id FROM batch_ids) LIMIT 1").fetchone()
                 if clash:
-                    raise ValidationError(f"project {clash[0]} exists already (mode insert); "
-                                          "use upsert to replace it", param="project_id")
+                    raise insert_clash(clash[0])
             _delete_ids(con)
             _insert_rows(con, "projects", projects)
             touched = {layer.name for layer in model.PROJECT_LAYERS}
@@ -291,15 +276,7 @@ class GeoPackageStore(Store):
             _refresh_contents(con, touched | {"projects"})
 
     def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        spec = model.LAYER_BY_NAME.get(layer)
-        if spec is None or spec.kind != "reference":
-            raise ValidationError(f"{layer!r} is not a reference layer; valid: "
-                                  f"{', '.join(x.name for x in model.REFERENCE_LAYERS)}", param="layer")
-        missing = [n for n, _ in spec.columns if n not in frame.columns]
-        if missing:
-            raise ValidationError(f"layer {layer}: missing column(s) {', '.join(missing)}",
-                                  param=missing[0])
-        checked = validate.check_geometries(layer, frame)
+        checked = validate.check_reference(layer, frame)
         with self._transaction() as con:
             con.execute(f'DELETE FROM "{layer}"')
             _insert_features(con, layer, checked)
@@ -331,7 +308,7 @@ def _initialise_tables(con: sqlite3.Connection, meta: dict[str, str]) -> None:
     con.execute(_projects_ddl())
     con.execute('CREATE TABLE "registry_meta" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                 '"key" TEXT NOT NULL UNIQUE, "value" TEXT)')
-    now = _now()
+    now = change_stamp()
     for table, title in (("projects", "專案"), ("registry_meta", "登記簿元數據")):
         con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
                     "last_change) VALUES (?, 'attributes', ?, ?, ?)", (table, table, title, now))
@@ -451,7 +428,7 @@ def _index(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.nda
 
 def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
     """Keep gpkg_contents (extent, last_change) and GDAL's feature counts true after a write."""
-    now = _now()
+    now = change_stamp()
     for table in sorted(tables):
         con.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "
                     f'"{table}") WHERE table_name = ?', (table,))

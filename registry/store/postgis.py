@@ -26,8 +26,8 @@ import shapely
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial, validate
-from ..errors import StoreError, ValidationError
-from .base import Batch, BBox, LayerInfo, Store
+from ..errors import StoreError
+from .base import Batch, BBox, LayerInfo, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -35,10 +35,6 @@ _PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision
 _LOCK_TIMEOUT = "10s"  # how long a write waits for another to finish before saying so
 _POOL_SIZE = 8  # connections a process keeps (gunicorn's threads of one worker share them)
 _POOL_TIMEOUT_S = 10
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _redacted(url: str) -> str:
@@ -112,11 +108,7 @@ class PostGISStore(Store):
                 raise StoreError(f"{self.location}: holds no registry; create one with "
                                  "`registry init --store URL` or `registry demo --store URL`")
             version = dict(con.execute("SELECT key, value FROM registry_meta").fetchall()).get("schema_version")
-        if version is None or not version.isdigit():
-            raise StoreError(f"{self.location}: registry_meta has no valid schema_version")
-        if int(version) > model.SCHEMA_VERSION:
-            raise StoreError(f"{self.location}: written by a newer registry (schema version {version}; this "
-                             f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+        check_schema_version(self.location, version)
 
     # -- reads -------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -162,9 +154,7 @@ class PostGISStore(Store):
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        spec = model.LAYER_BY_NAME.get(layer)
-        if spec is None:
-            raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+        spec = layer_spec(layer)
         conditions, params = [], []
         if bbox is not None:
             conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
@@ -204,8 +194,7 @@ class PostGISStore(Store):
             yield con
 
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        if mode not in ("insert", "upsert"):
-            raise ValidationError(f"mode must be insert or upsert, got {mode!r}", param="mode")
+        validate.check_mode(mode)
         projects = validate.check_projects(batch.projects)
         categories = dict(zip(projects["project_id"], projects["category"]))
         checked = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
@@ -215,22 +204,14 @@ class PostGISStore(Store):
                 clash = con.execute("SELECT project_id FROM projects WHERE project_id = ANY(%s) LIMIT 1",
                                     (ids,)).fetchone()
                 if clash:
-                    raise ValidationError(f"project {clash[0]} exists already (mode insert); "
-                                          "use upsert to replace it", param="project_id")
+                    raise insert_clash(clash[0])
             _delete_ids(con, ids)
             _copy(con, "projects", projects, {f.name: f.kind for f in model.PROJECT_FIELDS})
             for layer, frame in checked.items():
                 _copy_features(con, layer, frame)
 
     def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        spec = model.LAYER_BY_NAME.get(layer)
-        if spec is None or spec.kind != "reference":
-            raise ValidationError(f"{layer!r} is not a reference layer; valid: "
-                                  f"{', '.join(x.name for x in model.REFERENCE_LAYERS)}", param="layer")
-        missing = [n for n, _ in spec.columns if n not in frame.columns]
-        if missing:
-            raise ValidationError(f"layer {layer}: missing column(s) {', '.join(missing)}", param=missing[0])
-        checked = validate.check_geometries(layer, frame)
+        checked = validate.check_reference(layer, frame)
         with self._transaction() as con:
             con.execute(f'DELETE FROM "{layer}"')
             _copy_features(con, layer, checked)
@@ -286,7 +267,7 @@ def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
         if spec.kind == "project":
             con.execute(f'CREATE INDEX "{spec.name}_project_id_idx" ON "{spec.name}" ("project_id")')
     _track_changes(con, ["projects", *model.LAYER_BY_NAME])
-    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0", "last_change": _now(),
+    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0", "last_change": change_stamp(),
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     with con.cursor() as cur:
         cur.executemany("INSERT INTO registry_meta (key, value) VALUES (%s, %s)", list(values.items()))
