@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from registry.demo import build_demo
 from registry.store import GeoPackageStore
@@ -65,6 +66,12 @@ def postgis_schema(server: PostgresServer) -> Iterator[str]:
     with psycopg.connect(server.url, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '10s'")  # a connection the test left open fails the drop, not hangs it
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def schema_of(url: str) -> tuple[dict[str, str], str]:
+    """A ``postgis_schema`` URL's connection parameters (without its search_path option) and its schema."""
+    parts = conninfo_to_dict(url)
+    return parts, parts.pop("options").split("=", 1)[1].split(",")[0]
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import requests
-from psycopg.conninfo import conninfo_to_dict
 
-from .conftest import postgis_schema, run_cli
+from .conftest import postgis_schema, run_cli, schema_of
 from .test_api import serve
 
 
@@ -99,8 +98,7 @@ def test_api_answers_from_postgis_as_from_the_geopackage(postgis_api, geopackage
 
 
 def test_gdal_reads_the_postgis_layers_as_typed_tables_in_4490(postgis_demo, demo_path):
-    parts = conninfo_to_dict(postgis_demo)
-    schema = parts["options"].split("=", 1)[1].split(",")[0]
+    parts, schema = schema_of(postgis_demo)
     source = (f"PG:host={parts['host']} port={parts['port']} dbname={parts['dbname']} user={parts['user']} "
               f"active_schema={schema}")
     con = sqlite3.connect(demo_path)

@@ -7,7 +7,8 @@ the tests started) and checks answers against the batches it wrote or a brute-fo
 from __future__ import annotations
 
 import sqlite3
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -15,13 +16,13 @@ import pandas as pd
 import psycopg
 import pytest
 import shapely
-from psycopg.conninfo import conninfo_to_dict
 from shapely import LineString, Point, Polygon
 
 from registry import model, validate
 from registry.errors import ValidationError
 from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
 
+from .conftest import schema_of
 from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch
 
 
@@ -156,8 +157,7 @@ def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
             con.execute("UPDATE rivers SET name = '改名段' WHERE fid = 1")
             con.execute("UPDATE projects SET status = 'completed' WHERE project_id = '2014-RIV-001'")
     else:
-        parts = conninfo_to_dict(store.url)
-        schema = parts.pop("options").split("=", 1)[1].split(",")[0]
+        parts, schema = schema_of(store.url)
         with psycopg.connect(**parts) as con:  # the server's default search_path: the schema named in full
             con.execute(f'UPDATE "{schema}".rivers SET name = %s WHERE fid = 1', ("改名段",))
             con.execute(f"UPDATE \"{schema}\".projects SET status = 'completed' WHERE project_id = '2014-RIV-001'")
@@ -166,42 +166,31 @@ def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
     assert store.projects(["2014-RIV-001"])["status"].tolist() == ["completed"]
 
 
+def failures_at_once(work: Callable[[int], object], arguments: range) -> list[BaseException]:
+    """Run ``work`` on every argument in threads of its own, all at once; the exceptions they raised."""
+    with ThreadPoolExecutor(len(arguments)) as pool:
+        done = [pool.submit(work, argument) for argument in arguments]
+    return [future.exception() for future in done if future.exception() is not None]
+
+
 def test_concurrent_writers_each_land_whole(store):
-    errors = []
-
-    def write(first: int) -> None:
-        try:
-            store.write(river_batch(first, 5, seed=first), mode="insert")
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(first,)) for first in range(1, 41, 5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not failures_at_once(lambda first: store.write(river_batch(first, 5, seed=first), mode="insert"),
+                                range(1, 41, 5))
     assert len(store.projects()) == 40 and len(store.features("rivers")) == 400
     counts = store.features("rivers").groupby("project_id").size()
     assert (counts == 10).all()
 
 
+def test_concurrent_inserts_of_one_project_give_one_write_and_clear_refusals(store):
+    failed = failures_at_once(lambda seed: store.write(river_batch(1, 3, seed=seed), mode="insert"), range(6))
+    assert len(failed) == 5
+    assert all(isinstance(exc, ValidationError) and "exists already" in exc.message for exc in failed)
+    assert len(store.projects()) == 3 and len(store.features("rivers")) == 30
+
+
 def test_concurrent_upserts_of_the_same_projects_leave_one_whole_version(store):
     store.write(river_batch(1, 5, seed=1))
-    errors = []
-
-    def upsert(seed: int) -> None:
-        try:
-            store.write(river_batch(1, 5, seed=seed), mode="upsert")
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=upsert, args=(seed,)) for seed in range(10, 18)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not failures_at_once(lambda seed: store.write(river_batch(1, 5, seed=seed), mode="upsert"), range(10, 18))
     stored = sorted(shapely.to_wkb(store.features("rivers").geometry.values))
     versions = [sorted(shapely.to_wkb(validate.as_multi(np.asarray(river_batch(1, 5, seed=seed).features["rivers"]
                                                                    .geometry.array))))
