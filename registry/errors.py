@@ -19,6 +19,13 @@ class StoreError(RegistryError):
     """The store cannot be opened or used: missing file, not a GeoPackage, newer schema..."""
 
 
+class StoreUnavailable(StoreError):
+    """The store is unreachable or failed a statement: a fault of the server, not of the request.
+
+    The API answers 503 with Retry-After and logs the message (it names the host and the database's words).
+    """
+
+
 class ValidationError(RegistryError):
     """Input data breaks a rule of the data model; nothing was written."""
 

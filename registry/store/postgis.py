@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial, validate
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailable
 from .base import Batch, BBox, LayerInfo, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
@@ -56,8 +57,8 @@ class PostGISStore(Store):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.location = _redacted(url)
-        self._check()
+        self.location = _redacted(url)  # the check's messages name it
+        self.location += f" (schema {self._check()})"
         self._pools: dict[int, ConnectionPool] = {}
         self._cache: dict[str, tuple[str, pd.DataFrame]] = {}
         self._lock = threading.Lock()
@@ -66,26 +67,33 @@ class PostGISStore(Store):
     def _connect(self) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction: committed when the block ends, rolled back if it raises.
 
-        The pool is made on first use in each process, so every forked server worker has its own.
+        The pool is made on first use in each process, so every forked server worker has its own. It checks
+        a connection before handing it out (one lost while the server was down is replaced, not handed out)
+        and stops retrying in the background after the wait a request has, so that the first request after
+        the server returns grows the pool afresh instead of waiting out a long backoff.
         """
         with self._lock:
             pool = self._pools.get(os.getpid())
             if pool is None:
                 pool = self._pools[os.getpid()] = ConnectionPool(
                     self.url, min_size=1, max_size=_POOL_SIZE, timeout=_POOL_TIMEOUT_S, open=True,
+                    check=ConnectionPool.check_connection, reconnect_timeout=_POOL_TIMEOUT_S,
                     kwargs={"connect_timeout": _POOL_TIMEOUT_S}, name=self.location)
                 weakref.finalize(self, pool.close)  # when the store goes, or at exit
         try:
             with pool.connection() as con, _refusals(self.url):
                 yield con
         except PoolTimeout:
-            raise StoreError(f"{self.location}: no connection to PostgreSQL within {_POOL_TIMEOUT_S} s "
-                             "(is the server up, or all connections busy?)") from None
+            raise StoreUnavailable(f"{self.location}: no connection to PostgreSQL within {_POOL_TIMEOUT_S} s "
+                                   "(is the server up, or all connections busy?)") from None
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
     def create(cls, url: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> PostGISStore:
-        """Create the registry's tables in the connection's schema (replacing them if ``overwrite``)."""
+        """Create the registry's tables in the connection's current schema (replacing them if ``overwrite``).
+
+        Only that schema is looked at and changed: a registry in another schema of the search_path stays.
+        """
         with _connection(url) as con:
             if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
                 try:
@@ -93,22 +101,30 @@ class PostGISStore(Store):
                 except psycopg.Error:
                     raise StoreError(f"{_redacted(url)}: PostGIS is not installed in this database; a superuser "
                                      "must run CREATE EXTENSION postgis") from None
-            present = [n for n in ("registry_meta", "projects", *model.LAYER_BY_NAME)
-                       if con.execute("SELECT to_regclass(%s)", (f'"{n}"',)).fetchone()[0] is not None]
+            schema = _current_schema(con, _redacted(url))
+            present = _tables_in(con, schema, ["registry_meta", "projects", *model.LAYER_BY_NAME])
             if present and not overwrite:
-                raise StoreError(f"{_redacted(url)}: holds a registry already; use --force to replace it")
+                raise StoreError(f"{_redacted(url)}: schema {schema} holds a registry already; "
+                                 "use --force to replace it")
             for name in present:
-                con.execute(f'DROP TABLE "{name}" CASCADE')
+                con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema), sql.Identifier(name)))
             _create_tables(con, meta or {})
         return cls(url)
 
-    def _check(self) -> None:
+    def _check(self) -> str:
+        """Refuse a database whose current schema holds no registry (or a newer one); return that schema's name.
+
+        Only the current schema counts: a registry further along the search_path is not this store's.
+        """
         with _connection(self.url) as con:
-            if con.execute("SELECT to_regclass('registry_meta')").fetchone()[0] is None:
-                raise StoreError(f"{self.location}: holds no registry; create one with "
+            schema = _current_schema(con, self.location)
+            if not _tables_in(con, schema, ["registry_meta"]):
+                raise StoreError(f"{self.location}: schema {schema} holds no registry; create one with "
                                  "`registry init --store URL` or `registry demo --store URL`")
-            version = dict(con.execute("SELECT key, value FROM registry_meta").fetchall()).get("schema_version")
+            version = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta")
+                                       .format(sql.Identifier(schema))).fetchall()).get("schema_version")
         check_schema_version(self.location, version)
+        return schema
 
     # -- reads -------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -234,18 +250,47 @@ def _connection(url: str) -> Iterator[psycopg.Connection]:
     try:
         con = psycopg.connect(url, connect_timeout=_POOL_TIMEOUT_S)
     except psycopg.Error as exc:
-        raise StoreError(f"{_redacted(url)}: cannot connect to PostgreSQL ({_one_line(exc)})") from None
+        raise StoreUnavailable(f"{_redacted(url)}: cannot connect to PostgreSQL ({_one_line(exc)})") from None
     with con, _refusals(url):
         yield con
 
 
 @contextmanager
 def _refusals(url: str) -> Iterator[None]:
-    """The database's own errors as one-line StoreErrors that name the store (without its password)."""
+    """The database's own errors as one-line StoreUnavailable errors that name the store (without its password).
+
+    The registry checks its input before any statement, so a statement that fails is the store's fault
+    (connection lost, server shutting down, permissions, a table dropped by hand), never the request's.
+    """
     try:
         yield
     except psycopg.Error as exc:
-        raise StoreError(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
+        raise StoreUnavailable(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
+
+
+def _current_schema(con: psycopg.Connection, location: str) -> str:
+    """The schema the connection creates tables in and the registry lives in: PostgreSQL's current_schema().
+
+    Refuses when the search_path names first a schema that does not exist, since PostgreSQL would then
+    fall through to the next one (often public, perhaps holding another registry).
+    """
+    first, current = con.execute(
+        "SELECT (parse_ident(NULLIF(btrim(split_part(current_setting('search_path'), ',', 1)), '')))[1], "
+        "current_schema()").fetchone()
+    if first not in (None, "$user", current):
+        raise StoreError(f"{location}: schema {first} (first in the search_path) does not exist; "
+                         f"create it (CREATE SCHEMA {first}) or correct the URL's search_path")
+    if current is None:
+        raise StoreError(f"{location}: the search_path names no schema that exists; correct the URL's options")
+    return current
+
+
+def _tables_in(con: psycopg.Connection, schema: str, names: list[str]) -> list[str]:
+    """Which of ``names`` are tables in ``schema`` itself (not elsewhere on the search_path), in the order given."""
+    found = {row[0] for row in con.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')", (schema, names))}
+    return [name for name in names if name in found]
 
 
 def _one_line(exc: BaseException) -> str:
