@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from registry import model, output, spatial
 from registry.errors import NotFound, ValidationError
+from registry.exchange.rows import neutralise_cell
 from registry.qa import run_qa
 from registry.query import find, parse_query
 from registry.stats import statistics
@@ -40,7 +41,7 @@ def _csv(header: list[str], rows: list[list[object]]) -> Response:
     buffer.write("\ufeff")  # Excel reads UTF-8 Chinese only with a BOM
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([neutralise_cell(v) for v in row] for row in rows)  # no formulas run in a spreadsheet
     return Response(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
 
 

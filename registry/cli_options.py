@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import click
 
+from .exchange.rows import neutralise_cell
 from .query import PARAMETERS
 
 STORE_OPTION = click.option(
@@ -64,8 +65,9 @@ def print_table(header: list[str], rows: list[list[object]]) -> None:
 
 
 def print_csv(header: list[str], rows: list[list[object]]) -> None:
+    """CSV on stdout, text that a spreadsheet would run as a formula neutralised as in exported files."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([neutralise_cell(v) for v in row] for row in rows)
     click.echo(buffer.getvalue(), nl=False)

@@ -4,7 +4,9 @@ Every feature format carries the same columns (``fields.EXPORT_COLUMNS``: layer,
 feature_name and the project's attributes) with the model's types; coordinates are x=east, y=north in
 EPSG:4490 (default), 4326 or 4549, except GeoJSON, which is RFC 7946 longitude/latitude. Files are
 written by GDAL (pyogrio, from Arrow tables) or pyarrow into a temporary folder, then moved into place
-or copied to a stream, so a failed export leaves no partial file.
+or copied to a stream, so a failed export leaves no partial file. In CSV and XLSX, text a spreadsheet would
+run as a formula (``=1+2``, ``-x``, ``@SUM(...)``) is written with a ``'`` in front (``rows.neutralise_cell``);
+an import takes it off again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..query import QueryResult
 from . import fields
 from .archive import write_zip
 from .progress import progress_bar
+from .rows import neutralise_column
 from .shapefile import GDAL_ENCODINGS, codec, fit_text
 from .styles import STYLE_ATTRIBUTES, layer_qml, write_layer_styles
 
@@ -242,7 +245,7 @@ def _csv(job: _Job, path: Path) -> Path:
     arrays = {"WKT": pa.array(shapely.to_wkt(job.features.geometry.values, rounding_precision=decimals), pa.string())}
     for column in fields.EXPORT_COLUMNS:
         kind = fields.FIELD_BY_NAME[column].kind
-        arrays[column] = _arrow(job.features[column], "text" if kind == "date" else kind)
+        arrays[column] = neutralise_column(_arrow(job.features[column], "text" if kind == "date" else kind))
     with open(path, "wb") as sink:
         sink.write(UTF8_BOM)
         pa_csv.write_csv(pa.table(arrays), sink, pa_csv.WriteOptions(quoting_style="needed"))
@@ -252,8 +255,9 @@ def _csv(job: _Job, path: Path) -> Path:
 
 def _xlsx(job: _Job, path: Path) -> Path:
     names = {f.name: f.zh for f in model.PROJECT_FIELDS}
-    pyogrio.write_arrow(_table(job.projects, list(model.PROJECT_COLUMNS), names), path, layer=XLSX_SHEET,
-                        driver="XLSX")
+    table = _table(job.projects, list(model.PROJECT_COLUMNS), names)
+    table = pa.table([neutralise_column(column) for column in table.columns], names=table.column_names)
+    pyogrio.write_arrow(table, path, layer=XLSX_SHEET, driver="XLSX")
     job.tick(len(job.projects))
     return path
 

@@ -1,4 +1,5 @@
-"""Row-level work of an import: values people write turned into the model's codes, and which rows fail.
+"""Row-level work of an import: values people write turned into the model's codes, and which rows fail;
+and the one rule that keeps spreadsheet cells from being run as formulas (on export) and undoes it (on import).
 
 ``registry.validate`` stops at the first bad row of a batch. An import must name every bad row, so
 ``failing_rows`` runs validate's own checks on halves of a failing group until each failure is one
@@ -13,6 +14,8 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import model
 from ..errors import ValidationError
@@ -22,6 +25,11 @@ CHUNK_ROWS = 4096  # a failing batch is searched in groups of this size first
 _STREET_SPLIT = re.compile(r"[,,、;;/\s]+")
 _DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
 _FEATURE_LABEL = re.compile(r"\bfeature \d+ \(project ([^)]*)\)")
+# Text a spreadsheet runs as a formula begins with = + - @ tab or CR (OWASP, CSV injection). Such text, and
+# text that is quotes before one of them, is written with one more ' in front; reading removes one again,
+# so every value comes back exactly (and a stored "'=x" is not mistaken for a neutralised "=x").
+_FORMULA = r"^'*[=+\-@\t\r]"
+_NEUTRALISED = r"^'+[=+\-@\t\r]"
 
 
 def _codes(pairs: dict[str, str]) -> dict[str, str]:
@@ -139,3 +147,33 @@ def failing_rows(count: int, check: Callable[[np.ndarray], object]) -> list[tupl
     for start in range(0, count, CHUNK_ROWS):
         found.extend(search(everything[start:start + CHUNK_ROWS], None))
     return found or [(0, whole)]
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell for a spreadsheet: prefixed with ``'`` if it would run as a formula; numbers and the rest as is."""
+    if isinstance(value, str) and re.match(_FORMULA, value):
+        return "'" + value
+    return value
+
+
+def neutralise_column(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``neutralise_cell`` over an Arrow column of a CSV or XLSX export (columns other than text are left alone)."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    return pc.if_else(pc.match_substring_regex(values, _FORMULA), pc.binary_join_element_wise("'", values, ""), values)
+
+
+def restore_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text read from a CSV or XLSX with the ``'`` that ``neutralise_cell`` put in front of it removed again."""
+    out = frame.copy(deep=False)
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object:  # text among other values (dates, numbers) or missing ones
+            marked = values.map(lambda v: isinstance(v, str) and re.match(_NEUTRALISED, v) is not None).astype(bool)
+        elif pd.api.types.is_string_dtype(values):
+            marked = values.str.contains(_NEUTRALISED, regex=True, na=False)
+        else:
+            continue
+        if marked.any():
+            out[column] = values.where(~marked, values[marked].str.slice(1))
+    return out

@@ -28,6 +28,7 @@ from .. import model
 from ..errors import ValidationError
 from . import fields
 from .archive import extract_zip
+from .rows import restore_cells
 from .shapefile import check_parts, codec, shapefile_encoding, shapefile_parts
 
 READABLE = {".shp": "shapefile", ".fgb": "flatgeobuf", ".geojson": "geojson", ".json": "geojson",
@@ -284,10 +285,11 @@ def read_source(path: Path, workdir: Path, *, epsg: int | None = None, encoding:
         kind = READABLE[file.suffix.lower()]
         if kind == "shapefile":
             source.layers.append(_shapefile_layer(file, epsg, encoding, source, workdir))
-        elif kind == "csv":
-            source.layers.append(_csv_layer(file, epsg, encoding))
-        elif kind == "xlsx":
-            source.layers.extend(_xlsx_layers(file))
+        elif kind in ("csv", "xlsx"):
+            read = [_csv_layer(file, epsg, encoding)] if kind == "csv" else _xlsx_layers(file)
+            for layer in read:  # files for people: text a spreadsheet would run as a formula was written with a '
+                layer.frame = restore_cells(layer.frame)
+            source.layers.extend(read)
         else:
             source.layers.extend(_gdal_layers(file, epsg, source))
     if not any(len(layer.frame) for layer in source.layers):
