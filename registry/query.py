@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -261,9 +261,7 @@ def _conditions(store: Store, query: Query) -> list[_Condition]:
             found.append(_Condition("plain", geom))
     if query.near is not None:
         found.append(_Condition("near", query.near, metric=spatial.metric(np.array([query.near]))[0]))
-    for condition in found:
-        shapely.prepare(condition.geom)
-    return found
+    return [replace(condition, geom=spatial.prepared(condition.geom)) for condition in found]
 
 
 def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.ndarray:

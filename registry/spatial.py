@@ -171,7 +171,7 @@ def membership(geoms: np.ndarray, street: shapely.Geometry, others: list[shapely
     ``others`` are the streets before this one in ``STREET_ORDER``: a boundary point shared with one
     of them belongs to that one.
     """
-    shapely.prepare(street)
+    street = prepared(street)
     result = np.zeros(len(geoms), dtype=bool)
     if not len(geoms):
         return result
@@ -191,6 +191,18 @@ def membership(geoms: np.ndarray, street: shapely.Geometry, others: list[shapely
             taken |= shapely.intersects(other, geoms[check])
         result[check] = ~taken
     return result
+
+
+def prepared(geom: shapely.Geometry) -> shapely.Geometry:
+    """A prepared copy of a geometry, private to the caller.
+
+    Preparing changes the geometry object, and GEOS builds a prepared geometry's indexes lazily on
+    use: two threads preparing or querying one shared geometry (a cached street boundary) can crash
+    the process. A copy costs microseconds.
+    """
+    copy = shapely.from_wkb(shapely.to_wkb(geom))
+    shapely.prepare(copy)
+    return copy
 
 
 def metric(geoms: np.ndarray | gpd.GeoSeries) -> np.ndarray:
