@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from registry.errors import NotFound, RegistryError
 from registry.store import open_store, store_location
 
-from .http import problem
+from .http import problem, release_store
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ogc.bp)
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(webmap.bp)
+    app.teardown_request(release_store)
 
     @app.errorhandler(RegistryError)
     def registry_error(exc: RegistryError):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import orjson
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, g, render_template, request
 
 from registry.errors import ValidationError
-from registry.store import Store
+from registry.store import Reader
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -19,9 +20,25 @@ HTML = "text/html"
 _MEDIA = {"json": JSON, "geojson": GEOJSON, "html": HTML, "csv": "text/csv"}
 
 
-def store() -> Store:
-    """The app's registry store."""
-    return current_app.extensions["registry_store"]
+def store() -> Reader:
+    """This request's view of the registry: one committed state for everything the request reads.
+
+    Taken on first use and let go when the request ends (``release_store``), so an answer that reads
+    projects, features and revision together is never torn by a writer committing meanwhile.
+    """
+    view = g.get("registry_view")
+    if view is None:
+        g.registry_release = ExitStack()
+        view = g.registry_view = g.registry_release.enter_context(current_app.extensions["registry_store"].snapshot())
+    return view
+
+
+def release_store(_exc: BaseException | None = None) -> None:
+    """Let go of the request's snapshot (for PostGIS, its transaction and pooled connection)."""
+    release = g.pop("registry_release", None)
+    g.pop("registry_view", None)
+    if release is not None:
+        release.close()
 
 
 def base_url() -> str:

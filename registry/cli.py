@@ -13,7 +13,7 @@ from .cli_options import STORE_OPTION, filter_options, print_csv, print_table, q
 from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .maps.command import map_command
-from .store import create_store, open_store, store_location
+from .store import create_store, open_store, read_store, store_location
 
 
 @click.group()
@@ -50,9 +50,8 @@ def demo(store: str | None, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def info(store: str | None, fmt: str) -> None:
     """List layers with feature counts, geometry types, extents and CRS."""
-    opened = open_store(store)
-    meta = opened.meta()
-    layers = opened.layers()
+    with read_store(store) as opened:
+        meta, layers = opened.meta(), opened.layers()
     if fmt == "json":
         payload = {
             "store": opened.location,
@@ -96,8 +95,8 @@ def query(store: str | None, fmt: str, **options) -> None:
     from .output import QUERY_FEATURE_PROPERTIES, feature_collection, format_wan, query_json, records
     from .query import find
 
-    opened = open_store(store)
-    result = find(opened, query_params(options))
+    with read_store(store) as opened:
+        result = find(opened, query_params(options))
     if fmt == "json":
         click.echo(json.dumps(query_json(result), ensure_ascii=False))
     elif fmt == "geojson":
@@ -126,7 +125,8 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     from .output import format_wan
     from .stats import statistics
 
-    result = statistics(open_store(store), query_params(options), by)
+    with read_store(store) as opened:
+        result = statistics(opened, query_params(options), by)
     payload = result.to_json()
     if fmt == "json":
         click.echo(json.dumps(payload, ensure_ascii=False))
@@ -155,7 +155,8 @@ def qa(store: str | None, fmt: str) -> None:
     """Quality checks: geometry, streets, quantities, street boundaries."""
     from .qa import run_qa
 
-    findings = run_qa(open_store(store))
+    with read_store(store) as opened:
+        findings = run_qa(opened)
     if fmt == "json":
         click.echo(json.dumps([f.to_json() for f in findings], ensure_ascii=False))
         return

@@ -8,7 +8,7 @@ import click
 
 from .. import validate
 from ..cli_options import STORE_OPTION, filter_options, query_params
-from ..store import open_store
+from ..store import open_store, read_store
 from .export import FORMATS, export
 from .importer import RowsRejected, import_file
 from .styles import STYLE_ATTRIBUTES
@@ -34,7 +34,8 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
     """
     from ..query import find
 
-    result = find(open_store(store), query_params(options))
+    with read_store(store) as opened:
+        result = find(opened, query_params(options))
     report = export(result, target, fmt, crs=options.get("crs"), encoding=encoding, style_by=style_by)
     click.echo(report.summary())
 

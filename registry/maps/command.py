@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..cli_options import STORE_OPTION, filter_options, query_params
-from ..store import open_store
+from ..store import read_store
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
 from .style import DPI_RANGE
 
@@ -39,12 +39,12 @@ def map_command(store: str | None, by: str | None, theme: str | None, out: Path,
     """Draw the selected projects over street offices and water, or a street choropleth, to a file."""
     if by and theme:
         raise click.UsageError("--by (overlay map) and --theme (choropleth) exclude each other; give one")
-    opened = open_store(store)
     fmt = out.suffix.lower().lstrip(".")
     params = query_params(options)
-    if theme:
-        data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)
-    else:
-        data = render_map(opened, params, by=by or "category", fmt=fmt, dpi=dpi, title=title)
+    with read_store(store) as opened:
+        if theme:
+            data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)
+        else:
+            data = render_map(opened, params, by=by or "category", fmt=fmt, dpi=dpi, title=title)
     out.write_bytes(data)
     click.echo(f"wrote {out} ({len(data):,} bytes)")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from .base import Batch, BBox, LayerInfo, Store
+from .base import Batch, BBox, LayerInfo, Reader, Snapshot, Store
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
 
 DEFAULT_STORE = "registry.gpkg"
 
-__all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Store", "create_store",
-           "is_database_url", "open_store", "store_location"]
+__all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
+           "create_store", "is_database_url", "open_store", "read_store", "store_location"]
 
 
 def store_location(location: str | None = None) -> str:
@@ -28,6 +30,13 @@ def open_store(location: str | None = None) -> Store:
     """Open an existing registry: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
     location = store_location(location)
     return PostGISStore(location) if is_database_url(location) else GeoPackageStore(location)
+
+
+@contextmanager
+def read_store(location: str | None = None) -> Iterator[Reader]:
+    """One committed state of an existing registry, for a command that reads it several times."""
+    with open_store(location).snapshot() as view:
+        yield view
 
 
 def create_store(location: str | None = None, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:

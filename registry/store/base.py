@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,8 +46,10 @@ class Batch:
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
 
-class Store(ABC):
-    """A registry store. Implementations: GeoPackageStore (embedded), PostGIS (multi-user)."""
+class Reader(ABC):
+    """The read questions of a registry. A ``Store`` answers each from its latest committed state; a
+    ``Snapshot`` answers all of them from one committed state, so an answer built of several reads is
+    never torn by a writer committing in between."""
 
     location: str
 
@@ -79,6 +82,55 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def revision(self) -> str:
+        """A token that changes whenever the stored data change (for caches and ETags)."""
+
+    @abstractmethod
+    def last_modified(self) -> datetime:
+        """When the stored data last changed (UTC), for HTTP Last-Modified."""
+
+
+class Snapshot(Reader):
+    """One committed state of a store: every read answers from it, whatever others commit meanwhile."""
+
+
+class Store(Reader):
+    """A registry store. Implementations: GeoPackageStore (embedded), PostGIS (multi-user).
+
+    Its own read methods each take the latest committed state; a question needing several reads asks
+    them of ``snapshot()``.
+    """
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """A context giving one committed state to read from until the block ends."""
+
+    def meta(self) -> dict[str, str]:
+        with self.snapshot() as view:
+            return view.meta()
+
+    def layers(self) -> list[LayerInfo]:
+        with self.snapshot() as view:
+            return view.layers()
+
+    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        with self.snapshot() as view:
+            return view.projects(project_ids)
+
+    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        with self.snapshot() as view:
+            return view.features(layer, bbox=bbox, street=street, project_ids=project_ids)
+
+    def revision(self) -> str:
+        with self.snapshot() as view:
+            return view.revision()
+
+    def last_modified(self) -> datetime:
+        with self.snapshot() as view:
+            return view.last_modified()
+
+    @abstractmethod
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
         """Write a batch in one transaction; ``mode`` insert refuses ids that already exist."""
 
@@ -89,14 +141,6 @@ class Store(ABC):
     @abstractmethod
     def delete(self, project_ids: Sequence[str]) -> None:
         """Delete projects and all their features in one transaction."""
-
-    @abstractmethod
-    def revision(self) -> str:
-        """A token that changes whenever the stored data change (for caches and ETags)."""
-
-    @abstractmethod
-    def last_modified(self) -> datetime:
-        """When the stored data last changed (UTC), for HTTP Last-Modified."""
 
 
 # -- what every implementation shares ---------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Layers are created by GDAL (through fiona, which takes a typed schema) so the file carries the
 GeoPackage metadata, EPSG:4490 and R-tree spatial indexes GDAL expects. Writes go through SQLite
-directly so that a batch across layers is one transaction. Reads use pyogrio (Arrow) and keep each
-layer, with its spatial index, in memory until the file's revision changes.
+directly so that a batch across layers is one transaction. Reads use the same SQLite (never GDAL's own
+copy in this process, whose locks would not see ours): the whole registry is read in one read
+transaction into frames with spatial indexes, kept until the file's revision changes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,17 +23,15 @@ import fiona
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from .. import model, spatial, validate
 from ..errors import StoreError
 from . import gpkgblob, gpkgrtree
-from .base import Batch, BBox, LayerInfo, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from .base import Batch, BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 GEOMETRY_COLUMN = "geom"
 
 
@@ -50,8 +50,9 @@ class GeoPackageStore(Store):
         self.path = Path(path)
         self.location = str(self.path)
         self._check_file()
-        self._cache: dict[str, tuple[str, object]] = {}
-        self._lock = threading.Lock()
+        self._current: _State | None = None
+        self._load_lock = threading.Lock()
+        self._local = threading.local()
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -95,18 +96,23 @@ class GeoPackageStore(Store):
 
     # -- checks ----------------------------------------------------------------------------
     def _check_file(self) -> None:
+        """Refuse a path that is not a registry of a schema this software reads.
+
+        Only SQLite reads the file (never Python's own open/close): closing any other descriptor of
+        the file would drop the POSIX locks SQLite holds on it for this process.
+        """
         path = self.path
         if not path.exists():
             raise StoreError(f"{path}: no such file; create a registry with `registry init` "
                              "or `registry demo`")
         if path.is_dir():
             raise StoreError(f"{path}: is a folder, not a GeoPackage file")
-        with open(path, "rb") as f:
-            if f.read(16) != _SQLITE_MAGIC:
-                raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)")
-        con = _connect(path)
         try:
+            con = _connect(path)
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError:
+            raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)") from None
+        try:
             if "gpkg_contents" not in tables:
                 raise StoreError(f"{path}: an SQLite file but not a GeoPackage (no gpkg_contents)")
             missing = [n for n in ("projects", "registry_meta", *model.LAYER_BY_NAME) if n not in tables]
@@ -121,118 +127,37 @@ class GeoPackageStore(Store):
         check_schema_version(str(path), version)
 
     # -- reads -----------------------------------------------------------------------------
-    def meta(self) -> dict[str, str]:
-        con = _connect(self.path)
-        try:
-            return dict(con.execute("SELECT key, value FROM registry_meta"))
-        finally:
-            con.close()
+    @contextmanager
+    def snapshot(self) -> Iterator[GeoPackageSnapshot]:
+        yield GeoPackageSnapshot(self.location, self._state())
 
-    def revision(self) -> str:
-        # SQLite's file change counter (header bytes 24-27) moves on every commit in rollback-journal
-        # mode, whoever writes; with the file's size and mtime it is a cheap and exact change token.
-        with open(self.path, "rb") as f:
-            header = f.read(28)
-            stat = os.fstat(f.fileno())
-        return f"{int.from_bytes(header[24:28], 'big')}-{stat.st_mtime_ns}-{stat.st_size}"
+    def _state(self) -> _State:
+        """The latest committed state, loaded whole in one read transaction when the file has changed.
 
-    def last_modified(self) -> datetime:
-        return datetime.fromtimestamp(self.path.stat().st_mtime, tz=UTC)
+        One thread loads while the others wait for it (a load costs a second or more on large layers);
+        requests already answering keep the state they began with.
+        """
+        current = self._current
+        if current is not None and current.revision == self._peek_revision():
+            return current
+        with self._load_lock:
+            current = self._current
+            if current is not None and current.revision == self._peek_revision():
+                return current
+            self._current = _load_state(self.path)
+            return self._current
 
-    def layers(self) -> list[LayerInfo]:
-        con = _connect(self.path)
-        try:
-            rows = con.execute(
-                "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
-                "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
-                "LEFT JOIN gpkg_ogr_contents o USING (table_name)"
-            ).fetchall()
-            infos = {}
-            for name, data_type, gtype, srs, count in rows:
-                if name == "registry_meta":
-                    continue
-                if count is None:
-                    count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-                extent = None
-                if data_type == "features" and count:
-                    extent = con.execute(
-                        f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"'
-                    ).fetchone()
-                spec = model.LAYER_BY_NAME.get(name)
-                infos[name] = LayerInfo(
-                    name=name,
-                    kind=spec.kind if spec else "attributes",
-                    geometry_type=spec.geometry_type if spec else (gtype.title() if gtype else None),
-                    count=int(count),
-                    extent=tuple(extent) if extent else None,
-                    epsg=srs if srs else None,
-                )
-        finally:
-            con.close()
-        order = ["projects", *model.LAYER_BY_NAME]
-        return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else 99)
+    def _peek_revision(self) -> str:
+        """The file's revision now, read outside any transaction (only to tell whether to reload)."""
+        con = self._reader()
+        return _revision(con, self.path)
 
-    def _cached(self, key: str, load):
-        revision = self.revision()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and hit[0] == revision:
-                return hit[1]
-        value = load()
-        with self._lock:
-            self._cache[key] = (revision, value)
-        return value
-
-    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        frame = self._cached("projects", self._load_projects)
-        if project_ids is not None:
-            frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
-
-    def _load_projects(self) -> pd.DataFrame:
-        con = _connect(self.path)
-        try:
-            columns = ", ".join(f'"{c}"' for c in model.PROJECT_COLUMNS)
-            frame = pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con)
-        finally:
-            con.close()
-        return typed_projects(frame)
-
-    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        spec = layer_spec(layer)
-        frame = self._cached(f"layer:{layer}", lambda: self._load_layer(layer))
-        rows = None
-        if street is not None:  # (code, valid_from of a boundary version): one cache entry per version
-            rows = self._cached(f"street:{layer}:{street[0]}:{street[1]}",
-                                lambda: self._street_members(frame, *street))
-        if bbox is not None:
-            hits = frame.sindex.query(shapely.box(*bbox))
-            rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
-        if rows is not None:
-            frame = frame.iloc[rows]
-        if project_ids is not None and spec.kind == "project":
-            frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached layer
-
-    def _street_members(self, frame: gpd.GeoDataFrame, code: str, as_of: str) -> np.ndarray:
-        """Positions of a layer's features in a street office; kept per revision like the layer, since
-        membership changes only with the data (a street query then costs a take, not a geometry test)."""
-        _, boundary, before = spatial.street_with_predecessors(self, code, as_of)
-        candidates = np.sort(frame.sindex.query(boundary))
-        geoms = np.asarray(frame.geometry.array)[candidates]
-        return candidates[spatial.membership(geoms, boundary, before)]
-
-    def _load_layer(self, layer: str) -> gpd.GeoDataFrame:
-        frame = pyogrio.read_dataframe(self.path, layer=layer, use_arrow=True, fid_as_index=True)
-        frame.index.name = "fid"
-        for name, kind in model.LAYER_BY_NAME[layer].columns:
-            if kind == "DATE":
-                frame[name] = iso_dates(frame[name]).astype(object)
-            elif kind == "TEXT":  # plain objects: pandas' Arrow strings make isin() loop in Python over the values
-                frame[name] = frame[name].astype(object)
-        frame.sindex  # noqa: B018 - build the spatial index once, while loading
-        return frame
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's own connection for cheap revision checks (connections are not shared by threads)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = _connect(self.path)
+        return con
 
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
@@ -294,6 +219,168 @@ class GeoPackageStore(Store):
         with self._transaction() as con:
             con.executemany("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)",
                             list(values.items()))
+
+
+@dataclass
+class _State:
+    """One committed state of the file, as frames: what every read of a snapshot answers from.
+
+    Never changed once loaded, except for the street-membership answers it keeps (each a pure
+    function of the state's own layers), so threads share it freely.
+    """
+
+    revision: str
+    modified: datetime
+    meta: dict[str, str]
+    infos: list[LayerInfo]
+    projects: pd.DataFrame
+    layers: dict[str, gpd.GeoDataFrame]
+    members: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class GeoPackageSnapshot(Snapshot):
+    """A GeoPackage registry as one committed state (see ``_State``)."""
+
+    def __init__(self, location: str, state: _State) -> None:
+        self.location = location
+        self._state = state
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._state.meta)
+
+    def revision(self) -> str:
+        return self._state.revision
+
+    def last_modified(self) -> datetime:
+        return self._state.modified
+
+    def layers(self) -> list[LayerInfo]:
+        return list(self._state.infos)
+
+    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        frame = self._state.projects
+        if project_ids is not None:
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
+
+    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        spec = layer_spec(layer)
+        frame = self._state.layers[layer]
+        rows = None
+        if street is not None:
+            rows = self._street_members(layer, *street)
+        if bbox is not None:
+            hits = frame.sindex.query(shapely.box(*bbox))
+            rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
+        if rows is not None:
+            frame = frame.iloc[rows]
+        if project_ids is not None and spec.kind == "project":
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared layer
+
+    def _street_members(self, layer: str, code: str, as_of: str) -> np.ndarray:
+        """Positions of a layer's features in a street office (``as_of`` = its boundary's valid_from),
+        kept with the state: a street query then costs a take, not a geometry test."""
+        key = (layer, code, as_of)
+        with self._state.lock:
+            hit = self._state.members.get(key)
+        if hit is not None:
+            return hit
+        frame = self._state.layers[layer]
+        _, boundary, before = spatial.street_with_predecessors(self, code, as_of)
+        candidates = np.sort(frame.sindex.query(boundary))
+        geoms = np.asarray(frame.geometry.array)[candidates]
+        found = candidates[spatial.membership(geoms, boundary, before)]
+        with self._state.lock:
+            self._state.members[key] = found
+        return found
+
+
+def _revision(con: sqlite3.Connection, path: Path) -> str:
+    """The revision the registry's own writes count, with the file's mtime and size for edits by others
+    (GDAL, QGIS) that do not count it. Read inside a read transaction, it names that transaction's state."""
+    counted = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
+    stat = os.stat(path)
+    return f"{counted[0] if counted else 0}-{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def _load_state(path: Path) -> _State:
+    """Every table of the registry read in one read transaction, so they are of one committed state."""
+    con = _connect(path)
+    try:
+        con.execute("BEGIN")
+        revision = _revision(con, path)  # the SELECT takes SQLite's shared lock: no commit until COMMIT
+        modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
+        meta = dict(con.execute("SELECT key, value FROM registry_meta"))
+        infos = _layer_infos(con)
+        columns = ", ".join(f'"{c}"' for c in model.PROJECT_COLUMNS)
+        projects = typed_projects(pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con))
+        layers = {layer.name: _read_layer(con, layer) for layer in model.LAYERS}
+        con.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot be read ({exc})") from None
+    finally:
+        con.close()
+    return _State(revision, modified, meta, infos, projects, layers)
+
+
+# The length of a GeoPackage blob's header: 8 bytes, then an envelope of 0, 32, 48, 48 or 64 bytes as
+# the flags byte's bits 1-3 say (GeoPackage 1.3, §2.1.3.1.1); SQL cuts it off so shapely reads plain WKB.
+_ENVELOPE = "(instr('0123456789ABCDEF', substr(hex(substr(geom, 4, 1)), 2, 1)) - 1) / 2"
+_WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 THEN 48 WHEN 4 THEN 64 ELSE 0 END)"
+
+
+def _read_layer(con: sqlite3.Connection, layer: model.Layer) -> gpd.GeoDataFrame:
+    """A layer as a GeoDataFrame indexed by fid, with its spatial index built (so threads only query it)."""
+    names = [name for name, _ in layer.columns]
+    selected = ", ".join(f'"{n}"' for n in names)
+    rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" ORDER BY fid').fetchall()
+    columns = list(zip(*rows)) if rows else [()] * (len(names) + 2)
+    index = pd.Index(np.asarray(columns[0], dtype=np.int64), name="fid")
+    data = {}
+    for (name, kind), values in zip(layer.columns, columns[1:-1]):
+        values = pd.Series(values, index=index, dtype=object, name=name)
+        data[name] = iso_dates(values).astype(object) if kind == "DATE" else values
+    geoms = shapely.from_wkb(np.asarray(columns[-1], dtype=object))
+    frame = gpd.GeoDataFrame(pd.DataFrame(data, index=index), geometry=gpd.GeoSeries(geoms, index=index,
+                                                                                     crs=model.STORAGE_EPSG))
+    # Build lazily made structures now, once, rather than racing for them in several threads later:
+    # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up.
+    frame.sindex.query(shapely.box(0, 0, 0, 0))
+    index.get_indexer(index[:1])
+    return frame
+
+
+def _layer_infos(con: sqlite3.Connection) -> list[LayerInfo]:
+    rows = con.execute(
+        "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
+        "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
+        "LEFT JOIN gpkg_ogr_contents o USING (table_name)"
+    ).fetchall()
+    infos = {}
+    for name, data_type, gtype, srs, count in rows:
+        if name == "registry_meta":
+            continue
+        if count is None:
+            count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        extent = None
+        if data_type == "features" and count:
+            extent = con.execute(
+                f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"'
+            ).fetchone()
+        spec = model.LAYER_BY_NAME.get(name)
+        infos[name] = LayerInfo(
+            name=name,
+            kind=spec.kind if spec else "attributes",
+            geometry_type=spec.geometry_type if spec else (gtype.title() if gtype else None),
+            count=int(count),
+            extent=tuple(extent) if extent else None,
+            epsg=srs if srs else None,
+        )
+    order = ["projects", *model.LAYER_BY_NAME]
+    return sorted(infos.values(), key=lambda i: order.index(i.name) if i.name in order else 99)
 
 
 def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:

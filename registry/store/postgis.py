@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial, validate
 from ..errors import StoreError, StoreUnavailable
-from .base import Batch, BBox, LayerInfo, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from .base import Batch, BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -127,74 +127,23 @@ class PostGISStore(Store):
         return schema
 
     # -- reads -------------------------------------------------------------------------------
-    def meta(self) -> dict[str, str]:
+    @contextmanager
+    def snapshot(self) -> Iterator[PostGISSnapshot]:
+        """A pooled connection in a read-only REPEATABLE READ transaction: every read of the block sees
+        the one committed state its first statement saw."""
         with self._connect() as con:
-            return dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield PostGISSnapshot(self, con)
 
-    def revision(self) -> str:
-        with self._connect() as con:
-            return con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()[0]
-
-    def last_modified(self) -> datetime:
-        changed = self.meta().get("last_change")
-        return datetime.fromisoformat(changed.replace("Z", "+00:00")) if changed else datetime.now(UTC)
-
-    def layers(self) -> list[LayerInfo]:
-        infos = []
-        with self._connect() as con:
-            count = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
-            infos.append(LayerInfo("projects", "attributes", None, count, None, None))
-            for spec in model.LAYERS:
-                count, minx, miny, maxx, maxy = con.execute(
-                    f'SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) '
-                    f'FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM "{spec.name}") s').fetchone()
-                extent = (minx, miny, maxx, maxy) if count else None
-                infos.append(LayerInfo(spec.name, spec.kind, spec.geometry_type, count, extent, model.STORAGE_EPSG))
-        return infos
-
-    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        revision = self.revision()
+    def _cached_projects(self, revision: str, load) -> pd.DataFrame:
+        """The projects table of a revision, loaded once per revision (any writer's commit moves it on)."""
         with self._lock:
             hit = self._cache.get("projects")
-        if hit is None or hit[0] != revision:  # kept per revision: any writer's commit moves it on
-            columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
-            with self._connect() as con:
-                rows = con.execute(f'SELECT {columns} FROM "projects" ORDER BY project_id').fetchall()
-            hit = (revision, typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object)))
-            with self._lock:
-                self._cache["projects"] = hit
-        frame = hit[1]
-        if project_ids is not None:
-            frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
-
-    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        spec = layer_spec(layer)
-        conditions, params = [], []
-        if bbox is not None:
-            conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
-            params.extend(float(v) for v in bbox)
-        if project_ids is not None and spec.kind == "project":
-            conditions.append("project_id = ANY(%s)")
-            params.append(list(project_ids))
-        boundary = before = None
-        if street is not None:  # candidates in SQL; the boundary rule (which street a shared point is in) here
-            _, boundary, before = spatial.street_with_predecessors(self, street[0], street[1])
-            conditions.append(f"ST_Intersects(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}))")
-            params.append(shapely.to_wkb(boundary))
-        columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        with self._connect() as con:
-            rows = con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
-                               params).fetchall()
-        names = [name for name, _ in spec.columns]
-        frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
-        geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
-        frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
-                                 geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
-        if boundary is not None:
-            frame = frame[spatial.membership(np.asarray(frame.geometry.array), boundary, before)]
+        if hit is not None and hit[0] == revision:
+            return hit[1]
+        frame = load()
+        with self._lock:
+            self._cache["projects"] = (revision, frame)
         return frame
 
     # -- writes ------------------------------------------------------------------------------
@@ -242,6 +191,76 @@ class PostGISStore(Store):
             for key, value in values.items():
                 con.execute("INSERT INTO registry_meta (key, value) VALUES (%s, %s) "
                             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+
+
+class PostGISSnapshot(Snapshot):
+    """The registry as one transaction of a PostGIS store sees it (see ``PostGISStore.snapshot``)."""
+
+    def __init__(self, store: PostGISStore, con: psycopg.Connection) -> None:
+        self.location = store.location
+        self._store = store
+        self._con = con
+        self._meta = dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._meta)
+
+    def revision(self) -> str:
+        return self._meta["revision"]
+
+    def last_modified(self) -> datetime:
+        changed = self._meta.get("last_change")
+        return datetime.fromisoformat(changed.replace("Z", "+00:00")) if changed else datetime.now(UTC)
+
+    def layers(self) -> list[LayerInfo]:
+        count = self._con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
+        infos = [LayerInfo("projects", "attributes", None, count, None, None)]
+        for spec in model.LAYERS:
+            count, minx, miny, maxx, maxy = self._con.execute(
+                f'SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) '
+                f'FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM "{spec.name}") s').fetchone()
+            extent = (minx, miny, maxx, maxy) if count else None
+            infos.append(LayerInfo(spec.name, spec.kind, spec.geometry_type, count, extent, model.STORAGE_EPSG))
+        return infos
+
+    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        frame = self._store._cached_projects(self.revision(), self._load_projects)
+        if project_ids is not None:
+            frame = frame[frame["project_id"].isin(list(project_ids))]
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
+
+    def _load_projects(self) -> pd.DataFrame:
+        columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
+        rows = self._con.execute(f'SELECT {columns} FROM "projects" ORDER BY project_id').fetchall()
+        return typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object))
+
+    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        spec = layer_spec(layer)
+        conditions, params = [], []
+        if bbox is not None:
+            conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
+            params.extend(float(v) for v in bbox)
+        if project_ids is not None and spec.kind == "project":
+            conditions.append("project_id = ANY(%s)")
+            params.append(list(project_ids))
+        boundary = before = None
+        if street is not None:  # candidates in SQL; the boundary rule (which street a shared point is in) here
+            _, boundary, before = spatial.street_with_predecessors(self, street[0], street[1])
+            conditions.append(f"ST_Intersects(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}))")
+            params.append(shapely.to_wkb(boundary))
+        columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
+                                 params).fetchall()
+        names = [name for name, _ in spec.columns]
+        frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
+        geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
+        frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
+                                 geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
+        if boundary is not None:
+            frame = frame[spatial.membership(np.asarray(frame.geometry.array), boundary, before)]
+        return frame
 
 
 @contextmanager
