@@ -2,29 +2,37 @@
 
 Blueprints: ``ogc`` (OGC API – Features: landing page, conformance, OpenAPI, collections, items),
 ``registry`` (projects, streets, statistics, QA). They only translate HTTP to calls of ``registry``.
+``REGISTRY_TILE_ORIGIN`` (optional) names a tile server's origin the pages' security policy lets in.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from registry.errors import NotFound, RegistryError
+from registry.errors import NotFound, RegistryError, StoreUnavailable
 from registry.store import open_store, store_location
 
 from .http import problem, release_store
+
+RETRY_AFTER_S = 10  # what a 503 asks a client to wait: about the time a store connection is waited for
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; the store is opened here so a bad store fails at start-up, not on a request."""
     app = Flask(__name__)
     app.config["REGISTRY_STORE"] = store_location(os.environ.get("REGISTRY_STORE"))
+    app.config["REGISTRY_TILE_ORIGIN"] = os.environ.get("REGISTRY_TILE_ORIGIN") or None
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.config.update(config or {})
+    _log_where_the_server_logs(app)
+    policy = content_security_policy(app.config["REGISTRY_TILE_ORIGIN"])
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
@@ -40,13 +48,63 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         status = 404 if isinstance(exc, NotFound) else 400
         return problem(status, "Not Found" if status == 404 else "Bad Request", exc.message, exc.param)
 
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable):
+        # The message names the database's host and its words: for the log, not for the client.
+        app.logger.error("%s %s: store unavailable: %s", request.method, request.full_path, exc.message)
+        response = problem(503, "Service Unavailable", "the registry's database cannot be reached or failed to "
+                           "answer; try again shortly (the error was logged)")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return problem(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
-        logging.getLogger(__name__).exception("unhandled error")
+        app.logger.exception("%s %s: unhandled error", request.method, request.full_path)
         return problem(500, "Internal Server Error", "the server failed to answer; the error was logged")
 
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        """Pages run only the app's own scripts and styles, and no response is sniffed, framed or leaks its URL."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        if response.mimetype in ("text/html", "image/svg+xml"):
+            response.headers["Content-Security-Policy"] = policy
+        return response
+
     return app
+
+
+def content_security_policy(tile_origin: str | None) -> str:
+    """The pages' Content-Security-Policy: the app's own scripts, styles, images and API, nothing inline.
+
+    ``tile_origin`` (one or more origins, such as ``https://*.tile.example.org``) is let in for images and
+    fetches, for a web map drawing a tile server's base map.
+    """
+    extra = ""
+    if tile_origin:
+        origins = tile_origin.split()
+        wrong = [o for o in origins if not _ORIGIN.fullmatch(o)]
+        if wrong:
+            raise RegistryError(f"REGISTRY_TILE_ORIGIN must be origins such as https://tiles.example.org "
+                                f"(scheme and host, no path), got {' '.join(wrong)!r}", param="REGISTRY_TILE_ORIGIN")
+        extra = " " + " ".join(origins)
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data:{extra}; connect-src 'self'{extra}; font-src 'self'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _log_where_the_server_logs(app: Flask) -> None:
+    """Send the app's log (500 tracebacks, store faults) to gunicorn's error log when gunicorn serves it.
+
+    Otherwise (``registry serve``) Flask's own handler writes it to stderr.
+    """
+    server = logging.getLogger("gunicorn.error")
+    if server.handlers:
+        app.logger.handlers = list(server.handlers)
+        app.logger.setLevel(server.level)
+        app.logger.propagate = False  # once, in gunicorn's log, even if someone gives the root logger a handler

@@ -1,7 +1,8 @@
 // The registry's web map: base layers and projects drawn from the registry's own OGC API.
 (function () {
   "use strict";
-  const R = window.REGISTRY;
+  // The page's settings come as JSON data, not as an inline script (its Content-Security-Policy runs none).
+  const R = JSON.parse(document.getElementById("registry-config").textContent);
   const colours = Object.fromEntries(R.categories.map((c) => [c.slug, c.colour]));
   const names = Object.fromEntries(R.categories.map((c) => [c.slug, c.zh]));
   const map = L.map("map", { preferCanvas: false, attributionControl: false }).setView([31.33, 120.75], 12);
@@ -91,14 +92,28 @@
     });
   }
 
+  // A category's colour chip, coloured through the DOM (the policy refuses style attributes in markup).
+  function swatch(colour) {
+    const span = document.createElement("span");
+    span.className = "swatch";
+    span.style.background = colour;
+    return span;
+  }
+
   const legend = L.control({ position: "bottomright" });
   legend.onAdd = function () {
     const div = L.DomUtil.create("div", "legend");
-    div.innerHTML = "<b>圖例</b><br>" + R.categories.map((c) =>
-      `<span class="swatch" style="background:${c.colour}"></span>${c.zh}`).join("<br>");
+    div.innerHTML = "<b>圖例</b>";
+    for (const c of R.categories) {
+      div.append(document.createElement("br"), swatch(c.colour), c.zh);
+    }
     return div;
   };
   legend.addTo(map);
+
+  for (const chip of document.querySelectorAll("#panel .swatch[data-colour]")) {
+    chip.style.background = chip.dataset.colour;
+  }
 
   for (const element of document.querySelectorAll("#panel select, input.category")) {
     element.addEventListener("change", drawProjects);
