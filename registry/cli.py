@@ -178,6 +178,29 @@ def serve(store: str | None, host: str, port: int) -> None:
     create_app({"REGISTRY_STORE": location}).run(host=host, port=port)
 
 
+@cli.command()
+@STORE_OPTION
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The backup file to write (a GeoPackage of a .gpkg store; a pg_dump file of a PostGIS store).")
+@click.option("--force", is_flag=True, help="Replace the backup file if it exists.")
+def backup(store: str | None, target: Path, force: bool) -> None:
+    """Copy the registry as one committed state, while it is served and others write."""
+    from .backup import backup as back_up
+
+    click.echo(back_up(store_location(store), target, force=force).line())
+
+
+@cli.command()
+@STORE_OPTION
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the registry the store holds.")
+def restore(store: str | None, file: Path, force: bool) -> None:
+    """Check a backup written by `registry backup`, then put it back as the store's registry."""
+    from .backup import restore as put_back
+
+    click.echo(put_back(file, store_location(store), force=force).line())
+
+
 # -- commands defined beside their libraries -----------------------------------------------
 for _command in (export_command, import_command, map_command):
     cli.add_command(_command)

@@ -1,0 +1,328 @@
+"""Backups a clerk can trust: a copy of one committed state, taken while the registry is served and written.
+
+A GeoPackage store is copied with SQLite's online backup API inside one read transaction (writers wait
+for the copy; readers do not). Only Python's sqlite3 opens the store here: a second SQLite in the process
+(GDAL's) would drop SQLite's POSIX locks on the file when it closed it. A PostGIS store is written by
+``pg_dump --format=custom`` of its schema, from a snapshot this module exports and counts from, so the
+line it prints describes exactly what the dump holds. Every backup is written beside its target, checked,
+then renamed into place; a restore checks the backup before it replaces anything, a GeoPackage in one
+rename, a PostGIS schema in one ``pg_restore`` transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from . import model
+from .errors import StoreError
+from .store import GeoPackageStore, is_database_url
+from .store.base import change_stamp, check_schema_version
+from .store.postgis import _connection, _current_schema, _redacted, _tables_in
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PG_DUMP_MAGIC = b"PGDMP"  # the first bytes of pg_dump's custom format
+BUSY_TIMEOUT_S = 30  # how long a backup waits for a writer's commit, and a restore for writers to finish
+REGISTRY_TABLES = ("registry_meta", "projects", *model.LAYER_BY_NAME)
+_TOC_META = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) registry_meta \S+$", re.MULTILINE)
+_TOC_SCHEMA = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT - SCHEMA|ACL - SCHEMA) ")
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """What a backup or restore did: from where to where, in which form, and the state it carried."""
+
+    action: str  # "backed up" or "restored"
+    source: str
+    target: str
+    form: str  # "GeoPackage" or "pg_dump"
+    projects: int
+    revision: str
+
+    def line(self) -> str:
+        """One line for the clerk: what was copied where, and which state (projects, revision) it holds."""
+        return (f"{self.action} {self.source} to {self.target} ({self.form}): {self.projects} projects, "
+                f"revision {self.revision}")
+
+
+def backup(location: str, target: str | os.PathLike[str], *, force: bool = False) -> BackupReport:
+    """Copy the registry at ``location`` (a .gpkg path or postgresql:// URL) to the file ``target``.
+
+    The copy is one committed state however busy the store is. ``target`` is replaced only if ``force``.
+    """
+    target = Path(target)
+    if target.exists() and not force:
+        raise StoreError(f"{target}: exists already; use --force to replace it, or choose another file")
+    if target.is_dir():
+        raise StoreError(f"{target}: is a folder; name the backup file")
+    if is_database_url(location):
+        with _beside(target) as tmp:
+            schema, projects, revision = _dump_postgis(location, tmp)
+        return BackupReport("backed up", f"{_redacted(location)} (schema {schema})", str(target), "pg_dump", projects,
+                            revision)
+    path = Path(location)
+    if target.exists() and target.resolve() == path.resolve():
+        raise StoreError(f"{target}: is the store itself; back it up to another file")
+    GeoPackageStore(path)  # refuse what is no registry (SQLite reads it, nothing else) before writing anything
+    with _beside(target) as tmp:
+        _copy_sqlite(path, tmp, f"{path}: ")
+        projects, revision = _check_gpkg(tmp, f"{path} (copied)")
+    return BackupReport("backed up", str(path), str(target), "GeoPackage", projects, revision)
+
+
+def restore(source: str | os.PathLike[str], location: str, *, force: bool = False) -> BackupReport:
+    """Put the backup file ``source`` back as the registry at ``location``, after checking it.
+
+    A GeoPackage backup must pass SQLite's integrity check and open as a registry this software reads; it
+    replaces the store file in one rename. A pg_dump backup must be read by ``pg_restore --list`` and hold
+    registry_meta; it replaces the schema's registry in one transaction. A registry there already is
+    replaced only if ``force``.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise StoreError(f"{source}: no such backup file")
+    with open(source, "rb") as f:  # read before SQLite opens it: closing this descriptor drops no lock of SQLite's
+        head = f.read(len(SQLITE_MAGIC))
+    if is_database_url(location):
+        if not head.startswith(PG_DUMP_MAGIC):
+            raise StoreError(f"{source}: not a pg_dump backup (custom format); a PostGIS store is restored from "
+                             "the file `registry backup` wrote of a PostGIS store")
+        schema, projects, revision = _restore_postgis(source, location, force)
+        return BackupReport("restored", str(source), f"{_redacted(location)} (schema {schema})", "pg_dump", projects,
+                            revision)
+    if head.startswith(PG_DUMP_MAGIC):
+        raise StoreError(f"{source}: a pg_dump backup of a PostGIS store; restore it with --store postgresql://...")
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"{source}: not a registry backup (neither a GeoPackage nor a pg_dump file)")
+    target = Path(location)
+    if target.exists() and target.resolve() == source.resolve():
+        raise StoreError(f"{source}: is the store itself; name the backup to restore")
+    if target.exists() and not force:
+        raise StoreError(f"{target}: exists already; use --force to replace it with the backup")
+    projects, revision = _check_gpkg(source, str(source))
+    with _beside(target, _replace_store_file) as tmp:
+        _copy_sqlite(source, tmp, f"{source}: ")
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)  # whoever could use the store still can
+    return BackupReport("restored", str(source), str(target), "GeoPackage", projects, revision)
+
+
+# -- files -------------------------------------------------------------------------------------
+@contextmanager
+def _beside(target: Path, install: Callable[[Path, Path], None] = os.replace) -> Iterator[Path]:
+    """A new file in ``target``'s folder to write; put in place by ``install`` (a rename) if the block succeeds.
+
+    A backup or restore that fails or is killed never leaves a partial file under the target's name.
+    """
+    folder = target.parent
+    if not folder.is_dir():
+        raise StoreError(f"{target}: folder {folder} does not exist")
+    handle, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}-", suffix=".part")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        install(tmp, target)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)  # the rename itself survives a power cut
+    finally:
+        os.close(handle)
+
+
+def _copy_sqlite(path: Path, tmp: Path, label: str) -> None:
+    """Copy an SQLite file with the online backup API, in one read transaction: one committed state."""
+    source = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    copy = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        source.execute("BEGIN")
+        source.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read lock: writers commit after the copy
+        source.backup(copy)
+        source.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"{label}busy for {BUSY_TIMEOUT_S} s or unreadable ({exc}); try again") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{label}cannot be read as a GeoPackage ({exc})") from None
+    finally:
+        copy.close()
+        source.close()
+
+
+def _check_gpkg(path: Path, label: str) -> tuple[int, str]:
+    """Refuse a file that fails SQLite's integrity check or is no registry this software reads.
+
+    Returns its number of projects and its registry revision (registry_meta's, which every write moves on).
+    """
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")]
+        if problems != ["ok"]:
+            raise StoreError(f"{label}: fails SQLite's integrity check ({'; '.join(problems)})")
+        try:
+            GeoPackageStore(path)
+        except StoreError as exc:
+            raise StoreError(exc.message.replace(str(path), label)) from None
+        projects = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
+        revision = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{label}: not a GeoPackage registry ({exc})") from None
+    finally:
+        con.close()
+    return projects, revision[0] if revision else "-"
+
+
+def _replace_store_file(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto the GeoPackage ``target`` while holding the target's exclusive lock.
+
+    Writes in progress finish first, and a journal left by a crashed writer is rolled back into the old
+    file, never into the restored one. A file that is no database any more has nothing to wait for; its
+    journal is stale and goes.
+    """
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    if Path(f"{target}-wal").exists():
+        raise StoreError(f"{target}: has a write-ahead log, so a program (QGIS?) has it open in WAL mode; "
+                         "close it and try again")
+    con = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    try:
+        try:
+            con.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{target}: busy for {BUSY_TIMEOUT_S} s ({exc}); stop the writers and try again") from None
+        except sqlite3.DatabaseError:
+            Path(f"{target}-journal").unlink(missing_ok=True)
+        os.replace(tmp, target)
+    finally:
+        con.close()
+
+
+# -- PostGIS -----------------------------------------------------------------------------------
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise StoreError(f"{name} not found; install the PostgreSQL client tools (Debian: postgresql-client, "
+                         "which scripts/setup installs)")
+    return found
+
+
+def _pg_environment(url: str) -> tuple[str, dict[str, str]]:
+    """The URL as a conninfo for PostgreSQL's tools without its password, which goes in their environment
+    instead (not on a command line others can see)."""
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return make_conninfo(**params), env
+
+
+def _run(args: list[str], env: dict[str, str], what: str) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise StoreError(f"{what} failed: {' '.join(done.stderr.split()) or f'exit code {done.returncode}'}")
+    return done.stdout
+
+
+def _registry_state(con: psycopg.Connection, schema: str, location: str) -> tuple[int, str]:
+    """Projects and revision of the registry in ``schema`` (refusing a schema without one, or a newer one)."""
+    if not _tables_in(con, schema, ["registry_meta"]):
+        raise StoreError(f"{location}: schema {schema} holds no registry")
+    name = sql.Identifier(schema)
+    meta = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta").format(name)).fetchall())
+    check_schema_version(location, meta.get("schema_version"))
+    projects = con.execute(sql.SQL("SELECT count(*) FROM {}.projects").format(name)).fetchone()[0]
+    return projects, meta.get("revision", "-")
+
+
+def _dump_postgis(url: str, tmp: Path) -> tuple[str, int, str]:
+    """pg_dump of the store's schema, in the snapshot of a transaction that counts the projects it holds.
+
+    Returns the schema, and the projects and revision of the registry dumped.
+    """
+    location = _redacted(url)
+    conninfo, env = _pg_environment(url)
+    pg_dump = _pg_tool("pg_dump")
+    with _connection(url) as con:
+        con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        con.read_only = True
+        snapshot = con.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        schema = _current_schema(con, location)
+        projects, revision = _registry_state(con, schema, location)
+        _run([pg_dump, "--format=custom", f"--schema={_exact(schema)}", f"--snapshot={snapshot}", f"--file={tmp}",
+              "--no-password", f"--dbname={conninfo}"], env, "pg_dump")
+    return schema, projects, revision
+
+
+def _exact(name: str) -> str:
+    """A pg_dump name pattern matching exactly ``name`` (quoted: no wildcards, case kept; pg_restore takes names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _dump_meta(pg_restore: str, source: Path, schema: str, env: dict[str, str]) -> dict[str, str]:
+    """The registry_meta rows a dump holds (COPY text: one ``key<TAB>value`` line each)."""
+    text = _run([pg_restore, "--data-only", f"--schema={schema}", "--table=registry_meta", "--file=-",
+                 str(source)], env, f"pg_restore of {source.name}")
+    lines = text.splitlines()
+    start = next((at for at, line in enumerate(lines) if line.startswith("COPY ")), len(lines))
+    rows = lines[start + 1:]
+    rows = rows[:rows.index("\\.")] if "\\." in rows else rows
+    return dict(line.split("\t", 1) for line in rows if "\t" in line)
+
+
+def _restore_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str]:
+    """Check a dump (pg_restore reads its list; it holds registry_meta of a schema version this software reads),
+    then replace the registry in the store's schema with it in one transaction.
+
+    Returns the schema, and the projects and revision of the registry restored.
+    """
+    location = _redacted(url)
+    conninfo, env = _pg_environment(url)
+    pg_restore = _pg_tool("pg_restore")
+    listing = _run([pg_restore, "--list", str(source)], env, f"pg_restore --list {source.name}")
+    found = _TOC_META.search(listing)
+    if found is None:
+        raise StoreError(f"{source}: a PostgreSQL dump, but of no registry (it holds no registry_meta table)")
+    dumped = found.group(1)
+    meta = _dump_meta(pg_restore, source, dumped, env)
+    check_schema_version(str(source), meta.get("schema_version"))
+    with _connection(url) as con:
+        schema = _current_schema(con, location)
+        if schema != dumped:
+            raise StoreError(f"{source}: holds schema {dumped}, but the store's schema is {schema}; restore into a "
+                             f"URL whose search_path names {dumped} (?options=-csearch_path%3D{dumped},public)")
+        present = _tables_in(con, schema, list(REGISTRY_TABLES))
+        if present and not force:
+            raise StoreError(f"{location}: schema {schema} holds a registry already; use --force to replace it "
+                             "with the backup")
+        before = _registry_state(con, schema, location)[1] if "registry_meta" in present else None
+    with tempfile.NamedTemporaryFile("w", suffix=".list", prefix="registry-restore-") as entries:
+        # the schema exists already (and may hold other things, or PostGIS itself): restore what is in it only
+        entries.write("\n".join(line for line in listing.splitlines() if not _TOC_SCHEMA.match(line)) + "\n")
+        entries.flush()
+        _run([pg_restore, "--single-transaction", "--clean", "--if-exists", "--no-owner", f"--use-list={entries.name}",
+              "--no-password", f"--dbname={conninfo}", str(source)], env, f"pg_restore of {source.name}")
+    with _connection(url) as con:
+        name = sql.Identifier(schema)
+        # Caches and ETags key on the revision: move it past every value served before, and date the change now.
+        con.execute(sql.SQL("UPDATE {}.registry_meta SET value = (GREATEST(value::bigint, %s) + 1)::text "
+                            "WHERE key = 'revision'").format(name), (int(before) if before not in (None, "-") else 0,))
+        con.execute(sql.SQL("UPDATE {}.registry_meta SET value = %s WHERE key = 'last_change'").format(name),
+                    (change_stamp(),))
+        projects = con.execute(sql.SQL("SELECT count(*) FROM {}.projects").format(name)).fetchone()[0]
+    return schema, projects, meta.get("revision", "-")
