@@ -27,9 +27,8 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing registry (file, or tables in the PostGIS schema).")
 def init(store: str | None, force: bool) -> None:
     """Create an empty registry with every layer (a .gpkg file, or a postgresql:// URL's schema)."""
-    location = store_location(store)
-    create_store(location, overwrite=force)
-    click.echo(f"created empty registry {location}")
+    created = create_store(store_location(store), overwrite=force)  # its location names a PostGIS schema
+    click.echo(f"created empty registry {created.location}{', replacing any registry there' if force else ''}")
 
 
 @cli.command()
@@ -39,10 +38,10 @@ def demo(store: str | None, force: bool) -> None:
     """Build the demo registry of the seed's programme (180 projects, 36.33 億元)."""
     from .demo import build_demo
 
-    location = store_location(store)
-    built = build_demo(location, overwrite=force)
+    built = build_demo(store_location(store), overwrite=force)  # its location names a PostGIS schema
     count = len(built.projects())
-    click.echo(f"built demo registry {location}: {count} projects")
+    click.echo(f"built demo registry {built.location}: {count} projects"
+               f"{', replacing any registry there' if force else ''}")
 
 
 @cli.command()

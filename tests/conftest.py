@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,12 +14,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from psycopg.conninfo import conninfo_to_dict
 
 from registry.demo import build_demo
 from registry.store import GeoPackageStore
 
-from .pgserver import PostgresServer
+from .pgserver import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +83,35 @@ def postgis_url(postgis_server) -> Iterator[str]:
     """An empty schema of the test server for this test."""
     with postgis_schema(postgis_server) as url:
         yield url
+
+
+@contextmanager
+def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
+    """The production server (gunicorn, 2 workers) serving the registry at ``location``; yields its URL.
+
+    Its error log goes to ``error_log`` (a temporary file if not given), never to an unread pipe that
+    would stall the server once full.
+    """
+    port = free_port()
+    env = {**os.environ, "REGISTRY_STORE": location}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with tempfile.TemporaryDirectory() as folder:
+        log = error_log or Path(folder) / "error.log"
+        proc = subprocess.Popen([str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
+                                 "--error-logfile", str(log), "api:create_app()"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(300):
+            try:
+                requests.get(url, timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            raise RuntimeError(log.read_text() if log.exists() else "gunicorn did not start")
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

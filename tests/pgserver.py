@@ -80,7 +80,7 @@ class PostgresServer:
                 conf.write(f"port = {server.port}\nlisten_addresses = '127.0.0.1'\n"
                            f"unix_socket_directories = '{data_dir}'\n"
                            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
-            server._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(data_dir), "-l", str(data_dir / "server.log"))
+            server.boot()
             with psycopg.connect(server.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
                 conn.execute(f"CREATE DATABASE {DATABASE}")
             with psycopg.connect(server.url, autocommit=True) as conn:
@@ -92,6 +92,15 @@ class PostgresServer:
             server.stop()
             raise
         return server
+
+    def halt(self) -> None:
+        """Shut the server down as an outage would (clients are cut off), keeping its data for ``boot``."""
+        self._run("pg_ctl", "stop", "-m", "fast", "-w", "-D", str(self.data_dir))
+
+    def boot(self) -> None:
+        """Start the server process on its port and data: the first time, or again after ``halt``."""
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l",
+                  str(self.data_dir / "server.log"))
 
     def stop(self) -> None:
         """Kill the server at once (its data is throwaway) and delete its folder; safe to call twice."""

@@ -3,16 +3,9 @@ GDAL's OAPIF driver and OWSLib, with answers checked against independent computa
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 
 import pyogrio
 import pytest
@@ -20,36 +13,9 @@ import requests
 import shapely
 from shapely import Polygon
 
+from .conftest import serve
+
 ORDER = ["LF", "XT", "WT", "SP", "JJH"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve(location: str) -> Iterator[str]:
-    """The production server (gunicorn, 2 workers) serving the registry at ``location``; yields its URL."""
-    port = free_port()
-    env = {**os.environ, "REGISTRY_STORE": location}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen([str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-                             "api:create_app()"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
-        try:
-            requests.get(url, timeout=5)
-            break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode())
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

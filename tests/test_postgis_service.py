@@ -11,12 +11,12 @@ import sqlite3
 import subprocess
 
 import pandas as pd
+import psycopg
 import pyogrio
 import pytest
 import requests
 
-from .conftest import postgis_schema, run_cli, schema_of
-from .test_api import serve
+from .conftest import postgis_schema, run_cli, schema_of, serve
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,53 @@ def test_an_export_from_postgis_holds_what_one_from_the_geopackage_holds(postgis
                                       theirs.drop(columns="geometry", errors="ignore"))
         if "geometry" in ours:
             assert ours.geometry.geom_equals_exact(theirs.geometry, tolerance=1e-9).all()
+
+
+# -- schema commands touch only their own schema ----------------------------------------------------------
+def table_counts(url: str) -> dict[str, int]:
+    """Every table of a ``postgis_schema`` URL's schema with its row count, read with qualified names."""
+    parts, schema = schema_of(url)
+    with psycopg.connect(**parts) as con:
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))]
+        return {t: con.execute(f'SELECT count(*) FROM "{schema}"."{t}"').fetchone()[0] for t in tables}
+
+
+@pytest.fixture
+def empty_schema_first(postgis_server, postgis_demo) -> str:
+    """A URL whose search_path names an empty schema first, then the demo's schema (then public)."""
+    with postgis_schema(postgis_server) as empty:
+        yield f"{postgis_server.url}?options=-csearch_path%3D{schema_of(empty)[1]},{schema_of(postgis_demo)[1]},public"
+
+
+def test_init_in_an_empty_schema_ignores_a_registry_further_along_the_search_path(empty_schema_first, postgis_demo):
+    before = table_counts(postgis_demo)
+    done = run_cli("init", "--store", empty_schema_first)
+    assert done.returncode == 0, done.stderr
+    assert f"schema {schema_of(empty_schema_first)[1]}" in done.stdout
+    assert table_counts(empty_schema_first)["registry_meta"] > 0 and table_counts(empty_schema_first)["rivers"] == 0
+    assert table_counts(postgis_demo) == before
+
+
+def test_init_force_replaces_only_the_current_schema_and_names_it(empty_schema_first, postgis_demo):
+    before = table_counts(postgis_demo)
+    assert before["projects"] == 180
+    for _ in range(2):  # the second replaces the registry the first made
+        done = run_cli("init", "--store", empty_schema_first, "--force")
+        assert done.returncode == 0, done.stderr
+        assert f"schema {schema_of(empty_schema_first)[1]}" in done.stdout and "replacing" in done.stdout
+    assert table_counts(postgis_demo) == before
+
+
+def test_a_store_opens_only_a_registry_in_its_own_schema(empty_schema_first):
+    done = run_cli("info", "--store", empty_schema_first)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"schema {schema_of(empty_schema_first)[1]} holds no registry" in done.stderr
+
+
+def test_a_search_path_naming_a_missing_schema_first_is_refused(postgis_server, postgis_demo):
+    before = table_counts(postgis_demo)
+    url = f"{postgis_server.url}?options=-csearch_path%3Dno_such_schema,{schema_of(postgis_demo)[1]},public"
+    done = run_cli("init", "--store", url, "--force")
+    assert done.returncode == 2 and "schema no_such_schema" in done.stderr and "does not exist" in done.stderr
+    assert table_counts(postgis_demo) == before
