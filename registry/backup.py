@@ -4,9 +4,11 @@ A GeoPackage store is copied with SQLite's online backup API inside one read tra
 for the copy; readers do not). Only Python's sqlite3 opens the store here: a second SQLite in the process
 (GDAL's) would drop SQLite's POSIX locks on the file when it closed it. A PostGIS store is written by
 ``pg_dump --format=custom`` of its schema, from a snapshot this module exports and counts from, so the
-line it prints describes exactly what the dump holds. Every backup is written beside its target, checked,
-then renamed into place; a restore checks the backup before it replaces anything, a GeoPackage in one
-rename, a PostGIS schema in one ``pg_restore`` transaction.
+line it prints describes exactly what the dump holds; where pg_dump is missing or older than the server,
+the backup is a registry copy instead: a GeoPackage registry written from one snapshot. Every backup is
+written beside its target, checked, then renamed into place; a restore checks the backup before it
+replaces anything, a GeoPackage in one rename, a PostGIS schema in one ``pg_restore`` transaction (a
+GeoPackage put into PostGIS takes a few transactions; run it again if it is interrupted).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import model
 from .errors import StoreError
-from .store import GeoPackageStore, is_database_url
+from .store import Batch, GeoPackageStore, PostGISStore, Reader, is_database_url, open_store
 from .store.base import change_stamp, check_schema_version
 from .store.postgis import _connection, _current_schema, _redacted, _tables_in
 
@@ -37,7 +39,12 @@ PG_DUMP_MAGIC = b"PGDMP"  # the first bytes of pg_dump's custom format
 BUSY_TIMEOUT_S = 30  # how long a backup waits for a writer's commit, and a restore for writers to finish
 REGISTRY_TABLES = ("registry_meta", "projects", *model.LAYER_BY_NAME)
 _TOC_META = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) registry_meta \S+$", re.MULTILINE)
+_NOT_CARRIED = ("schema_version", "revision", "last_change")  # registry_meta keys a new store sets itself
 _TOC_SCHEMA = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT - SCHEMA|ACL - SCHEMA) ")
+
+
+class _NoDump(Exception):
+    """pg_dump cannot dump this server (missing, or older than the server): a registry copy is made instead."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,8 @@ class BackupReport:
     action: str  # "backed up" or "restored"
     source: str
     target: str
-    form: str  # "GeoPackage" or "pg_dump"
+    form: str  # "GeoPackage", "pg_dump" or "registry copy ..."
+
     projects: int
     revision: str
 
@@ -68,8 +76,13 @@ def backup(location: str, target: str | os.PathLike[str], *, force: bool = False
     if target.is_dir():
         raise StoreError(f"{target}: is a folder; name the backup file")
     if is_database_url(location):
-        with _beside(target) as tmp:
-            schema, projects, revision = _dump_postgis(location, tmp)
+        try:
+            with _beside(target) as tmp:
+                schema, projects, revision = _dump_postgis(location, tmp)
+        except _NoDump as why:
+            with _beside(target, suffix=".gpkg") as tmp:
+                label, projects, revision = _copy_registry(open_store(location), tmp)
+            return BackupReport("backed up", label, str(target), f"registry copy: {why}", projects, revision)
         return BackupReport("backed up", f"{_redacted(location)} (schema {schema})", str(target), "pg_dump", projects,
                             revision)
     path = Path(location)
@@ -86,7 +99,8 @@ def restore(source: str | os.PathLike[str], location: str, *, force: bool = Fals
     """Put the backup file ``source`` back as the registry at ``location``, after checking it.
 
     A GeoPackage backup must pass SQLite's integrity check and open as a registry this software reads; it
-    replaces the store file in one rename. A pg_dump backup must be read by ``pg_restore --list`` and hold
+    replaces the store file in one rename, or fills a PostGIS store's schema (in a few transactions: run it
+    again if it is interrupted). A pg_dump backup must be read by ``pg_restore --list`` and hold
     registry_meta; it replaces the schema's registry in one transaction. A registry there already is
     replaced only if ``force``.
     """
@@ -95,17 +109,18 @@ def restore(source: str | os.PathLike[str], location: str, *, force: bool = Fals
         raise StoreError(f"{source}: no such backup file")
     with open(source, "rb") as f:  # read before SQLite opens it: closing this descriptor drops no lock of SQLite's
         head = f.read(len(SQLITE_MAGIC))
+    if head != SQLITE_MAGIC and not head.startswith(PG_DUMP_MAGIC):
+        raise StoreError(f"{source}: not a registry backup (neither a GeoPackage nor a pg_dump file)")
+    if is_database_url(location) and head == SQLITE_MAGIC:
+        schema, projects, revision = _load_postgis(source, location, force)
+        return BackupReport("restored", str(source), f"{_redacted(location)} (schema {schema})", "registry copy",
+                            projects, revision)
     if is_database_url(location):
-        if not head.startswith(PG_DUMP_MAGIC):
-            raise StoreError(f"{source}: not a pg_dump backup (custom format); a PostGIS store is restored from "
-                             "the file `registry backup` wrote of a PostGIS store")
         schema, projects, revision = _restore_postgis(source, location, force)
         return BackupReport("restored", str(source), f"{_redacted(location)} (schema {schema})", "pg_dump", projects,
                             revision)
     if head.startswith(PG_DUMP_MAGIC):
         raise StoreError(f"{source}: a pg_dump backup of a PostGIS store; restore it with --store postgresql://...")
-    if head != SQLITE_MAGIC:
-        raise StoreError(f"{source}: not a registry backup (neither a GeoPackage nor a pg_dump file)")
     target = Path(location)
     if target.exists() and target.resolve() == source.resolve():
         raise StoreError(f"{source}: is the store itself; name the backup to restore")
@@ -121,15 +136,16 @@ def restore(source: str | os.PathLike[str], location: str, *, force: bool = Fals
 
 # -- files -------------------------------------------------------------------------------------
 @contextmanager
-def _beside(target: Path, install: Callable[[Path, Path], None] = os.replace) -> Iterator[Path]:
-    """A new file in ``target``'s folder to write; put in place by ``install`` (a rename) if the block succeeds.
+def _beside(target: Path, install: Callable[[Path, Path], None] = os.replace, suffix: str = ".part") -> Iterator[Path]:
+    """A new file (named with ``suffix``) in ``target``'s folder to write; put in place by ``install`` (a rename)
+    if the block succeeds.
 
     A backup or restore that fails or is killed never leaves a partial file under the target's name.
     """
     folder = target.parent
     if not folder.is_dir():
         raise StoreError(f"{target}: folder {folder} does not exist")
-    handle, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}-", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}-", suffix=suffix)
     os.close(handle)
     tmp = Path(name)
     try:
@@ -257,15 +273,22 @@ def _dump_postgis(url: str, tmp: Path) -> tuple[str, int, str]:
     """
     location = _redacted(url)
     conninfo, env = _pg_environment(url)
-    pg_dump = _pg_tool("pg_dump")
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise _NoDump("pg_dump not found (Debian: postgresql-client)")
     with _connection(url) as con:
         con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         con.read_only = True
         snapshot = con.execute("SELECT pg_export_snapshot()").fetchone()[0]
         schema = _current_schema(con, location)
         projects, revision = _registry_state(con, schema, location)
-        _run([pg_dump, "--format=custom", f"--schema={_exact(schema)}", f"--snapshot={snapshot}", f"--file={tmp}",
-              "--no-password", f"--dbname={conninfo}"], env, "pg_dump")
+        try:
+            _run([pg_dump, "--format=custom", f"--schema={_exact(schema)}", f"--snapshot={snapshot}",
+                  f"--file={tmp}", "--no-password", f"--dbname={conninfo}"], env, "pg_dump")
+        except StoreError as exc:
+            if "version mismatch" in exc.message:
+                raise _NoDump("pg_dump is older than the server") from None
+            raise
     return schema, projects, revision
 
 
@@ -317,12 +340,74 @@ def _restore_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str
         entries.flush()
         _run([pg_restore, "--single-transaction", "--clean", "--if-exists", "--no-owner", f"--use-list={entries.name}",
               "--no-password", f"--dbname={conninfo}", str(source)], env, f"pg_restore of {source.name}")
+    return schema, _move_revision_on(url, schema, before), meta.get("revision", "-")
+
+
+def _move_revision_on(url: str, schema: str, before: str | None) -> int:
+    """After a restore: the revision past ``before`` (the last one served) and the last change now, since caches
+    and ETags key on them and must not take the restored state for one served before. Returns the projects held."""
     with _connection(url) as con:
         name = sql.Identifier(schema)
-        # Caches and ETags key on the revision: move it past every value served before, and date the change now.
         con.execute(sql.SQL("UPDATE {}.registry_meta SET value = (GREATEST(value::bigint, %s) + 1)::text "
                             "WHERE key = 'revision'").format(name), (int(before) if before not in (None, "-") else 0,))
         con.execute(sql.SQL("UPDATE {}.registry_meta SET value = %s WHERE key = 'last_change'").format(name),
                     (change_stamp(),))
-        projects = con.execute(sql.SQL("SELECT count(*) FROM {}.projects").format(name)).fetchone()[0]
-    return schema, projects, meta.get("revision", "-")
+        return con.execute(sql.SQL("SELECT count(*) FROM {}.projects").format(name)).fetchone()[0]
+
+
+# -- registry copies: what pg_dump cannot do ---------------------------------------------------
+def _registry(view: Reader) -> tuple[dict[str, str], Batch, dict[str, object]]:
+    """From one snapshot: the meta entries a new store takes, the projects and features as one batch, and the
+    reference layers."""
+    features, references = {}, {}
+    for spec in model.LAYERS:
+        frame = view.features(spec.name).reset_index(drop=True)
+        if spec.kind != "project":
+            references[spec.name] = frame
+        elif len(frame):
+            features[spec.name] = frame[["project_id", "name", "geometry"]]
+    meta = {key: value for key, value in view.meta().items() if key not in _NOT_CARRIED}
+    return meta, Batch(view.projects().reset_index(drop=True), features), references
+
+
+def _fill(store: GeoPackageStore | PostGISStore, batch: Batch, references: dict) -> None:
+    for name, frame in references.items():
+        if len(frame):
+            store.replace_reference(name, frame)
+    store.write(batch, mode="insert")
+
+
+def _copy_registry(source: PostGISStore, tmp: Path) -> tuple[str, int, str]:
+    """A GeoPackage registry holding one snapshot of ``source``; returns its label, projects and revision."""
+    with source.snapshot() as view:
+        revision = view.revision()
+        meta, batch, references = _registry(view)
+    _fill(GeoPackageStore.create(tmp, meta=meta, overwrite=True), batch, references)
+    con = sqlite3.connect(tmp, isolation_level=None)
+    try:  # the copy carries the revision it is a copy of, as a restore of it reports
+        con.execute("UPDATE registry_meta SET value = ? WHERE key = 'revision'", (revision,))
+    finally:
+        con.close()
+    _check_gpkg(tmp, f"{source.location} (copied)")
+    return source.location, len(batch.projects), revision
+
+
+def _load_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str]:
+    """A GeoPackage registry (a registry copy, or a GeoPackage store's backup) put into a PostGIS store's schema.
+
+    Checked first like every GeoPackage backup; then the schema's registry is created afresh and filled, in a
+    few transactions (run it again if it is interrupted: it starts afresh each time).
+    """
+    _, revision = _check_gpkg(source, str(source))
+    with GeoPackageStore(source).snapshot() as view:
+        meta, batch, references = _registry(view)
+    location = _redacted(url)
+    with _connection(url) as con:
+        schema = _current_schema(con, location)
+        present = _tables_in(con, schema, list(REGISTRY_TABLES))
+        if present and not force:
+            raise StoreError(f"{location}: schema {schema} holds a registry already; use --force to replace it "
+                             "with the backup")
+        before = _registry_state(con, schema, location)[1] if "registry_meta" in present else None
+    _fill(PostGISStore.create(url, meta=meta, overwrite=True), batch, references)
+    return schema, _move_revision_on(url, schema, before), revision

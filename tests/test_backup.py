@@ -176,3 +176,15 @@ def test_a_postgis_dump_restores_only_into_the_schema_it_was_taken_from(postgis_
     backup(postgis_url, tmp_path / "backup.dump")
     with postgis_schema(postgis_server) as other, pytest.raises(StoreError, match="search_path"):
         restore(tmp_path / "backup.dump", other)
+
+
+def test_without_pg_dump_a_postgis_backup_is_a_registry_copy_that_restores(postgis_url, tmp_path, monkeypatch):
+    store = build_demo(postgis_url)
+    held = state_of(store)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without PostgreSQL's client tools
+    report = backup(postgis_url, tmp_path / "backup.dump")
+    assert report.form.startswith("registry copy") and report.projects == 180
+    assert state_of(GeoPackageStore(tmp_path / "backup.dump")) == held
+    store.delete([STORM_PROJECT])
+    restore(tmp_path / "backup.dump", postgis_url, force=True)
+    assert state_of(open_store(postgis_url)) == held
