@@ -51,8 +51,9 @@ def flask_server(demo_copy):
     proc.wait(timeout=10)
 
 
-def test_a_thread_storm_against_one_server_process_gets_every_answer(flask_server):
+def test_a_thread_storm_against_one_server_process_gets_every_answer(flask_server, demo_copy):
     proc, url = flask_server
+    store = open_store(str(demo_copy))
     statuses: list[int | str] = []
 
     def ask(path: str) -> None:
@@ -61,12 +62,41 @@ def test_a_thread_storm_against_one_server_process_gets_every_answer(flask_serve
         except requests.RequestException as exc:
             statuses.append(type(exc).__name__)
 
-    for _ in range(3):  # bursts: each starts on cold caches of the street memberships it asks for
+    for _ in range(6):  # bursts, each after a write: the server starts each on a new state, with cold caches
+        store.write(Batch(store.projects(["2013-ALY-001"]), {"alleys": store.features("alleys", project_ids=[
+            "2013-ALY-001"])}), mode="upsert")
         with ThreadPoolExecutor(24) as pool:
-            list(pool.map(ask, islice(cycle(STORM), 96)))
+            list(pool.map(ask, islice(cycle(STORM), 72)))
     assert proc.poll() is None, f"the server died: {proc.stderr.read().decode()[-2000:]}"
     assert [s for s in statuses if s != 200] == []
-    assert len(statuses) == 288
+    assert len(statuses) == 432
+
+
+RACE = """
+import sys, threading
+import numpy as np, shapely
+from registry import spatial
+from registry.store import open_store
+view = open_store(sys.argv[1])
+points = np.asarray(view.features("billboards").geometry.array)
+lines = np.asarray(view.features("rivers").geometry.array)
+boundary = shapely.to_wkb(view.features("street_offices").geometry.values[0])
+for _ in range(200):
+    street = shapely.from_wkb(boundary)  # one boundary, shared by every thread, not yet prepared
+    barrier = threading.Barrier(8)
+    def work(i):
+        barrier.wait()
+        spatial.membership(lines if i % 2 else points, street, [])
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+"""
+
+
+def test_threads_applying_the_membership_rule_to_one_shared_boundary_do_not_crash(demo_path):
+    # Before the rule prepared a private copy, this process died with SIGSEGV every time (3 of 3 runs).
+    run = subprocess.run([sys.executable, "-c", RACE, str(demo_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 # -- readers while a writer upserts ---------------------------------------------------------------------------

@@ -107,12 +107,12 @@ class GeoPackageStore(Store):
                              "or `registry demo`")
         if path.is_dir():
             raise StoreError(f"{path}: is a folder, not a GeoPackage file")
+        con = sqlite3.connect(path, timeout=10)
         try:
-            con = _connect(path)
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError:
-            raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)") from None
-        try:
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError:
+                raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)") from None
             if "gpkg_contents" not in tables:
                 raise StoreError(f"{path}: an SQLite file but not a GeoPackage (no gpkg_contents)")
             missing = [n for n in ("projects", "registry_meta", *model.LAYER_BY_NAME) if n not in tables]
@@ -153,11 +153,18 @@ class GeoPackageStore(Store):
         return _revision(con, self.path)
 
     def _reader(self) -> sqlite3.Connection:
-        """This thread's own connection for cheap revision checks (connections are not shared by threads)."""
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = self._local.con = _connect(self.path)
-        return con
+        """This thread's own connection for cheap revision checks (connections are not shared by threads),
+        opened again when the path names another file (a registry restored by replacing the file)."""
+        inode = os.stat(self.path).st_ino
+        held = getattr(self._local, "held", None)
+        if held is None or held[0] != inode:
+            if held is not None:
+                held[1].close()
+            held = self._local.held = (inode, _connect(self.path))
+        return held[1]
+
+    def revision(self) -> str:
+        return self._peek_revision()  # no need to load a state to name it
 
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
@@ -303,7 +310,7 @@ def _revision(con: sqlite3.Connection, path: Path) -> str:
     (GDAL, QGIS) that do not count it. Read inside a read transaction, it names that transaction's state."""
     counted = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
     stat = os.stat(path)
-    return f"{counted[0] if counted else 0}-{stat.st_mtime_ns}-{stat.st_size}"
+    return f"{counted[0] if counted else 0}-{stat.st_mtime_ns}-{stat.st_size}-{stat.st_ino}"
 
 
 def _load_state(path: Path) -> _State:
