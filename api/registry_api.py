@@ -10,8 +10,8 @@ import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
 
-from registry import model, output, spatial
-from registry.errors import NotFound, ValidationError
+from registry import limits, model, output, spatial
+from registry.errors import NotFound
 from registry.exchange.rows import neutralise_cell
 from registry.qa import run_qa
 from registry.query import find, parse_query
@@ -33,7 +33,7 @@ from .http import (
 
 bp = Blueprint("registry", __name__)
 DEFAULT_PROJECTS = 100
-MAX_PROJECTS = 100_000
+MAX_PROJECTS = limits.MAX_PAGE
 
 
 def _csv(header: list[str], rows: list[list[object]]) -> Response:
@@ -50,8 +50,7 @@ def _project_args(extra: dict | None = None, default_limit: int = DEFAULT_PROJEC
     for key in ("f", "crs", "encoding", "style_by"):  # output options, not filters
         args.pop(key, None)
     args.setdefault("limit", str(default_limit))
-    if args["limit"].isdigit() and int(args["limit"]) > MAX_PROJECTS:
-        raise ValidationError(f"limit must be at most {MAX_PROJECTS}", param="limit")
+    limits.whole_number(args["limit"], "limit", 0, MAX_PROJECTS)  # the CLI's --limit has no maximum
     args.update(extra or {})
     return args
 

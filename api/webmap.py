@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, send_from_directory
 
-from registry import maps, model
+from registry import limits, maps, model
 from registry.errors import NotFound, ValidationError
 
 from .http import store
@@ -36,15 +36,13 @@ def static_map():
     if fmt not in MEDIA:
         raise ValidationError(f"f must be one of {', '.join(MEDIA)}, got {fmt!r}", param="f")
     by, theme, title = args.pop("by", None), args.pop("theme", None), args.pop("title", None)
-    raw_dpi = args.pop("dpi", "150")
-    if not raw_dpi.isdigit():
-        raise ValidationError(f"dpi must be a whole number, got {raw_dpi!r}", param="dpi")
+    dpi = limits.whole_number(args.pop("dpi", "150"), "dpi")
     if by and theme:
         raise ValidationError("give by (an overlay map) or theme (a choropleth), not both", param="theme")
     if theme:
-        body = maps.render_choropleth(store(), args, value=theme, fmt=fmt, dpi=int(raw_dpi), title=title)
+        body = maps.render_choropleth(store(), args, value=theme, fmt=fmt, dpi=dpi, title=title)
     else:
-        body = maps.render_map(store(), args, by=by or "category", fmt=fmt, dpi=int(raw_dpi), title=title)
+        body = maps.render_map(store(), args, by=by or "category", fmt=fmt, dpi=dpi, title=title)
     return Response(body, mimetype=MEDIA[fmt])
 
 

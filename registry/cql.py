@@ -46,7 +46,7 @@ from pygeofilter.cql2 import (
 )
 from pygeofilter.parsers import cql2_json, cql2_text
 
-from . import model, spatial
+from . import limits, model, spatial
 from .errors import NotFound, ValidationError
 
 # filter-lang values accepted -> the language they name (GDAL sends cql-text)
@@ -113,13 +113,17 @@ def parse_filter(text: str | dict, lang: str | None = None) -> ast.Node:
         if chosen is None:
             raise ValidationError(f"filter-lang must be cql2-text or cql2-json (or cql-text, cql-json), got {lang!r}",
                                   param="filter-lang")
-    if chosen == "cql2-json":
-        node = _parse_json(text)
-    elif isinstance(text, str):
-        node = _parse_text(text)
-    else:
+    if chosen == "cql2-text" and not isinstance(text, str):
         raise ValidationError("filter-lang cql2-text needs the filter as text; send a JSON filter as cql2-json",
                               param="filter-lang")
+    if not isinstance(text, str):
+        text = json.dumps(text)
+    if len(text) > limits.MAX_FILTER_CHARS:
+        raise ValidationError(f"filter has {len(text):,} characters, more than the {limits.MAX_FILTER_CHARS:,} "
+                              "allowed; shorten it (IN lists instead of ORs, fewer vertices in geometries)",
+                              param="filter")
+    limits.check_nesting(text, "filter", cql=chosen == "cql2-text")
+    node = _parse_json(text) if chosen == "cql2-json" else _parse_text(text)
     if not isinstance(node, ast.Node):
         raise ValidationError(f"filter must be a condition such as status = 'completed', got {node!r:.60}",
                               param="filter")
@@ -258,10 +262,8 @@ class _Evaluator:
 
     def condition(self, node: Any) -> pd.arrays.BooleanArray:
         """The three-valued result of a condition node for every row."""
-        if isinstance(node, ast.And):
-            return self.condition(node.lhs) & self.condition(node.rhs)
-        if isinstance(node, ast.Or):
-            return self.condition(node.lhs) | self.condition(node.rhs)
+        if isinstance(node, (ast.And, ast.Or)):
+            return self.chain(node)
         if isinstance(node, ast.Not):
             return ~self.condition(node.sub_node)
         if isinstance(node, ast.Comparison):
@@ -292,6 +294,18 @@ class _Evaluator:
         value = self.operand(node)
         fix = f"write {value.label} = true" if value.kind == "boolean" else "compare it with =, <, LIKE, IN..."
         raise ValidationError(f"filter: {value.label} is a value, not a condition; {fix}", param="filter")
+
+    def chain(self, node: ast.And | ast.Or) -> pd.arrays.BooleanArray:
+        """a AND b AND c... (or OR), left to right in a loop: pygeofilter nests a chain as deep as it is long."""
+        kind = type(node)
+        operands = []
+        while isinstance(node, kind):
+            operands.append(node.rhs)
+            node = node.lhs
+        result = self.condition(node)
+        for operand in reversed(operands):
+            result = result & self.condition(operand) if kind is ast.And else result | self.condition(operand)
+        return result
 
     @staticmethod
     def negated(result: pd.arrays.BooleanArray, negate: bool) -> pd.arrays.BooleanArray:
@@ -326,10 +340,9 @@ class _Evaluator:
         if pattern.kind != "text" or pattern.per_row:
             raise ValidationError(f"filter: LIKE needs a quoted pattern such as '%河%', got {pattern.label}",
                                   param="filter")
-        tokens = re.findall(r"\\.|.", pattern.values, flags=re.DOTALL)
-        regex = "".join({"%": ".*", "_": "."}.get(token) or re.escape(token[-1]) for token in tokens)
         texts = pd.Series(np.broadcast_to(np.asarray(subject.values, dtype=object), (self.rows,)), dtype=object)
-        return self.truth(texts.str.fullmatch(regex, flags=re.DOTALL).to_numpy(dtype=bool), subject.null)
+        return self.truth(texts.str.fullmatch(_like_regex(pattern.values), flags=re.DOTALL).to_numpy(dtype=bool),
+                          subject.null)
 
     def is_in(self, node: ast.In) -> pd.arrays.BooleanArray:
         """value = any item of the list (the loop runs over the list's items, never over rows)."""
@@ -493,6 +506,26 @@ class _Evaluator:
         geom = spatial.to_storage(geom, epsg)
         spatial.check_lonlat(geom, "filter")
         return _Operand("geometry", geom, False, f"{kind} literal", False)
+
+
+def _like_regex(pattern: str) -> str:
+    """A regular expression (fullmatch, DOTALL) for the LIKE ``pattern``, matching in time linear in the text.
+
+    % is any text, _ one character, a backslash makes the next character literal. The pieces between
+    %s have fixed lengths, so taking each middle piece at its leftmost place is never wrong: each is
+    an atomic group, which the engine never backtracks into, so ``'%a%a%a%Z'`` costs one pass per
+    piece instead of a pass per combination of places (as ``.*a.*a.*a.*Z`` would).
+    """
+    pieces = [""]
+    for token in re.findall(r"\\.|.", pattern, flags=re.DOTALL):
+        if token == "%":
+            pieces.append("")
+        else:
+            pieces[-1] += "." if token == "_" else re.escape(token[-1])
+    if len(pieces) == 1:
+        return pieces[0]
+    middle = "".join(f"(?>.*?{piece})" for piece in pieces[1:-1] if piece)
+    return f"{pieces[0]}{middle}.*{pieces[-1]}"
 
 
 def _instant(value: date) -> np.datetime64:

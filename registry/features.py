@@ -23,7 +23,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from . import cql, model, output, spatial
+from . import cql, limits, model, output, spatial
 from .apportion import largest_remainder
 from .errors import NotFound, ValidationError
 from .store import Store
@@ -36,7 +36,7 @@ CRS_URIS = {
     "http://www.opengis.net/def/crs/EPSG/0/4549": 4549,
 }
 STORAGE_CRS = "http://www.opengis.net/def/crs/EPSG/0/4490"
-MAX_LIMIT = 100_000
+MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
 _KINDS = {"TEXT": "text", "DATE": "date", "INTEGER": "integer", "REAL": "real"}
 
@@ -271,16 +271,7 @@ def parse_items_query(store: Store, layer_view: LayerView, args: dict[str, str])
 
 def _bounded_int(args: dict[str, str], key: str, default: int, low: int, high: int | None) -> int:
     raw = args.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise ValidationError(f"{key} must be a whole number, got {raw!r}", param=key) from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValidationError(f"{key} must be {bound}, got {value}", param=key)
-    return value
+    return default if raw in (None, "") else limits.whole_number(raw, key, low, high)
 
 
 def _equals_mask(frame: pd.DataFrame, name: str, kind: str, raw: str) -> np.ndarray:
@@ -288,7 +279,7 @@ def _equals_mask(frame: pd.DataFrame, name: str, kind: str, raw: str) -> np.ndar
     column = frame[name]
     try:
         if kind == "integer":
-            wanted = [int(v) for v in values]
+            wanted = [limits.whole_number(v, name) for v in values]
         elif kind == "real":
             wanted = [float(v) for v in values]
         elif kind == "bool":

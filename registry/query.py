@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import model, spatial
+from . import limits, model, spatial
 from .errors import ValidationError
 from .store import Store
 from .text import to_traditional
 
-MAX_DISTANCE_M = 50_000
+MAX_DISTANCE_M = limits.MAX_DISTANCE_M
 # The query's parameters (HTTP names, which the CLI maps its options to) and what each takes.
 PARAMETERS = {
     "street": "Street office: code or name (traditional or simplified).",
@@ -86,15 +86,7 @@ def _split(value: str | None) -> list[str]:
 
 def _int(params: Mapping[str, str], key: str, minimum: int | None = None) -> int | None:
     raw = params.get(key)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValidationError(f"{key} must be a whole number, got {raw!r}", param=key) from None
-    if minimum is not None and value < minimum:
-        raise ValidationError(f"{key} must be >= {minimum}, got {value}", param=key)
-    return value
+    return None if raw in (None, "") else limits.whole_number(raw, key, low=minimum)
 
 
 def parse_query(params: Mapping[str, str], store: Store) -> Query:
@@ -150,7 +142,7 @@ def parse_query(params: Mapping[str, str], store: Store) -> Query:
 def _years(text: str | None) -> tuple[int, int] | None:
     if text in (None, ""):
         return None
-    match = re.fullmatch(r"\s*(\d{4})\s*(?:\.\.\s*(\d{4})\s*)?", str(text))
+    match = re.fullmatch(r"\s*([0-9]{4})\s*(?:\.\.\s*([0-9]{4})\s*)?", str(text))
     if not match:
         raise ValidationError(f"year must be 2013 or a range 2013..2014, got {text!r}", param="year")
     first, last = int(match.group(1)), int(match.group(2) or match.group(1))

@@ -10,6 +10,7 @@ holds it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import date
@@ -21,7 +22,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from . import model
+from . import limits, model
 from .errors import ValidationError
 from .text import to_traditional
 
@@ -52,12 +53,15 @@ def parse_epsg(text: str | int | None, param: str = "crs") -> int:
     if raw.endswith("/CRS84") or raw.upper() in ("CRS84", "OGC:CRS84"):
         return 4326
     code = raw.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    if not code.isdigit():
-        raise ValidationError(f"{param} must be an EPSG code like EPSG:4490, got {raw!r}", param=param)
+    if not (code.isascii() and code.isdigit()):  # str.isdigit alone accepts ² and ١, which int() refuses
+        raise ValidationError(f"{param} must be an EPSG code like EPSG:4490, got {raw[:40]!r}", param=param)
     try:
-        pyproj.CRS.from_epsg(int(code))
+        crs = pyproj.CRS.from_epsg(int(code))
     except CRSError:
         raise ValidationError(f"{param}: unknown EPSG code {code}", param=param) from None
+    if not (crs.is_projected or crs.type_name == "Geographic 2D CRS"):
+        raise ValidationError(f"{param}: EPSG:{code} is a {crs.type_name}; give a 2D geographic or projected CRS "
+                              "such as EPSG:4490 or EPSG:4549", param=param)
     return int(code)
 
 
@@ -102,29 +106,70 @@ def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "
     minx, miny, maxx, maxy = values
     if minx > maxx or miny > maxy:
         raise ValidationError(f"{param}: min must not exceed max ({text})", param=param)
-    box = shapely.segmentize(shapely.box(minx, miny, maxx, maxy), max(maxx - minx, maxy - miny) / 16 or 1)
-    box = to_storage(box, epsg)
+    # Clipped to where the CRS is defined: beyond it, projected coordinates reproject to nonsense or infinity.
+    west, south, east, north = _domain(epsg)
+    clipped = max(minx, west), max(miny, south), min(maxx, east), min(maxy, north)
+    if clipped[0] > clipped[2] or clipped[1] > clipped[3]:
+        if (west, south, east, north) == _LONLAT:
+            check_lonlat(shapely.box(minx, miny, maxx, maxy), param)  # it says whether lat and lon look swapped
+        raise ValidationError(f"{param}: ({text}) lies outside the area EPSG:{epsg} is defined for "
+                              f"({west:.6g}, {south:.6g}, {east:.6g}, {north:.6g}); check the CRS and the axis order",
+                              param=param)
+    box = to_storage(_box(*clipped), epsg)
     check_lonlat(box, param)
     return box
+
+
+_LONLAT = (-180.0, -90.0, 180.0, 90.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain(epsg: int) -> tuple[float, float, float, float]:
+    """Where coordinates of the CRS ``epsg`` mean something, as a box (x = east): its area of use if projected."""
+    crs = pyproj.CRS.from_epsg(epsg)
+    if crs.is_geographic:
+        return _LONLAT
+    west, south, east, north = crs.area_of_use.bounds  # every projected EPSG CRS has one
+    if west > east:  # across the antimeridian: all longitudes
+        west, east = -180.0, 180.0
+    return pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform_bounds(west, south, east, north)
+
+
+def _box(minx: float, miny: float, maxx: float, maxy: float) -> shapely.Geometry:
+    """A bbox as a polygon with points along its edges, so that it keeps its shape in another CRS.
+
+    A box without width or height is the segment or point it is (a polygon of it would be invalid).
+    """
+    if minx == maxx and miny == maxy:
+        return shapely.Point(minx, miny)
+    shape = (shapely.box(minx, miny, maxx, maxy) if minx < maxx and miny < maxy
+             else shapely.LineString([(minx, miny), (maxx, maxy)]))
+    return shapely.segmentize(shape, max(maxx - minx, maxy - miny) / 16)
 
 
 def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "polygon") -> shapely.Geometry:
     """WKT or GeoJSON (a geometry, Feature or FeatureCollection) in ``epsg``, as a valid EPSG:4490 geometry."""
     raw = str(text).strip()
+    limits.check_nesting(raw, param)  # GEOS reads nested collections recursively: deep text overflows its stack
     try:
         if raw.startswith("{"):
             obj = json.loads(raw)
             if obj.get("type") == "FeatureCollection":
-                geom = shapely.union_all([shapely.from_geojson(json.dumps(f["geometry"])) for f in obj["features"]])
+                parts = [shapely.from_geojson(json.dumps(f["geometry"])) for f in obj["features"]]
             elif obj.get("type") == "Feature":
-                geom = shapely.from_geojson(json.dumps(obj["geometry"]))
+                parts = [shapely.from_geojson(json.dumps(obj["geometry"]))]
             else:
-                geom = shapely.from_geojson(raw)
+                parts = [shapely.from_geojson(raw)]
         else:
-            geom = shapely.from_wkt(raw)
+            parts = [shapely.from_wkt(raw)]
     except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException) as exc:
         raise ValidationError(f"{param} is neither valid WKT nor GeoJSON: {str(exc).splitlines()[0]}",
                               param=param) from None
+    vertices = int(shapely.get_num_coordinates(parts).sum())
+    if vertices > limits.MAX_VERTICES:
+        raise ValidationError(f"{param} has {vertices:,} vertices, more than the {limits.MAX_VERTICES:,} allowed; "
+                              "simplify it", param=param)
+    geom = shapely.union_all(parts) if len(parts) > 1 else parts[0]
     if geom is None or geom.is_empty:
         raise ValidationError(f"{param} is empty", param=param)
     if not geom.is_valid:
