@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from .. import model, spatial, validate
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailable
 from . import gpkgblob, gpkgrtree
 from .base import Batch, BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
@@ -149,8 +149,10 @@ class GeoPackageStore(Store):
 
     def _peek_revision(self) -> str:
         """The file's revision now, read outside any transaction (only to tell whether to reload)."""
-        con = self._reader()
-        return _revision(con, self.path)
+        try:
+            return _revision(self._reader(), self.path)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's own connection for cheap revision checks (connections are not shared by threads),
@@ -174,8 +176,8 @@ class GeoPackageStore(Store):
             try:
                 con.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path}: busy, another edit is being written ({exc}); "
-                                 "try again") from None
+                raise StoreUnavailable(f"{self.path}: busy, another edit is being written ({exc}); "
+                                       "try again") from None
             try:
                 yield con
                 _bump_revision(con)
@@ -326,8 +328,8 @@ def _load_state(path: Path) -> _State:
         projects = typed_projects(pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con))
         layers = {layer.name: _read_layer(con, layer) for layer in model.LAYERS}
         con.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot be read ({exc})") from None
+    except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
+        raise StoreUnavailable(f"{path}: cannot be read now ({exc}); try again") from None
     finally:
         con.close()
     return _State(revision, modified, meta, infos, projects, layers)

@@ -155,7 +155,7 @@ class PostGISStore(Store):
             try:
                 con.execute('LOCK TABLE "registry_meta" IN SHARE ROW EXCLUSIVE MODE')
             except psycopg.errors.LockNotAvailable:
-                raise StoreError(f"{self.location}: busy, another edit is being written; try again") from None
+                raise StoreUnavailable(f"{self.location}: busy, another edit is being written; try again") from None
             yield con
 
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
@@ -200,7 +200,13 @@ class PostGISSnapshot(Snapshot):
         self.location = store.location
         self._store = store
         self._con = con
-        self._meta = dict(con.execute("SELECT key, value FROM registry_meta").fetchall())
+        self._meta = dict(self._rows("SELECT key, value FROM registry_meta"))
+
+    def _rows(self, statement: str, params: Sequence[object] = ()) -> list[tuple]:
+        """A statement's rows; the database's errors become StoreUnavailable here, since a request's snapshot
+        outlives the block that took it."""
+        with _refusals(self._store.url):
+            return self._con.execute(statement, params).fetchall()
 
     def meta(self) -> dict[str, str]:
         return dict(self._meta)
@@ -213,12 +219,12 @@ class PostGISSnapshot(Snapshot):
         return datetime.fromisoformat(changed.replace("Z", "+00:00")) if changed else datetime.now(UTC)
 
     def layers(self) -> list[LayerInfo]:
-        count = self._con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
+        count = self._rows('SELECT count(*) FROM "projects"')[0][0]
         infos = [LayerInfo("projects", "attributes", None, count, None, None)]
         for spec in model.LAYERS:
-            count, minx, miny, maxx, maxy = self._con.execute(
+            count, minx, miny, maxx, maxy = self._rows(
                 f'SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) '
-                f'FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM "{spec.name}") s').fetchone()
+                f'FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM "{spec.name}") s')[0]
             extent = (minx, miny, maxx, maxy) if count else None
             infos.append(LayerInfo(spec.name, spec.kind, spec.geometry_type, count, extent, model.STORAGE_EPSG))
         return infos
@@ -231,7 +237,7 @@ class PostGISSnapshot(Snapshot):
 
     def _load_projects(self) -> pd.DataFrame:
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
-        rows = self._con.execute(f'SELECT {columns} FROM "projects" ORDER BY project_id').fetchall()
+        rows = self._rows(f'SELECT {columns} FROM "projects" ORDER BY project_id')
         return typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object))
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
@@ -251,8 +257,7 @@ class PostGISSnapshot(Snapshot):
             params.append(shapely.to_wkb(boundary))
         columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = self._con.execute(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid',
-                                 params).fetchall()
+        rows = self._rows(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid', params)
         names = [name for name, _ in spec.columns]
         frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
         geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
