@@ -1,18 +1,33 @@
-"""The OpenAPI 3.0 document of the API.
+"""The OpenAPI 3.0 document of the API: every path with its real parameters, answers and media types.
 
 Every collection gets its own items path listing its queryables as query parameters, because GDAL's
 OAPIF driver sends attribute filters to the server only for parameters the OpenAPI lists there, and
-pages up to the ``limit`` parameter's ``schema.maximum``.
+pages up to the ``limit`` parameter's ``schema.maximum``. Response schemas are closed where the
+server's answers are, so a fuzzer checking answers against them (tests/test_openapi.py) finds drift.
 """
 
 from __future__ import annotations
 
-from registry import features, model
-from registry.query import PARAMETERS
+from registry import features, model, stats
+from registry.maps import BY_CHOICES, FORMATS, THEMES
+from registry.maps.style import DPI_RANGE
+from registry.query import MAX_DISTANCE_M, PARAMETERS
+
+from .http import EXPORTS, GEOJSON, HTML, JSON
+from .registry_api import DEFAULT_PROJECTS, MAX_PROJECTS
+from .webmap import MEDIA as MAP_MEDIA
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
-_TYPES = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
+PROBLEM = "application/problem+json"
+SCHEMA_JSON = "application/schema+json"
+_KINDS = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
           "date": {"type": "string", "format": "date"}, "bool": {"type": "boolean"}}
+_ENUMS = {"category": list(model.CATEGORY_BY_SLUG), "status": list(model.STATUSES),
+          "site_type": list(model.SITE_TYPES), "billboard_action": list(model.BILLBOARD_ACTIONS)}
+_PATTERNS = {"project_id": r"^\d{4}-[A-Z]{3}-\d{3}$"}
+_CRS_URI = {"type": "string", "format": "uri", "enum": list(features.CRS_URIS)}
+_EPSG = {"type": "string", "pattern": r"^(EPSG:)?\d+$|^http://www\.opengis\.net/def/crs/(EPSG/0/\d+|OGC/1\.3/CRS84)$"}
+_DATE = {"type": "string", "format": "date"}
 
 
 def _param(name: str, description: str, schema: dict, where: str = "query", required: bool = False,
@@ -25,17 +40,34 @@ def _param(name: str, description: str, schema: dict, where: str = "query", requ
     return out
 
 
+def _list(name: str, description: str, items: dict, unique: bool = False) -> dict:
+    """A comma-separated list parameter (``a,b,c``); ``unique`` when naming an item twice is an error."""
+    schema = {"type": "array", "minItems": 1, "items": items, **({"uniqueItems": True} if unique else {})}
+    return _param(name, description, schema, style="form", explode=False)
+
+
+def _ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _f(*formats: str) -> dict:
+    return _param("f", "Response format (overrides the Accept header).", {"type": "string", "enum": list(formats)})
+
+
+def _sort_keys(names: list[str]) -> list[str]:
+    return [f"{sign}{name}" for name in names for sign in ("", "+", "-")]
+
+
+# Parameters shared by every collection's items path (GDAL reads limit's schema.maximum from here).
 COMMON = {
-    "f": _param("f", "Response format.", {"type": "string", "enum": ["json", "geojson", "html"]}),
-    "bbox": _param("bbox", "minx,miny,maxx,maxy (CRS84 lon/lat unless bbox-crs).",
-                   {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-                   style="form", explode=False),
-    "bbox-crs": _param("bbox-crs", "CRS of bbox.", {"type": "string", "format": "uri",
-                                                    "enum": list(features.CRS_URIS)}),
-    "crs": _param("crs", "CRS of the response geometry.", {"type": "string", "format": "uri",
-                                                            "enum": list(features.CRS_URIS)}),
-    "datetime": _param("datetime", "Instant or interval matched against the planned start–finish.",
-                       {"type": "string"}),
+    "bbox": _param("bbox", "minx,miny,maxx,maxy or, with heights, minx,miny,minz,maxx,maxy,maxz "
+                           "(CRS84 lon/lat unless bbox-crs).",
+                   {"type": "array", "minItems": 4, "maxItems": 6, "not": {"minItems": 5, "maxItems": 5},
+                    "items": {"type": "number"}}, style="form", explode=False),
+    "bbox-crs": _param("bbox-crs", "CRS of bbox.", _CRS_URI),
+    "crs": _param("crs", "CRS of the response geometry.", _CRS_URI),
+    "datetime": _param("datetime", "Instant or interval (a/b, open ends as ..) matched against the planned "
+                                   "start–finish.", {"type": "string"}),
     "limit": _param("limit", f"Features per page (default {features.DEFAULT_LIMIT}).",
                     {"type": "integer", "minimum": 1, "maximum": features.MAX_LIMIT,
                      "default": features.DEFAULT_LIMIT}),
@@ -43,86 +75,383 @@ COMMON = {
     "after": _param("after", "Keyset position: features after this fid (next links carry it).",
                     {"type": "integer", "minimum": 0}),
     "filter": _param("filter", "A CQL2 filter.", {"type": "string"}),
-    "filter-lang": _param("filter-lang", "Language of filter.",
+    "filter-lang": _param("filter-lang", "Language of filter (cql-text is GDAL's name for cql2-text).",
                           {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"],
                            "default": "cql2-text"}),
-    "filter-crs": _param("filter-crs", "CRS of geometries in filter.",
-                         {"type": "string", "format": "uri", "enum": list(features.CRS_URIS)}),
-    "sortby": _param("sortby", "[+|-]property,...", {"type": "string"}),
-    "properties": _param("properties", "Properties to return, comma-separated.", {"type": "string"}),
+    "filter-crs": _param("filter-crs", "CRS of geometries in filter.", _CRS_URI),
     "street": _param("street", "Registry extension: features belonging to this street office (code or name).",
                      {"type": "string"}),
-    "as_of": _param("as_of", "Registry extension: street boundaries valid on YYYY-MM-DD (default today).",
-                    {"type": "string", "format": "date"}),
+    "as_of": _param("as_of", "Registry extension: street boundaries valid on YYYY-MM-DD (default today).", _DATE),
 }
+
+
+def _query_params() -> dict[str, dict]:
+    """The registry's query parameters (``/projects``, ``/stats``, ``/maps``), with their real types."""
+    text = {"type": "string"}
+    schemas = {
+        "as_of": _DATE, "bbox-crs": _EPSG, "polygon-crs": _EPSG, "near-crs": _EPSG,
+        "distance": {"type": "number", "minimum": 0, "maximum": MAX_DISTANCE_M},
+        "predicate": {"type": "string", "enum": ["intersects", "within"], "default": "intersects"},
+        "year": {"type": "string", "pattern": r"^\s*\d{4}\s*(\.\.\s*\d{4}\s*)?$"},
+        "in_statement": {"type": "boolean"},
+        "investment_min": {"type": "integer", "minimum": 0}, "investment_max": {"type": "integer", "minimum": 0},
+        "limit": {"type": "integer", "minimum": 0, "maximum": MAX_PROJECTS, "default": DEFAULT_PROJECTS},
+        "offset": {"type": "integer", "minimum": 0, "default": 0},
+    }
+    out = {name: _param(name, text_, schemas.get(name, text)) for name, text_ in PARAMETERS.items()}
+    out["bbox"] = _param("bbox", PARAMETERS["bbox"] + " (x = east first in bbox-crs; heights may follow miny and "
+                                                      "maxy: 6 numbers)",
+                         COMMON["bbox"]["schema"], style="form", explode=False)
+    out["category"] = _list("category", PARAMETERS["category"], {"type": "string", "enum": _ENUMS["category"]})
+    out["status"] = _list("status", PARAMETERS["status"], {"type": "string", "enum": _ENUMS["status"]})
+    out["sortby"] = _list("sortby", PARAMETERS["sortby"], {"type": "string",
+                                                           "enum": _sort_keys(list(model.PROJECT_COLUMNS))},
+                          unique=True)
+    return out
+
+
+def _export_params(crs: bool = True) -> list[dict]:
+    """Options of file exports; ``crs`` for the registry paths (the items paths' crs is OGC's)."""
+    from registry.exchange.export import EXPORT_EPSGS
+    from registry.exchange.shapefile import GDAL_ENCODINGS
+    from registry.exchange.styles import STYLE_ATTRIBUTES
+
+    return [*([_param("crs", "CRS of an exported file (f=shp|gpkg|fgb|csv).",
+                      {"type": "string", "enum": [f"EPSG:{code}" for code in EXPORT_EPSGS]})] if crs else []),
+            _param("encoding", "Text encoding of a Shapefile export (f=shp).",
+                   {"type": "string", "enum": list(GDAL_ENCODINGS)}),
+            _param("style_by", "Attribute the GeoPackage export's QGIS styles classify by (f=gpkg).",
+                   {"type": "string", "enum": list(STYLE_ATTRIBUTES)})]
+
+
+# ---- response schemas -------------------------------------------------------------------------------
+
+def _object(properties: dict, required: list[str] | None = None, closed: bool = True) -> dict:
+    out: dict = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def _nullable(schema: dict) -> dict:
+    return {**schema, "nullable": True}
+
+
+def _field(name: str, kind: str, required: bool) -> dict:
+    schema = {**_KINDS[kind]}
+    if name in _ENUMS:
+        schema["enum"] = _ENUMS[name] + ([] if required else [None])
+    if name in _PATTERNS:
+        schema["pattern"] = _PATTERNS[name]
+    return schema if required else _nullable(schema)
+
+
+def _project_fields() -> dict[str, dict]:
+    return {f.name: _field(f.name, f.kind, f.required) for f in model.PROJECT_FIELDS}
+
+
+def _geometries() -> dict[str, dict]:
+    position = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+    line = {"type": "array", "minItems": 2, "items": position}
+    ring = {"type": "array", "minItems": 4, "items": position}
+
+    def geometry(kind: str, coordinates: dict) -> dict:
+        return _object({"type": {"type": "string", "enum": [kind]}, "coordinates": coordinates},
+                       ["type", "coordinates"])
+
+    return {
+        "Point": geometry("Point", position),
+        "MultiLineString": geometry("MultiLineString", {"type": "array", "items": line}),
+        "MultiPolygon": geometry("MultiPolygon", {"type": "array", "items": {"type": "array", "items": ring}}),
+        "Geometry": {"oneOf": [_ref("schemas", k) for k in ("Point", "MultiLineString", "MultiPolygon")]},
+    }
+
+
+def _feature(properties: dict, geometry: str, id_schema: dict | None, links: bool = False) -> dict:
+    """An RFC 7946 Feature with these ``properties`` (a schema) and geometry type."""
+    members = {"type": {"type": "string", "enum": ["Feature"]}, "properties": properties,
+               "geometry": _ref("schemas", geometry)}
+    if id_schema:
+        members["id"] = id_schema
+    if links:
+        members["links"] = {"type": "array", "items": _ref("schemas", "Link")}
+    return _object(members, ["type", *(["id"] if id_schema else []), "properties", "geometry"])
+
+
+def _collection(feature: dict, required: list[str], links: bool = False) -> dict:
+    """An RFC 7946 FeatureCollection of ``feature`` with the OGC members ``required`` names."""
+    count = {"type": "integer", "minimum": 0}
+    members = {"type": {"type": "string", "enum": ["FeatureCollection"]}, "features": {"type": "array",
+                                                                                        "items": feature},
+               "numberMatched": count, "numberReturned": count}
+    if links:
+        members["timeStamp"] = {"type": "string", "format": "date-time"}
+        members["links"] = {"type": "array", "items": _ref("schemas", "Link")}
+    return _object(members, ["type", "features", *required])
+
+
+def _layer_schemas(layer: model.Layer) -> dict[str, dict]:
+    """``{layer}.Feature`` and ``{layer}.FeatureCollection``: the layer's exact properties and geometry type."""
+    spec = features.queryables_for(layer)
+    fields = model.FIELD_BY_NAME if layer.kind == "project" else {}
+    props = {name: _field(name, kind, fields[name].required if name in fields else name == "project_id")
+             for name, kind in spec.items()}
+    feature = _feature(_object(props), layer.geometry_type, {"type": "integer"}, links=True)
+    return {f"{layer.name}.Feature": feature,
+            f"{layer.name}.FeatureCollection": _collection(
+                _ref("schemas", f"{layer.name}.Feature"),
+                ["numberMatched", "numberReturned", "timeStamp", "links"], links=True)}
+
+
+def _registry_schemas() -> dict[str, dict]:
+    """Schemas of the registry endpoints: projects, streets, statistics, QA."""
+    project_layers = [layer.name for layer in model.PROJECT_LAYERS]
+    project_feature = _object({"layer": {"type": "string", "enum": project_layers}, "fid": {"type": "integer"},
+                               "name": _nullable({"type": "string"}), "geometry": _ref("schemas", "Geometry")},
+                              ["layer", "fid", "name", "geometry"])
+    fields = _project_fields()
+    project = _object({**fields, "features": {"type": "array", "items": project_feature}},
+                      [*fields, "features"])
+    query_properties = {"layer": {"type": "string", "enum": project_layers}, "fid": {"type": "integer"},
+                        "feature_name": _nullable({"type": "string"}), **fields}
+    query_feature = _feature(_object(query_properties, list(query_properties)), "Geometry", None)
+    street = {"code": {"type": "string", "enum": list(model.STREETS)}, "name": {"type": "string"},
+              "valid_from": _nullable(_DATE), "valid_to": _nullable(_DATE), "area_km2": {"type": "number"}}
+    figures = {"projects": {"type": "integer", "minimum": 0},
+               "investment_yuan": {"type": "string", "pattern": r"^-?\d+\.\d{2}$"},
+               **{name: {"type": "number"} for name in ("length_m", "area_m2")},
+               **{name: {"type": "integer"} for name in ("stalls", "parking_spaces")}}
+    groups = {"street": {"type": "string", "enum": [*model.STREETS, stats.OUTSIDE, stats.UNLOCATED]},
+              "street_name": _nullable({"type": "string"}), "category": fields["category"],
+              "year": fields["year"], "status": fields["status"], "lead_department": fields["lead_department"]}
+    return {
+        "Project": project,
+        "Projects": _object({"total": {"type": "integer", "minimum": 0},
+                             "projects": {"type": "array", "items": _ref("schemas", "Project")}},
+                            ["total", "projects"]),
+        "Projects.FeatureCollection": _collection(query_feature, ["numberMatched", "numberReturned"]),
+        "Project.FeatureCollection": _collection(query_feature, []),
+        "Streets": _object({"as_of": _DATE, "streets": {"type": "array", "items": _object(
+            {**street, "projects": {"type": "string", "format": "uri"}}, [*street, "projects"])}},
+                           ["as_of", "streets"]),
+        "Streets.FeatureCollection": _collection(_feature(_object(street, list(street)), "MultiPolygon",
+                                                          street["code"]), []),
+        "Stats": _object({"by": {"type": "array", "minItems": 1, "items": {
+                              "type": "string", "enum": sorted(set(stats.GROUP_KEYS.values()))}},
+                          "rows": {"type": "array", "items": _object({**groups, **figures}, list(figures))},
+                          "totals": _object(figures, list(figures))},
+                         ["by", "rows", "totals"]),
+        "QA": _object({"findings": {"type": "array", "items": _object(
+            {"check": {"type": "string"}, "layer": _nullable({"type": "string"}),
+             "fid": _nullable({"type": "integer"}), "project_id": _nullable({"type": "string"}),
+             "detail": {"type": "string"}}, ["check", "layer", "fid", "project_id", "detail"])}},
+                      ["findings"]),
+    }
+
+
+def _schemas() -> dict[str, dict]:
+    link = _object({"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+                    "title": {"type": "string"}}, ["href", "rel", "type"])
+    links = {"type": "array", "items": _ref("schemas", "Link")}
+    uris = {"type": "array", "items": {"type": "string", "format": "uri"}}
+    instant = _nullable({"type": "string", "format": "date-time"})
+    collection = _object({
+        "id": {"type": "string", "enum": list(model.LAYER_BY_NAME)}, "title": {"type": "string"},
+        "description": {"type": "string"}, "itemType": {"type": "string", "enum": ["feature"]},
+        "extent": _object({
+            "spatial": _object({"bbox": {"type": "array", "maxItems": 1, "items": {
+                "type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
+                "crs": {"type": "string", "enum": [features.CRS84]}}, ["bbox", "crs"]),
+            "temporal": _object({"interval": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                "type": "array", "minItems": 2, "maxItems": 2, "items": instant}}, "trs": {"type": "string"}},
+                ["interval", "trs"])}, ["spatial", "temporal"]),
+        "crs": uris, "storageCrs": {"type": "string", "format": "uri"}, "links": links,
+    }, ["id", "title", "description", "itemType", "extent", "crs", "storageCrs", "links"])
+    out = {
+        "Link": link,
+        "Problem": _object({"type": {"type": "string"}, "title": {"type": "string"},
+                            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                            "detail": {"type": "string"},
+                            "parameter": {"type": "string", "description": "The parameter at fault."}},
+                           ["type", "title", "status", "detail"], closed=False),
+        "LandingPage": _object({"title": {"type": "string"}, "description": _nullable({"type": "string"}),
+                                "data_date": _nullable(_DATE), "links": links},
+                               ["title", "description", "data_date", "links"]),
+        "Conformance": _object({"conformsTo": uris}, ["conformsTo"]),
+        "Collection": collection,
+        "Collections": _object({"links": links, "collections": {"type": "array",
+                                                                "items": _ref("schemas", "Collection")},
+                                "crs": uris}, ["links", "collections", "crs"]),
+        "Queryables": _object({"$schema": {"type": "string"}, "$id": {"type": "string", "format": "uri"},
+                               "type": {"type": "string", "enum": ["object"]}, "title": {"type": "string"},
+                               "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+                               "additionalProperties": {"type": "boolean"}},
+                              ["$schema", "$id", "type", "title", "properties", "additionalProperties"]),
+        "OpenAPI": _object({"openapi": {"type": "string", "pattern": r"^3\.0\.\d+$"}, "info": {"type": "object"},
+                            "paths": {"type": "object"}}, ["openapi", "info", "paths"], closed=False),
+        **_geometries(),
+        "Feature": {"anyOf": [_ref("schemas", f"{layer.name}.Feature") for layer in model.LAYERS]},
+    }
+    for layer in model.LAYERS:
+        out.update(_layer_schemas(layer))
+    out.update(_registry_schemas())
+    return out
+
+
+# ---- responses --------------------------------------------------------------------------------------
+
+_BINARY = {"type": "string", "format": "binary"}
+_TEXT = {"type": "string"}
+_HEADERS = {"ETag": {"description": "A weak tag of the store's revision and the request.", "required": True,
+                     "schema": {"type": "string"}},
+            "Last-Modified": {"description": "When the store last changed.", "required": True,
+                              "schema": {"type": "string"}}}
+
+
+def _export_media() -> dict[str, dict]:
+    from registry.exchange.export import MEDIA_TYPES
+
+    types = {MEDIA_TYPES[EXPORTS[f]].split(";")[0] for f in EXPORTS} | {"application/zip"}  # zipped shp, fgb
+    return {media: {"schema": _BINARY} for media in sorted(types)}
+
+
+def _ok(description: str, content: dict, cached: bool = True, headers: dict | None = None) -> dict:
+    out = {"description": description, "content": content}
+    if cached or headers:
+        out["headers"] = {**(_HEADERS if cached else {}), **(headers or {})}
+    return out
+
+
+def _json(schema: str, media: str = JSON) -> dict:
+    return {media: {"schema": _ref("schemas", schema)}}
+
+
+def _html() -> dict:
+    return {HTML: {"schema": _TEXT}}
+
+
+def _operation(summary: str, op: str, tag: str, params: list, ok: dict, errors: tuple = (400, 404),
+               not_modified: bool = False, reads_store: bool = True) -> dict:
+    """A GET operation; ``errors`` are its client errors, and one that reads the store may answer 503."""
+    responses = {"200": ok}
+    if not_modified:
+        responses["304"] = {"description": "Not modified since the ETag or date the client sent.",
+                            "headers": _HEADERS}
+    for code in (*errors, *([503] if reads_store else [])):
+        responses[str(code)] = _ref("responses", f"Problem{code}")
+    return {"get": {"summary": summary, "operationId": op, "tags": [tag], "parameters": params,
+                    "responses": responses}}
 
 
 def _items_operation(layer: model.Layer) -> dict:
     spec = features.queryables_for(layer)
-    params = [{"$ref": f"#/components/parameters/{k}"} for k in COMMON]
-    params += [_param(name, f"Equality filter on {name} (comma-separated values: any of).", _TYPES[kind])
-               for name, kind in spec.items()]
-    return {"get": {
-        "summary": f"Features of {layer.name} ({layer.title_zh})", "operationId": f"getItems_{layer.name}",
-        "tags": ["features"], "parameters": params,
-        "responses": {"200": {"description": "A page of features.",
-                              "content": {"application/geo+json": {"schema": {"type": "object"}},
-                                          "text/html": {"schema": {"type": "string"}}}},
-                      "400": {"$ref": "#/components/responses/Problem"}}}}
+    exports = layer.kind == "project"
+    params = [_ref("parameters", k) for k in COMMON]
+    params += [_f("json", "geojson", "html", *(EXPORTS if exports else ())),
+               _list("sortby", "[+|-]property,... (each property once)",
+                     {"type": "string", "enum": _sort_keys(list(spec))}, unique=True),
+               _param("properties", "Properties to return, comma-separated (empty: none).",
+                      {"type": "array", "uniqueItems": True, "items": {"type": "string", "enum": list(spec)}},
+                      style="form", explode=False)]
+    params += [_list(name, f"Equality filter on {name} (comma-separated values: any of).",
+                     _field(name, kind, True)) for name, kind in spec.items()]
+    if exports:
+        params += _export_params(crs=False)
+    page = _ref("schemas", f"{layer.name}.FeatureCollection")
+    content = {GEOJSON: {"schema": page}, JSON: {"schema": page}, **_html(), **(_export_media() if exports else {})}
+    crs_header = {"Content-Crs": {"description": "CRS of the geometry (GeoJSON answers).",
+                                  "schema": {"type": "string", "pattern": "^<.+>$"}}}
+    return _operation(f"Features of {layer.name} ({layer.title_zh})", f"getItems_{layer.name}", "features", params,
+                      _ok("A page of features, its HTML view, or (f=shp|gpkg|fgb|csv|xlsx) a file of every match.",
+                          content, headers=crs_header), not_modified=True)
 
 
-def _simple(summary: str, op: str, tag: str, params: list | None = None) -> dict:
-    return {"get": {"summary": summary, "operationId": op, "tags": [tag], "parameters": params or [],
-                    "responses": {"200": {"description": summary},
-                                  "400": {"$ref": "#/components/responses/Problem"},
-                                  "404": {"$ref": "#/components/responses/Problem"}}}}
+def _projects_answer(description: str) -> dict:
+    return _ok(description, {**_json("Projects"), **_json("Projects.FeatureCollection", GEOJSON), **_html(),
+                             **_export_media()})
 
 
 def document(root: str) -> dict:
     """The OpenAPI document for an API served at ``root``."""
     collection_id = _param("collectionId", "Layer name.", {"type": "string", "enum": list(model.LAYER_BY_NAME)},
                            where="path", required=True)
-    registry_params = [_param(k, v, {"type": "string"}) for k, v in PARAMETERS.items()]
-    fmt = {"$ref": "#/components/parameters/f"}
+    query = _query_params()
+    filters = [p for name, p in query.items() if name not in ("limit", "offset", "sortby")]
+    projects_params = [*query.values(), _f("json", "geojson", "html", *EXPORTS), *_export_params()]
+    json_html = _f("json", "html")
     paths = {
-        "/": _simple("Landing page", "getLandingPage", "capabilities", [fmt]),
-        "/conformance": _simple("Conformance classes", "getConformance", "capabilities", [fmt]),
-        "/api": _simple("This document", "getApi", "capabilities", [fmt]),
-        "/collections": _simple("Collections", "getCollections", "capabilities", [fmt]),
-        "/collections/{collectionId}": _simple("A collection", "getCollection", "capabilities",
-                                               [collection_id, fmt]),
-        "/collections/{collectionId}/queryables": _simple("Queryables", "getQueryables", "capabilities",
-                                                          [collection_id]),
-        "/collections/{collectionId}/schema": _simple("Schema", "getSchema", "capabilities", [collection_id]),
-        "/collections/{collectionId}/items/{featureId}": _simple(
+        "/": _operation("Landing page", "getLandingPage", "capabilities", [json_html],
+                        _ok("The landing page.", {**_json("LandingPage"), **_html()}), (400,), not_modified=True),
+        "/conformance": _operation("Conformance classes", "getConformance", "capabilities", [json_html],
+                                   _ok("The conformance classes.", {**_json("Conformance"), **_html()}), (400,),
+                                   reads_store=False),
+        "/api": _operation("This document", "getApi", "capabilities", [json_html],
+                           _ok("The OpenAPI document, or its HTML view.",
+                               {**_json("OpenAPI", MEDIA_TYPE), **_html()}), (400,), reads_store=False),
+        "/collections": _operation("Collections", "getCollections", "capabilities", [json_html],
+                                   _ok("Every layer.", {**_json("Collections"), **_html()}), (400,),
+                                   not_modified=True),
+        "/collections/{collectionId}": _operation(
+            "A collection", "getCollection", "capabilities", [collection_id, json_html],
+            _ok("The collection.", {**_json("Collection"), **_html()})),
+        "/collections/{collectionId}/queryables": _operation(
+            "Queryables", "getQueryables", "capabilities", [collection_id],
+            _ok("The JSON Schema of the queryables.", _json("Queryables", SCHEMA_JSON))),
+        "/collections/{collectionId}/schema": _operation(
+            "Schema", "getSchema", "capabilities", [collection_id],
+            _ok("The JSON Schema of the features' properties.", _json("Queryables", SCHEMA_JSON))),
+        "/collections/{collectionId}/items/{featureId}": _operation(
             "A feature", "getFeature", "features",
             [collection_id, _param("featureId", "Feature id (fid).", {"type": "integer"}, where="path",
-                                   required=True), {"$ref": "#/components/parameters/crs"}, fmt]),
-        "/projects": _simple("Projects matching filters", "getProjects", "registry",
-                             [*registry_params, _param("f", "Format.", {"type": "string", "enum": [
-                                 "json", "geojson", "html", "csv"]})]),
-        "/projects/{projectId}": _simple("A project with its features", "getProject", "registry",
-                                         [_param("projectId", "YEAR-CAT-NNN.", {"type": "string"}, where="path",
-                                                 required=True), fmt]),
-        "/streets": _simple("Street offices", "getStreets", "registry",
-                            [_param("as_of", "YYYY-MM-DD.", {"type": "string"}), fmt]),
-        "/streets/{code}/projects": _simple("Projects in a street office", "getStreetProjects", "registry",
-                                            [_param("code", "Street code.", {"type": "string"}, where="path",
-                                                    required=True), *registry_params]),
-        "/stats": _simple("Statistics", "getStats", "registry",
-                          [_param("by", "street,category,year,status,department", {"type": "string"}),
-                           *registry_params]),
-        "/qa": _simple("Quality checks", "getQa", "registry"),
-        "/maps": _simple("A static map (PNG/SVG/PDF) of the projects the filters select", "getMap", "maps",
-                         [*registry_params, _param("f", "png, svg or pdf", {"type": "string",
-                                                                            "enum": ["png", "svg", "pdf"]}),
-                          _param("by", "category, status or year", {"type": "string"}),
-                          _param("theme", "investment or count: a street choropleth", {"type": "string"}),
-                          _param("dpi", "PNG resolution", {"type": "integer", "minimum": 50, "maximum": 600})]),
-        "/map": _simple("The interactive web map (HTML)", "getWebMap", "maps"),
+                                   required=True), COMMON["crs"], _f("json", "geojson", "html")],
+            _ok("The feature.", {GEOJSON: {"schema": _ref("schemas", "Feature")},
+                                 JSON: {"schema": _ref("schemas", "Feature")}, **_html()},
+                headers={"Content-Crs": {"description": "CRS of the geometry (GeoJSON answers).",
+                                         "schema": {"type": "string", "pattern": "^<.+>$"}}})),
+        "/projects": _operation("Projects matching filters", "getProjects", "registry", projects_params,
+                                _projects_answer("A page of projects with their features, or a file of every "
+                                                 "match (f=shp|gpkg|fgb|csv|xlsx)."), (400,), not_modified=True),
+        "/projects/{projectId}": _operation(
+            "A project with its features", "getProject", "registry",
+            [_param("projectId", "YEAR-CAT-NNN.", {"type": "string"}, where="path", required=True),
+             _f("json", "geojson", "html")],
+            _ok("The project.", {**_json("Project"), **_json("Project.FeatureCollection", GEOJSON), **_html()})),
+        "/streets": _operation("Street offices", "getStreets", "registry",
+                               [query["as_of"], _f("json", "geojson", "html")],
+                               _ok("The street offices valid on as_of.",
+                                   {**_json("Streets"), **_json("Streets.FeatureCollection", GEOJSON),
+                                    **_html()}), (400,)),
+        "/streets/{code}/projects": _operation(
+            "Projects in a street office", "getStreetProjects", "registry",
+            [_param("code", "Street code or name.", {"type": "string"}, where="path", required=True),
+             *[p for name, p in query.items() if name != "street"], _f("json", "geojson", "html", *EXPORTS),
+             *_export_params()],
+            _projects_answer("The street's projects, as /projects answers."), not_modified=True),
+        "/stats": _operation(
+            "Statistics", "getStats", "registry",
+            [_list("by", "Group keys.", {"type": "string", "enum": list(stats.GROUP_KEYS)}), *filters,
+             _f("json", "html", "csv")],
+            _ok("Figures per group and in total.", {**_json("Stats"), **_html(), "text/csv": {"schema": _TEXT}},
+                cached=False), (400,)),
+        "/qa": _operation("Quality checks", "getQa", "registry", [],
+                          _ok("The findings of every quality check.", _json("QA")), ()),
+        "/maps": _operation(
+            "A static map (PNG/SVG/PDF) of the projects the filters select", "getMap", "maps",
+            [*filters, _param("f", "Image format.", {"type": "string", "enum": list(FORMATS), "default": "png"}),
+             _param("by", "Overlay map coloured by.", {"type": "string", "enum": list(BY_CHOICES)}),
+             _param("theme", "A street choropleth of (not with by).", {"type": "string", "enum": list(THEMES)}),
+             _param("title", "Map title.", {"type": "string"}),
+             _param("dpi", "PNG resolution.", {"type": "integer", "minimum": DPI_RANGE[0],
+                                               "maximum": DPI_RANGE[1], "default": 150})],
+            _ok("The map.", {MAP_MEDIA[f]: {"schema": _BINARY} for f in FORMATS}, cached=False), (400,)),
+        "/map": _operation("The interactive web map (HTML)", "getWebMap", "maps", [],
+                           _ok("The web map page.", _html(), cached=False), (), reads_store=False),
     }
     for layer in model.LAYERS:
         paths[f"/collections/{layer.name}/items"] = _items_operation(layer)
+    problem = {PROBLEM: {"schema": _ref("schemas", "Problem")}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "城市環境綜合整治專案登記簿 API", "version": "1.0.0",
@@ -132,7 +461,14 @@ def document(root: str) -> dict:
         "paths": paths,
         "components": {
             "parameters": COMMON,
-            "responses": {"Problem": {"description": "An RFC 7807 problem naming the parameter at fault.",
-                                      "content": {"application/problem+json": {"schema": {"type": "object"}}}}},
+            "schemas": _schemas(),
+            "responses": {
+                "Problem400": {"description": "A bad parameter: an RFC 7807 problem naming it.", "content": problem},
+                "Problem404": {"description": "No such resource: an RFC 7807 problem.", "content": problem},
+                "Problem503": {"description": "The store is unavailable: an RFC 7807 problem; try again later.",
+                               "headers": {"Retry-After": {"description": "Seconds to wait.", "required": True,
+                                                           "schema": {"type": "integer", "minimum": 0}}},
+                               "content": problem},
+            },
         },
     }
