@@ -16,6 +16,7 @@ from registry.exchange.rows import neutralise_cell
 from registry.qa import run_qa
 from registry.query import find, parse_query
 from registry.stats import statistics
+from registry.streets import resolve_street, streets_as_of
 
 from .http import (
     EXPORTS,
@@ -113,7 +114,7 @@ def project(project_id: str):
 def streets():
     fmt = negotiate(["json", "geojson", "html"])
     as_of = spatial.parse_date(request.args.get("as_of"))
-    frame = spatial.streets_as_of(store(), as_of)
+    frame = streets_as_of(store(), as_of)
     areas = [round(float(a) / 1e6, 2) for a in shapely.area(spatial.metric(frame.geometry.values))]
     rows = [{"code": r["code"], "name": r["name"], "valid_from": r["valid_from"], "valid_to": r["valid_to"],
              "area_km2": area, "projects": f"{base_url()}streets/{r['code']}/projects"}
@@ -129,7 +130,7 @@ def streets():
 
 @bp.get("/streets/<code>/projects")
 def street_projects(code: str):
-    name = spatial.resolve_street(store(), code, spatial.parse_date(request.args.get("as_of")))["name"]
+    name = resolve_street(store(), code, spatial.parse_date(request.args.get("as_of")))["name"]
     return _projects_response({"street": code}, title=f"{name}街道的專案")
 
 

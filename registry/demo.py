@@ -16,7 +16,7 @@ import pyogrio
 
 from . import model
 from .errors import StoreError
-from .store import Batch, GeoPackageStore, PostGISStore, Store, is_database_url
+from .store import Batch, GeoPackageStore, Store, backend, is_database_url
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
 DATA_DATE = "2014-01-10"  # the seed's summary was written at the turn of 2013/2014
@@ -60,8 +60,8 @@ def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA, *, ove
     """Write the demo registry to a ``.gpkg`` path (replacing a file only once the new one is complete)
     or into the schema a ``postgresql://`` URL names; an existing registry is replaced only if ``overwrite``."""
     meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)"}
-    if is_database_url(str(location)):
-        store = PostGISStore.create(str(location), meta=meta, overwrite=overwrite)
+    if is_database_url(str(location)):  # one transaction a layer, in the database's own schema
+        store = backend(str(location)).create(str(location), meta=meta, overwrite=overwrite)
         _fill(store, geodata)
         return store
     path = Path(location)

@@ -23,7 +23,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from . import cql, limits, model, output, spatial
+from . import cql, limits, model, output, spatial, streets
 from .apportion import largest_remainder
 from .errors import NotFound, ValidationError
 from .store import Store
@@ -176,7 +176,7 @@ class ItemsQuery:
     """The parameters of an items request, parsed."""
 
     bbox: shapely.Geometry | None = None
-    street: tuple[shapely.Geometry, list[shapely.Geometry]] | None = None  # boundary, streets before it
+    street: spatial.StreetArea | None = None
     datetime: tuple[str | None, str | None] | None = None
     filter: object | None = None  # a pygeofilter AST
     filter_crs: int = 4326
@@ -220,9 +220,7 @@ def parse_items_query(store: Store, layer_view: LayerView, args: dict[str, str])
     """
     query = ItemsQuery()
     if args.get("street"):
-        _, boundary, before = spatial.street_with_predecessors(store, args["street"],
-                                                               spatial.parse_date(args.get("as_of")))
-        query.street = (boundary, before)
+        query.street = streets.street_area(store, args["street"], spatial.parse_date(args.get("as_of")))
     crs = crs_uri(args.get("crs"))
     query.crs = crs
     if args.get("bbox"):
@@ -326,7 +324,7 @@ def select(layer_view: LayerView, query: ItemsQuery) -> Selection:
     for name, raw in query.equals.items():
         mask &= _equals_mask(part, name, layer_view.queryables[name], raw)
     if query.street is not None and mask.any():
-        mask[mask] = spatial.membership(part.geometry.values[mask], *query.street)
+        mask[mask] = spatial.membership(part.geometry.values[mask], query.street.boundary, list(query.street.before))
     if query.filter is not None:
         mask &= cql.filter_mask(part, query.filter, layer_view.queryables, query.filter_crs)
     rows = candidates[mask]

@@ -16,6 +16,7 @@ import shapely
 
 from . import model, spatial
 from .store import Store
+from .streets import streets_as_of
 
 TOLERANCE = 0.10  # declared vs measured quantities
 SLIVER_M2 = 1.0  # gaps and overlaps smaller than this are noise of coordinate rounding
@@ -87,7 +88,7 @@ def street_mismatches(store: Store) -> list[Finding]:
     computed: dict[str, set[str]] = {pid: set() for pid in projects["project_id"]}
     for start in sorted(starts.unique()):
         ids = projects.loc[starts == start, "project_id"]
-        streets = spatial.streets_as_of(store, start)
+        streets = streets_as_of(store, start)
         geoms = streets.geometry.values
         for _, frame in _category_layers(store):
             frame = frame[frame["project_id"].isin(ids)]
@@ -134,7 +135,7 @@ def street_gaps_and_overlaps(store: Store) -> list[Finding]:
     park = shapely.union_all(store.features("park_boundary").geometry.values)
     found = []
     for start in sorted(set(streets["valid_from"])):
-        period = spatial.streets_as_of(store, start)
+        period = streets_as_of(store, start)
         metric = spatial.metric(period.geometry.values)
         codes = list(period["code"])
         gap = shapely.difference(spatial.metric(np.array([park]))[0], shapely.union_all(metric))

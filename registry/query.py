@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import limits, model, spatial
+from . import limits, model, spatial, streets
 from .errors import ValidationError
 from .store import Store
 from .text import to_traditional
@@ -94,7 +94,7 @@ def parse_query(params: Mapping[str, str], store: Store) -> Query:
     as_of = spatial.parse_date(params.get("as_of"))
     street = params.get("street") or None
     if street:
-        street = str(spatial.resolve_street(store, street, as_of)["code"])
+        street = str(streets.resolve_street(store, street, as_of)["code"])
     bbox = polygon = near = None
     if params.get("bbox"):
         bbox = spatial.parse_bbox(params["bbox"], spatial.parse_epsg(params.get("bbox-crs"), "bbox-crs"))
@@ -246,8 +246,8 @@ def _conditions(store: Store, query: Query) -> list[_Condition]:
     intersects) is not among them: the store answers it (``matching_features``)."""
     found = []
     if query.street and query.predicate == "within":
-        _, boundary, before = spatial.street_with_predecessors(store, query.street, query.as_of)
-        found.append(_Condition("street", boundary, tuple(before)))
+        area = streets.street_area(store, query.street, query.as_of)
+        found.append(_Condition("street", area.boundary, area.before))
     for geom in (query.bbox, query.polygon):
         if geom is not None:
             found.append(_Condition("plain", geom))
@@ -301,7 +301,7 @@ def matching_features(store: Store, query: Query, project_ids: pd.Index | None =
     # The store answers street membership itself (it may index it); other conditions are tested here.
     street = None
     if query.street and query.predicate == "intersects":
-        street = (query.street, spatial.resolve_street(store, query.street, query.as_of)["valid_from"])
+        street = streets.street_area(store, query.street, query.as_of)
     bbox = _prefilter_box(query, conditions)
     wanted = None if project_ids is None else pd.Index(np.asarray(project_ids, dtype=object))
     parts = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}

@@ -1,5 +1,5 @@
-"""Spatial building blocks: street boundaries as of a date, parsing of bbox/polygon/CRS input,
-the street membership rule, and metric measures.
+"""Pure geometry: parsing of bbox/polygon/CRS input, the street membership rule, and metric measures.
+It reads no store (``registry.streets`` finds the boundaries a rule is applied to).
 
 Street membership is one rule everywhere (queries, statistics, the API): a line or polygon belongs
 to a street when a positive length or area of it lies inside (the interiors intersect; touching the
@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,10 +24,6 @@ from pyproj.exceptions import CRSError
 
 from . import limits, model
 from .errors import ValidationError
-from .text import to_traditional
-
-if TYPE_CHECKING:
-    from .store import Store
 
 STREET_ORDER = tuple(model.STREETS)  # LF, XT, WT, SP, JJH: the tie-break for boundary points
 _PLAUSIBLE = {4490: (-180, -90, 180, 90), 4326: (-180, -90, 180, 90)}
@@ -179,35 +175,15 @@ def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "poly
     return geom
 
 
-def streets_as_of(store: Store, as_of: str) -> gpd.GeoDataFrame:
-    """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER``."""
-    streets = store.features("street_offices")
-    valid = streets[(streets["valid_from"] <= as_of)
-                    & (streets["valid_to"].isna() | (streets["valid_to"].fillna("9999") >= as_of))]
-    order = {c: i for i, c in enumerate(STREET_ORDER)}
-    return valid.sort_values("code", key=lambda s: s.map(order)).reset_index(drop=True)
+@dataclass(frozen=True)
+class StreetArea:
+    """A street office's boundary as the membership rule needs it, with the boundaries of the streets
+    before it in ``STREET_ORDER`` (a boundary point shared with one of them is theirs). ``key`` names the
+    boundary version (code and valid_from), so answers about it can be kept."""
 
-
-def resolve_street(store: Store, text: str, as_of: str, param: str = "street") -> gpd.GeoSeries:
-    """The boundary (one row) of a street named by code or name, simplified or traditional."""
-    valid = streets_as_of(store, as_of)
-    wanted = to_traditional(str(text).strip()).removesuffix("街道")
-    hit = valid[(valid["code"].str.upper() == wanted.upper()) | (valid["name"] == wanted)]
-    if hit.empty:
-        names = ", ".join(f"{c} {n}" for c, n in zip(valid["code"], valid["name"]))
-        known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
-        why = f"had no boundary on {as_of}" if known else "is not a street office"
-        raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)
-    return hit.iloc[0]
-
-
-def street_with_predecessors(store: Store, text: str, as_of: str,
-                             param: str = "street") -> tuple[str, shapely.Geometry, list[shapely.Geometry]]:
-    """(code, boundary, boundaries of the streets before it in order) — what ``membership`` needs."""
-    code = resolve_street(store, text, as_of, param)["code"]
-    streets = streets_as_of(store, as_of)
-    at = list(streets["code"]).index(code)
-    return code, streets.geometry.values[at], list(streets.geometry.values[:at])
+    key: str
+    boundary: shapely.Geometry
+    before: tuple[shapely.Geometry, ...]
 
 
 def membership(geoms: np.ndarray, street: shapely.Geometry, others: list[shapely.Geometry]) -> np.ndarray:

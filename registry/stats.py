@@ -23,6 +23,7 @@ from .apportion import largest_remainder
 from .errors import ValidationError
 from .query import Query, find, parse_query
 from .store import Store
+from .streets import streets_as_of as streets_of
 
 GROUP_KEYS = {"street": "street", "category": "category", "year": "year", "status": "status",
               "department": "lead_department", "lead_department": "lead_department"}
@@ -81,7 +82,7 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
     Lines by length, polygons by area (both in EPSG:4549), points by count, over the features of the
     project's category layer; the rest of 1 is ``outside``, a project without features ``unlocated``.
     """
-    streets = spatial.streets_as_of(store, as_of)
+    streets = streets_of(store, as_of)
     codes = list(streets["code"])
     street_geoms = streets.geometry.values
     street_metric = spatial.metric(street_geoms)

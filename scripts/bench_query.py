@@ -44,8 +44,8 @@ import shapely
 
 from registry import model
 from registry.query import find, parse_query
-from registry.spatial import streets_as_of
 from registry.store import Store, open_store
+from registry.streets import streets_as_of
 
 SCRIPTS = Path(__file__).resolve().parent
 STREET = "LF"  # 婁葑: about 8% of the park's land

@@ -21,6 +21,7 @@ from shapely import LineString, Point, Polygon
 from registry import model, validate
 from registry.errors import ValidationError
 from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
+from registry.streets import street_area
 
 from .conftest import schema_of
 from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch
@@ -215,17 +216,11 @@ def test_street_membership_is_answered_alike_by_both_stores(demo_path, postgis_u
     assert isinstance(theirs, PostGISStore)
     for layer in ("rivers", "billboards", "old_compounds"):
         for street, as_of in (("LF", "2026-01-01"), ("XT", "2015-06-01"), ("JJH", "2026-01-01")):
-            valid_from = _valid_from(ours, street, as_of)
-            a = theirs.features(layer, street=(street, valid_from))
-            b = ours.features(layer, street=(street, valid_from))
+            area = street_area(ours, street, as_of)
+            a = theirs.features(layer, street=area)
+            b = ours.features(layer, street=area)
             assert sorted(zip(a["project_id"], a["name"], a.geometry.to_wkb())) == \
                 sorted(zip(b["project_id"], b["name"], b.geometry.to_wkb()))
-
-
-def _valid_from(store: Store, code: str, as_of: str) -> str:
-    from registry import spatial
-
-    return spatial.resolve_street(store, code, as_of)["valid_from"]
 
 
 def test_a_line_along_a_street_boundary_is_not_in_it(store):
@@ -238,4 +233,5 @@ def test_a_line_along_a_street_boundary_is_not_in_it(store):
     store.write(Batch(pd.DataFrame([project("2014-RIV-001", "rivers"), project("2014-RIV-002", "rivers")]),
                       {"rivers": gpd.GeoDataFrame({"project_id": ["2014-RIV-001", "2014-RIV-002"]},
                                                   geometry=[edge, inside], crs=4490)}))
-    assert store.features("rivers", street=("LF", "2012-01-01"))["project_id"].tolist() == ["2014-RIV-002"]
+    assert store.features("rivers", street=street_area(store, "LF", "2012-01-01"))["project_id"].tolist() == [
+        "2014-RIV-002"]

@@ -28,10 +28,11 @@ from matplotlib.path import Path
 from matplotlib.transforms import Bbox
 from matplotlib.typing import ColorType
 
-from .. import model, spatial
+from .. import model
 from ..output import format_wan
 from ..query import Query
 from ..store import Store
+from ..streets import streets_as_of
 from . import style
 
 PAGE_INCHES = (11.69, 8.27)  # A4 landscape
@@ -60,7 +61,7 @@ def load_base(store: Store, as_of: str) -> Base:
         return frame.to_crs(model.METRIC_EPSG).reset_index(drop=True)
 
     return Base(as_of=as_of, park=metric(store.features("park_boundary")),
-                streets=metric(spatial.streets_as_of(store, as_of)),
+                streets=metric(streets_as_of(store, as_of)),
                 lakes=metric(store.features("lakes")), rivers=metric(store.features("main_rivers")))
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..errors import StoreError
 from .base import Batch, BBox, LayerInfo, Reader, Snapshot, Store
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
@@ -13,7 +14,7 @@ from .postgis import PostGISStore
 DEFAULT_STORE = "registry.gpkg"
 
 __all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
-           "create_store", "is_database_url", "open_store", "read_store", "store_location"]
+           "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "read_store", "store_location"]
 
 
 def store_location(location: str | None = None) -> str:
@@ -21,15 +22,30 @@ def store_location(location: str | None = None) -> str:
     return location or os.environ.get("REGISTRY_STORE") or DEFAULT_STORE
 
 
+# The kinds of store, by the scheme of the location's URL; a location without one is a GeoPackage file.
+BACKENDS: dict[str, type[Store]] = {"postgresql": PostGISStore, "postgres": PostGISStore}
+
+
+def backend(location: str) -> type[Store]:
+    """The store class a location names: its URL scheme's entry in ``BACKENDS``, else a GeoPackage path."""
+    scheme, sep, _ = str(location).partition("://")
+    if not sep:
+        return GeoPackageStore
+    if scheme.lower() not in BACKENDS:
+        raise StoreError(f"{scheme}:// names no kind of store; give a .gpkg path or a URL starting with "
+                         f"{' or '.join(f'{s}://' for s in BACKENDS)}")
+    return BACKENDS[scheme.lower()]
+
+
 def is_database_url(location: str) -> bool:
-    """Whether a store location names a PostGIS database rather than a GeoPackage file."""
-    return str(location).startswith(("postgresql://", "postgres://"))
+    """Whether a store location names a database rather than a GeoPackage file."""
+    return backend(location) is not GeoPackageStore
 
 
 def open_store(location: str | None = None) -> Store:
     """Open an existing registry: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
     location = store_location(location)
-    return PostGISStore(location) if is_database_url(location) else GeoPackageStore(location)
+    return backend(location)(location)
 
 
 @contextmanager
@@ -42,5 +58,4 @@ def read_store(location: str | None = None) -> Iterator[Reader]:
 def create_store(location: str | None = None, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:
     """Create an empty registry at a ``.gpkg`` path or in the schema a ``postgresql://`` URL names."""
     location = store_location(location)
-    store_class = PostGISStore if is_database_url(location) else GeoPackageStore
-    return store_class.create(location, meta=meta, overwrite=overwrite)
+    return backend(location).create(location, meta=meta, overwrite=overwrite)

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import geopandas as gpd
 import pandas as pd
 
-from .. import model
+from .. import model, validate
 from ..errors import StoreError, ValidationError
+from ..spatial import StreetArea
 
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
 
@@ -71,12 +72,12 @@ class Reader(ABC):
         layer: str,
         *,
         bbox: BBox | None = None,
-        street: tuple[str, str] | None = None,
+        street: StreetArea | None = None,
         project_ids: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """Features of a layer whose envelope meets ``bbox``, that belong to the street office
-        ``street`` = (code, valid_from of its boundary version) by the membership rule of
-        ``registry.spatial``, and/or that belong to ``project_ids``; all given conditions hold.
+        ``street`` (a resolved boundary) by the membership rule of ``registry.spatial``, and/or that
+        belong to ``project_ids``; all given conditions hold.
 
         The result is indexed by fid, in EPSG:4490; the bbox test is on envelopes (a prefilter).
         """
@@ -117,7 +118,7 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.projects(project_ids)
 
-    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+    def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         with self.snapshot() as view:
             return view.features(layer, bbox=bbox, street=street, project_ids=project_ids)
@@ -130,13 +131,34 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.last_modified()
 
+    @classmethod
     @abstractmethod
+    def create(cls, location: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:
+        """Create an empty registry (every layer, projects, registry_meta) at ``location``; an existing
+        registry there is replaced only if ``overwrite``."""
+
     def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        """Write a batch in one transaction; ``mode`` insert refuses ids that already exist."""
+        """Write a batch in one transaction; ``mode`` insert refuses ids that already exist.
+
+        The whole batch is validated first, here for every store, so a refused batch changes nothing.
+        """
+        validate.check_mode(mode)
+        projects = validate.check_projects(batch.projects)
+        categories = dict(zip(projects["project_id"], projects["category"]))
+        features = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
+        self._write(projects, features, mode)
 
     @abstractmethod
+    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
+        """Write validated projects and features in one transaction (replacing whole projects)."""
+
     def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        """Replace the whole content of a reference layer (street boundaries, lakes...)."""
+        """Replace the whole content of a reference layer (street boundaries, lakes...), validated first."""
+        self._replace_reference(layer, validate.check_reference(layer, frame))
+
+    @abstractmethod
+    def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
+        """Replace a reference layer's content with validated features in one transaction."""
 
     @abstractmethod
     def delete(self, project_ids: Sequence[str]) -> None:

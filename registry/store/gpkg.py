@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import model, spatial, validate
+from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
+from ..spatial import StreetArea
 from . import gpkgblob, gpkgrtree
-from .base import Batch, BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from .base import BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
@@ -188,11 +189,8 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
-    def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        validate.check_mode(mode)
-        projects = validate.check_projects(batch.projects)
-        categories = dict(zip(projects["project_id"], projects["category"]))
-        ids = list(categories)
+    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
+        ids = projects["project_id"].tolist()
         with self._transaction() as con:
             con.execute("CREATE TEMP TABLE batch_ids (project_id TEXT PRIMARY KEY)")
             con.executemany("INSERT INTO batch_ids VALUES (?)", [(i,) for i in ids])
@@ -204,16 +202,14 @@ class GeoPackageStore(Store):
             _delete_ids(con)
             _insert_rows(con, "projects", projects)
             touched = {layer.name for layer in model.PROJECT_LAYERS}
-            for layer, frame in batch.features.items():
-                checked = validate.check_features(layer, frame, categories)
-                _insert_features(con, layer, checked)
+            for layer, frame in features.items():
+                _insert_features(con, layer, frame)
             _refresh_contents(con, touched | {"projects"})
 
-    def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        checked = validate.check_reference(layer, frame)
+    def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction() as con:
             con.execute(f'DELETE FROM "{layer}"')
-            _insert_features(con, layer, checked)
+            _insert_features(con, layer, frame)
             _refresh_contents(con, {layer})
 
     def delete(self, project_ids: Sequence[str]) -> None:
@@ -244,7 +240,7 @@ class _State:
     infos: list[LayerInfo]
     projects: pd.DataFrame
     layers: dict[str, gpd.GeoDataFrame]
-    members: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    members: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -273,13 +269,13 @@ class GeoPackageSnapshot(Snapshot):
             frame = frame[frame["project_id"].isin(list(project_ids))]
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
 
-    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+    def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
         frame = self._state.layers[layer]
         rows = None
         if street is not None:
-            rows = self._street_members(layer, *street)
+            rows = self._street_members(layer, street)
         if bbox is not None:
             hits = frame.sindex.query(shapely.box(*bbox))
             rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
@@ -289,19 +285,18 @@ class GeoPackageSnapshot(Snapshot):
             frame = frame[frame["project_id"].isin(list(project_ids))]
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared layer
 
-    def _street_members(self, layer: str, code: str, as_of: str) -> np.ndarray:
-        """Positions of a layer's features in a street office (``as_of`` = its boundary's valid_from),
-        kept with the state: a street query then costs a take, not a geometry test."""
-        key = (layer, code, as_of)
+    def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
+        """Positions of a layer's features in a street office, kept with the state per boundary version:
+        a street query then costs a take, not a geometry test."""
+        key = (layer, street.key)
         with self._state.lock:
             hit = self._state.members.get(key)
         if hit is not None:
             return hit
         frame = self._state.layers[layer]
-        _, boundary, before = spatial.street_with_predecessors(self, code, as_of)
-        candidates = np.sort(frame.sindex.query(boundary))
+        candidates = np.sort(frame.sindex.query(street.boundary))
         geoms = np.asarray(frame.geometry.array)[candidates]
-        found = candidates[spatial.membership(geoms, boundary, before)]
+        found = candidates[spatial.membership(geoms, street.boundary, list(street.before))]
         with self._state.lock:
             self._state.members[key] = found
         return found

@@ -26,9 +26,10 @@ import shapely
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .. import model, spatial, validate
+from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
-from .base import Batch, BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from ..spatial import StreetArea
+from .base import BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -158,12 +159,8 @@ class PostGISStore(Store):
                 raise StoreUnavailable(f"{self.location}: busy, another edit is being written; try again") from None
             yield con
 
-    def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        validate.check_mode(mode)
-        projects = validate.check_projects(batch.projects)
-        categories = dict(zip(projects["project_id"], projects["category"]))
-        checked = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
-        ids = list(categories)
+    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
+        ids = projects["project_id"].tolist()
         with self._transaction() as con:
             if mode == "insert":
                 clash = con.execute("SELECT project_id FROM projects WHERE project_id = ANY(%s) LIMIT 1",
@@ -172,14 +169,13 @@ class PostGISStore(Store):
                     raise insert_clash(clash[0])
             _delete_ids(con, ids)
             _copy(con, "projects", projects, {f.name: f.kind for f in model.PROJECT_FIELDS})
-            for layer, frame in checked.items():
+            for layer, frame in features.items():
                 _copy_features(con, layer, frame)
 
-    def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        checked = validate.check_reference(layer, frame)
+    def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction() as con:
             con.execute(f'DELETE FROM "{layer}"')
-            _copy_features(con, layer, checked)
+            _copy_features(con, layer, frame)
 
     def delete(self, project_ids: Sequence[str]) -> None:
         with self._transaction() as con:
@@ -240,7 +236,7 @@ class PostGISSnapshot(Snapshot):
         rows = self._rows(f'SELECT {columns} FROM "projects" ORDER BY project_id')
         return typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object))
 
-    def features(self, layer: str, *, bbox: BBox | None = None, street: tuple[str, str] | None = None,
+    def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
         conditions, params = [], []
@@ -250,11 +246,9 @@ class PostGISSnapshot(Snapshot):
         if project_ids is not None and spec.kind == "project":
             conditions.append("project_id = ANY(%s)")
             params.append(list(project_ids))
-        boundary = before = None
         if street is not None:  # candidates in SQL; the boundary rule (which street a shared point is in) here
-            _, boundary, before = spatial.street_with_predecessors(self, street[0], street[1])
             conditions.append(f"ST_Intersects(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}))")
-            params.append(shapely.to_wkb(boundary))
+            params.append(shapely.to_wkb(street.boundary))
         columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._rows(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid', params)
@@ -263,8 +257,8 @@ class PostGISSnapshot(Snapshot):
         geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
         frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
                                  geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
-        if boundary is not None:
-            frame = frame[spatial.membership(np.asarray(frame.geometry.array), boundary, before)]
+        if street is not None:
+            frame = frame[spatial.membership(np.asarray(frame.geometry.array), street.boundary, list(street.before))]
         return frame
 
 

@@ -1,0 +1,47 @@
+"""Street offices as of a date: which boundaries were valid, and the one a code or name means.
+
+These questions sit above the store: they read the ``street_offices`` layer of a snapshot and hand
+the store a resolved ``spatial.StreetArea`` (the store never calls back here).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from . import model
+from .errors import ValidationError
+from .spatial import STREET_ORDER, StreetArea
+from .store import Reader
+from .text import to_traditional
+
+
+def streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
+    """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER``."""
+    streets = view.features("street_offices")
+    valid = streets[(streets["valid_from"] <= as_of)
+                    & (streets["valid_to"].isna() | (streets["valid_to"].fillna("9999") >= as_of))]
+    order = {c: i for i, c in enumerate(STREET_ORDER)}
+    return valid.sort_values("code", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def resolve_street(view: Reader, text: str, as_of: str, param: str = "street") -> pd.Series:
+    """The boundary (one row) of a street named by code or name, simplified or traditional."""
+    valid = streets_as_of(view, as_of)
+    wanted = to_traditional(str(text).strip()).removesuffix("街道")
+    hit = valid[(valid["code"].str.upper() == wanted.upper()) | (valid["name"] == wanted)]
+    if hit.empty:
+        names = ", ".join(f"{c} {n}" for c, n in zip(valid["code"], valid["name"]))
+        known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
+        why = f"had no boundary on {as_of}" if known else "is not a street office"
+        raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)
+    return hit.iloc[0]
+
+
+def street_area(view: Reader, text: str, as_of: str, param: str = "street") -> StreetArea:
+    """The street named by code or name, with its boundary valid on ``as_of``, as the membership rule takes it."""
+    code = resolve_street(view, text, as_of, param)["code"]
+    streets = streets_as_of(view, as_of)
+    at = list(streets["code"]).index(code)
+    return StreetArea(f"{code}@{streets['valid_from'].iloc[at]}", streets.geometry.values[at],
+                      tuple(streets.geometry.values[:at]))
