@@ -24,7 +24,7 @@ import pyproj
 import shapely
 
 from . import cql, limits, model, output, spatial, streets
-from .apportion import largest_remainder
+from .apportion import investment_shares
 from .errors import NotFound, ValidationError
 from .store import Store
 
@@ -101,21 +101,6 @@ def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.nd
     out = np.empty(len(frame), dtype=object)
     out[:] = output.feature_texts(frame, properties, geoms, frame.index.tolist())
     return out
-
-
-def investment_shares(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: str) -> np.ndarray:
-    """Each feature's part of its project's investment in yuan (2 decimals), summing to the project's."""
-    if layer == "sluices" or frame.empty:
-        return np.zeros(len(frame))
-    geoms = spatial.metric(frame.geometry.values)
-    kind = model.LAYER_BY_NAME[layer].geometry_type
-    measure = np.ones(len(geoms)) if kind == "Point" else (
-        shapely.length(geoms) if "Line" in kind else shapely.area(geoms))
-    pids = frame["project_id"].to_numpy()
-    fen = pd.Series(pids).map(projects.set_index("project_id")["investment_yuan"] * 100).fillna(0).to_numpy()
-    totals = pd.Series(measure).groupby(pids).transform("sum").to_numpy()
-    shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)
-    return largest_remainder(pids, fen.astype("int64"), shares) / 100
 
 
 def queryables_for(layer: model.Layer) -> dict[str, str]:

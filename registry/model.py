@@ -76,6 +76,14 @@ REFERENCE_LAYERS: tuple[Layer, ...] = (
 )
 LAYERS: tuple[Layer, ...] = PROJECT_LAYERS + REFERENCE_LAYERS
 LAYER_BY_NAME = {layer.name: layer for layer in LAYERS}
+# Layers a category owns besides its own: a polder project's sluice gates are the points of "sluices".
+_OWNED_LAYERS = {"polders": ("sluices",)}
+
+
+def category_layers(slug: str) -> tuple[str, ...]:
+    """The feature layers that hold a category's features: its own layer first, then those it owns
+    (polders bring their sluices). Queries, project documents, maps and the web map all ask here."""
+    return (slug, *_OWNED_LAYERS.get(slug, ()))
 
 # Street offices; a boundary version is keyed by (code, valid_from).
 STREETS = {"LF": "婁葑", "XT": "斜塘", "WT": "唯亭", "SP": "勝浦", "JJH": "金雞湖"}
