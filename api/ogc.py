@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from flask import Blueprint, request
 
-from registry import cql, features, model
+from registry import cql, crs, features, model
 from registry.errors import ValidationError
 
 from . import openapi
@@ -111,12 +111,12 @@ def collection_doc(name: str) -> dict:
                        + (" with their project's attributes" if spec.kind == "project" else " (reference layer)"),
         "itemType": "feature",
         "extent": {
-            "spatial": {"bbox": [list(view.extent)] if view.extent else [], "crs": features.CRS84},
+            "spatial": {"bbox": [list(view.extent)] if view.extent else [], "crs": crs.CRS84},
             "temporal": {"interval": [[_rfc3339(view.interval[0]), _rfc3339(view.interval[1])]],
                          "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
         },
-        "crs": list(features.CRS_URIS),
-        "storageCrs": features.STORAGE_CRS,
+        "crs": list(crs.CRS_URIS),
+        "storageCrs": crs.STORAGE_CRS,
         "links": [
             link(here, "self", JSON, "This collection"),
             link(here + "?f=html", "alternate", HTML, "This collection as HTML"),
@@ -138,7 +138,7 @@ def collections():
         "links": [link(root + "collections", "self", JSON, "Collections"),
                   link(root + "collections?f=html", "alternate", HTML, "Collections as HTML")],
         "collections": [collection_doc(layer.name) for layer in model.LAYERS],
-        "crs": list(features.CRS_URIS),
+        "crs": list(crs.CRS_URIS),
     }
     if negotiate(["json", "html"]) == "html":
         return html_response("collections.html", doc=body)
@@ -190,7 +190,7 @@ def items(name: str):
     if fmt in EXPORTS:
         rows = view.frame.iloc[selection.rows]
         chosen = rows.assign(layer=name, fid=rows.index.to_numpy()).reset_index(drop=True)
-        epsg = 4490 if "crs" not in args else (features.CRS_URIS[query.crs] if query.crs != features.CRS84 else 4326)
+        epsg = 4490 if "crs" not in args else (crs.CRS_URIS[query.crs] if query.crs != crs.CRS84 else 4326)
         return export_response((store().projects(chosen["project_id"].unique()), chosen), fmt, epsg)
     here = f"collections/{name}/items"
     links = [link(url_with(here), "self", GEOJSON, "This page"),
@@ -224,9 +224,9 @@ def _collection_chunks(head: dict, body):
 @bp.get("/collections/<name>/items/<fid>")
 def item(name: str, fid: str):
     view = features.view(store(), name)
-    crs = features.crs_uri(request.args.get("crs"))
+    target = crs.crs_uri(request.args.get("crs"))
     fmt = negotiate(["geojson", "json", "html"], default="geojson")
-    text = features.feature(view, fid, crs)
+    text = features.feature(view, fid, target)
     if fmt == "html":
         row = view.frame.loc[int(fid)]
         return html_response("item.html", name=name, fid=fid, row=row, properties=view.properties)
@@ -234,4 +234,4 @@ def item(name: str, fid: str):
     here = f"{base_url()}collections/{name}/items/{fid}"
     doc["links"] = [link(here, "self", GEOJSON, "This feature"), link(here + "?f=html", "alternate", HTML),
                     link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
-    return json_response(doc, mimetype=GEOJSON if fmt == "geojson" else JSON, headers={"Content-Crs": f"<{crs}>"})
+    return json_response(doc, mimetype=GEOJSON if fmt == "geojson" else JSON, headers={"Content-Crs": f"<{target}>"})

@@ -8,7 +8,7 @@ server's answers are, so a fuzzer checking answers against them (tests/test_open
 
 from __future__ import annotations
 
-from registry import features, model, stats
+from registry import crs, features, model, stats
 from registry.maps import BY_CHOICES, FORMATS, THEMES
 from registry.maps.style import DPI_RANGE
 from registry.query import MAX_DISTANCE_M, PARAMETERS
@@ -25,7 +25,7 @@ _KINDS = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"
 _ENUMS = {"category": list(model.CATEGORY_BY_SLUG), "status": list(model.STATUSES),
           "site_type": list(model.SITE_TYPES), "billboard_action": list(model.BILLBOARD_ACTIONS)}
 _PATTERNS = {"project_id": r"^\d{4}-[A-Z]{3}-\d{3}$"}
-_CRS_URI = {"type": "string", "format": "uri", "enum": list(features.CRS_URIS)}
+_CRS_URI = {"type": "string", "format": "uri", "enum": list(crs.CRS_URIS)}
 _EPSG = {"type": "string", "pattern": r"^(EPSG:)?\d+$|^http://www\.opengis\.net/def/crs/(EPSG/0/\d+|OGC/1\.3/CRS84)$"}
 _DATE = {"type": "string", "format": "date"}
 
@@ -263,7 +263,7 @@ def _schemas() -> dict[str, dict]:
         "extent": _object({
             "spatial": _object({"bbox": {"type": "array", "maxItems": 1, "items": {
                 "type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
-                "crs": {"type": "string", "enum": [features.CRS84]}}, ["bbox", "crs"]),
+                "crs": {"type": "string", "enum": [crs.CRS84]}}, ["bbox", "crs"]),
             "temporal": _object({"interval": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
                 "type": "array", "minItems": 2, "maxItems": 2, "items": instant}}, "trs": {"type": "string"}},
                 ["interval", "trs"])}, ["spatial", "temporal"]),

@@ -11,6 +11,7 @@ import shapely
 from flask import Blueprint, Response, request
 
 from registry import limits, model, output, spatial
+from registry.crs import parse_epsg
 from registry.errors import NotFound
 from registry.exchange.rows import neutralise_cell
 from registry.qa import run_qa
@@ -61,7 +62,7 @@ def _projects_response(extra: dict | None = None, title: str = "專案"):
     if (cached := not_modified()) is not None:
         return cached
     exporting = fmt in EXPORTS
-    epsg = spatial.parse_epsg(request.args.get("crs"), "crs") if exporting else None
+    epsg = parse_epsg(request.args.get("crs"), "crs") if exporting else None
     args = _project_args(extra, MAX_PROJECTS if exporting else DEFAULT_PROJECTS)
     result = find(store(), parse_query(args, store()))
     if exporting:

@@ -47,6 +47,7 @@ from pygeofilter.cql2 import (
 from pygeofilter.parsers import cql2_json, cql2_text
 
 from . import limits, model, spatial
+from .crs import parse_epsg, to_storage
 from .errors import NotFound, ValidationError
 
 # filter-lang values accepted -> the language they name (GDAL sends cql-text)
@@ -479,7 +480,7 @@ class _Evaluator:
 
     def box(self, bounds: Any, crs: str | None = None) -> _Operand:
         """A bbox literal (minx, miny, maxx, maxy) in the filter's CRS, or in ``crs`` when given, as a polygon."""
-        epsg = self.filter_crs if crs is None else spatial.parse_epsg(crs, "filter")
+        epsg = self.filter_crs if crs is None else parse_epsg(crs, "filter")
         geom = spatial.parse_bbox(tuple(bounds), epsg, param="filter")
         return _Operand("geometry", geom, False, "BBOX({}, {}, {}, {})".format(*bounds), False)
 
@@ -488,7 +489,7 @@ class _Evaluator:
         kind = str(geojson.get("type", "geometry")).upper()
         crs = geojson.pop("crs", None)
         try:
-            epsg = self.filter_crs if crs is None else spatial.parse_epsg(str(crs["properties"]["name"]), "filter")
+            epsg = self.filter_crs if crs is None else parse_epsg(str(crs["properties"]["name"]), "filter")
         except (KeyError, TypeError):
             raise ValidationError("filter: a geometry's crs must look like {\"type\": \"name\", \"properties\": "
                                   "{\"name\": \"EPSG:4549\"}}", param="filter") from None
@@ -503,7 +504,7 @@ class _Evaluator:
             raise ValidationError(f"filter: the {kind} literal is not a valid geometry "
                                   f"({shapely.is_valid_reason(geom)}); close its rings and remove self-intersections",
                                   param="filter")
-        geom = spatial.to_storage(geom, epsg)
+        geom = to_storage(geom, epsg)
         spatial.check_lonlat(geom, "filter")
         return _Operand("geometry", geom, False, f"{kind} literal", False)
 

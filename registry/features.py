@@ -20,56 +20,17 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from . import cql, limits, model, output, spatial, streets
 from .apportion import investment_shares
+from .crs import CRS84, CRS_URIS, crs_uri, lat_first, reproject
 from .errors import NotFound, ValidationError
 from .store import Store
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-CRS_URIS = {
-    CRS84: 4326,  # longitude, latitude
-    "http://www.opengis.net/def/crs/EPSG/0/4490": 4490,
-    "http://www.opengis.net/def/crs/EPSG/0/4326": 4326,
-    "http://www.opengis.net/def/crs/EPSG/0/4549": 4549,
-}
-STORAGE_CRS = "http://www.opengis.net/def/crs/EPSG/0/4490"
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
 _KINDS = {"TEXT": "text", "DATE": "date", "INTEGER": "integer", "REAL": "real"}
-
-
-def crs_uri(text: str | None, param: str = "crs") -> str:
-    """The canonical URI of a supported CRS given as a URI, ``EPSG:4490``, ``CRS84`` or ``[EPSG:4490]``."""
-    if not text:
-        return CRS84
-    raw = str(text).strip().strip("[]<>")
-    if raw in CRS_URIS:
-        return raw
-    upper = raw.upper()
-    if upper in ("CRS84", "OGC:CRS84"):
-        return CRS84
-    if upper.startswith("EPSG:") and f"http://www.opengis.net/def/crs/EPSG/0/{raw[5:]}" in CRS_URIS:
-        return f"http://www.opengis.net/def/crs/EPSG/0/{raw[5:]}"
-    raise ValidationError(f"{param}: unsupported CRS {text!r}; supported: {', '.join(CRS_URIS)}", param=param)
-
-
-def lat_first(uri: str) -> bool:
-    """Whether a CRS's first axis is northing/latitude (EPSG:4490, 4326 and 4549; not CRS84)."""
-    return uri != CRS84
-
-
-def reproject(geoms: np.ndarray, uri: str) -> np.ndarray:
-    """EPSG:4490 geometries in the axis order and units of the CRS ``uri`` (for output)."""
-    if uri == CRS84:
-        return geoms
-    epsg = CRS_URIS[uri]
-    if epsg in (4490, 4326):  # CGCS2000 and WGS84 differ by centimetres: only the axis order changes
-        return shapely.transform(geoms, lambda xy: xy[:, ::-1])
-    transformer = pyproj.Transformer.from_crs(model.STORAGE_EPSG, epsg, always_xy=True)
-    return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))[:, ::-1])
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import limits, model, spatial, streets
+from . import crs, limits, model, spatial, streets
 from .errors import ValidationError
 from .store import Store
 from .text import to_traditional
@@ -97,9 +97,9 @@ def parse_query(params: Mapping[str, str], store: Store) -> Query:
         street = str(streets.resolve_street(store, street, as_of)["code"])
     bbox = polygon = near = None
     if params.get("bbox"):
-        bbox = spatial.parse_bbox(params["bbox"], spatial.parse_epsg(params.get("bbox-crs"), "bbox-crs"))
+        bbox = spatial.parse_bbox(params["bbox"], crs.parse_epsg(params.get("bbox-crs"), "bbox-crs"))
     if params.get("polygon"):
-        polygon = spatial.parse_geometry(params["polygon"], spatial.parse_epsg(params.get("polygon-crs"),
+        polygon = spatial.parse_geometry(params["polygon"], crs.parse_epsg(params.get("polygon-crs"),
                                                                                 "polygon-crs"))
     distance = None
     if params.get("distance") not in (None, ""):
@@ -111,7 +111,7 @@ def parse_query(params: Mapping[str, str], store: Store) -> Query:
             raise ValidationError(f"distance must be between 0 and {MAX_DISTANCE_M} metres, got {distance:g}",
                                   param="distance")
     if params.get("near"):
-        near = resolve_near(store, params["near"], spatial.parse_epsg(params.get("near-crs"), "near-crs"))
+        near = resolve_near(store, params["near"], crs.parse_epsg(params.get("near-crs"), "near-crs"))
         if distance is None:
             raise ValidationError("near needs a distance in metres", param="distance")
     elif distance is not None:

@@ -10,7 +10,6 @@ holds it.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import dataclass
@@ -18,11 +17,9 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
-import pyproj
 import shapely
-from pyproj.exceptions import CRSError
 
-from . import limits, model
+from . import crs, limits, model
 from .errors import ValidationError
 
 STREET_ORDER = tuple(model.STREETS)  # LF, XT, WT, SP, JJH: the tie-break for boundary points
@@ -39,34 +36,6 @@ def parse_date(text: str | date | None, param: str = "as_of") -> str:
         return date.fromisoformat(str(text).strip()).isoformat()
     except ValueError:
         raise ValidationError(f"{param} must be a date YYYY-MM-DD, got {text!r}", param=param) from None
-
-
-def parse_epsg(text: str | int | None, param: str = "crs") -> int:
-    """EPSG code from ``EPSG:4549``, ``4549`` or an OGC CRS URI; default EPSG:4490."""
-    if text is None or text == "":
-        return model.STORAGE_EPSG
-    raw = str(text).strip()
-    if raw.endswith("/CRS84") or raw.upper() in ("CRS84", "OGC:CRS84"):
-        return 4326
-    code = raw.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    if not (code.isascii() and code.isdigit()):  # str.isdigit alone accepts ² and ١, which int() refuses
-        raise ValidationError(f"{param} must be an EPSG code like EPSG:4490, got {raw[:40]!r}", param=param)
-    try:
-        crs = pyproj.CRS.from_epsg(int(code))
-    except CRSError:
-        raise ValidationError(f"{param}: unknown EPSG code {code}", param=param) from None
-    if not (crs.is_projected or crs.type_name == "Geographic 2D CRS"):
-        raise ValidationError(f"{param}: EPSG:{code} is a {crs.type_name}; give a 2D geographic or projected CRS "
-                              "such as EPSG:4490 or EPSG:4549", param=param)
-    return int(code)
-
-
-def to_storage(geom: shapely.Geometry, epsg: int) -> shapely.Geometry:
-    """A geometry given in x=east, y=north order of ``epsg``, in EPSG:4490."""
-    if epsg == model.STORAGE_EPSG:
-        return geom
-    transformer = pyproj.Transformer.from_crs(epsg, model.STORAGE_EPSG, always_xy=True)
-    return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 def check_lonlat(geom: shapely.Geometry, param: str) -> None:
@@ -103,32 +72,22 @@ def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "
     if minx > maxx or miny > maxy:
         raise ValidationError(f"{param}: min must not exceed max ({text})", param=param)
     # Clipped to where the CRS is defined: beyond it, projected coordinates reproject to nonsense or infinity.
-    west, south, east, north = _domain(epsg)
+    west, south, east, north = crs.domain(epsg)
     clipped = max(minx, west), max(miny, south), min(maxx, east), min(maxy, north)
     if clipped[0] > clipped[2] or clipped[1] > clipped[3]:
-        if (west, south, east, north) == _LONLAT:
+        if (west, south, east, north) == crs.LONLAT_DOMAIN:
             check_lonlat(shapely.box(minx, miny, maxx, maxy), param)  # it says whether lat and lon look swapped
         raise ValidationError(f"{param}: ({text}) lies outside the area EPSG:{epsg} is defined for "
                               f"({west:.6g}, {south:.6g}, {east:.6g}, {north:.6g}); check the CRS and the axis order",
                               param=param)
-    box = to_storage(_box(*clipped), epsg)
+    box = crs.to_storage(_box(*clipped), epsg)
     check_lonlat(box, param)
     return box
 
 
-_LONLAT = (-180.0, -90.0, 180.0, 90.0)
 
 
-@functools.lru_cache(maxsize=64)
-def _domain(epsg: int) -> tuple[float, float, float, float]:
-    """Where coordinates of the CRS ``epsg`` mean something, as a box (x = east): its area of use if projected."""
-    crs = pyproj.CRS.from_epsg(epsg)
-    if crs.is_geographic:
-        return _LONLAT
-    west, south, east, north = crs.area_of_use.bounds  # every projected EPSG CRS has one
-    if west > east:  # across the antimeridian: all longitudes
-        west, east = -180.0, 180.0
-    return pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform_bounds(west, south, east, north)
+
 
 
 def _box(minx: float, miny: float, maxx: float, maxy: float) -> shapely.Geometry:
@@ -170,7 +129,7 @@ def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "poly
         raise ValidationError(f"{param} is empty", param=param)
     if not geom.is_valid:
         raise ValidationError(f"{param} is not a valid geometry ({shapely.is_valid_reason(geom)})", param=param)
-    geom = to_storage(geom, epsg)
+    geom = crs.to_storage(geom, epsg)
     check_lonlat(geom, param)
     return geom
 

@@ -30,7 +30,8 @@ import pyogrio
 import pyproj
 import shapely
 
-from .. import model, spatial
+from .. import model
+from ..crs import parse_epsg
 from ..errors import ValidationError
 from ..output import feature_collection
 from ..query import QueryResult
@@ -270,7 +271,7 @@ _WRITERS: dict[str, Callable[[_Job, Path], Path]] = {
 
 def _options(fmt: str, crs: int | str | None, encoding: str | None, style_by: str) -> tuple[int, str]:
     """The target EPSG code and codec, checked against what the format allows."""
-    epsg = spatial.parse_epsg(crs, "crs")
+    epsg = parse_epsg(crs, "crs")
     if epsg not in EXPORT_EPSGS:
         raise ValidationError(f"exports are written in EPSG:4490, EPSG:4326 or EPSG:4549, not EPSG:{epsg}",
                               param="crs")

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import model, spatial, validate
+from .. import model, validate
+from ..crs import parse_epsg
 from ..errors import ValidationError
 from ..store import Batch, Store
 from . import fields
@@ -325,7 +326,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
                               f"got {layer!r}", param="layer")
     if mode is not None:
         validate.check_mode(mode)
-    epsg = spatial.parse_epsg(crs, "crs") if crs not in (None, "") else None
+    epsg = parse_epsg(crs, "crs") if crs not in (None, "") else None
     if encoding:
         codec(encoding)
     with tempfile.TemporaryDirectory(prefix="registry-import-") as tmp:
