@@ -1,20 +1,22 @@
 """Validation of projects and features before they reach a store.
 
 Every store calls these, so the rules (codes, types, geometry validity, CRS, plausible
-coordinates) hold whichever store is used. Errors name the project, column and what to fix.
+coordinates, the limits on text length and vertices of ``registry.limits``) hold whichever store
+is used. Errors name the project, column and what to fix.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from . import model
+from . import limits, model
 from .errors import ValidationError
 from .text import to_traditional_all
 
@@ -85,6 +87,19 @@ class _Invalid:
 _INVALID = _Invalid()
 
 
+@dataclass(frozen=True)
+class _TooLong:
+    """A text value longer than its field allows (never a real value), kept as its length only."""
+
+    length: int
+
+
+def _short(value: object) -> str:
+    """A value as a message quotes it: its repr, cut to 60 characters (a cell may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
 def _convert_column(field: model.Field, values: pd.Series | None, ids: np.ndarray) -> pd.Series:
     """A column in the field's Python types (None for empty cells), or raise naming the first bad row."""
     if values is None:
@@ -94,14 +109,17 @@ def _convert_column(field: model.Field, values: pd.Series | None, ids: np.ndarra
         table = np.empty(len(uniques) + 1, dtype=object)  # [missing, each distinct value converted]
         table[1:] = _convert_values(field, list(uniques))
         converted = table[codes + 1]
-    invalid = np.fromiter((v is _INVALID for v in converted), bool, len(converted))
+    invalid = np.fromiter((v is _INVALID or isinstance(v, _TooLong) for v in converted), bool, len(converted))
     bad = invalid | (np.equal(converted, None) if field.required else False)
     if bad.any():
         at = int(np.argmax(bad))
         if not invalid[at]:
             _fail(f"project {ids[at]}: {field.name} is required", field.name)
+        if isinstance(converted[at], _TooLong):
+            _fail(f"project {_short(ids[at])}: {field.name} has {converted[at].length:,} characters, more than the "
+                  f"{limits.text_limit(field.name):,} allowed; shorten it", field.name)
         kind = {"date": "an ISO date YYYY-MM-DD", "bool": "true or false"}.get(field.kind, field.kind)
-        _fail(f"project {ids[at]}: {field.name} must be {kind}, got {values.iloc[at]!r}", field.name)
+        _fail(f"project {ids[at]}: {field.name} must be {kind}, got {_short(values.iloc[at])}", field.name)
     return pd.Series(converted, dtype=object)
 
 
@@ -113,6 +131,9 @@ def _convert_values(field: model.Field, values: list[object]) -> list[object]:
             converted.append(_convert(field, value))
         except (TypeError, ValueError):
             converted.append(_INVALID)
+    if field.kind == "text":  # before OpenCC, which would convert a megabyte only to refuse it
+        limit = limits.text_limit(field.name)
+        converted = [_TooLong(len(v)) if isinstance(v, str) and len(v) > limit else v for v in converted]
     if field.name in _TEXT_COLUMNS:
         texts = [i for i, v in enumerate(converted) if isinstance(v, str)]
         for i, text in zip(texts, to_traditional_all([converted[i] for i in texts])):
@@ -220,7 +241,19 @@ def check_reference(layer: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     missing = [n for n, _ in spec.columns if n not in frame.columns]
     if missing:
         _fail(f"layer {layer}: missing column(s) {', '.join(missing)}", missing[0])
+    for name, kind in spec.columns:
+        if kind == "TEXT":
+            _check_lengths(layer, frame, name, frame[name].to_numpy(dtype=object), "feature")
     return check_geometries(layer, frame)
+
+
+def _check_lengths(layer: str, frame: pd.DataFrame, column: str, values: np.ndarray, label: str) -> None:
+    """Refuse a text value of a layer's column longer than ``limits.MAX_SHORT_TEXT_CHARS``."""
+    lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), np.int64, len(values))
+    if (lengths > limits.MAX_SHORT_TEXT_CHARS).any():
+        i = int(np.argmax(lengths > limits.MAX_SHORT_TEXT_CHARS))
+        _fail(f"layer {layer}: {_label(frame, i, label)}: {column} has {lengths[i]:,} characters, more than the "
+              f"{limits.MAX_SHORT_TEXT_CHARS:,} allowed; shorten it", column)
 
 
 def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature") -> gpd.GeoDataFrame:
@@ -234,6 +267,11 @@ def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature"
         _fail(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}", "layer")
     if frame.crs is None:
         _fail(f"layer {layer}: the data have no CRS; name one (e.g. EPSG:4490)", "crs")
+    vertices = shapely.get_num_coordinates(frame.geometry.values)
+    if (vertices > limits.MAX_VERTICES).any():
+        i = int(np.argmax(vertices > limits.MAX_VERTICES))
+        _fail(f"layer {layer}: {_label(frame, i, label)} has {vertices[i]:,} vertices, more than the "
+              f"{limits.MAX_VERTICES:,} allowed; simplify it (QGIS: Vector > Geometry Tools > Simplify)", "geometry")
     if frame.crs.to_epsg() != model.STORAGE_EPSG:
         frame = frame.to_crs(model.STORAGE_EPSG)
     geoms = frame.geometry.values
@@ -322,5 +360,7 @@ def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, st
     names = (frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)).to_numpy(
         dtype=object, copy=True)
     given = ~pd.isna(names)
-    names[given] = to_traditional_all([str(n) for n in names[given]])
+    names[given] = [str(n) for n in names[given]]
+    _check_lengths(layer, frame, "name", names, "feature")
+    names[given] = to_traditional_all(list(names[given]))
     return frame.assign(name=names)[["project_id", "name", frame.geometry.name]]

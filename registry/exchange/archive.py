@@ -2,7 +2,8 @@
 
 An uploaded zip is checked before anything is unpacked: no absolute or ``..`` paths, no links, no
 encrypted members, at most 2 GiB unpacked and no suspicious compression ratio (a zip bomb). While
-unpacking, members are counted byte by byte, so a zip that lies about its sizes is stopped too.
+unpacking, members are counted byte by byte, so a zip that lies about its sizes is stopped too, and a
+damaged member (bad compressed data, a wrong checksum, a file cut short) is one error, not a traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import ValidationError
+from ..limits import MAX_UNPACKED_BYTES, MAX_ZIP_MEMBERS
 
-MAX_UNPACKED_BYTES = 2 * 1024**3
-MAX_MEMBERS = 10_000
 MAX_RATIO = 100  # unpacked / packed, over the whole archive...
 RATIO_FLOOR_BYTES = 32 * 1024**2  # ...once it unpacks to more than this (small zips of blank DBFs are fine)
 _CHUNK = 1024**2
@@ -44,8 +45,8 @@ def _safe_relative(archive: str, name: str) -> PurePosixPath | None:
 def _check(archive: str, zf: zipfile.ZipFile, max_bytes: int) -> None:
     """Refuse, before unpacking, a zip that is too big, too compressed, encrypted or holds links."""
     infos = zf.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise ValidationError(f"{archive}: {len(infos)} members, more than {MAX_MEMBERS}", param="file")
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ValidationError(f"{archive}: {len(infos)} members, more than {MAX_ZIP_MEMBERS:,}", param="file")
     unpacked = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
     if unpacked > max_bytes:
@@ -67,7 +68,7 @@ def extract_zip(path: Path, folder: Path, *, max_bytes: int = MAX_UNPACKED_BYTES
     archive = path.name
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
         raise ValidationError(f"{archive}: not a readable zip file ({exc})", param="file") from None
     with zf:
         _check(archive, zf, max_bytes)
@@ -79,14 +80,18 @@ def extract_zip(path: Path, folder: Path, *, max_bytes: int = MAX_UNPACKED_BYTES
             target = folder.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             member = 0
-            with zf.open(info) as source, open(target, "wb") as sink:
-                while chunk := source.read(_CHUNK):
-                    member += len(chunk)
-                    written += len(chunk)
-                    if member > info.file_size or written > max_bytes:
-                        raise ValidationError(f"{archive}: member {info.filename!r} unpacks to more than it "
-                                              "declares (a zip bomb?)", param="file")
-                    sink.write(chunk)
+            try:
+                with zf.open(info) as source, open(target, "wb") as sink:
+                    while chunk := source.read(_CHUNK):
+                        member += len(chunk)
+                        written += len(chunk)
+                        if member > info.file_size or written > max_bytes:
+                            raise ValidationError(f"{archive}: member {info.filename!r} unpacks to more than it "
+                                                  "declares (a zip bomb?)", param="file")
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise ValidationError(f"{archive}: member {info.filename!r} is damaged ({exc}); nothing was "
+                                      "imported", param="file") from None
 
 
 def write_zip(target: Path, files: list[Path], extra: dict[str, bytes] | None = None) -> None:

@@ -157,14 +157,16 @@ def _prepare(source: Source, stored: pd.DataFrame, forced: str | None, report: I
     layers = source.layers
     if forced and any(sl.name == forced for sl in layers):
         layers = [sl for sl in layers if sl.name == forced]
-    has_table = any(sl.geoms is None for sl in layers)
+    resolved = [fields.resolve_columns([str(c) for c in sl.frame.columns], source.mapping) for sl in layers]
+    # A table of projects beside the features (a registry's own file): then a feature's name is its own. A
+    # table without project_id (a readme.csv beside a shapefile) is not one.
+    has_table = any(sl.geoms is None and "project_id" in renamed.values() for sl, renamed in zip(layers, resolved))
     feature_frames, table_frames = [], []
-    for sl in layers:
+    for sl, renamed in zip(layers, resolved):
         named = _layer_for(sl)
         if sl.geoms is not None and not forced and named and model.LAYER_BY_NAME[named].kind != "project":
             report.notes.append(f"{sl.label}: a reference layer, not imported")
             continue
-        renamed = fields.resolve_columns([str(c) for c in sl.frame.columns], source.mapping)
         frame = sl.frame.rename(columns=str)[list(renamed)].rename(columns=renamed).drop(columns="fid", errors="ignore")
         if "project_id" not in frame:
             if sl.geoms is None:

@@ -123,7 +123,7 @@ def shapefile_encoding(parts: dict[str, Path], forced: str | None) -> tuple[str,
         if name is None:
             try:
                 name = codecs.lookup(said).name
-            except LookupError:
+            except (LookupError, ValueError):  # ValueError: a damaged .cpg with a NUL byte
                 raise ValidationError(f"{cpg.name} names an unknown encoding {said!r}; give --encoding "
                                       "(e.g. gbk or utf-8)", param="encoding") from None
         return name, "from .cpg"

@@ -3,12 +3,16 @@
 Each layer, table or sheet becomes a ``SourceLayer``: its rows as read, and its geometries already in
 EPSG:4490. Whatever makes the file unusable as a whole (an unsafe zip, a shapefile without its .dbf,
 an unknown encoding or CRS, an empty file) is one ValidationError, raised before anything is written.
+So is geometry that nests so deeply that GEOS, which reads WKB and WKT recursively, would overflow its
+stack on it (a crash, not an error): such a file is refused before GEOS sees it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import struct
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ import pyproj
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from .. import model
+from .. import limits, model
 from ..errors import ValidationError
 from . import fields
 from .archive import extract_zip
@@ -38,6 +42,13 @@ _LONLAT_NAMES = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x"
 _TEXT_CODECS = ("utf-8-sig", "gbk", "gb18030")
 _WKB = (b"geoarrow.wkb", b"ogc.wkb")  # how GDAL marks the geometry column of an Arrow table
 SPLIT_ROWS = 25_000  # a Shapefile is read in parallel parts of at least this many rows
+# GEOS overflows an 8 MB stack on about 10,000 nested collections; each takes at least 9 bytes of WKB and
+# 20 characters of WKT, so geometry shorter than this cannot nest even 1,000 deep and is not measured.
+_WKB_SAFE_BYTES = 9_000
+_WKT_SAFE_CHARS = 20_000
+_WKB_CONTAINERS = {4, 5, 6, 7, 9, 10, 11, 12, 15, 16}  # multi*, collections, compound curves, surfaces
+# GDAL's GeoJSON reader stops at a value over 10 MB (it calls it a number)
+_GDAL_LONG_VALUE = re.compile(r"At line (\d+), character (\d+): Too many characters")
 
 
 @dataclass
@@ -118,12 +129,23 @@ def _read(path: Path, label: str, split: bool = False, notes: list[str] | None =
     """
     try:
         meta, table = _read_arrow(path, split, **options)
-    except (DataSourceError, DataLayerError, RuntimeError, ValueError) as exc:
-        raise ValidationError(f"{label}: cannot read it ({' '.join(str(exc).split())})", param="file") from None
+        table.validate(full=True)  # GDAL passes on text that is not UTF-8; pandas would fail on it later
+    except (DataSourceError, DataLayerError, RuntimeError, ValueError, OSError, pa.ArrowException,
+            UnboundLocalError) as exc:  # the last: pyogrio 0.13 reading a .prj that is not UTF-8
+        raise _unreadable(path, label, exc) from None
     wkb = next((f.name for f in table.schema if (f.metadata or {}).get(b"ARROW:extension:name") in _WKB), None)
     geoms = None
     if wkb is not None:
-        geoms = shapely.from_wkb(table.column(wkb).to_numpy(zero_copy_only=False))
+        blobs = table.column(wkb).to_numpy(zero_copy_only=False)
+        for at in np.flatnonzero(pc.binary_length(table.column(wkb)).to_numpy(zero_copy_only=False) > _WKB_SAFE_BYTES):
+            if _wkb_nesting(blobs[at]) > limits.MAX_NESTING:
+                raise ValidationError(f"{label}: the geometry of feature {at + 1} nests collections more than "
+                                      f"{limits.MAX_NESTING} levels deep; no registry layer holds such geometry",
+                                      param="geometry")
+        try:
+            geoms = shapely.from_wkb(blobs)
+        except shapely.errors.GEOSException as exc:
+            raise ValidationError(f"{label}: a geometry cannot be read ({exc})", param="geometry") from None
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         table = table.drop_columns([wkb])
@@ -134,6 +156,61 @@ def _read(path: Path, label: str, split: bool = False, notes: list[str] | None =
             if notes is not None:
                 notes.append(f"{label}: lists in {column.name} read as their items joined by commas")
     return table.to_pandas(), geoms, meta["crs"]
+
+
+def _unreadable(path: Path, label: str, exc: Exception) -> ValidationError:
+    """The error for a file GDAL cannot read, in GDAL's words unless they are misleading."""
+    message = " ".join(str(exc).split())
+    if (long := _GDAL_LONG_VALUE.search(message)) is not None:
+        return _long_value(path, label, int(long.group(1)), int(long.group(2)))
+    return ValidationError(f"{label}: cannot read it ({message})", param="file")
+
+
+def _long_value(path: Path, label: str, line: int, column: int) -> ValidationError:
+    """The error for a GeoJSON value GDAL would not read (over 10 MB), naming the property that holds it."""
+    with open(path, "rb") as lines:
+        text = next((t for n, t in enumerate(lines, 1) if n == line), b"")[:column]
+    keys = re.findall(rb'"((?:[^"\\]|\\.){1,200})"\s*:\s*"', text)
+    name = keys[-1].decode("utf-8", "replace") if keys else "a property"
+    return ValidationError(f"{label}: the value of {name} on line {line} is over 10 MB, more than GDAL reads; a text "
+                           f"value may hold at most {limits.MAX_TEXT_CHARS:,} characters (tasks, notes, delay_reason) "
+                           f"or {limits.MAX_SHORT_TEXT_CHARS} (names and codes)", param=name)
+
+
+def _wkb_nesting(blob: bytes) -> int:
+    """How deeply collections nest in a WKB (ISO or EWKB) geometry, read in a loop; past MAX_NESTING, stops."""
+    pending = [1]  # geometries still to read at each open level
+    at = deepest = 0
+    try:
+        while pending and len(pending) <= limits.MAX_NESTING + 1:
+            if not pending[-1]:
+                pending.pop()
+                continue
+            pending[-1] -= 1
+            order = "<" if blob[at] else ">"
+            (kind,) = struct.unpack_from(order + "I", blob, at + 1)
+            at += 9 if kind & 0x20000000 else 5  # an EWKB SRID follows the type
+            base, variant = (kind & 0xFFFF) % 1000, (kind & 0xFFFF) // 1000
+            coordinate = 8 * (2 + bool(kind & 0x80000000 or variant in (1, 3)) + bool(kind & 0x40000000
+                                                                                      or variant in (2, 3)))
+            if base == 1:
+                at += coordinate
+                continue
+            (count,) = struct.unpack_from(order + "I", blob, at)
+            at += 4
+            if base in (2, 8):  # a line or circular string: its points
+                at += count * coordinate
+            elif base in (3, 17):  # a polygon or triangle: its rings
+                for _ in range(count):
+                    at += 4 + struct.unpack_from(order + "I", blob, at)[0] * coordinate
+            elif base in _WKB_CONTAINERS:
+                pending.append(count)
+                deepest = max(deepest, len(pending) - 1)
+            else:
+                break  # not a geometry type: GEOS refuses it without reading on
+    except (struct.error, IndexError):  # cut short: GEOS refuses it too
+        pass
+    return deepest
 
 
 def _without_prj(parts: dict[str, Path], workdir: Path) -> Path:
@@ -169,8 +246,8 @@ def _gdal_layers(path: Path, forced_epsg: int | None, source: Source) -> list[So
     """The layers of a GeoJSON, GeoPackage or FlatGeobuf file (attribute tables only if they hold projects)."""
     try:
         listed = pyogrio.list_layers(path)
-    except (DataSourceError, RuntimeError) as exc:
-        raise ValidationError(f"{path.name}: cannot read it ({' '.join(str(exc).split())})", param="file") from None
+    except (DataSourceError, RuntimeError, ValueError) as exc:
+        raise _unreadable(path, path.name, exc) from None
     found = []
     for name, geometry_type in listed:
         label = path.name if len(listed) == 1 else f"{path.name}:{name}"
@@ -208,6 +285,11 @@ def _csv_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None)
     if wkt is not None:
         text = frame.pop(wkt).to_numpy(dtype=object)
         text[text == ""] = None
+        for at in np.flatnonzero((pd.Series(text, dtype=object).str.len() > _WKT_SAFE_CHARS).to_numpy()):
+            if limits.nesting(text[at]) > limits.MAX_NESTING:
+                raise ValidationError(f"{path.name} row {at + 2}: the geometry in {wkt} nests more than "
+                                      f"{limits.MAX_NESTING} levels deep; no registry layer holds such geometry",
+                                      param="geometry")
         geoms = shapely.from_wkt(text, on_invalid="ignore")
     else:
         pair = next(((names[x], names[y]) for x, y in _LONLAT_NAMES if x in names and y in names), None)
@@ -223,7 +305,7 @@ def _xlsx_layers(path: Path) -> list[SourceLayer]:
     """Every sheet of a workbook, its first row the headers (attributes only)."""
     try:
         sheets = [name for name, _ in pyogrio.list_layers(path)]
-    except (DataSourceError, RuntimeError) as exc:
+    except (DataSourceError, RuntimeError, ValueError) as exc:
         raise ValidationError(f"{path.name}: not a readable XLSX workbook ({exc})", param="file") from None
     return [SourceLayer(f"{path.name}:{sheet}", sheet, _read(path, path.name, layer=sheet, HEADERS="FORCE")[0], None,
                         2) for sheet in sheets]
