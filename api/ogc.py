@@ -183,14 +183,14 @@ def items(name: str):
             raise ValidationError(f"f={fmt} exports project layers; {name} is a reference layer (use f=geojson)",
                                   param="f")
         args.setdefault("limit", str(features.MAX_LIMIT))  # a download holds every match unless limited
-    query = features.parse_items_query(store(), view, args)
+    query = features.parse_items(store(), name, args)
     if (cached := not_modified()) is not None:
         return cached
-    selection = features.select(view, query)
+    selection = features.select(store(), view, query)
     if fmt in EXPORTS:
         rows = view.frame.iloc[selection.rows]
         chosen = rows.assign(layer=name, fid=rows.index.to_numpy()).reset_index(drop=True)
-        epsg = 4490 if "crs" not in args else (crs.CRS_URIS[query.crs] if query.crs != crs.CRS84 else 4326)
+        epsg = 4490 if "crs" not in args else crs.epsg_of(query.crs)
         return export_response((store().projects(chosen["project_id"].unique()), chosen), fmt, epsg)
     here = f"collections/{name}/items"
     links = [link(url_with(here), "self", GEOJSON, "This page"),

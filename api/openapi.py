@@ -8,10 +8,10 @@ server's answers are, so a fuzzer checking answers against them (tests/test_open
 
 from __future__ import annotations
 
-from registry import crs, features, model, stats
+from registry import crs, features, limits, model, stats
 from registry.maps import BY_CHOICES, FORMATS, THEMES
 from registry.maps.style import DPI_RANGE
-from registry.query import MAX_DISTANCE_M, PARAMETERS
+from registry.params import PARAMETERS
 
 from .http import EXPORTS, GEOJSON, HTML, JSON
 from .registry_api import DEFAULT_PROJECTS, MAX_PROJECTS
@@ -90,7 +90,7 @@ def _query_params() -> dict[str, dict]:
     text = {"type": "string"}
     schemas = {
         "as_of": _DATE, "bbox-crs": _EPSG, "polygon-crs": _EPSG, "near-crs": _EPSG,
-        "distance": {"type": "number", "minimum": 0, "maximum": MAX_DISTANCE_M},
+        "distance": {"type": "number", "minimum": 0, "maximum": limits.MAX_DISTANCE_M},
         "predicate": {"type": "string", "enum": ["intersects", "within"], "default": "intersects"},
         "year": {"type": "string", "pattern": r"^\s*\d{4}\s*(\.\.\s*\d{4}\s*)?$"},
         "in_statement": {"type": "boolean"},
@@ -192,9 +192,14 @@ def _collection(feature: dict, required: list[str], links: bool = False) -> dict
     return _object(members, ["type", "features", *required])
 
 
+def _properties(layer: model.Layer) -> dict[str, str]:
+    """The properties a layer's features carry (its queryables but the geometry)."""
+    return {name: kind for name, kind in model.queryables(layer).items() if kind != "geometry"}
+
+
 def _layer_schemas(layer: model.Layer) -> dict[str, dict]:
     """``{layer}.Feature`` and ``{layer}.FeatureCollection``: the layer's exact properties and geometry type."""
-    spec = features.queryables_for(layer)
+    spec = _properties(layer)
     fields = model.FIELD_BY_NAME if layer.kind == "project" else {}
     props = {name: _field(name, kind, fields[name].required if name in fields else name == "project_id")
              for name, kind in spec.items()}
@@ -346,7 +351,7 @@ def _operation(summary: str, op: str, tag: str, params: list, ok: dict, errors: 
 
 
 def _items_operation(layer: model.Layer) -> dict:
-    spec = features.queryables_for(layer)
+    spec = _properties(layer)
     exports = layer.kind == "project"
     params = [_ref("parameters", k) for k in COMMON]
     params += [_f("json", "geojson", "html", *(EXPORTS if exports else ())),

@@ -14,8 +14,9 @@ from registry import limits, model, output, spatial
 from registry.crs import parse_epsg
 from registry.errors import NotFound
 from registry.exchange.rows import neutralise_cell
+from registry.params import parse
 from registry.qa import run_qa
-from registry.query import find, parse_query
+from registry.query import find
 from registry.stats import statistics
 from registry.streets import resolve_street, streets_as_of
 
@@ -64,7 +65,7 @@ def _projects_response(extra: dict | None = None, title: str = "專案"):
     exporting = fmt in EXPORTS
     epsg = parse_epsg(request.args.get("crs"), "crs") if exporting else None
     args = _project_args(extra, MAX_PROJECTS if exporting else DEFAULT_PROJECTS)
-    result = find(store(), parse_query(args, store()))
+    result = find(store(), parse(args, store()))
     if exporting:
         return export_response(result, fmt, epsg)
     if fmt == "geojson":

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from .exchange.rows import neutralise_cell
-from .query import PARAMETERS
+from .params import PARAMETERS
 
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,

@@ -146,6 +146,18 @@ FIELD_BY_NAME = {f.name: f for f in PROJECT_FIELDS}
 PROJECT_COLUMNS = tuple(f.name for f in PROJECT_FIELDS)
 
 SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "date": "DATE", "bool": "BOOLEAN"}
+PROJECT_KINDS = {f.name: f.kind for f in PROJECT_FIELDS}  # what a filter over project attributes may name
+_LAYER_KINDS = {"TEXT": "text", "DATE": "date", "INTEGER": "integer", "REAL": "real"}
+
+
+def queryables(layer: Layer) -> dict[str, str]:
+    """A layer's served properties (name → kind) and its geometry: a project layer's features carry
+    their project's attributes and their share of its investment."""
+    if layer.kind == "project":
+        return {"feature_name": "text", "project_id": "text",
+                **{f.name: f.kind for f in PROJECT_FIELDS if f.name != "project_id"},
+                "investment_share_yuan": "real", "geometry": "geometry"}
+    return {**{name: _LAYER_KINDS[kind] for name, kind in layer.columns}, "geometry": "geometry"}
 
 
 def project_id(year: int, category: str, number: int) -> str:

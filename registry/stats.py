@@ -21,7 +21,8 @@ import shapely
 from . import model, spatial
 from .apportion import largest_remainder
 from .errors import ValidationError
-from .query import Query, find, parse_query
+from .params import Query, parse
+from .query import find
 from .store import Store
 from .streets import streets_as_of as streets_of
 
@@ -142,7 +143,7 @@ def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str]
     """Figures for the projects a query selects, grouped by ``by`` (see the module docstring)."""
     keys = parse_by(by)
     if not isinstance(query, Query):
-        query = parse_query(query, store)
+        query = parse(query, store)
     projects = find(store, replace(query, limit=None, offset=0)).projects
     if "street" in keys:
         shares = street_shares(store, projects, query.as_of)

@@ -43,7 +43,8 @@ import numpy as np
 import shapely
 
 from registry import model
-from registry.query import find, parse_query
+from registry.params import parse
+from registry.query import find
 from registry.store import Store, open_store
 from registry.streets import streets_as_of
 
@@ -159,7 +160,7 @@ def measure(path: Path, repeat: int, open_repeat: int, with_profile: bool) -> di
         rows.append(summary(operation, found, timings(run, repeat)))
         if operation == "near":
             continue  # the baseline covers the index queries only
-        query = parse_query(params, store)
+        query = parse(params, store)
         frames = [store.features(layer) for layer in query.feature_layers()]
         baseline = partial(peer, frames, street if query.street else query.bbox)
         rows.append(summary(f"{operation}: geopandas", baseline(), timings(baseline, repeat), baseline=operation))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..query import Query
+from ..params import Query
 from ..store import Store
 from .choropleth import THEMES, choropleth_figure, classify
 from .overlay import BY_CHOICES, overlay_figure

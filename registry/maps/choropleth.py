@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ValidationError
 from ..output import format_wan
-from ..query import Query, parse_query
+from ..params import Query, parse
 from ..stats import OUTSIDE, UNLOCATED, statistics
 from ..store import Store
 from . import page, style
@@ -94,7 +94,7 @@ def choropleth_figure(store: Store, params: Query | Mapping[str, str], value: st
     """Street offices (valid on the query's date) shaded by investment in 萬元 or project count."""
     if value not in THEMES:
         raise ValidationError(f"theme must be one of {', '.join(THEMES)}, got {value!r}", param="theme")
-    query = params if isinstance(params, Query) else parse_query(params, store)
+    query = params if isinstance(params, Query) else parse(params, store)
     stats = statistics(store, query, "street")
     rows = stats.rows.set_index("street")
     base = page.load_base(store, query.as_of)

@@ -19,7 +19,8 @@ from matplotlib.lines import Line2D
 from .. import model
 from ..errors import ValidationError
 from ..output import format_wan
-from ..query import Query, find, parse_query
+from ..params import Query, parse
+from ..query import find
 from ..store import Store
 from . import page, style
 
@@ -152,7 +153,7 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
     """The overlay map of every project a query selects (paging is ignored), as a matplotlib figure."""
     if by not in BY_CHOICES:
         raise ValidationError(f"by must be one of {', '.join(BY_CHOICES)}, got {by!r}", param="by")
-    query = params if isinstance(params, Query) else parse_query(params, store)
+    query = params if isinstance(params, Query) else parse(params, store)
     result = find(store, replace(query, limit=None, offset=0))
     features = result.features.to_crs(model.METRIC_EPSG)
     base = page.load_base(store, query.as_of)

@@ -30,7 +30,7 @@ from matplotlib.typing import ColorType
 
 from .. import model
 from ..output import format_wan
-from ..query import Query
+from ..params import Query
 from ..store import Store
 from ..streets import streets_as_of
 from . import style

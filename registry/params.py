@@ -1,0 +1,318 @@
+"""The query parameters, each parsed and checked in one place, with one error message each.
+
+Every road that selects features reads its parameters here: the CLI (whose options map to these
+names), ``/projects``, ``/collections/{layer}/items``, statistics, maps and exports. ``parse`` builds
+one ``Query``; a road says only what differs: which layer's properties an items request may filter,
+sort and return, and what a page counts (projects on ``/projects`` and the CLI, features on items).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import shapely
+
+from . import cql, crs, limits, model, spatial, streets
+from .errors import ValidationError
+from .store import Reader
+from .text import to_traditional
+
+# Each parameter (HTTP name; the CLI maps its options to these) and what it takes.
+PARAMETERS = {
+    "street": "Street office: code or name (traditional or simplified).",
+    "as_of": "Boundaries valid on this date, YYYY-MM-DD (default today).",
+    "bbox": "minlon,minlat,maxlon,maxlat.", "bbox-crs": "EPSG:NNNN of bbox (x = east first; default EPSG:4490).",
+    "polygon": "A polygon as WKT or GeoJSON.", "polygon-crs": "EPSG:NNNN of polygon (default EPSG:4490).",
+    "near": "A feature name (e.g. 唐莊河) or WKT geometry.", "near-crs": "EPSG:NNNN of a WKT near.",
+    "distance": "Metres from near.", "predicate": "Spatial predicate: intersects or within.",
+    "category": "Category slugs, comma-separated.", "year": "2013 or 2013..2014.",
+    "status": "Statuses, comma-separated.", "department": "Lead department.",
+    "in_statement": "true/false: in the responsibility statement.", "investment_min": "Yuan.",
+    "investment_max": "Yuan.", "q": "Text in the project name.", "sortby": "[-]field,...",
+    "limit": "Projects per page.", "offset": "Projects to skip.",
+}
+# Parameters that are not equality conditions on a queryable of the same name (items requests).
+_NOT_EQUALITY = {*PARAMETERS, "f", "crs", "datetime", "filter", "filter-lang", "filter-crs", "properties", "after",
+                 "encoding", "style_by"}
+
+
+@dataclass(frozen=True)
+class Query:
+    """Parsed parameters. Geometries are EPSG:4490; ``None`` or empty means "no condition".
+
+    ``project_filter`` conditions hold for a project's attributes; ``filter`` and ``equals`` for each
+    feature's properties (items: the layer's queryables).
+    """
+
+    street: str | None = None
+    as_of: str | None = None
+    bbox: shapely.Geometry | None = None
+    polygon: shapely.Geometry | None = None
+    near: shapely.Geometry | None = None
+    distance: float | None = None
+    predicate: str = "intersects"
+    categories: tuple[str, ...] = ()
+    years: tuple[int, int] | None = None
+    statuses: tuple[str, ...] = ()
+    department: str | None = None
+    in_statement: bool | None = None
+    investment_min: int | None = None
+    investment_max: int | None = None
+    name: str | None = None
+    datetime: tuple[str | None, str | None] | None = None
+    project_filter: object | None = None  # a CQL2 AST over project attributes (/projects, the CLI)
+    filter: object | None = None  # a CQL2 AST over a layer's queryables (items)
+    filter_crs: int = 4326
+    equals: tuple[tuple[str, str], ...] = ()
+    sortby: tuple[tuple[str, bool], ...] = (("project_id", True),)  # (field, ascending)
+    limit: int | None = None
+    offset: int = 0
+    after: int | None = None
+    properties: tuple[str, ...] | None = None
+    crs: str = crs.CRS84
+    layers: tuple[str, ...] = ()  # feature layers to search; default from categories
+
+    def feature_layers(self) -> tuple[str, ...]:
+        """Layers holding the features of the selected categories (``model.category_layers``)."""
+        if self.layers:
+            return self.layers
+        chosen = self.categories or tuple(model.CATEGORY_BY_SLUG)  # own layers first, then those they own
+        return tuple(dict.fromkeys([*chosen, *(layer for c in chosen for layer in model.category_layers(c))]))
+
+    @property
+    def spatial(self) -> bool:
+        """Whether a where-condition holds (then a project without matching features does not match)."""
+        return any(g is not None for g in (self.street, self.bbox, self.polygon, self.near))
+
+
+def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
+          limit: tuple[int | None, int | None] = (None, None)) -> Query:
+    """A Query from HTTP-style parameters, checking each and naming the one at fault.
+
+    ``layer`` names the collection of an items request: its queryables may be filtered, sorted and
+    returned, and a bbox-crs given as an OGC URI is read in that CRS's axis order. ``limit`` is the
+    road's (default, maximum) page size.
+    """
+    queryables = model.queryables(model.LAYER_BY_NAME[layer]) if layer else None
+    as_of = spatial.parse_date(args.get("as_of"))
+    distance = _distance(args)
+    near = _near(args, view)
+    if near is not None and distance is None:
+        raise ValidationError("near needs a distance in metres", param="distance")
+    if near is None and distance is not None:
+        raise ValidationError("distance needs near (a feature name or WKT)", param="near")
+    parsed = _filter(args)  # over project attributes (projects), or over the layer's queryables (items)
+    project_filter, item_filter = (parsed, None) if queryables is None else (None, parsed)
+    return Query(
+        street=_street(args, view, as_of), as_of=as_of, bbox=_bbox(args, ogc=layer is not None),
+        polygon=_geometry(args, "polygon"), near=near, distance=distance, predicate=_predicate(args),
+        categories=_choices(args, "category", model.CATEGORY_BY_SLUG), years=_years(args.get("year")),
+        statuses=_choices(args, "status", model.STATUSES),
+        department=to_traditional(args["department"].strip()) if args.get("department") else None,
+        in_statement=_bool(args.get("in_statement"), "in_statement"),
+        investment_min=_whole(args, "investment_min", 0), investment_max=_whole(args, "investment_max", 0),
+        name=to_traditional(args["q"].strip()) if args.get("q") else None,
+        datetime=_datetime(args.get("datetime")), project_filter=project_filter, filter=item_filter,
+        filter_crs=crs.epsg_of(crs.crs_uri(args.get("filter-crs"), "filter-crs")),
+        equals=_equals(args, queryables), sortby=_sortby(args.get("sortby"), queryables),
+        limit=_limit(args, *limit), offset=_whole(args, "offset", 0) or 0, after=_after(args, queryables),
+        properties=_properties(args, queryables), crs=crs.crs_uri(args.get("crs")),
+    )
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in str(value).split(",") if v.strip()] if value not in (None, "") else []
+
+
+def _whole(args: Mapping[str, str], key: str, low: int | None = None, high: int | None = None) -> int | None:
+    raw = args.get(key)
+    return None if raw in (None, "") else limits.whole_number(raw, key, low, high)
+
+
+def _limit(args: Mapping[str, str], default: int | None, maximum: int | None) -> int | None:
+    value = _whole(args, "limit", 0 if maximum is None else 1, maximum)
+    return default if value is None else value
+
+
+def _after(args: Mapping[str, str], queryables: dict | None) -> int | None:
+    value = _whole(args, "after", 0)
+    if value is not None and args.get("sortby"):
+        raise ValidationError("after (keyset paging) works with the default fid order only; use offset",
+                              param="after")
+    return value
+
+
+def _street(args: Mapping[str, str], view: Reader, as_of: str) -> str | None:
+    """The code of the street office named by code or name (traditional or simplified)."""
+    text = args.get("street")
+    return str(streets.resolve_street(view, text, as_of)["code"]) if text else None
+
+
+def _bbox(args: Mapping[str, str], *, ogc: bool) -> shapely.Geometry | None:
+    """bbox in bbox-crs. An OGC URI (items) is read in its CRS's axis order; an EPSG code x = east first."""
+    if not args.get("bbox"):
+        return None
+    given = args.get("bbox-crs")
+    if ogc:
+        uri = crs.crs_uri(given, "bbox-crs")
+        values = str(args["bbox"]).split(",")
+        if crs.lat_first(uri) and len(values) == 4:  # (lat, lon) or (northing, easting) → x first
+            values = [values[1], values[0], values[3], values[2]]
+        elif crs.lat_first(uri) and len(values) == 6:
+            values = [values[1], values[0], values[2], values[4], values[3], values[5]]
+        return spatial.parse_bbox(values, 4490 if uri == crs.CRS84 else crs.epsg_of(uri))
+    return spatial.parse_bbox(args["bbox"], crs.parse_epsg(given, "bbox-crs"))
+
+
+def _geometry(args: Mapping[str, str], key: str) -> shapely.Geometry | None:
+    if not args.get(key):
+        return None
+    return spatial.parse_geometry(args[key], crs.parse_epsg(args.get(f"{key}-crs"), f"{key}-crs"), param=key)
+
+
+def _distance(args: Mapping[str, str]) -> float | None:
+    raw = args.get("distance")
+    if raw in (None, ""):
+        return None
+    try:
+        distance = float(raw)
+    except ValueError:
+        raise ValidationError(f"distance must be metres, got {str(raw)[:40]!r}", param="distance") from None
+    if not 0 <= distance <= limits.MAX_DISTANCE_M:
+        raise ValidationError(f"distance must be between 0 and {limits.MAX_DISTANCE_M} metres, got {distance:g}",
+                              param="distance")
+    return distance
+
+
+def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
+    """A geometry given as WKT/GeoJSON, or the union of the features named ``near``.
+
+    Names match a feature's name, a project's name, or a reference feature (river, lake).
+    """
+    raw = str(args.get("near") or "").strip()
+    if not raw:
+        return None
+    epsg = crs.parse_epsg(args.get("near-crs"), "near-crs")
+    if raw[:1] == "{" or re.match(r"^(MULTI)?(POINT|LINESTRING|POLYGON)|^GEOMETRYCOLLECTION", raw, re.IGNORECASE):
+        return spatial.parse_geometry(raw, epsg, param="near")
+    name = to_traditional(raw)
+    projects = view.projects()
+    ids = set(projects.loc[projects["name"] == name, "project_id"])
+    found = []
+    for layer in model.LAYERS:
+        frame = view.features(layer.name)
+        hit = frame["name"] == name
+        if layer.kind == "project" and ids:
+            hit |= frame["project_id"].isin(ids)
+        found.extend(frame.geometry.values[hit.to_numpy()])
+    if not found:
+        raise ValidationError(f"near: no feature or project is named {raw[:40]!r}", param="near")
+    return shapely.union_all(found)
+
+
+def _predicate(args: Mapping[str, str]) -> str:
+    predicate = args.get("predicate") or "intersects"
+    if predicate not in ("intersects", "within"):
+        raise ValidationError(f"predicate must be intersects or within, got {predicate[:40]!r}", param="predicate")
+    return predicate
+
+
+def _choices(args: Mapping[str, str], key: str, valid) -> tuple[str, ...]:
+    chosen = tuple(_split(args.get(key)))
+    bad = [c for c in chosen if c not in valid]
+    if bad:
+        raise ValidationError(f"unknown {key} {bad[0][:40]!r}; valid: {', '.join(valid)}", param=key)
+    return chosen
+
+
+def _years(text: str | None) -> tuple[int, int] | None:
+    if text in (None, ""):
+        return None
+    match = re.fullmatch(r"\s*([0-9]{4})\s*(?:\.\.\s*([0-9]{4})\s*)?", str(text))
+    if not match:
+        raise ValidationError(f"year must be 2013 or a range 2013..2014, got {str(text)[:40]!r}", param="year")
+    first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+    if first > last:
+        raise ValidationError(f"year range {text} runs backwards", param="year")
+    return first, last
+
+
+def _bool(text: str | bool | None, param: str) -> bool | None:
+    if text is None or text == "":
+        return None
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValidationError(f"{param} must be true or false, got {str(text)[:40]!r}", param=param)
+
+
+def _datetime(text: str | None) -> tuple[str | None, str | None] | None:
+    """``2014-01-01``, ``2013-01-01/2014-12-31``, ``../2014-01-01`` or RFC 3339 timestamps → (start, end)."""
+    if not text:
+        return None
+    parts = str(text).split("/")
+    if len(parts) > 2:
+        raise ValidationError(f"datetime must be an instant or an interval a/b, got {text[:60]!r}", param="datetime")
+    bounds = []
+    for part in parts:
+        part = part.strip()
+        if part in ("", ".."):
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(pd.Timestamp(part).strftime("%Y-%m-%d"))
+        except ValueError:
+            raise ValidationError(f"datetime: {part[:40]!r} is not an RFC 3339 date or timestamp",
+                                  param="datetime") from None
+    start, end = (bounds[0], bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+    if start and end and start > end:
+        raise ValidationError(f"datetime interval {text} runs backwards", param="datetime")
+    return start, end
+
+
+def _filter(args: Mapping[str, str]) -> object | None:
+    """A CQL2 filter (text or JSON); the properties it names are checked when it is applied."""
+    if not args.get("filter"):
+        return None
+    return cql.parse_filter(args["filter"], args.get("filter-lang"))
+
+
+def _equals(args: Mapping[str, str], queryables: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """Equality on a queryable that no parameter of its own claims (items: ``feature_name=…``)."""
+    if queryables is None:
+        return ()
+    return tuple((name, str(value)) for name, value in args.items()
+                 if name in queryables and name not in _NOT_EQUALITY and queryables[name] != "geometry")
+
+
+def _sortby(text: str | None, queryables: dict[str, str] | None) -> tuple[tuple[str, bool], ...]:
+    """``[-]field,...``: project fields (projects), or the layer's queryables (items, default fid order)."""
+    sortable = list(model.PROJECT_COLUMNS) if queryables is None else [q for q in queryables if q != "geometry"]
+    keys = []
+    for part in _split(text):
+        name = part.lstrip("+-")
+        if name not in sortable:
+            raise ValidationError(f"cannot sort by {name[:40]!r}; sortable: {', '.join(sortable)}", param="sortby")
+        keys.append((name, not part.startswith("-")))
+    if queryables is None and all(k != "project_id" for k, _ in keys):
+        keys.append(("project_id", True))  # a total order, so pages are stable
+    return tuple(keys)
+
+
+def _properties(args: Mapping[str, str], queryables: dict[str, str] | None) -> tuple[str, ...] | None:
+    if queryables is None or args.get("properties") is None:
+        return None
+    served = [q for q in queryables if q != "geometry"]
+    wanted = tuple(p.strip() for p in str(args["properties"]).split(",") if p.strip())
+    unknown = [p for p in wanted if p not in served]
+    if unknown:
+        raise ValidationError(f"unknown property {unknown[0][:40]!r}; properties: {', '.join(served)}",
+                              param="properties")
+    return wanted

@@ -1,0 +1,216 @@
+"""The one selection engine: which projects and which features of a layer a ``Query`` selects.
+
+Every road asks it: the projects road (``query.find``: the CLI, ``/projects``, statistics, maps,
+exports) and collection items (``features.select``). A ``Selector`` prepares a query once against
+one snapshot: the projects its attribute conditions keep, its spatial conditions prepared, the street
+boundary the store answers membership for, and an envelope for the spatial index; then it selects
+each layer's features. Change a rule here and every road follows (as-of and push-down to PostGIS
+belong here too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import cql, limits, model, spatial, streets
+from .errors import ValidationError
+from .params import Query
+from .store import Reader
+
+# How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
+# and at most 111 km (of latitude, EPSG:4549's scale included). A distance in metres over the first is
+# at least the same distance in degrees; over the second, at most.
+_METRES_PER_DEGREE_MIN = 90_000
+_METRES_PER_DEGREE_MAX = 111_500
+# Parameters that are conditions on a project's attributes (they do not apply to reference layers).
+_PROJECT_CONDITIONS = ("categories", "years", "statuses", "department", "in_statement", "investment_min",
+                       "investment_max", "name", "project_filter")
+
+
+def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
+    """Which projects meet the query's conditions on their attributes; ``None`` when it sets none."""
+    if not _project_conditions(query) and query.datetime is None:
+        return None
+    mask = np.ones(len(projects), dtype=bool)
+    if query.categories:
+        mask &= projects["category"].isin(query.categories).to_numpy()
+    if query.years:
+        mask &= projects["year"].between(*query.years).to_numpy()
+    if query.statuses:
+        mask &= projects["status"].isin(query.statuses).to_numpy()
+    if query.department:
+        mask &= (projects["lead_department"] == query.department).to_numpy()
+    if query.in_statement is not None:
+        mask &= (projects["in_statement"] == query.in_statement).to_numpy()
+    if query.investment_min is not None:
+        mask &= (projects["investment_yuan"] >= query.investment_min).to_numpy()
+    if query.investment_max is not None:
+        mask &= (projects["investment_yuan"] <= query.investment_max).to_numpy()
+    if query.name:
+        mask &= projects["name"].str.contains(query.name, regex=False).to_numpy(dtype=bool, na_value=False)
+    if query.datetime is not None:  # the planned start–finish interval meets the datetime's
+        mask &= _overlaps(projects, "planned_start", "planned_finish", query.datetime)
+    if query.project_filter is not None:
+        mask &= cql.filter_mask(projects, query.project_filter, model.PROJECT_KINDS, query.filter_crs)
+    return mask
+
+
+def _project_conditions(query: Query) -> list[str]:
+    """The conditions on projects' attributes the query sets."""
+    return [name for name in _PROJECT_CONDITIONS if getattr(query, name) not in (None, (), "")]
+
+
+def _overlaps(frame: pd.DataFrame, first: str, last: str, interval: tuple[str | None, str | None]) -> np.ndarray:
+    start, end = interval
+    mask = np.ones(len(frame), dtype=bool)
+    if end is not None:
+        mask &= frame[first].fillna("0000-01-01").to_numpy(dtype=object) <= end
+    if start is not None:
+        mask &= frame[last].fillna("9999-12-31").to_numpy(dtype=object) >= start
+    return mask
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """One spatial condition, prepared once per query: kind street/plain/near, EPSG:4490 geometry."""
+
+    kind: str
+    geom: shapely.Geometry
+    others: tuple[shapely.Geometry, ...] = ()  # streets before this one (boundary-point rule)
+    metric: shapely.Geometry | None = None  # the near geometry in EPSG:4549
+
+
+class Selector:
+    """A query prepared against one snapshot, to select the features of one layer after another."""
+
+    def __init__(self, view: Reader, query: Query) -> None:
+        self.view = view
+        self.query = query
+        self.conditions = _conditions(view, query)
+        # The store answers street membership itself (it may keep it); the other conditions are tested here.
+        self.street = (streets.street_area(view, query.street, query.as_of)
+                       if query.street and query.predicate == "intersects" else None)
+        self.box = _prefilter_box(query, self.conditions)
+        self.projects = view.projects()
+        mask = project_mask(self.projects, query)
+        self.mask = mask
+        self.project_ids = None if mask is None else pd.Index(self.projects["project_id"].to_numpy()[mask])
+
+    def features(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+        """The layer's features the query selects (indexed by fid, ascending, in EPSG:4490).
+
+        ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name:
+        an items request's served properties.
+        """
+        spec = model.LAYER_BY_NAME[layer]
+        query = self.query
+        if spec.kind != "project":
+            _check_reference(layer, spec, query)
+        frame = self.view.features(layer, bbox=self.box, street=self.street)
+        keep = np.ones(len(frame), dtype=bool)
+        if self.project_ids is not None and spec.kind == "project":
+            keep = frame["project_id"].isin(self.project_ids).to_numpy(copy=True)
+        if spec.kind != "project" and query.datetime is not None:
+            keep &= _overlaps(frame, "valid_from", "valid_to", query.datetime)
+        geoms = np.asarray(frame.geometry.array)
+        for condition in self.conditions:
+            if keep.any():
+                keep[keep] = _spatial_mask(query, condition, geoms[keep])
+        if (query.equals or query.filter is not None) and keep.any():
+            if properties is None:
+                raise ValidationError("filter and equality conditions apply to collection items", param="filter")
+            rows = properties.iloc[properties.index.get_indexer(frame.index[keep])]
+            queryables = model.queryables(spec)
+            found = np.ones(len(rows), dtype=bool)
+            for name, raw in query.equals:
+                found &= _equals_mask(rows, name, queryables[name], raw)
+            if query.filter is not None:
+                found &= cql.filter_mask(rows, query.filter, queryables, query.filter_crs)
+            keep[keep] = found
+        return frame[keep]
+
+
+def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:
+    """Refuse conditions a reference layer cannot meet: on projects' attributes, or dates it does not have."""
+    if _project_conditions(query):
+        param = {"categories": "category", "years": "year", "statuses": "status", "name": "q",
+                 "project_filter": "filter"}.get(_project_conditions(query)[0], _project_conditions(query)[0])
+        raise ValidationError(f"{layer} is a reference layer: {param} is a condition on projects and does not "
+                              "apply to it", param=param)
+    if query.datetime is not None and "valid_from" not in dict(spec.columns):
+        raise ValidationError(f"collection {layer} has no dates to match datetime", param="datetime")
+
+
+def _conditions(view: Reader, query: Query) -> list[_Condition]:
+    """The spatial conditions tested here, each on a private prepared copy; every one must hold.
+    Street membership (predicate intersects) is not among them: the store answers it."""
+    found = []
+    if query.street and query.predicate == "within":
+        area = streets.street_area(view, query.street, query.as_of)
+        found.append(_Condition("street", spatial.prepared(area.boundary), area.before))
+    for geom in (query.bbox, query.polygon):
+        if geom is not None:
+            found.append(_Condition("plain", spatial.prepared(geom)))
+    if query.near is not None:
+        found.append(_Condition("near", spatial.prepared(query.near),
+                                metric=spatial.metric(np.array([query.near]))[0]))
+    return found
+
+
+def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.ndarray:
+    region = condition.geom
+    if condition.kind == "street":
+        return shapely.covered_by(geoms, region)  # predicate within; intersects is membership, the store's
+    if condition.kind == "near":
+        # Measured in degrees first: only features in the ring where degrees cannot tell (between the
+        # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
+        found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MIN)
+        if query.predicate == "intersects":
+            surely = np.zeros(len(geoms), dtype=bool)
+            surely[found] = shapely.dwithin(geoms[found], region, query.distance / _METRES_PER_DEGREE_MAX)
+            unsure = found & ~surely
+            found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
+        else:
+            found[found] = shapely.covered_by(spatial.metric(geoms[found]),
+                                              shapely.buffer(condition.metric, query.distance, quad_segs=16))
+        return found
+    if query.predicate == "within":
+        return shapely.within(geoms, region)
+    return shapely.intersects(geoms, region)
+
+
+def _prefilter_box(query: Query, conditions: list[_Condition]) -> tuple[float, float, float, float] | None:
+    """An EPSG:4490 envelope every matching feature's envelope must meet (for the spatial index)."""
+    boxes = []
+    for condition in conditions:
+        minx, miny, maxx, maxy = condition.geom.bounds
+        pad = query.distance / _METRES_PER_DEGREE_MIN if condition.kind == "near" else 0.0
+        boxes.append((minx - pad, miny - pad, maxx + pad, maxy + pad))
+    if not boxes:
+        return None
+    arr = np.array(boxes)
+    minx, miny = arr[:, 0].max(), arr[:, 1].max()
+    maxx, maxy = arr[:, 2].min(), arr[:, 3].min()
+    return (minx, miny, maxx, maxy) if minx <= maxx and miny <= maxy else (0.0, 0.0, 0.0, 0.0)
+
+
+def _equals_mask(frame: pd.DataFrame, name: str, kind: str, raw: str) -> np.ndarray:
+    """Rows whose property equals one of the comma-separated values, compared as the property's kind."""
+    values = [v.strip() for v in str(raw).split(",")]
+    try:
+        if kind == "integer":
+            wanted = [limits.whole_number(v, name) for v in values]
+        elif kind == "real":
+            wanted = [float(v) for v in values]
+        elif kind == "bool":
+            wanted = [v.lower() in ("true", "1") for v in values]
+        else:
+            wanted = values
+    except ValueError:
+        raise ValidationError(f"{name} must be {kind}, got {raw[:40]!r}", param=name) from None
+    return frame[name].isin(wanted).to_numpy(dtype=bool)
