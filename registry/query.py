@@ -19,7 +19,7 @@ import pandas as pd
 from . import model
 from .params import Query, parse
 from .select import Selector
-from .store import Reader
+from .store import Reader, per_revision
 
 
 @dataclass
@@ -51,30 +51,48 @@ def matching_features(selector: Selector) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=model.STORAGE_EPSG))
 
 
-def _sorted(projects: pd.DataFrame, sortby) -> pd.DataFrame:
-    keys = [k for k, _ in sortby]
-    return projects.sort_values(keys, ascending=[a for _, a in sortby], kind="stable", na_position="last")
+def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:
+    """The projects table's ids as an index (positions by id), built once per revision, hash table included."""
+    def build() -> pd.Index:
+        index = pd.Index(projects["project_id"].to_numpy(), dtype=object)  # not Arrow strings: no conversions
+        index.get_indexer(index[:1]), index.is_monotonic_increasing  # noqa: B018 - build lazily made parts now
+        return index
+
+    return per_revision(view, "project_index", build)
 
 
 def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
-    """Run a query: the page of matching projects (sorted), their matching features, the total."""
+    """Run a query: the page of matching projects (sorted), their matching features, the total.
+
+    Projects are handled by position in the projects table (kept in project_id order) until the page is
+    cut, so a query costs what its matches cost, not what the whole table does.
+    """
     if not isinstance(query, Query):
         query = parse(query, view)
     selector = Selector(view, query)
-    projects = selector.projects if selector.mask is None else selector.projects[selector.mask]
+    projects = selector.projects
     features = matching_features(selector)
-    if query.spatial:
-        hit = pd.Index(projects["project_id"]).get_indexer(features["project_id"])
-        keep = np.zeros(len(projects), dtype=bool)
-        keep[hit[hit >= 0]] = True
-        projects = projects[keep]
-    projects = _sorted(projects, query.sortby)
-    total = len(projects)
+    index = project_index(view, projects)
+    if query.spatial:  # the projects of the features found (only allowed projects' features are found)
+        chosen = index.get_indexer(pd.unique(features["project_id"].to_numpy()))
+        chosen = np.sort(chosen[chosen >= 0])
+    else:
+        chosen = np.arange(len(projects)) if selector.mask is None else np.flatnonzero(selector.mask)
+    if query.sortby != (("project_id", True),) or not index.is_monotonic_increasing:
+        keys = [k for k, _ in query.sortby]
+        order = projects.iloc[chosen][keys].reset_index(drop=True).sort_values(
+            keys, ascending=[a for _, a in query.sortby], kind="stable", na_position="last").index.to_numpy()
+        chosen = chosen[order]
+    total = len(chosen)
     end = None if query.limit is None else query.offset + query.limit
-    page = projects.iloc[query.offset:end].reset_index(drop=True)
+    on_page_rows = chosen[query.offset:end]
+    page = projects.iloc[on_page_rows].reset_index(drop=True)
     # Features come per layer (in the query's layer order) and by fid; a stable sort by the project's
     # place on the page keeps that order within each project. Attributes are taken by position.
-    order = pd.Index(page["project_id"]).get_indexer(features["project_id"])
+    rank = np.full(len(projects), -1, dtype=np.int64)
+    rank[on_page_rows] = np.arange(len(on_page_rows))
+    positions = index.get_indexer(features["project_id"].to_numpy())
+    order = np.where(positions >= 0, rank[positions], -1)
     on_page = np.flatnonzero(order >= 0)
     on_page = on_page[np.argsort(order[on_page], kind="stable")]
     rows = order[on_page]

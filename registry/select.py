@@ -99,7 +99,9 @@ class Selector:
         self.projects = view.projects()
         mask = project_mask(self.projects, query)
         self.mask = mask
-        self.project_ids = None if mask is None else pd.Index(self.projects["project_id"].to_numpy()[mask])
+        # object dtype: pandas would infer Arrow strings, and each isin() would convert the column to them
+        self.project_ids = (None if mask is None
+                            else pd.Index(self.projects["project_id"].to_numpy()[mask], dtype=object))
 
     def features(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
         """The layer's features the query selects (indexed by fid, ascending, in EPSG:4490).

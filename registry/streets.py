@@ -12,12 +12,16 @@ import pandas as pd
 from . import model
 from .errors import ValidationError
 from .spatial import STREET_ORDER, StreetArea
-from .store import Reader
+from .store import Reader, per_revision
 from .text import to_traditional
 
 
 def streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
-    """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER``."""
+    """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER`` (shared: do not change it)."""
+    return per_revision(view, ("streets_as_of", as_of), lambda: _streets_as_of(view, as_of))
+
+
+def _streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
     streets = view.features("street_offices")
     valid = streets[(streets["valid_from"] <= as_of)
                     & (streets["valid_to"].isna() | (streets["valid_to"].fillna("9999") >= as_of))]

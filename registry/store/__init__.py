@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import StoreError
-from .base import Batch, BBox, LayerInfo, Reader, Snapshot, Store
+from .base import Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
 
 DEFAULT_STORE = "registry.gpkg"
 
 __all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
-           "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "read_store", "store_location"]
+           "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "per_revision", "read_store",
+           "store_location"]
 
 
 def store_location(location: str | None = None) -> str:

@@ -7,11 +7,13 @@ projects) so that a database store can answer them in SQL rather than loading wh
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -20,6 +22,7 @@ from .. import model, validate
 from ..errors import StoreError, ValidationError
 from ..spatial import StreetArea
 
+T = TypeVar("T")
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
 
 
@@ -187,6 +190,29 @@ def insert_clash(project_id: str) -> ValidationError:
     """The error of an insert naming a project the store holds already."""
     return ValidationError(f"project {project_id} exists already (mode insert); use upsert to replace it",
                            param="project_id")
+
+
+_KEPT: dict[tuple[str, str, object], object] = {}
+_KEPT_LOCK = threading.Lock()
+_KEPT_REVISIONS = 4  # revisions a store's answers are kept for (requests still on older snapshots)
+
+
+def per_revision(view: Reader, key: object, build: Callable[[], T]) -> T:
+    """``build()`` once per store revision and ``key``: for answers that are pure functions of the
+    stored data (the valid street boundaries, the index of project ids), which a query would otherwise
+    rebuild each time. The answer is shared by threads: callers must not change it."""
+    full = (view.location, view.revision(), key)
+    with _KEPT_LOCK:
+        if full in _KEPT:
+            return _KEPT[full]
+    value = build()
+    with _KEPT_LOCK:
+        _KEPT[full] = value
+        revisions = list(dict.fromkeys((loc, rev) for loc, rev, _ in _KEPT if loc == view.location))
+        for old in revisions[:-_KEPT_REVISIONS]:
+            for stale in [k for k in _KEPT if k[:2] == old]:
+                del _KEPT[stale]
+    return value
 
 
 def change_stamp() -> str:
