@@ -28,6 +28,16 @@ _PATTERNS = {"project_id": r"^\d{4}-[A-Z]{3}-\d{3}$"}
 _CRS_URI = {"type": "string", "format": "uri", "enum": list(crs.CRS_URIS)}
 _EPSG = {"type": "string", "pattern": r"^(EPSG:)?\d+$|^http://www\.opengis\.net/def/crs/(EPSG/0/\d+|OGC/1\.3/CRS84)$"}
 _DATE = {"type": "string", "format": "date"}
+# Parameters that are conditions on projects' attributes: a reference layer's items refuse them.
+_PROJECT_CONDITIONS = ("category", "year", "status", "department", "in_statement", "investment_min",
+                       "investment_max", "q")
+_WHOLE_MAX = 10**limits.MAX_INTEGER_DIGITS - 1  # integer parameters are at most this many ASCII digits
+
+
+def _whole(low: int | None = None, high: int = _WHOLE_MAX, default: int | None = None) -> dict:
+    """An integer parameter's schema: ASCII digits within bounds (``limits.whole_number``)."""
+    return {"type": "integer", "minimum": -_WHOLE_MAX if low is None else low, "maximum": high,
+            **({} if default is None else {"default": default})}
 
 
 def _param(name: str, description: str, schema: dict, where: str = "query", required: bool = False,
@@ -69,12 +79,12 @@ COMMON = {
     "datetime": _param("datetime", "Instant or interval (a/b, open ends as ..) matched against the planned "
                                    "start–finish.", {"type": "string"}),
     "limit": _param("limit", f"Features per page (default {features.DEFAULT_LIMIT}).",
-                    {"type": "integer", "minimum": 1, "maximum": features.MAX_LIMIT,
-                     "default": features.DEFAULT_LIMIT}),
-    "offset": _param("offset", "Features to skip.", {"type": "integer", "minimum": 0, "default": 0}),
-    "after": _param("after", "Keyset position: features after this fid (next links carry it).",
-                    {"type": "integer", "minimum": 0}),
-    "filter": _param("filter", "A CQL2 filter.", {"type": "string"}),
+                    _whole(1, features.MAX_LIMIT, features.DEFAULT_LIMIT)),
+    "offset": _param("offset", "Features to skip.", _whole(0, default=0)),
+    "after": _param("after", "Keyset position: features after this fid (next links carry it).", _whole(0)),
+    "filter": _param("filter", f"A CQL2 filter over the queryables (at most {limits.MAX_FILTER_CHARS} characters, "
+                               f"nesting at most {limits.MAX_NESTING} levels).",
+                     {"type": "string", "maxLength": limits.MAX_FILTER_CHARS}),
     "filter-lang": _param("filter-lang", "Language of filter (cql-text is GDAL's name for cql2-text).",
                           {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"],
                            "default": "cql2-text"}),
@@ -86,7 +96,8 @@ COMMON = {
 
 
 def _query_params() -> dict[str, dict]:
-    """The registry's query parameters (``/projects``, ``/stats``, ``/maps``), with their real types."""
+    """The registry's query parameters (``registry.params``: ``/projects``, ``/stats``, ``/maps``), with their
+    real types; these name CRSs by EPSG code, x = east first."""
     text = {"type": "string"}
     schemas = {
         "as_of": _DATE, "bbox-crs": _EPSG, "polygon-crs": _EPSG, "near-crs": _EPSG,
@@ -94,9 +105,8 @@ def _query_params() -> dict[str, dict]:
         "predicate": {"type": "string", "enum": ["intersects", "within"], "default": "intersects"},
         "year": {"type": "string", "pattern": r"^\s*\d{4}\s*(\.\.\s*\d{4}\s*)?$"},
         "in_statement": {"type": "boolean"},
-        "investment_min": {"type": "integer", "minimum": 0}, "investment_max": {"type": "integer", "minimum": 0},
-        "limit": {"type": "integer", "minimum": 0, "maximum": MAX_PROJECTS, "default": DEFAULT_PROJECTS},
-        "offset": {"type": "integer", "minimum": 0, "default": 0},
+        "investment_min": _whole(0), "investment_max": _whole(0),
+        "limit": _whole(0, MAX_PROJECTS, DEFAULT_PROJECTS), "offset": _whole(0, default=0),
     }
     out = {name: _param(name, text_, schemas.get(name, text)) for name, text_ in PARAMETERS.items()}
     out["bbox"] = _param("bbox", PARAMETERS["bbox"] + " (x = east first in bbox-crs; heights may follow miny and "
@@ -107,6 +117,9 @@ def _query_params() -> dict[str, dict]:
     out["sortby"] = _list("sortby", PARAMETERS["sortby"], {"type": "string",
                                                            "enum": _sort_keys(list(model.PROJECT_COLUMNS))},
                           unique=True)
+    out["datetime"] = COMMON["datetime"]
+    out["filter"] = _param("filter", "A CQL2 filter over the projects' attributes.", COMMON["filter"]["schema"])
+    out.update({name: COMMON[name] for name in ("filter-lang", "filter-crs")})
     return out
 
 
@@ -280,7 +293,7 @@ def _schemas() -> dict[str, dict]:
                             "status": {"type": "integer", "minimum": 400, "maximum": 599},
                             "detail": {"type": "string"},
                             "parameter": {"type": "string", "description": "The parameter at fault."}},
-                           ["type", "title", "status", "detail"], closed=False),
+                           ["type", "title", "status", "detail"]),
         "LandingPage": _object({"title": {"type": "string"}, "description": _nullable({"type": "string"}),
                                 "data_date": _nullable(_DATE), "links": links},
                                ["title", "description", "data_date", "links"]),
@@ -353,15 +366,20 @@ def _operation(summary: str, op: str, tag: str, params: list, ok: dict, errors: 
 def _items_operation(layer: model.Layer) -> dict:
     spec = _properties(layer)
     exports = layer.kind == "project"
-    params = [_ref("parameters", k) for k in COMMON]
-    params += [_f("json", "geojson", "html", *(EXPORTS if exports else ())),
+    dated = exports or "valid_from" in spec  # datetime matches planned dates, or a reference layer's validity
+    registry = {name: p for name, p in _query_params().items()
+                if name not in COMMON and name != "sortby" and (exports or name not in _PROJECT_CONDITIONS)}
+    named = {*COMMON, *_query_params(), "f", "sortby", "properties", "encoding", "style_by"}
+    params = [_ref("parameters", k) for k in COMMON if dated or k != "datetime"]
+    params += [*registry.values(), _f("json", "geojson", "html", *(EXPORTS if exports else ())),
                _list("sortby", "[+|-]property,... (each property once)",
                      {"type": "string", "enum": _sort_keys(list(spec))}, unique=True),
                _param("properties", "Properties to return, comma-separated (empty: none).",
                       {"type": "array", "uniqueItems": True, "items": {"type": "string", "enum": list(spec)}},
                       style="form", explode=False)]
     params += [_list(name, f"Equality filter on {name} (comma-separated values: any of).",
-                     _field(name, kind, True)) for name, kind in spec.items()]
+                     _whole() if kind == "integer" else _field(name, kind, True))
+               for name, kind in spec.items() if name not in named]
     if exports:
         params += _export_params(crs=False)
     page = _ref("schemas", f"{layer.name}.FeatureCollection")
@@ -448,8 +466,7 @@ def document(root: str) -> dict:
              _param("by", "Overlay map coloured by.", {"type": "string", "enum": list(BY_CHOICES)}),
              _param("theme", "A street choropleth of (not with by).", {"type": "string", "enum": list(THEMES)}),
              _param("title", "Map title.", {"type": "string"}),
-             _param("dpi", "PNG resolution.", {"type": "integer", "minimum": DPI_RANGE[0],
-                                               "maximum": DPI_RANGE[1], "default": 150})],
+             _param("dpi", "PNG resolution.", _whole(*DPI_RANGE, default=150))],
             _ok("The map.", {MAP_MEDIA[f]: {"schema": _BINARY} for f in FORMATS}, cached=False), (400,)),
         "/map": _operation("The interactive web map (HTML)", "getWebMap", "maps", [],
                            _ok("The web map page.", _html(), cached=False), (), reads_store=False),
