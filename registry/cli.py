@@ -142,7 +142,7 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     print_table(header, [*rows, ["total", *[""] * (len(result.by) - 1 + ("street" in result.by)),
                                  *[format_wan(float(total[k])) if k == "investment_yuan" else total[k]
                                    for k in header[len(result.by) + ("street" in result.by):]]]])
-    if "street" in result.by:
+    if "street" in result.by or options.get("street"):  # a street filter shows that street's shares
         click.echo("Projects crossing streets count in each; investment, length, area, stalls and spaces are "
                    "apportioned by their share inside each street, so streets add up to the total.")
 

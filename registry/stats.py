@@ -6,7 +6,8 @@ declared length, area, stalls and parking spaces are apportioned by the share of
 area (polygons) or points inside each street, so the streets add up exactly to the park total:
 money is split in integer fen with a largest-remainder rule, shares are rounded to 1e-9 first so the
 result does not hang on the GEOS version. A share outside every street goes to an ``outside`` row;
-a project with no feature to ``unlocated``.
+a project with no feature to ``unlocated``. Under a street filter every grouping (by category, year, ...)
+shows that street's shares, so its rows add up to that street's row when grouped by street.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str]
     if not isinstance(query, Query):
         query = parse(query, store)
     projects = find(store, replace(query, limit=None, offset=0)).projects
-    if "street" in keys:
+    if "street" in keys or query.street:  # under a street filter every grouping shows that street's shares
         shares = street_shares(store, projects, query.as_of)
         rows = shares.merge(projects, on="project_id", how="left")
         by_id = projects.set_index("project_id")
@@ -170,7 +171,7 @@ def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str]
             ["_o", *[k for k in keys if k != "street"]], kind="stable").drop(columns="_o")
         grouped.insert(keys.index("street") + 1, "street_name",
                        grouped["street"].map(lambda c: model.STREETS.get(c, c)))
-    totals = {"projects": int(projects["project_id"].nunique()),
+    totals = {"projects": int(rows["project_id"].nunique()) if len(rows) else 0,
               "investment_fen": int(rows["investment_fen"].sum()) if len(rows) else 0,
               **{c: rows[c].sum() if len(rows) else 0 for c in _MEASURES + _COUNTS}}
     return Stats(by=keys, rows=grouped.reset_index(drop=True), totals=totals)
