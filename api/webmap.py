@@ -11,20 +11,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, send_from_directory
 
-from registry import limits, maps, model
+from registry import limits, maps, model, palette
 from registry.errors import NotFound, ValidationError
 
 from .http import store
 
 bp = Blueprint("webmap", __name__)
 LEAFLET = Path(__file__).resolve().parent / "web" / "node_modules" / "leaflet" / "dist"
-COLOURS = {
-    "alleys": "#d69e2e", "rivers": "#3182ce", "polders": "#2c7a7b", "construction_sites": "#c05621",
-    "parking_lots": "#718096", "markets": "#38a169", "vending_points": "#9f7aea", "billboards": "#e53e3e",
-    "old_compounds": "#b7791f", "urban_villages": "#d53f8c", "shanty_areas": "#822727", "urban_fringes": "#276749",
-}
-
-
 MEDIA = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 
 
@@ -48,7 +41,10 @@ def static_map():
 
 @bp.get("/map")
 def web_map():
-    categories = [{"slug": c.slug, "zh": c.zh, "colour": COLOURS[c.slug], "geometry": c.geometry_type}
+    """The web map; its colours and each category's layers come from the registry (as JSON data in the page)."""
+    categories = [{"slug": c.slug, "zh": c.zh, "colour": palette.CATEGORY_COLOURS[c.slug],
+                   "layers": [{"name": layer, "zh": c.zh if layer == c.slug else model.LAYER_BY_NAME[layer].title_zh,
+                               "colour": palette.layer_colour(layer)} for layer in model.category_layers(c.slug)]}
                   for c in model.CATEGORIES]
     return render_template("map.html", categories=categories, statuses=model.STATUSES, streets=model.STREETS)
 

@@ -3,7 +3,8 @@
   "use strict";
   // The page's settings come as JSON data, not as an inline script (its Content-Security-Policy runs none).
   const R = JSON.parse(document.getElementById("registry-config").textContent);
-  const colours = Object.fromEntries(R.categories.map((c) => [c.slug, c.colour]));
+  // Colours are the registry's one palette; a category's layers are those it owns (polders bring their sluices).
+  const colours = Object.fromEntries(R.categories.flatMap((c) => c.layers.map((l) => [l.name, l.colour])));
   const names = Object.fromEntries(R.categories.map((c) => [c.slug, c.zh]));
   const map = L.map("map", { preferCanvas: false, attributionControl: false }).setView([31.33, 120.75], 12);
   const base = L.layerGroup().addTo(map);
@@ -64,19 +65,20 @@
     const mine = ++generation;
     status.dataset.state = "loading";
     status.textContent = "載入中…";
-    const chosen = [...document.querySelectorAll("input.category:checked")].map((x) => x.value);
+    const chosen = new Set([...document.querySelectorAll("input.category:checked")].map((x) => x.value));
+    const layers = R.categories.filter((c) => chosen.has(c.slug)).flatMap((c) => c.layers.map((l) => l.name));
     const params = filters();
-    return Promise.all(chosen.map((slug) => items(slug, params).then((fc) => [slug, fc]))).then((results) => {
+    return Promise.all(layers.map((layer) => items(layer, params).then((fc) => [layer, fc]))).then((results) => {
       if (mine !== generation) { return; }
       projects.clearLayers();
       let drawn = 0;
       let matched = 0;
-      for (const [slug, fc] of results) {
+      for (const [name, fc] of results) {
         matched += fc.numberMatched;
         L.geoJSON(fc, {
-          style: { color: colours[slug], weight: 3, fillColor: colours[slug], fillOpacity: 0.55, className: `project ${slug}` },
+          style: { color: colours[name], weight: 3, fillColor: colours[name], fillOpacity: 0.55, className: `project ${name}` },
           pointToLayer: (f, latlng) => L.circleMarker(latlng, {
-            radius: 5, color: "#222", weight: 1, fillColor: colours[slug], fillOpacity: 0.9, className: `project point ${slug}`,
+            radius: 5, color: "#222", weight: 1, fillColor: colours[name], fillOpacity: 0.9, className: `project point ${name}`,
           }),
           onEachFeature: (f, layer) => { layer.bindPopup(popup(f.properties)); drawn += 1; },
         }).addTo(projects);
@@ -104,8 +106,8 @@
   legend.onAdd = function () {
     const div = L.DomUtil.create("div", "legend");
     div.innerHTML = "<b>圖例</b>";
-    for (const c of R.categories) {
-      div.append(document.createElement("br"), swatch(c.colour), c.zh);
+    for (const layer of R.categories.flatMap((c) => c.layers)) {
+      div.append(document.createElement("br"), swatch(layer.colour), layer.zh);
     }
     return div;
   };

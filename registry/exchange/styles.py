@@ -2,8 +2,9 @@
 
 QGIS keeps styles in a GeoPackage's ``layer_styles`` table (one row per layer, QML text, and
 ``useAsDefault`` = 1 for the style applied on open). Each layer gets a categorised renderer on
-``category`` (one colour per category, the same in every layer) or on ``status``, with one class per
-value present and Chinese labels. The QML carries both the ``<Option>`` map of current QGIS and the
+``category`` (the category's colour, or in a layer a category owns, such as sluices, that layer's) or
+on ``status``, with one class per value present and Chinese labels; colours are ``registry.palette``'s,
+as on the static and web maps. The QML carries both the ``<Option>`` map of current QGIS and the
 ``<prop>`` list of older versions.
 """
 
@@ -14,22 +15,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import model
+from .. import model, palette
 
 STYLE_ATTRIBUTES = ("category", "status")
 QGIS_VERSION = "3.22.0-Białowieża"
-CATEGORY_COLOURS = {
-    "alleys": "166,97,26", "rivers": "31,120,180", "polders": "106,61,154", "construction_sites": "227,26,28",
-    "parking_lots": "128,128,128", "markets": "255,127,0", "vending_points": "253,191,111",
-    "billboards": "231,41,138", "old_compounds": "178,223,138", "urban_villages": "51,160,44",
-    "shanty_areas": "177,89,40", "urban_fringes": "202,178,214",
-}
-STATUS_COLOURS = {
-    "planned": "166,206,227", "in_progress": "255,127,0", "completed": "51,160,44",
-    "long_term_management": "31,120,180", "delayed": "227,26,28", "cancelled": "150,150,150",
-}
 _LABELS = {"category": {c.slug: c.zh for c in model.CATEGORIES}, "status": model.STATUSES}
-_COLOURS = {"category": CATEGORY_COLOURS, "status": STATUS_COLOURS}
+_OTHER = "120,120,120"  # a value outside the model (QGIS still draws it)
 # QGIS symbol type, symbol layer class, geometry type code of the QML, properties given a colour
 _KINDS = {
     "MultiLineString": ("line", "SimpleLine", 1),
@@ -71,9 +62,18 @@ def _symbol(parent: ET.Element, name: str, geometry_type: str, colour: str) -> N
         ET.SubElement(layer, "prop", {"k": key, "v": value})
 
 
-def layer_qml(geometry_type: str, attribute: str, values: Iterable[str]) -> str:
-    """QML of a categorised renderer on ``attribute`` with one class per value, in the model's order."""
-    labels, colours = _LABELS[attribute], _COLOURS[attribute]
+def _colour(layer: str, attribute: str, value: str) -> str:
+    """The palette's colour of a class as QGIS writes it (``r,g,b``)."""
+    if attribute == "status":
+        colour = palette.STATUS_COLOURS.get(value)
+    else:  # every feature of a layer is of the category that owns it
+        colour = palette.layer_colour(layer) if layer in model.category_layers(value) else None
+    return ",".join(map(str, palette.rgb(colour))) if colour else _OTHER
+
+
+def layer_qml(layer: str, attribute: str, values: Iterable[str]) -> str:
+    """QML of a categorised renderer on ``attribute`` for a project layer: one class per value, in the model's order."""
+    labels, geometry_type = _LABELS[attribute], model.LAYER_BY_NAME[layer].geometry_type
     present = set(values)
     ordered = [v for v in labels if v in present] + sorted(str(v) for v in present - set(labels))
     root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology"})
@@ -85,9 +85,9 @@ def layer_qml(geometry_type: str, attribute: str, values: Iterable[str]) -> str:
     for i, value in enumerate(ordered):
         ET.SubElement(categories, "category", {"value": value, "label": labels.get(value, value),
                                                "symbol": str(i), "render": "true"})
-        _symbol(symbols, str(i), geometry_type, colours.get(value, "120,120,120"))
+        _symbol(symbols, str(i), geometry_type, _colour(layer, attribute, value))
     source = ET.SubElement(renderer, "source-symbol")
-    _symbol(source, "0", geometry_type, "120,120,120")
+    _symbol(source, "0", geometry_type, _OTHER)
     ET.SubElement(renderer, "rotation")
     ET.SubElement(renderer, "sizescale")
     ET.SubElement(root, "blendMode").text = "0"

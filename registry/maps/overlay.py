@@ -16,17 +16,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .. import model
+from .. import model, palette
 from ..errors import ValidationError
 from ..output import format_wan
 from ..params import Query, parse
 from ..query import find
+from ..stats import statistics
 from ..store import Store
 from . import page, style
 
 BY_CHOICES = {"category": "類別", "status": "狀態", "year": "年度"}
 LABEL_LIMIT = 15  # project names on one map; more crowd out the base map
 _LABEL_NOTE = f"專案名稱按投資額由大到小標註,最多 {LABEL_LIMIT} 項,與其他注記重疊者不標。"
+_STREET_NOTE = "跨街道的專案按其在該街道內的長度、面積(點按個數)比例計入投資。"
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,11 @@ def _classes(features: gpd.GeoDataFrame, by: str) -> Classes:
     if by == "category":
         present = set(features["layer"])
         order = [layer.name for layer in model.PROJECT_LAYERS if layer.name in present]
-        colours = {**style.CATEGORY_COLOURS, "sluices": style.SLUICE_COLOUR}
-        return Classes("layer", {k: colours[k] for k in order},
+        return Classes("layer", {k: palette.layer_colour(k) for k in order},
                        {k: model.LAYER_BY_NAME[k].title_zh for k in order})
     if by == "status":
         order = [s for s in model.STATUSES if s in set(features["status"])]
-        return Classes("status", {s: style.STATUS_COLOURS[s] for s in order}, {s: model.STATUSES[s] for s in order})
+        return Classes("status", {s: palette.STATUS_COLOURS[s] for s in order}, {s: model.STATUSES[s] for s in order})
     years = sorted(int(y) for y in set(features["year"]))
     return Classes("year", style.year_colours(years), {y: f"{y}年" for y in years})
 
@@ -158,11 +159,14 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
     features = result.features.to_crs(model.METRIC_EPSG)
     base = page.load_base(store, query.as_of)
     meta = store.meta()
+    # The investment as `registry stats` gives it: under a street filter, that street's shares.
+    investment = statistics(store, query, "category").totals["investment_fen"] / 100
     subtitle = (f"{page.query_caption(query)}　共 {result.total} 項專案、{len(features)} 處圖形,"
-                f"投資 {format_wan(int(result.projects['investment_yuan'].sum()))}")
+                f"投資 {format_wan(investment)}")
+    notes = [_LABEL_NOTE, *([_STREET_NOTE] if query.street else [])]
     with style.drawing():
         fig, ax, legend_ax = page.new_page(title or f"城市環境綜合整治專案分佈圖(按{BY_CHOICES[by]})", subtitle,
-                                           page.footer_lines(meta, query.as_of, _LABEL_NOTE))
+                                           page.footer_lines(meta, query.as_of, *notes))
         page.set_extent(ax, _focus(query, base, features))
         page.draw_land(ax, base)
         page.draw_water(ax, base)

@@ -1,4 +1,5 @@
-"""How the registry's maps look and are written: the CJK font, colours, symbols, rcParams, output.
+"""How the registry's maps look and are written: the CJK font, symbols, base-map colours, rcParams,
+output (the colours of categories and statuses are ``registry.palette``'s).
 
 matplotlib keeps its settings (rcParams) and font cache per process, so every map is built and
 saved inside ``drawing()``: one process-wide lock plus ``rc_context``. Figures themselves are
@@ -119,30 +120,6 @@ SYMBOLS: dict[str, Symbol] = {
 }
 # Draw order: large areas under small ones, areas under lines, lines under points.
 DRAW_ORDER = tuple(sorted(SYMBOLS, key=lambda layer: SYMBOLS[layer].zorder))
-
-CATEGORY_COLOURS = {
-    "alleys": "#e6550d",
-    "rivers": "#1d4f91",
-    "polders": "#1c9099",
-    "construction_sites": "#8c510a",
-    "parking_lots": "#6a51a3",
-    "markets": "#238b45",
-    "vending_points": "#d4a200",
-    "billboards": "#dd3497",
-    "old_compounds": "#fd8d3c",
-    "urban_villages": "#f768a1",
-    "shanty_areas": "#cb181d",
-    "urban_fringes": "#9e9ac8",
-}
-SLUICE_COLOUR = "#08306b"
-STATUS_COLOURS = {
-    "planned": "#7b3294",
-    "in_progress": "#f28e2b",
-    "completed": "#1a9850",
-    "long_term_management": "#2c7bb6",
-    "delayed": "#d7191c",
-    "cancelled": "#969696",
-}
 
 # The base map: park, street offices, water.
 PARK_FILL, OUTSIDE_FILL, PARK_EDGE = "#ffffff", "#ecebe6", "#4d4d4d"
