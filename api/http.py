@@ -109,7 +109,7 @@ def export_response(source: Any, fmt: str, epsg: int) -> Response:
     from registry.exchange.export import export_bytes
 
     body, report = export_bytes(source, EXPORTS[fmt], crs=epsg, encoding=request.args.get("encoding") or "utf-8",
-                                style_by=request.args.get("style_by") or "category")
+                                style_by=request.args.get("style_by") or "category", store=store())
     response = Response(body, content_type=report.media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{report.filename}"'
     return _caching(response)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
-import orjson
 import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
@@ -13,7 +11,7 @@ from flask import Blueprint, Response, request
 from registry import limits, model, output, spatial
 from registry.crs import parse_epsg
 from registry.errors import NotFound
-from registry.exchange.rows import neutralise_cell
+from registry.exchange import csvfile
 from registry.params import parse
 from registry.qa import run_qa
 from registry.query import find
@@ -40,12 +38,10 @@ MAX_PROJECTS = limits.MAX_PAGE
 
 
 def _csv(header: list[str], rows: list[list[object]]) -> Response:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # Excel reads UTF-8 Chinese only with a BOM
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([neutralise_cell(v) for v in row] for row in rows)  # no formulas run in a spreadsheet
-    return Response(buffer.getvalue().encode(), content_type="text/csv; charset=utf-8")
+    """A CSV download for people (``exchange.csvfile``: UTF-8 with a BOM, formula text neutralised)."""
+    buffer = io.BytesIO()
+    csvfile.write_csv(buffer, csvfile.rows_table(header, rows))
+    return Response(buffer.getvalue(), content_type=csvfile.MEDIA_TYPE)
 
 
 def _project_args(extra: dict | None = None, default_limit: int = DEFAULT_PROJECTS) -> dict[str, str]:
@@ -91,21 +87,15 @@ def project(project_id: str):
     rows = store().projects([project_id])
     if rows.empty:
         raise NotFound(f"project {project_id!r} does not exist", param="projectId")
-    category = rows.iloc[0]["category"]
-    layers = (category, "sluices") if category == "polders" else (category,)
     frames = []
-    for layer in layers:
+    for layer in model.category_layers(rows.iloc[0]["category"]):
         frame = store().features(layer, project_ids=[project_id])
         frames.append(frame.assign(layer=layer, fid=frame.index, feature_name=frame["name"]))
     feats = pd.concat(frames, ignore_index=True)
-    attributes = output.records(rows, model.PROJECT_COLUMNS)[0]
     if fmt == "geojson":
         joined = feats.drop(columns=["name"]).merge(rows, on="project_id")
         return stream_response(output.feature_collection(joined, output.QUERY_FEATURE_PROPERTIES), GEOJSON)
-    doc = {**attributes, "features": [
-        {"layer": r["layer"], "fid": int(r["fid"]), "name": r["feature_name"], "geometry": geom}
-        for r, geom in zip(output.records(feats, ["layer", "fid", "feature_name"]),
-                           [orjson.loads(g) for g in output.geometry_json(feats.geometry.values)])]}
+    doc = output.project_documents(rows, feats)[0]
     if fmt == "html":
         return html_response("project.html", project=doc, format_wan=output.format_wan, fields=model.PROJECT_FIELDS,
                              statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)

@@ -3,13 +3,15 @@ beside their libraries, such as exchange and maps, need not import the CLI itsel
 
 from __future__ import annotations
 
-import csv
-import io
+import os
+import stat
+import sys
 from collections.abc import Callable
+from typing import BinaryIO
 
 import click
 
-from .exchange.rows import neutralise_cell
+from .exchange.csvfile import rows_table, write_csv
 from .params import PARAMETERS
 
 STORE_OPTION = click.option(
@@ -65,9 +67,17 @@ def print_table(header: list[str], rows: list[list[object]]) -> None:
 
 
 def print_csv(header: list[str], rows: list[list[object]]) -> None:
-    """CSV on stdout, text that a spreadsheet would run as a formula neutralised as in exported files."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([neutralise_cell(v) for v in row] for row in rows)
-    click.echo(buffer.getvalue(), nl=False)
+    """CSV on stdout, written as every CSV for people is (``exchange.csvfile``: formula text neutralised),
+    with the UTF-8 BOM Excel needs only when stdout is a regular file (``> stats.csv``): a terminal or a
+    pipe (``| csvcut``) gets plain UTF-8, as other command-line tools expect."""
+    sys.stdout.flush()
+    stream = click.get_binary_stream("stdout")
+    write_csv(stream, rows_table(header, rows), bom=_is_regular_file(stream))
+    stream.flush()
+
+
+def _is_regular_file(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test runner's buffer)
+        return False

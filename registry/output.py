@@ -75,19 +75,24 @@ QUERY_FEATURE_PROPERTIES = ["layer", "fid", "project_id", "feature_name",
                             *[c for c in model.PROJECT_COLUMNS if c != "project_id"]]
 
 
-def query_json(result) -> dict:
-    """``{"total": N, "projects": [{...attributes, "features": [...]}]}`` for a QueryResult."""
-    features = result.features
-    geoms = [orjson.loads(g) for g in geometry_json(features.geometry.values)]
+def project_documents(projects: pd.DataFrame, features: pd.DataFrame) -> list[dict]:
+    """Each project's JSON document: its attributes and ``features`` (layer, fid, name, geometry), in the
+    order given. The one shape of ``/projects``, ``/projects/{id}`` and ``registry query --format json``."""
+    geoms = [orjson.loads(g) for g in geometry_json(np.asarray(features.geometry.values))]
     by_project: dict[str, list[dict]] = {}
     for row, geom in zip(records(features, ["project_id", "layer", "fid", "feature_name"]), geoms):
         pid = row.pop("project_id")
         row["name"] = row.pop("feature_name")
         by_project.setdefault(pid, []).append({**row, "geometry": geom})
-    projects = records(result.projects, model.PROJECT_COLUMNS)
-    for project in projects:
-        project["features"] = by_project.get(project["project_id"], [])
-    return {"total": result.total, "projects": projects}
+    documents = records(projects, model.PROJECT_COLUMNS)
+    for document in documents:
+        document["features"] = by_project.get(document["project_id"], [])
+    return documents
+
+
+def query_json(result) -> dict:
+    """``{"total": N, "projects": [project document, ...]}`` for a QueryResult."""
+    return {"total": result.total, "projects": project_documents(result.projects, result.features)}
 
 
 def format_wan(yuan: float | int | None) -> str:

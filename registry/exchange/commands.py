@@ -36,7 +36,8 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
 
     with read_store(store) as opened:
         result = find(opened, query_params(options))
-    report = export(result, target, fmt, crs=options.get("crs"), encoding=encoding, style_by=style_by)
+        report = export(result, target, fmt, crs=options.get("crs"), encoding=encoding, style_by=style_by,
+                        store=opened)
     click.echo(report.summary())
 
 

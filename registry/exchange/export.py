@@ -1,12 +1,15 @@
 """Export a query result for desktop GIS and spreadsheets: GeoJSON, Shapefile, GeoPackage, FlatGeobuf, CSV, XLSX.
 
 Every feature format carries the same columns (``fields.EXPORT_COLUMNS``: layer, fid, project_id,
-feature_name and the project's attributes) with the model's types; coordinates are x=east, y=north in
-EPSG:4490 (default), 4326 or 4549, except GeoJSON, which is RFC 7946 longitude/latitude. Files are
-written by GDAL (pyogrio, from Arrow tables) or pyarrow into a temporary folder, then moved into place
-or copied to a stream, so a failed export leaves no partial file. In CSV and XLSX, text a spreadsheet would
-run as a formula (``=1+2``, ``-x``, ``@SUM(...)``) is written with a ``'`` in front (``rows.neutralise_cell``);
-an import takes it off again.
+feature_name, the project's attributes and ``investment_share_yuan``) with the model's types; coordinates
+are x=east, y=north in EPSG:4490 (default), 4326 or 4549, except GeoJSON, which is RFC 7946
+longitude/latitude. Each feature carries its project's whole ``investment_yuan`` and its own part of it,
+``investment_share_yuan`` (``apportion.investment_shares``, as the API's items carry it): summed in a
+desktop GIS, the share gives true totals. Files are written by GDAL (pyogrio, from Arrow tables) or
+pyarrow into a temporary folder, then moved into place or copied to a stream, so a failed export leaves
+no partial file. CSV is written as every CSV for people is (``csvfile``: UTF-8 with a BOM, text a
+spreadsheet would run as a formula with a ``'`` in front); XLSX cells likewise; an import takes the
+``'`` off again.
 """
 
 from __future__ import annotations
@@ -25,17 +28,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyogrio
 import pyproj
 import shapely
 
 from .. import model
+from ..apportion import investment_shares
 from ..crs import parse_epsg
 from ..errors import ValidationError
 from ..output import feature_collection
 from ..query import QueryResult
-from . import fields
+from ..store import Reader
+from . import csvfile, fields
 from .archive import write_zip
 from .progress import progress_bar
 from .rows import neutralise_column
@@ -51,10 +55,9 @@ EXTENSIONS = {"geojson": ".geojson", "shapefile": ".shp.zip", "gpkg": ".gpkg", "
               "xlsx": ".xlsx"}
 MEDIA_TYPES = {"geojson": "application/geo+json", "shapefile": "application/zip",
                "gpkg": "application/geopackage+sqlite3", "flatgeobuf": "application/flatgeobuf",
-               "csv": "text/csv; charset=utf-8",
+               "csv": csvfile.MEDIA_TYPE,
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 XLSX_SHEET = "專案"
-UTF8_BOM = b"\xef\xbb\xbf"
 _ARROW_TYPES = {"text": pa.string(), "integer": pa.int64(), "real": pa.float64(), "bool": pa.bool_(),
                 "date": pa.date32()}
 WKT_DECIMALS = (9, 4)  # for degrees, for metres: CSV coordinates to better than 1 mm
@@ -134,13 +137,33 @@ def format_for(target: str | Path, fmt: str | None = None) -> str:
     return found
 
 
-def _frames(source: ExportSource) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Projects, and features carrying their project's attributes (joined here when missing)."""
+def _frames(source: ExportSource, store: Reader | None) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Projects, and features carrying their project's attributes and investment shares (added when missing)."""
     projects, features = (source.projects, source.features) if isinstance(source, QueryResult) else source
     missing = [c for c in model.PROJECT_COLUMNS if c not in features.columns]
     if missing:
         features = features.merge(projects[["project_id", *missing]], on="project_id", how="left")
+    if "investment_share_yuan" not in features.columns:
+        features = features.assign(investment_share_yuan=_investment_shares(features, projects, store))
     return projects, features
+
+
+def _investment_shares(features: gpd.GeoDataFrame, projects: pd.DataFrame, store: Reader | None) -> np.ndarray:
+    """Each feature's ``investment_share_yuan``: its part of its whole project's investment, as the API's items
+    carry it. The split is over all the project's features in its layer, read from ``store``; without a store,
+    the features given are taken to be whole projects."""
+    shares = np.zeros(len(features))
+    layers = features["layer"].to_numpy()
+    for layer in pd.unique(layers):
+        rows = np.flatnonzero(layers == layer)
+        part = features.iloc[rows]
+        if store is None:
+            shares[rows] = investment_shares(part, projects, layer)
+            continue
+        whole = store.features(layer, project_ids=pd.unique(part["project_id"]))
+        by_fid = pd.Series(investment_shares(whole, projects, layer), index=whole.index)
+        shares[rows] = by_fid.reindex(part["fid"].to_numpy()).to_numpy()
+    return shares
 
 
 def _arrow(values: pd.Series, kind: str) -> pa.Array:
@@ -215,7 +238,7 @@ def _gpkg(job: _Job, path: Path) -> Path:
         table = _table(part, list(fields.EXPORT_COLUMNS), geoms=part.geometry.values)
         _write_layer(table, path, layer, "GPKG", job.epsg, dataset_options={"VERSION": "1.2"},
                      layer_options={"FID": "fid", "DESCRIPTION": spec.title_zh})
-        styles[layer] = layer_qml(spec.geometry_type, job.style_by, part[job.style_by].dropna().unique())
+        styles[layer] = layer_qml(layer, job.style_by, part[job.style_by].dropna().unique())
         job.tick(len(rows))
     pyogrio.write_arrow(_table(job.projects, list(model.PROJECT_COLUMNS)), path, layer="projects", driver="GPKG",
                         dataset_options={"VERSION": "1.2"}, layer_options={"DESCRIPTION": "專案"})
@@ -246,10 +269,9 @@ def _csv(job: _Job, path: Path) -> Path:
     arrays = {"WKT": pa.array(shapely.to_wkt(job.features.geometry.values, rounding_precision=decimals), pa.string())}
     for column in fields.EXPORT_COLUMNS:
         kind = fields.FIELD_BY_NAME[column].kind
-        arrays[column] = neutralise_column(_arrow(job.features[column], "text" if kind == "date" else kind))
+        arrays[column] = _arrow(job.features[column], "text" if kind == "date" else kind)
     with open(path, "wb") as sink:
-        sink.write(UTF8_BOM)
-        pa_csv.write_csv(pa.table(arrays), sink, pa_csv.WriteOptions(quoting_style="needed"))
+        csvfile.write_csv(sink, pa.table(arrays))
     job.tick(len(job.features))
     return path
 
@@ -289,14 +311,16 @@ def _options(fmt: str, crs: int | str | None, encoding: str | None, style_by: st
 
 def export(source: ExportSource, target: str | Path | BinaryIO, fmt: str | None = None, *,
            crs: int | str | None = model.STORAGE_EPSG, encoding: str | None = "utf-8", style_by: str = "category",
-           progress: bool | None = None) -> ExportReport:
+           progress: bool | None = None, store: Reader | None = None) -> ExportReport:
     """Write ``source`` (a QueryResult, or projects and features frames) to a path or binary stream.
 
     ``fmt`` defaults to the path's suffix; ``crs`` is 4490, 4326 or 4549 (GeoJSON is always
     longitude/latitude); ``encoding`` (utf-8 or gbk) is the Shapefile's; ``style_by`` (category or
     status) classifies the GeoPackage's QGIS styles. A zip (a Shapefile, a FlatGeobuf of several layers)
     is written with ``.zip`` added to a path not ending in it. ``progress``: None shows a bar when
-    stderr is a terminal.
+    stderr is a terminal. ``store`` (the one the source was read from) gives each feature its share of
+    its whole project's investment when the source holds only some of a project's features (a spatial
+    query); features that carry ``investment_share_yuan`` already keep it.
     """
     started = time.perf_counter()
     to_path = isinstance(target, str | Path)
@@ -304,7 +328,7 @@ def export(source: ExportSource, target: str | Path | BinaryIO, fmt: str | None 
         raise ValidationError("give the format of an export to a stream", param="format")
     fmt = format_for(target if to_path else "", fmt)
     epsg, chosen = _options(fmt, crs, encoding, style_by)
-    projects, features = _frames(source)
+    projects, features = _frames(source, store)
     file_epsg = GEOJSON_EPSG if fmt == "geojson" else epsg
     if file_epsg != model.STORAGE_EPSG and fmt != "xlsx":
         features = features.to_crs(file_epsg)

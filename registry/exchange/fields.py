@@ -1,8 +1,8 @@
 """Column names across formats: the export's columns, their DBF short names, Chinese headers and aliases.
 
 Every exporter and importer takes names from here, which takes them from ``model.PROJECT_FIELDS``
-plus the three feature fields an export adds (layer, fid, feature_name). The DBF short names are a
-stable mapping, checked on import of this module to fit 10 bytes and never to collide.
+plus the feature fields an export adds (layer, fid, feature_name, investment_share_yuan). The DBF
+short names are a stable mapping, checked on import of this module to fit 10 bytes and never to collide.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ FEATURE_FIELDS: tuple[model.Field, ...] = (
     model.Field("layer", "text", "layer", "圖層"),
     model.Field("fid", "integer", "feat_id", "要素編號"),
     model.Field("feature_name", "text", "feat_name", "要素名稱"),
+    # the feature's part of its project's investment (apportion.investment_shares): the field to sum
+    model.Field("investment_share_yuan", "real", "inv_share", "投資分攤(元)"),
 )
 FIELD_BY_NAME: dict[str, model.Field] = {f.name: f for f in (*FEATURE_FIELDS, *model.PROJECT_FIELDS)}
-# The columns of every feature export, in order: the same as the query's GeoJSON properties.
-EXPORT_COLUMNS: tuple[str, ...] = tuple(QUERY_FEATURE_PROPERTIES)
+# The columns of every feature export, in order: the query's GeoJSON properties, then the feature's share
+# of its project's investment (derived: an import ignores it).
+EXPORT_COLUMNS: tuple[str, ...] = (*QUERY_FEATURE_PROPERTIES, "investment_share_yuan")
 
 # Names other tools and people use for the registry's columns (compared after normalise()).
 _ALIASES: dict[str, tuple[str, ...]] = {
