@@ -24,7 +24,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 CONFIG = schemathesis.Config.from_dict({
     "seed": 11,
     # Valid and invalid inputs, the same ones each run; no example database, so no run depends on an earlier one.
-    "generation": {"mode": "all", "max-examples": 25, "deterministic": True, "database": "none"},
+    "generation": {"mode": "all", "max-examples": 20, "deterministic": True, "database": "none"},
     # The coverage phase enumerates boundary values of every parameter: thousands of requests for the
     # items paths' ~45 parameters. Fuzzing alone stays within CI's time.
     "phases": {"coverage": {"enabled": False}},
