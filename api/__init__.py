@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from registry import limits
 from registry.errors import NotFound, RegistryError, StoreUnavailable
 from registry.store import open_store, store_location
 
@@ -29,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["REGISTRY_STORE"] = store_location(os.environ.get("REGISTRY_STORE"))
     app.config["REGISTRY_TILE_ORIGIN"] = os.environ.get("REGISTRY_TILE_ORIGIN") or None
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = limits.MAX_UPLOAD_BYTES
     app.config.update(config or {})
     _log_where_the_server_logs(app)
     policy = content_security_policy(app.config["REGISTRY_TILE_ORIGIN"])
