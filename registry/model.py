@@ -85,6 +85,11 @@ def category_layers(slug: str) -> tuple[str, ...]:
     (polders bring their sluices). Queries, project documents, maps and the web map all ask here."""
     return (slug, *_OWNED_LAYERS.get(slug, ()))
 
+
+def layer_category(layer: str) -> str:
+    """The category whose projects a project layer's features belong to (sluices: polders)."""
+    return next(c.slug for c in CATEGORIES if layer in category_layers(c.slug))
+
 # Street offices; a boundary version is keyed by (code, valid_from).
 STREETS = {"LF": "婁葑", "XT": "斜塘", "WT": "唯亭", "SP": "勝浦", "JJH": "金雞湖"}
 

@@ -345,7 +345,7 @@ def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, st
               f"{', '.join(x.name for x in model.PROJECT_LAYERS)}", "layer")
     if "project_id" not in frame.columns:
         _fail(f"layer {layer}: features need a project_id column", "project_id")
-    want = "polders" if layer == "sluices" else layer
+    want = model.layer_category(layer)
     owners = frame["project_id"].map(categories).to_numpy(dtype=object)
     outside = pd.isna(owners)
     elsewhere = ~outside & (owners != want)

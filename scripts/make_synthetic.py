@@ -339,7 +339,7 @@ def plan_programme(n_features: int, park: Park, rng: np.random.Generator) -> Pro
         categories.append(np.full(n, c))
         slots.append(rng.choice(ID_SLOTS, n, replace=False))
         for layer in counts:
-            belongs = layer == slug or (layer == "sluices" and slug == "polders")
+            belongs = layer in model.category_layers(slug)
             counts[layer].append(_spread(per_layer[layer], n, rng, at_least=layer == slug) if belongs
                                  else np.zeros(n, dtype=np.int64))
     order = rng.permutation(sum(len(c) for c in categories))

@@ -91,8 +91,9 @@ def _legends(features: gpd.GeoDataFrame, classes: Classes, by: str) -> list[page
     for key, colour in classes.colours.items():
         if by == "category":
             handles.append(_handle(key, colour))
-            count = (features["layer"] == key).sum() if key == "sluices" else projects[key]
-            labels.append(f"{classes.names[key]}({count}{'處' if key == 'sluices' else '項'})")
+            owned = key not in model.CATEGORY_BY_SLUG  # a layer a category owns (sluices): its features count
+            count = (features["layer"] == key).sum() if owned else projects[key]
+            labels.append(f"{classes.names[key]}({count}{'處' if owned else '項'})")
         else:
             handles.append(page.fill_handle(colour, 1.0))
             labels.append(f"{classes.names[key]}({projects[key]}項)")
