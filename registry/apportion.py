@@ -36,12 +36,15 @@ def investment_shares(frame: pd.DataFrame, projects: pd.DataFrame, layer: str) -
     """
     if layer not in model.CATEGORY_BY_SLUG or frame.empty:
         return np.zeros(len(frame))
-    geoms = spatial.metric(frame.geometry.values)
     kind = model.LAYER_BY_NAME[layer].geometry_type
-    measure = np.ones(len(geoms)) if kind == "Point" else (
-        shapely.length(geoms) if "Line" in kind else shapely.area(geoms))
+    if kind == "Point":
+        measure = np.ones(len(frame))
+    else:
+        geoms = spatial.metric(frame.geometry.values)
+        measure = shapely.length(geoms) if "Line" in kind else shapely.area(geoms)
     pids = frame["project_id"].to_numpy()
-    fen = pd.Series(pids).map(projects.set_index("project_id")["investment_yuan"] * 100).fillna(0).to_numpy()
+    at = pd.Index(projects["project_id"]).get_indexer(pids)
+    fen = np.where(at >= 0, projects["investment_yuan"].to_numpy(dtype="int64")[at] * 100, 0)
     totals = pd.Series(measure).groupby(pids).transform("sum").to_numpy()
     shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)
-    return largest_remainder(pids, fen.astype("int64"), shares) / 100
+    return largest_remainder(pids, fen, shares) / 100

@@ -153,16 +153,17 @@ def _investment_shares(features: gpd.GeoDataFrame, projects: pd.DataFrame, store
     carry it. The split is over all the project's features in its layer, read from ``store``; without a store,
     the features given are taken to be whole projects."""
     shares = np.zeros(len(features))
-    layers = features["layer"].to_numpy()
-    for layer in pd.unique(layers):
-        rows = np.flatnonzero(layers == layer)
-        part = features.iloc[rows]
+    codes, layers = pd.factorize(features["layer"])
+    pids = features["project_id"].to_numpy()
+    for code, layer in enumerate(layers):
+        rows = np.flatnonzero(codes == code)
         if store is None:
+            part = gpd.GeoDataFrame({"project_id": pids[rows]}, geometry=features.geometry.values[rows])
             shares[rows] = investment_shares(part, projects, layer)
             continue
-        whole = store.features(layer, project_ids=pd.unique(part["project_id"]))
+        whole = store.features(layer, project_ids=pd.unique(pids[rows]))
         by_fid = pd.Series(investment_shares(whole, projects, layer), index=whole.index)
-        shares[rows] = by_fid.reindex(part["fid"].to_numpy()).to_numpy()
+        shares[rows] = by_fid.reindex(features["fid"].to_numpy()[rows]).to_numpy()
     return shares
 
 
