@@ -1,8 +1,15 @@
-"""Shared fixtures: real registries in temporary folders, built by the library under test."""
+"""Shared fixtures and builders: real registries in temporary folders, built by the library under test.
+
+Test modules take what they share from here (and tests/pgserver.py), never from one another: the demo
+registry and its query result, the in-process app and its test client for HTTP behaviour, a real gunicorn
+for outside clients (GDAL, OWSLib, Chromium), PostGIS schemas, and small builders of projects and features.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -12,17 +19,94 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
 import psycopg
+import pyproj
 import pytest
 import requests
+import shapely
+from flask import Flask
+from flask.testing import FlaskClient
 from psycopg.conninfo import conninfo_to_dict
+from shapely import LineString, Point, Polygon
 
+from api import create_app
 from registry.demo import build_demo
-from registry.store import GeoPackageStore
+from registry.query import QueryResult, find
+from registry.store import Batch, GeoPackageStore
 
 from .pgserver import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+STREET_ORDER = ["LF", "XT", "WT", "SP", "JJH"]  # the README's order: a point on a boundary goes to the first
+
+# Small geometries inside the park (EPSG:4490) for hand-made projects.
+LINE = LineString([(120.660, 31.300), (120.665, 31.302), (120.670, 31.301)])
+POLYGON = Polygon([(120.70, 31.28), (120.71, 31.28), (120.71, 31.29), (120.70, 31.29)])
+POINT = Point(120.75, 31.33)
+SELF_CROSSING = Polygon([(120.70, 31.28), (120.71, 31.29), (120.71, 31.28), (120.70, 31.29)])
+
+_TO_METRIC = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
+_TO_GEO = pyproj.Transformer.from_crs(4549, 4490, always_xy=True)
+
+
+# -- builders -------------------------------------------------------------------------------------------
+def project(pid: str, kind: str, **extra) -> dict:
+    """A valid project row of category ``kind`` (a river project's figures), with ``extra`` columns replaced."""
+    row = {"project_id": pid, "name": "唐莊河整治", "category": kind, "year": int(pid[:4]),
+           "investment_yuan": 1_250_000, "lead_department": "規劃建設局", "street_codes": "LF",
+           "status": "planned", "in_statement": False, "beyond_statement": False}
+    row.update(extra)
+    return row
+
+
+def features(pid: str, geom, name="第一段") -> gpd.GeoDataFrame:
+    """One feature of project ``pid`` in EPSG:4490."""
+    return gpd.GeoDataFrame({"project_id": [pid], "name": [name]}, geometry=[geom], crs=4490)
+
+
+def river_batch(first: int, count: int, seed: int) -> Batch:
+    """``count`` river projects numbered from ``first``, each with ten random lines in the park."""
+    rng = np.random.default_rng(seed)
+    ids = [f"2014-RIV-{first + i:03d}" for i in range(count)]
+    starts = rng.uniform((120.62, 31.23), (120.86, 31.41), (count * 10, 2))
+    ends = starts + rng.uniform(-0.005, 0.005, (count * 10, 2))
+    lines = shapely.linestrings(np.stack([starts, ends], axis=1))
+    frame = gpd.GeoDataFrame({"project_id": np.repeat(ids, 10)}, geometry=lines, crs=4490)
+    return Batch(pd.DataFrame([project(pid, "rivers") for pid in ids]), {"rivers": frame})
+
+
+def digest(path: Path) -> str:
+    """A file's SHA-256: equal digests before and after mean a store was left byte for byte as it was."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def to_metric(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` from EPSG:4490 to EPSG:4549 (metres), by pyproj alone, for brute-force distances and lengths."""
+    return shapely.transform(geom, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_geo(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` from EPSG:4549 back to EPSG:4490."""
+    return shapely.transform(geom, lambda xy: np.column_stack(_TO_GEO.transform(xy[:, 0], xy[:, 1])))
+
+
+def feature_count(path: Path, layer: str, where: str = "1") -> int:
+    """Rows of ``layer`` in the GeoPackage at ``path`` matching ``where``, counted by SQLite itself."""
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(f'SELECT count(*) FROM "{layer}" WHERE {where}').fetchone()[0]
+    finally:
+        con.close()
+
+
+def reference_only(path: Path) -> GeoPackageStore:
+    """The registry at ``path`` with every project deleted: its reference layers (streets, park, lakes, rivers)."""
+    store = GeoPackageStore(path)
+    store.delete(store.projects()["project_id"].tolist())
+    return store
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +127,33 @@ def demo_copy(demo_path, tmp_path) -> Path:
 
 @pytest.fixture
 def empty_store(tmp_path) -> GeoPackageStore:
+    """A new registry with every layer and nothing in them."""
     return GeoPackageStore.create(tmp_path / "empty.gpkg")
+
+
+@pytest.fixture(scope="session")
+def demo_result(demo_path) -> QueryResult:
+    """Every project and feature of the demo, as a query returns them; tests must not modify it."""
+    return find(GeoPackageStore(demo_path), {})
+
+
+@pytest.fixture(scope="session")
+def app(demo_path) -> Flask:
+    """The API serving the demo registry in this process."""
+    return create_app({"REGISTRY_STORE": str(demo_path)})
+
+
+@pytest.fixture(scope="session")
+def client(app) -> FlaskClient:
+    """A test client of ``app``: HTTP behaviour (status, headers, bodies) without a server or a socket."""
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_path) -> Iterator[str]:
+    """The demo registry served by gunicorn, for outside clients (GDAL, OWSLib, Chromium); yields its URL."""
+    with serve(str(demo_path)) as url:
+        yield url
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

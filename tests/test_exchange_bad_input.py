@@ -15,8 +15,7 @@ from registry.exchange.archive import extract_zip
 from registry.query import find
 from registry.store import GeoPackageStore
 
-from .conftest import run_cli
-from .test_store import digest
+from .conftest import digest, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,9 @@ import shapely
 
 from registry import model
 from registry.exchange import RowsRejected, export, import_file, sources
-from registry.query import QueryResult, find
 from registry.store import GeoPackageStore
 
-from .conftest import run_cli
-from .test_store import digest
+from .conftest import digest, reference_only, run_cli
 
 CSV_HEADER = ("project_id,name,category,year,investment_yuan,lead_department,street_codes,status,in_statement,"
               "beyond_statement,lon,lat")
@@ -27,14 +25,7 @@ CSV_HEADER = ("project_id,name,category,year,investment_yuan,lead_department,str
 @pytest.fixture
 def reference_registry(demo_copy) -> GeoPackageStore:
     """An empty registry with the demo's reference layers (street offices, park, lakes, rivers)."""
-    store = GeoPackageStore(demo_copy)
-    store.delete(store.projects()["project_id"].tolist())
-    return store
-
-
-@pytest.fixture(scope="module")
-def demo_result(demo_path) -> QueryResult:
-    return find(GeoPackageStore(demo_path), {})
+    return reference_only(demo_copy)
 
 
 def ordered(frame) -> tuple[list, np.ndarray]:

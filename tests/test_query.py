@@ -10,24 +10,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-import pyproj
 import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
-from registry.demo import build_demo
 from registry.errors import ValidationError
 from registry.query import find
 from registry.store import Batch, GeoPackageStore
 
+from .conftest import STREET_ORDER, reference_only, to_metric
+
 PROJECT_LAYERS = ("alleys", "rivers", "polders", "construction_sites", "parking_lots", "markets", "vending_points",
                   "billboards", "old_compounds", "urban_villages", "shanty_areas", "urban_fringes", "sluices")
-ORDER = ["LF", "XT", "WT", "SP", "JJH"]
-_TO_METRIC = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
-
-
-def to_metric(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
 
 
 # -- brute force ------------------------------------------------------------------------------
@@ -47,7 +41,7 @@ def streets_on(path, day: str) -> dict[str, shapely.Geometry]:
         start, end = str(start)[:10], (None if pd.isna(end) else str(end)[:10])
         if start <= day and (end is None or end >= day):
             out[code] = geom
-    return {c: out[c] for c in ORDER if c in out}
+    return {c: out[c] for c in STREET_ORDER if c in out}
 
 
 def brute_member(geom, code, streets) -> bool:
@@ -72,7 +66,7 @@ def got(result) -> set[tuple[str, int]]:
 
 
 # -- the demo registry ---------------------------------------------------------------------------
-@pytest.mark.parametrize("code", ORDER)
+@pytest.mark.parametrize("code", STREET_ORDER)
 def test_street_query_matches_brute_force_today(demo_path, code):
     store = GeoPackageStore(demo_path)
     result = find(store, {"street": code})
@@ -147,10 +141,12 @@ def test_attribute_filters_combine(demo_path):
     assert set(result.projects["project_id"]) == set(expected["project_id"]) and result.total == len(expected)
 
 
-def test_statement_flag_and_name_text(demo_path):
-    store = GeoPackageStore(demo_path)
-    assert find(store, {"in_statement": "true", "year": "2013"}).total == 61
-    assert list(find(store, {"q": "弥陀泾"}).projects["project_id"]) == ["2013-RIV-012"]
+def test_statement_flag_finds_the_statements_projects(demo_path):
+    assert find(GeoPackageStore(demo_path), {"in_statement": "true", "year": "2013"}).total == 61
+
+
+def test_name_text_in_simplified_characters_finds_the_project(demo_path):
+    assert list(find(GeoPackageStore(demo_path), {"q": "弥陀泾"}).projects["project_id"]) == ["2013-RIV-012"]
 
 
 def test_sorting_and_paging_count_projects(demo_path):
@@ -191,12 +187,11 @@ def test_bad_query_input_names_the_parameter(demo_path, params, param, message):
 
 # -- a randomised registry with boundary-touching features --------------------------------------------
 @pytest.fixture(scope="module")
-def random_registry(tmp_path_factory):
+def random_registry(demo_path, tmp_path_factory):
     """The demo's reference layers with ~3,000 random features, many touching street boundaries."""
     path = tmp_path_factory.mktemp("random") / "random.gpkg"
-    build_demo(path)
-    store = GeoPackageStore(path)
-    store.delete(list(store.projects()["project_id"]))
+    path.write_bytes(demo_path.read_bytes())
+    store = reference_only(path)
     rng = np.random.default_rng(20131231)
     streets = streets_on(path, "2026-01-01")
     edges = [e for e in shapely.get_parts(shapely.line_merge(shapely.union_all(
@@ -246,7 +241,7 @@ def random_registry(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("code", ORDER)
+@pytest.mark.parametrize("code", STREET_ORDER)
 def test_street_membership_on_random_registry_matches_brute_force(random_registry, code):
     result = find(GeoPackageStore(random_registry), {"street": code})
     assert got(result) == brute_street(random_registry, code, "2026-01-01")
@@ -255,7 +250,7 @@ def test_street_membership_on_random_registry_matches_brute_force(random_registr
 def test_boundary_points_belong_to_exactly_one_street(random_registry):
     store = GeoPackageStore(random_registry)
     counts: dict[int, int] = {}
-    for code in ORDER:
+    for code in STREET_ORDER:
         frame = find(store, {"street": code, "category": "billboards"}).features
         for fid in frame["fid"]:
             counts[int(fid)] = counts.get(int(fid), 0) + 1
@@ -270,7 +265,7 @@ def test_lines_along_a_boundary_belong_to_neither_side(random_registry):
     along = [("rivers", fid) for fid, g in zip(frame.index, frame.geometry)
              if any(s.boundary.covers(g) for s in streets.values())]
     assert len(along) >= 5, "the fixture puts lines on boundaries"
-    found = set().union(*(got(find(store, {"street": c})) for c in ORDER))
+    found = set().union(*(got(find(store, {"street": c})) for c in STREET_ORDER))
     assert not set(along) & found
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import subprocess
 
@@ -12,32 +11,12 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from shapely import LineString, Point, Polygon
+from shapely import Point, Polygon
 
 from registry.errors import StoreError, ValidationError
 from registry.store import Batch, GeoPackageStore, open_store
 
-
-def project(pid: str, kind: str, **extra) -> dict:
-    row = {"project_id": pid, "name": "唐莊河整治", "category": kind, "year": int(pid[:4]),
-           "investment_yuan": 1_250_000, "lead_department": "規劃建設局", "street_codes": "LF",
-           "status": "planned", "in_statement": False, "beyond_statement": False}
-    row.update(extra)
-    return row
-
-
-def features(pid: str, geom, name="第一段") -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"project_id": [pid], "name": [name]}, geometry=[geom], crs=4490)
-
-
-LINE = LineString([(120.660, 31.300), (120.665, 31.302), (120.670, 31.301)])
-POLYGON = Polygon([(120.70, 31.28), (120.71, 31.28), (120.71, 31.29), (120.70, 31.29)])
-POINT = Point(120.75, 31.33)
-SELF_CROSSING = Polygon([(120.70, 31.28), (120.71, 31.29), (120.71, 31.28), (120.70, 31.29)])
-
-
-def digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from .conftest import LINE, POINT, POLYGON, SELF_CROSSING, digest, features, project, river_batch
 
 
 def layer_contents(path) -> dict[str, list]:
@@ -129,17 +108,6 @@ def test_written_features_are_in_the_spatial_index(empty_store):
     assert minx <= 120.660 and maxx >= 120.670 and miny <= 31.300 and maxy >= 31.302
     found = pyogrio.read_dataframe(empty_store.path, layer="rivers", bbox=(120.664, 31.29, 120.666, 31.31))
     assert len(found) == 1
-
-
-def river_batch(first: int, count: int, seed: int) -> Batch:
-    """``count`` river projects numbered from ``first``, each with ten random lines in the park."""
-    rng = np.random.default_rng(seed)
-    ids = [f"2014-RIV-{first + i:03d}" for i in range(count)]
-    starts = rng.uniform((120.62, 31.23), (120.86, 31.41), (count * 10, 2))
-    ends = starts + rng.uniform(-0.005, 0.005, (count * 10, 2))
-    lines = shapely.linestrings(np.stack([starts, ends], axis=1))
-    frame = gpd.GeoDataFrame({"project_id": np.repeat(ids, 10)}, geometry=lines, crs=4490)
-    return Batch(pd.DataFrame([project(pid, "rivers") for pid in ids]), {"rivers": frame})
 
 
 def test_spatial_index_stays_true_through_bulk_and_row_by_row_writes(empty_store):

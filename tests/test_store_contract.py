@@ -23,8 +23,7 @@ from registry.errors import ValidationError
 from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
 from registry.streets import street_area
 
-from .conftest import schema_of
-from .test_store import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch
+from .conftest import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch, schema_of
 
 
 @pytest.fixture(params=["gpkg", "postgis"])
