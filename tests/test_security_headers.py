@@ -18,11 +18,6 @@ PAGES = ["/?f=html", "/collections?f=html", "/collections/rivers?f=html", "/coll
          "/map"]
 
 
-@pytest.fixture(scope="module")
-def client(demo_path):
-    return create_app({"REGISTRY_STORE": str(demo_path)}).test_client()
-
-
 def directives(policy: str) -> dict[str, list[str]]:
     """A CSP header as {directive: sources}."""
     parts = (d.split() for d in policy.split(";") if d.strip())
