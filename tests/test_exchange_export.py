@@ -1,4 +1,8 @@
-"""Exports of the demo registry, judged by GDAL's ogrinfo, openpyxl, QGIS and the files' own bytes."""
+"""Exports of the demo registry, judged by GDAL's ogrinfo, openpyxl, QGIS and the files' own bytes.
+
+Imports (and round trips through them) are in test_exchange_import.py, bad import input in
+test_exchange_bad_input.py.
+"""
 
 from __future__ import annotations
 
@@ -47,11 +51,6 @@ print(json.dumps(found, ensure_ascii=False))
 sys.stdout.flush()
 os._exit(0)  # QGIS 3.22's Python teardown can crash after the work is done
 """
-
-
-@pytest.fixture(scope="module")
-def demo_result(demo_path) -> QueryResult:
-    return find(GeoPackageStore(demo_path), {})
 
 
 def ogrinfo(*args: str) -> str:
