@@ -1,4 +1,8 @@
-"""The ``registry`` command: init, demo, info, and one-line errors with exit code 2."""
+"""The ``registry`` command: init, demo, info, query output, and one-line errors with exit code 2.
+
+Each command's own answers are checked in its module: stats in test_stats.py, qa in test_qa.py, export and
+import in test_exchange_*.py, map in test_maps.py.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import sqlite3
 
 import geopandas as gpd
+import pytest
 from shapely import Point
 
 from .conftest import run_cli
@@ -70,6 +75,43 @@ def test_store_taken_from_the_environment(demo_path, tmp_path):
     env = {**os.environ, "REGISTRY_STORE": str(demo_path)}
     out = json.loads(run_cli("info", "--format", "json", cwd=tmp_path, env=env).stdout)
     assert out["store"] == str(demo_path)
+
+
+def test_query_json_lists_projects_with_their_features(demo_path):
+    done = run_cli("query", "--store", str(demo_path), "--street", "娄葑", "--category", "rivers", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["total"] == len(payload["projects"]) > 0
+    first = payload["projects"][0]
+    assert {"project_id", "name", "investment_yuan", "features"} <= set(first)
+    assert first["features"][0]["geometry"]["type"] == "MultiLineString"
+
+
+def test_query_geojson_is_a_feature_collection_in_longitude_latitude(demo_path):
+    done = run_cli("query", "--store", str(demo_path), "--bbox", "120.65,31.25,120.75,31.35", "--format", "geojson")
+    collection = json.loads(done.stdout)
+    assert collection["type"] == "FeatureCollection" and collection["features"]
+    assert all(-180 <= f["geometry"]["coordinates"][0][0][0] <= 180 for f in collection["features"]
+               if f["geometry"]["type"] == "MultiLineString")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--street", "虎丘"], "valid on"),
+        (["--polygon", "POLYGON((1 2"], "polygon"),
+        (["--bbox", "1,2,3,4", "--crs", "EPSG:123456"], "unknown EPSG code"),
+        (["--near", "唐莊河", "--distance", "-3"], "distance"),
+        (["--bbox", "120.8,31.3,120.7,31.4"], "min must not exceed max"),
+        (["--bbox", "31.2,120.7,31.3,120.8"], "swapped"),
+        (["--bbox", "0,0,1,1"], "far from the park"),
+    ],
+)
+def test_bad_query_is_one_line_error_with_no_output(demo_path, args, needle):
+    done = run_cli("query", "--store", str(demo_path), *args, "--format", "json")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr
 
 
 def assert_one_line_error(done, *needles):

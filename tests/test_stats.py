@@ -1,4 +1,4 @@
-"""Apportioned statistics and QA, checked against independent computations."""
+"""Apportioned statistics (library and CLI), checked against independent computations; QA is in test_qa.py."""
 
 from __future__ import annotations
 
@@ -7,31 +7,17 @@ import sqlite3
 from decimal import Decimal
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
-import pyproj
 import pytest
 import shapely
-from shapely import LineString, Point, Polygon
+from shapely import LineString
 
 from registry.errors import ValidationError
-from registry.qa import run_qa
 from registry.stats import statistics
 from registry.store import Batch, GeoPackageStore
 
-from .conftest import run_cli
-
-_TO_METRIC = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
-_TO_GEO = pyproj.Transformer.from_crs(4549, 4490, always_xy=True)
-
-
-def to_metric(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
-
-
-def to_geo(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_GEO.transform(xy[:, 0], xy[:, 1])))
+from .conftest import run_cli, to_geo, to_metric
 
 
 def yuan(text: str) -> Decimal:
@@ -116,57 +102,7 @@ def test_unknown_group_key_is_refused(demo_path):
     assert info.value.param == "by"
 
 
-# -- QA -----------------------------------------------------------------------------------------
-def test_qa_of_the_demo_finds_nothing(demo_path):
-    assert run_qa(GeoPackageStore(demo_path)) == []
-
-
-def test_qa_finds_each_planted_defect(demo_copy):
-    bowtie = Polygon([(120.70, 31.28), (120.71, 31.29), (120.71, 31.28), (120.70, 31.29)])
-    pyogrio.write_dataframe(gpd.GeoDataFrame({"project_id": ["2014-OLD-001"], "name": ["壞"]}, geometry=[bowtie],
-                                             crs=4490), demo_copy, layer="old_compounds", append=True,
-                            promote_to_multi=True)
-    pyogrio.write_dataframe(gpd.GeoDataFrame({"project_id": ["2013-BBD-003"], "name": ["園外"]},
-                                             geometry=[Point(120.95, 31.30)], crs=4490),
-                            demo_copy, layer="billboards", append=True)
-    overlap = Polygon([(120.66, 31.30), (120.68, 31.30), (120.68, 31.31), (120.66, 31.31)])
-    pyogrio.write_dataframe(gpd.GeoDataFrame({"code": ["XT"], "name": ["斜塘"], "valid_from": ["2021-12-10"],
-                                              "valid_to": [None]}, geometry=[overlap], crs=4490),
-                            demo_copy, layer="street_offices", append=True, promote_to_multi=True)
-    con = sqlite3.connect(demo_copy)
-    con.execute("UPDATE projects SET length_m = length_m * 1.5 WHERE project_id = '2013-ALY-001'")
-    con.execute("UPDATE projects SET street_codes = 'SP' WHERE project_id = '2013-MKT-001'")
-    con.execute("DELETE FROM markets WHERE project_id = '2013-MKT-002'")
-    con.commit()
-    con.close()
-    findings = {(f.check, f.project_id) for f in run_qa(GeoPackageStore(demo_copy))}
-    assert ("invalid_geometry", "2014-OLD-001") in findings
-    assert ("outside_park", "2013-BBD-003") in findings
-    assert ("quantity_mismatch", "2013-ALY-001") in findings
-    assert ("street_mismatch", "2013-MKT-001") in findings
-    assert ("no_features", "2013-MKT-002") in findings
-    assert ("street_overlap", None) in findings
-
-
 # -- CLI ----------------------------------------------------------------------------------------
-def test_cli_query_json_shape(demo_path):
-    done = run_cli("query", "--store", str(demo_path), "--street", "娄葑", "--category", "rivers", "--format", "json")
-    assert done.returncode == 0, done.stderr
-    payload = json.loads(done.stdout)
-    assert payload["total"] == len(payload["projects"]) > 0
-    first = payload["projects"][0]
-    assert {"project_id", "name", "investment_yuan", "features"} <= set(first)
-    assert first["features"][0]["geometry"]["type"] == "MultiLineString"
-
-
-def test_cli_query_geojson_is_a_feature_collection(demo_path):
-    done = run_cli("query", "--store", str(demo_path), "--bbox", "120.65,31.25,120.75,31.35", "--format", "geojson")
-    collection = json.loads(done.stdout)
-    assert collection["type"] == "FeatureCollection" and collection["features"]
-    assert all(-180 <= f["geometry"]["coordinates"][0][0][0] <= 180 for f in collection["features"]
-               if f["geometry"]["type"] == "MultiLineString")
-
-
 def test_cli_stats_json_shape(demo_path):
     done = run_cli("stats", "--store", str(demo_path), "--by", "street,category", "--format", "json")
     payload = json.loads(done.stdout)
@@ -179,27 +115,3 @@ def test_cli_stats_csv_has_a_header_and_rows(demo_path):
     lines = run_cli("stats", "--store", str(demo_path), "--by", "year", "--format", "csv").stdout.splitlines()
     assert lines[0].startswith("year,projects,investment_yuan")
     assert len(lines) == 4
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--street", "虎丘"], "valid on"),
-        (["--polygon", "POLYGON((1 2"], "polygon"),
-        (["--bbox", "1,2,3,4", "--crs", "EPSG:123456"], "unknown EPSG code"),
-        (["--near", "唐莊河", "--distance", "-3"], "distance"),
-        (["--bbox", "120.8,31.3,120.7,31.4"], "min must not exceed max"),
-        (["--bbox", "31.2,120.7,31.3,120.8"], "swapped"),
-        (["--bbox", "0,0,1,1"], "far from the park"),
-    ],
-)
-def test_cli_bad_query_is_one_line_error_with_no_output(demo_path, args, needle):
-    done = run_cli("query", "--store", str(demo_path), *args, "--format", "json")
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr
-
-
-def test_cli_qa_reports_no_findings_on_the_demo(demo_path):
-    done = run_cli("qa", "--store", str(demo_path), "--format", "json")
-    assert done.returncode == 0 and json.loads(done.stdout) == []
