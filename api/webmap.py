@@ -29,6 +29,9 @@ def static_map():
     if fmt not in MEDIA:
         raise ValidationError(f"f must be one of {', '.join(MEDIA)}, got {fmt!r}", param="f")
     by, theme, title = args.pop("by", None), args.pop("theme", None), args.pop("title", None)
+    if title is not None and len(title) > limits.MAX_SHORT_TEXT_CHARS:  # matplotlib lays out every character
+        raise ValidationError(f"title has {len(title):,} characters, more than the {limits.MAX_SHORT_TEXT_CHARS} "
+                              "allowed", param="title")
     dpi = limits.whole_number(args.pop("dpi", "150"), "dpi")
     if by and theme:
         raise ValidationError("give by (an overlay map) or theme (a choropleth), not both", param="theme")

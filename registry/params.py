@@ -111,10 +111,10 @@ def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
         polygon=_geometry(args, "polygon"), near=near, distance=distance, predicate=_predicate(args),
         categories=_choices(args, "category", model.CATEGORY_BY_SLUG), years=_years(args.get("year")),
         statuses=_choices(args, "status", model.STATUSES),
-        department=to_traditional(args["department"].strip()) if args.get("department") else None,
+        department=_text(args, "department"),
         in_statement=_bool(args.get("in_statement"), "in_statement"),
         investment_min=_whole(args, "investment_min", 0), investment_max=_whole(args, "investment_max", 0),
-        name=to_traditional(args["q"].strip()) if args.get("q") else None,
+        name=_text(args, "q"),
         datetime=_datetime(args.get("datetime")), project_filter=project_filter, filter=item_filter,
         filter_crs=crs.epsg_of(crs.crs_uri(args.get("filter-crs"), "filter-crs")),
         equals=_equals(args, queryables), sortby=_sortby(args.get("sortby"), queryables),
@@ -125,6 +125,15 @@ def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
 
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()] if value not in (None, "") else []
+
+
+def _text(args: Mapping[str, str], key: str, traditional: bool = True) -> str | None:
+    """A name to look for (in traditional characters); no stored name is longer than the limit, nor may this be."""
+    text = str(args.get(key) or "").strip()
+    if len(text) > limits.MAX_SHORT_TEXT_CHARS:
+        raise ValidationError(f"{key} has {len(text):,} characters; a stored name holds at most "
+                              f"{limits.MAX_SHORT_TEXT_CHARS}, so nothing longer can match", param=key)
+    return (to_traditional(text) if traditional else text) or None
 
 
 def _whole(args: Mapping[str, str], key: str, low: int | None = None, high: int | None = None) -> int | None:
@@ -147,7 +156,7 @@ def _after(args: Mapping[str, str], queryables: dict | None) -> int | None:
 
 def _street(args: Mapping[str, str], view: Reader, as_of: str) -> str | None:
     """The code of the street office named by code or name (traditional or simplified)."""
-    text = args.get("street")
+    text = _text(args, "street", traditional=False)
     return str(streets.resolve_street(view, text, as_of)["code"]) if text else None
 
 
@@ -198,7 +207,7 @@ def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
     epsg = crs.parse_epsg(args.get("near-crs"), "near-crs")
     if raw[:1] == "{" or re.match(r"^(MULTI)?(POINT|LINESTRING|POLYGON)|^GEOMETRYCOLLECTION", raw, re.IGNORECASE):
         return spatial.parse_geometry(raw, epsg, param="near")
-    name = to_traditional(raw)
+    name = _text(args, "near")
     projects = view.projects()
     ids = set(projects.loc[projects["name"] == name, "project_id"])
     found = []
@@ -300,6 +309,8 @@ def _sortby(text: str | None, queryables: dict[str, str] | None) -> tuple[tuple[
         name = part.lstrip("+-")
         if name not in sortable:
             raise ValidationError(f"cannot sort by {name[:40]!r}; sortable: {', '.join(sortable)}", param="sortby")
+        if name in dict(keys):
+            raise ValidationError(f"sortby names {name} twice; name each field once", param="sortby")
         keys.append((name, not part.startswith("-")))
     if queryables is None and all(k != "project_id" for k, _ in keys):
         keys.append(("project_id", True))  # a total order, so pages are stable
