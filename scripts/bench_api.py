@@ -7,9 +7,8 @@
 As shared/benchmarks.md says the peer was measured here, side by side in the same run:
 
 - data: a registry GeoPackage whose ``rivers`` layer holds ``--features`` lines (3-10 vertices,
-  50-800 m, EPSG:4490, about ten per project; the projects carry name, year, investment, status...),
-  written through the library (``GeoPackageStore.create``, the demo's reference layers, ``write`` of
-  whole projects), made once in ``--workdir`` and reused;
+  100-800 m, EPSG:4490, about ten per project; the projects carry every attribute), made by
+  ``scripts/make_synthetic.py``'s ``build`` with ``layers=["rivers"]`` once in ``--workdir`` and reused;
 - pygeoapi 0.21.0 in its own venv (Debian's python3 with ``--system-site-packages`` for GDAL), the
   same GeoPackage layer served twice, by its ``OGR`` and its ``SQLiteGPKG`` provider,
   ``server.limits.max_items: 100000``, served by gunicorn with 2 sync workers;
@@ -46,17 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-import geopandas as gpd
+import make_synthetic  # scripts/ is on the path when this runs as a script
 import numpy as np
 import orjson
-import pandas as pd
-import pyproj
 import shapely
 
 from registry import model
-from registry.demo import GEODATA, read_geojson
-from registry.spatial import STREET_ORDER
-from registry.store import Batch, GeoPackageStore
+from registry.store import GeoPackageStore
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = "rivers"  # a MultiLineString project layer: the benchmark's one collection
@@ -92,147 +87,11 @@ def log(message: str) -> None:
 
 # -- data: a registry whose one layer holds all the features ----------------------------------------
 
-RIVER_TASKS = "清淤、駁岸修復、河面保潔"
-DELAY_REASONS = ("拆遷未完成", "規劃調整", "資金未到位", "施工條件受限")
-STATUSES = (("completed", 0.6), ("long_term_management", 0.1), ("in_progress", 0.12), ("planned", 0.1),
-            ("delayed", 0.04), ("cancelled", 0.04))
-YEARS = (1990, 2100)  # the years validate.py accepts; ids are YEAR-RIV-NNN
-FEATURES_PER_PROJECT = 10
 WRITE_BATCH = 25_000  # features per write transaction
 
 
-def _land(rng: np.random.Generator) -> tuple[shapely.Geometry, pyproj.Transformer, pyproj.Transformer]:
-    """The park less its lakes in EPSG:4549 (prepared), and the transformers to and from it."""
-    reference = GEODATA / "reference"
-    park = read_geojson(reference / "park_boundary.geojson").union_all()
-    lakes = read_geojson(reference / "lakes.geojson").union_all()
-    to_m = pyproj.Transformer.from_crs(model.STORAGE_EPSG, model.METRIC_EPSG, always_xy=True)
-    to_geo = pyproj.Transformer.from_crs(model.METRIC_EPSG, model.STORAGE_EPSG, always_xy=True)
-    land = shapely.transform(shapely.difference(park, lakes),
-                             lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1])))
-    shapely.prepare(land)
-    return land, to_m, to_geo
-
-
-def _points_on(land: shapely.Geometry, n: int, rng: np.random.Generator) -> np.ndarray:
-    minx, miny, maxx, maxy = land.bounds
-    found, count = [], 0
-    while count < n:
-        xy = rng.uniform((minx, miny), (maxx, maxy), size=(2 * (n - count) + 16, 2))
-        xy = xy[shapely.contains_xy(land, xy[:, 0], xy[:, 1])]
-        found.append(xy)
-        count += len(xy)
-    return np.concatenate(found)[:n]
-
-
-def _lines(anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random-walk polylines of 3-10 vertices and 50-800 m around ``anchors`` (metres):
-    (vertices, vertex counts, lengths)."""
-    n = len(anchors)
-    counts = rng.integers(3, 11, n)
-    part = np.repeat(np.arange(n), counts)
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(len(part)) - starts[part]
-    length = np.exp(rng.uniform(np.log(50), np.log(800), n))
-    weight = rng.uniform(0.5, 1.5, len(part))
-    weight[rank == 0] = 0.0
-    step = weight / np.bincount(part, weight)[part] * length[part]
-    turn = rng.uniform(-np.radians(30), np.radians(30), len(part))
-    turn[starts] = rng.uniform(0, 2 * np.pi, n)
-
-    def ragged_cumsum(values: np.ndarray) -> np.ndarray:
-        total = np.cumsum(values)
-        return total - (total[starts] - values[starts])[part]
-
-    heading = ragged_cumsum(turn)
-    xy = np.column_stack([ragged_cumsum(step * np.cos(heading)), ragged_cumsum(step * np.sin(heading))])
-    xy += anchors[part] - xy[starts + counts // 2][part]
-    return xy, counts, length
-
-
-def _projects(slots: np.ndarray, streets: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """Project rows for distinct id ``slots`` (year and number of YEAR-RIV-NNN)."""
-    n = len(slots)
-    year, number = YEARS[0] + slots // 999, slots % 999 + 1
-    status = rng.choice([s for s, _ in STATUSES], n, p=[w for _, w in STATUSES])
-    month = rng.integers(1, 10, n)
-    in_statement = rng.random(n) < 0.8
-    code = model.CATEGORY_BY_SLUG[LAYER].code
-    names = np.array([model.STREETS[s] for s in STREET_ORDER], dtype=object)
-    return pd.DataFrame({
-        "project_id": [f"{y}-{code}-{k:03d}" for y, k in zip(year, number)],
-        "name": [f"{names[s]}河道整治{k}" for s, k in zip(streets, number)],
-        "category": LAYER,
-        "year": year,
-        "investment_yuan": np.round(np.exp(rng.uniform(np.log(2e5), np.log(5e7), n)), -4).astype(np.int64),
-        "lead_department": rng.choice(np.array(model.LEAD_DEPARTMENTS, dtype=object), n),
-        "street_codes": np.array(STREET_ORDER, dtype=object)[streets],
-        "status": status,
-        "delay_reason": np.where(status == "delayed", rng.choice(np.array(DELAY_REASONS, dtype=object), n), None),
-        "planned_start": [f"{y}-{m:02d}-01" for y, m in zip(year, month)],
-        "planned_finish": [f"{y + (m > 6)}-{(m + 5) % 12 + 1:02d}-28" for y, m in zip(year, month)],
-        "in_statement": in_statement,
-        "beyond_statement": ~in_statement & (rng.random(n) < 0.5),
-        "tasks": RIVER_TASKS,
-        "length_m": np.round(lengths, 1),
-        "dredged_m3": np.round(lengths * rng.uniform(2, 6, n), 1),
-    })
-
-
-def make_registry(path: Path, n_features: int, seed: int) -> None:
-    """A registry (reference layers of the demo) whose ``rivers`` layer holds ``n_features`` lines."""
-    rng = np.random.default_rng(seed)
-    land, _, to_geo = _land(rng)
-    offices = read_geojson(GEODATA / "reference" / "street_offices.geojson")
-    offices = offices[offices["valid_to"].isna()].set_index("code").loc[list(STREET_ORDER)]
-    tree = shapely.STRtree(offices.geometry.values)
-    n_projects = max(1, round(n_features / FEATURES_PER_PROJECT))
-    slots = rng.choice((YEARS[1] - YEARS[0] + 1) * 999, n_projects, replace=False)
-    per_project = 1 + np.bincount(rng.integers(0, n_projects, n_features - n_projects), minlength=n_projects)
-    centres = _points_on(land, n_projects, rng)
-    lon, lat = to_geo.transform(centres[:, 0], centres[:, 1])
-    hits = tree.query(shapely.points(lon, lat), predicate="intersects")
-    streets = np.zeros(n_projects, dtype=np.int64)
-    streets[hits[0][::-1]] = hits[1][::-1]  # the first street in order wins on a boundary
-    tmp = path.with_name(f".{path.stem}.building.gpkg")
-    store = GeoPackageStore.create(tmp, meta={"title": "合成登記簿(API 基準測試用)",
-                                              "data_date": "2025-12-31", "synthetic_seed": str(seed)},
-                                   overwrite=True)
-    try:
-        for layer in model.REFERENCE_LAYERS:
-            store.replace_reference(layer.name, read_geojson(GEODATA / "reference" / f"{layer.name}.geojson"))
-        ends = np.cumsum(per_project)
-        first = 0
-        started = time.perf_counter()
-        while first < n_projects:
-            last = int(np.searchsorted(ends, (ends[first - 1] if first else 0) + WRITE_BATCH, side="right"))
-            last = max(last, first + 1)
-            owners = np.repeat(np.arange(first, last), per_project[first:last])
-            anchors = centres[owners] + rng.normal(0, 900, (len(owners), 2))
-            outside = ~shapely.contains_xy(land, anchors[:, 0], anchors[:, 1])
-            anchors[outside] = centres[owners[outside]]
-            xy, counts, length = _lines(anchors, rng)
-            glon, glat = to_geo.transform(xy[:, 0], xy[:, 1])
-            vertex_part = np.repeat(np.arange(len(counts)), counts)
-            parts = shapely.linestrings(np.column_stack([glon, glat]), indices=vertex_part)
-            geoms = shapely.multilinestrings(parts, indices=np.arange(len(parts)))
-            rank = np.arange(len(owners)) - (np.cumsum(per_project[first:last]) - per_project[first:last])[
-                owners - first]
-            projects = _projects(slots[first:last], streets[first:last],
-                                 np.bincount(owners - first, length, minlength=last - first), rng)
-            features = gpd.GeoDataFrame({"project_id": projects["project_id"].to_numpy()[owners - first],
-                                         "name": [f"{r + 1}號河段" for r in rank]},
-                                        geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG))
-            store.write(Batch(projects=projects, features={LAYER: features}), mode="insert")
-            log(f"  {ends[last - 1]:,}/{n_features:,} features, {time.perf_counter() - started:.1f} s")
-            first = last
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def ensure_registry(workdir: Path, n_features: int, seed: int) -> Path:
-    path = workdir / f"registry-{LAYER}-{n_features}-seed{seed}.gpkg"
+    path = workdir / f"synthetic-{LAYER}-{n_features}-seed{seed}.gpkg"
     if path.exists():
         counts = {info.name: info.count for info in GeoPackageStore(path).layers()}
         if counts.get(LAYER) == n_features:
@@ -240,7 +99,7 @@ def ensure_registry(workdir: Path, n_features: int, seed: int) -> Path:
             return path
         log(f"{path} holds {counts.get(LAYER)} features, not {n_features}: making it again")
     log(f"making {path}: {n_features:,} lines in layer {LAYER}")
-    make_registry(path, n_features, seed)
+    make_synthetic.build(n_features, path, seed, WRITE_BATCH, layers=[LAYER])
     return path
 
 

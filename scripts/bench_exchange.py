@@ -2,10 +2,10 @@
 
     python scripts/bench_exchange.py [--features 100000] [--workdir DIR] [--repeat 3]
 
-The registry is made from the demo, once, into ``--workdir``: its reference layers, and the demo's
-river segments repeated and shifted (within the park's surroundings) into ``--features`` features of
-the ``rivers`` layer, ten per project, the projects' attributes copied from the demo's river projects.
-It is written through ``GeoPackageStore.write`` so it passes the registry's validation.
+The registry is made once into ``--workdir`` by ``scripts/make_synthetic.py``'s ``build`` with
+``layers=["rivers"]``: the demo's reference layers and ``--features`` synthetic river lines, about ten
+per project, every project attribute filled. It is written through ``GeoPackageStore.write`` so it
+passes the registry's validation.
 
 For each export format the registry's ``export`` of the query result (every river feature with its
 project's attributes) is timed beside Debian's ``ogr2ogr`` converting the same rows — the layer
@@ -31,18 +31,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import shapely
+from make_synthetic import build, reference_registry  # scripts/ is on the path when this runs as a script
 
 from registry import model
-from registry.demo import GEODATA, demo_batch, read_geojson
 from registry.exchange import export, import_file
 from registry.query import find
 from registry.store import Batch, GeoPackageStore
 
-PER_PROJECT = 10
-SHIFT_DEGREES = 0.02  # the demo rivers lie well inside the plausible range; this keeps them there
 EXPORT_TARGET = 1.2  # registry time / ogr2ogr time
 IMPORT_TARGET = 50_000  # features per second
 # format, file name, ogr2ogr arguments after the destination (the driver and its options)
@@ -54,48 +50,6 @@ PEERS: tuple[tuple[str, str, list[str]], ...] = (
     ("csv", "out.csv", ["-f", "CSV", "-lco", "GEOMETRY=AS_WKT", "-lco", "WRITE_BOM=YES"]),
     ("xlsx", "out.xlsx", ["-f", "XLSX"]),
 )
-
-
-def fresh_registry(path: Path) -> GeoPackageStore:
-    """An empty registry holding the demo's reference layers (street offices, park, lakes, rivers)."""
-    store = GeoPackageStore.create(path, overwrite=True)
-    for layer in model.REFERENCE_LAYERS:
-        store.replace_reference(layer.name, read_geojson(GEODATA / "reference" / f"{layer.name}.geojson"))
-    return store
-
-
-def build_registry(path: Path, features: int, seed: int = 1) -> None:
-    """A registry whose ``rivers`` layer holds ``features`` shifted copies of the demo's rivers."""
-    rng = np.random.default_rng(seed)
-    batch = demo_batch()
-    rivers = batch.features["rivers"]
-    templates = batch.projects[batch.projects["category"] == "rivers"].reset_index(drop=True)
-    n_projects = -(-features // PER_PROJECT)
-    years = 1990 + np.arange(n_projects) // 999
-    numbers = np.arange(n_projects) % 999 + 1
-    projects = templates.iloc[np.arange(n_projects) % len(templates)].reset_index(drop=True)
-    projects["project_id"] = [f"{y}-RIV-{k:03d}" for y, k in zip(years, numbers)]
-    projects["year"] = years.astype(str)
-    projects["name"] = [f"{name}{i + 1}" for i, name in enumerate(projects["name"])]
-    for column in ("planned_start", "planned_finish", "actual_start", "actual_finish"):
-        dated = projects[column] != ""
-        projects.loc[dated, column] = [f"{y}{d[4:]}" for y, d in zip(years[dated], projects.loc[dated, column])]
-    pick = rng.integers(0, len(rivers), features)
-    shift = rng.uniform(-SHIFT_DEGREES, SHIFT_DEGREES, (features, 2))
-    geoms = shapely.transform(rivers.geometry.values[pick], lambda xy: xy)  # copies
-    offsets = np.repeat(shift, shapely.get_num_coordinates(geoms), axis=0)
-    geoms = shapely.set_coordinates(geoms, shapely.get_coordinates(geoms) + offsets)
-    owner = np.arange(features) // PER_PROJECT
-    frame = rivers.iloc[pick].reset_index(drop=True)
-    frame = frame.assign(project_id=projects["project_id"].to_numpy()[owner],
-                         name=[f"{n}{i % PER_PROJECT + 1}段" for i, n in enumerate(frame["name"])])
-    frame = frame.set_geometry(geoms, crs=model.STORAGE_EPSG)
-    store = fresh_registry(path)
-    step = 2_000  # projects per batch
-    for start in range(0, n_projects, step):
-        ids = projects["project_id"].iloc[start:start + step]
-        store.write(Batch(projects.iloc[start:start + step], {"rivers": frame[frame["project_id"].isin(ids)]}),
-                    mode="insert")
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] | None = None) -> float:
@@ -131,7 +85,7 @@ def ogr2ogr(store: Path, target: Path, fmt: str, arguments: list[str]) -> None:
 def store_write_floor(source: GeoPackageStore, workdir: Path) -> float:
     """Seconds ``store.write`` alone takes for the same projects and features (the floor of any import)."""
     target = workdir / "floor.gpkg"
-    fresh_registry(target)
+    reference_registry(target)
     batch = Batch(source.projects(), {"rivers": source.features("rivers").reset_index(drop=True)})
     started = time.perf_counter()
     GeoPackageStore(target).write(batch, mode="insert")
@@ -144,10 +98,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    store_path = args.workdir / f"bench-exchange-{args.features}.gpkg"
+    store_path = args.workdir / f"synthetic-rivers-{args.features}-seed1.gpkg"
     if not store_path.exists():
         print(f"making {store_path}", file=sys.stderr)
-        build_registry(store_path, args.features)
+        build(args.features, store_path, layers=["rivers"])
     store = GeoPackageStore(store_path)
     started = time.perf_counter()
     result = find(store, {"category": "rivers"})
@@ -166,10 +120,10 @@ def main() -> None:
             def load(name: str = name) -> None:
                 import_file(GeoPackageStore(target), out / name, mode="insert")
 
-            imports.append((fmt, best(load, args.repeat, setup=lambda: fresh_registry(target))))
+            imports.append((fmt, best(load, args.repeat, setup=lambda: reference_registry(target))))
         # the same GeoPackage again over what it wrote: every project replaced (a department's update)
         upsert = best(lambda: import_file(GeoPackageStore(target), out / "registry-out.gpkg", mode="upsert"),
-                      args.repeat, setup=lambda: import_file(fresh_registry(target), out / "registry-out.gpkg",
+                      args.repeat, setup=lambda: import_file(reference_registry(target), out / "registry-out.gpkg",
                                                              mode="insert"))
         floor = store_write_floor(store, out)
     finally:

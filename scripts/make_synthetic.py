@@ -1,6 +1,9 @@
 """Build a synthetic registry of about N features for benchmarks and load tests.
 
-    python scripts/make_synthetic.py --features 1000000 --out /tmp/registry-1m.gpkg [--seed 1]
+    python scripts/make_synthetic.py --features 1000000 --out /tmp/registry-1m.gpkg [--seed 1] [--layers rivers]
+
+The one builder of synthetic data for the benchmarks: scripts/bench_query.py runs it, and
+scripts/bench_api.py and scripts/bench_exchange.py import ``build`` (with ``layers=["rivers"]``).
 
 The registry is an ordinary store written through the library (``GeoPackageStore.create``,
 ``replace_reference`` with the demo's reference layers, ``write`` of whole projects in batches of
@@ -13,7 +16,9 @@ CGCS2000 / 3-degree GK CM 120E (metres) and stored in EPSG:4490, every feature i
   MultiPolygon;
 - points (``billboards``, and ``sluices`` of the polder projects).
 
-About 40% of the features are rivers and alleys. A project has about ten features (at least one)
+About 40% of the features are rivers and alleys; ``--layers`` keeps only the named layers (and the
+projects of their categories), sharing the features among them in the same proportions, so that
+``--layers rivers`` puts every feature in ``rivers``. A project has about ten features (at least one)
 scattered around its centre; a few percent of the lines and polygons are centred on a street-office
 boundary and so cross it. Project ids are ``YEAR-CAT-NNN`` over the years 1990-2100, and each
 project's ``street_codes`` are the current street offices its features meet. The same seed gives
@@ -301,6 +306,20 @@ def place(plan: LayerPlan, centres: np.ndarray, park: Park, rng: np.random.Gener
 
 # -- projects -------------------------------------------------------------------------------------
 
+def select_plans(layers: list[str] | None) -> tuple[LayerPlan, ...]:
+    """The plans of ``layers`` (all when None), in PLANS order; a layer a category owns needs that category."""
+    if layers is None:
+        return PLANS
+    unknown = sorted(set(layers) - set(PLAN_BY_LAYER))
+    if unknown:
+        raise ValueError(f"unknown layer {', '.join(unknown)}; the layers are {', '.join(PLAN_BY_LAYER)}")
+    for layer in layers:
+        owner = model.layer_category(layer)
+        if owner not in layers:
+            raise ValueError(f"{layer} belong to {owner} projects: add {owner}")
+    return tuple(p for p in PLANS if p.layer in layers)
+
+
 @dataclass
 class Programme:
     """Every project (one row each, in writing order) and its feature count per layer."""
@@ -319,19 +338,22 @@ class Programme:
         return sum(self.counts.values())
 
 
-def _shares(n_features: int) -> dict[str, int]:
+def _shares(n_features: int, plans: tuple[LayerPlan, ...]) -> dict[str, int]:
     """Features per layer: ``n_features`` split by the plans' shares (largest remainders)."""
-    raw = np.array([p.share for p in PLANS]) * n_features / sum(p.share for p in PLANS)
+    raw = np.array([p.share for p in plans]) * n_features / sum(p.share for p in plans)
     counts = np.floor(raw).astype(np.int64)
     counts[np.argsort(raw - counts)[::-1][: n_features - counts.sum()]] += 1
-    return {p.layer: int(c) for p, c in zip(PLANS, counts)}
+    return {p.layer: int(c) for p, c in zip(plans, counts)}
 
 
-def plan_programme(n_features: int, park: Park, rng: np.random.Generator) -> Programme:
-    """Projects for about ``n_features`` features, about ten each, shuffled across categories."""
-    per_layer = _shares(n_features)
-    categories, slots, counts = [], [], {p.layer: [] for p in PLANS}
+def plan_programme(n_features: int, park: Park, rng: np.random.Generator,
+                   plans: tuple[LayerPlan, ...] = PLANS) -> Programme:
+    """Projects for about ``n_features`` features of ``plans``' layers, about ten each, shuffled across categories."""
+    per_layer = _shares(n_features, plans)
+    categories, slots, counts = [], [], {p.layer: [] for p in plans}
     for c, slug in enumerate(CATEGORY_SLUGS):
+        if slug not in per_layer:
+            continue
         n = max(1, round(per_layer[slug] / FEATURES_PER_PROJECT))
         if n > ID_SLOTS:
             raise SystemExit(f"{slug}: {n} projects do not fit the {ID_SLOTS} ids YEAR-CAT-NNN of "
@@ -437,8 +459,9 @@ def make_batch(programme: Programme, rows: slice, park: Park, rng: np.random.Gen
     centres = programme.centre[rows]
     features: dict[str, gpd.GeoDataFrame] = {}
     owners, geoms, measures = [np.zeros(0, dtype=np.int64)], [np.empty(0, dtype=object)], [np.zeros(0)]
-    for plan in PLANS:
-        counts = programme.counts[plan.layer][rows]
+    for layer in programme.counts:
+        plan = PLAN_BY_LAYER[layer]
+        counts = programme.counts[layer][rows]
         if not counts.sum():
             continue
         owner = np.repeat(np.arange(n), counts)  # the feature's project, as a row of this batch
@@ -463,20 +486,31 @@ def make_batch(programme: Programme, rows: slice, park: Park, rng: np.random.Gen
     return Batch(projects=projects, features=features), crossing
 
 
-def build(n_features: int, out: Path, seed: int, batch_size: int) -> tuple[int, int, int]:
-    """Write the registry to ``out`` (replaced once complete): (features, projects, crossing features)."""
+def reference_registry(path: Path, meta: dict[str, str] | None = None) -> GeoPackageStore:
+    """A new registry at ``path`` (replacing any file there) holding only the demo's reference layers."""
+    store = GeoPackageStore.create(path, meta=meta, overwrite=True)
+    for layer in model.REFERENCE_LAYERS:
+        store.replace_reference(layer.name, read_geojson(GEODATA / "reference" / f"{layer.name}.geojson"))
+    return store
+
+
+def build(n_features: int, out: Path, seed: int = 1, batch_size: int = 100_000,
+          layers: list[str] | None = None) -> tuple[int, int, int]:
+    """Write the registry to ``out`` (replaced once complete): (features, projects, crossing features).
+
+    ``layers`` keeps only those feature layers (see the module's docstring); None keeps them all.
+    """
+    plans = select_plans(layers)
     rng = np.random.default_rng(seed)
     park = load_park(GEODATA / "reference")
-    programme = plan_programme(n_features, park, rng)
+    programme = plan_programme(n_features, park, rng, plans)
     tmp = out.with_name(f".{out.stem}.building.gpkg")
     meta = {"title": "合成登記簿(基準測試用)", "data_date": f"{DATA_YEAR}-12-31", "synthetic_seed": str(seed)}
     total = int(programme.features().sum())
     crossing = 0
     progress = tqdm(total=total, unit="feature", unit_scale=True, file=sys.stderr) if tqdm else None
     try:
-        store = GeoPackageStore.create(tmp, meta=meta, overwrite=True)
-        for layer in model.REFERENCE_LAYERS:
-            store.replace_reference(layer.name, read_geojson(GEODATA / "reference" / f"{layer.name}.geojson"))
+        store = reference_registry(tmp, meta)
         written = 0
         started = time.perf_counter()
         for rows in batches(programme, batch_size):
@@ -504,13 +538,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the registry file to write (.gpkg)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--batch", type=int, default=100_000, help="features per write transaction")
+    parser.add_argument("--layers", help="only these feature layers, comma-separated (default: all)")
     args = parser.parse_args(argv)
     if args.features < 1:
         parser.error("--features must be at least 1")
     if args.out.suffix.lower() != ".gpkg":
         parser.error("--out must name a .gpkg file")
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()] if args.layers else None
+    try:
+        select_plans(layers)
+    except ValueError as exc:
+        parser.error(f"--layers: {exc}")
     started = time.perf_counter()
-    features, projects, crossing = build(args.features, args.out, args.seed, args.batch)
+    features, projects, crossing = build(args.features, args.out, args.seed, args.batch, layers)
     seconds = time.perf_counter() - started
     size = args.out.stat().st_size / 2**20
     print(f"{args.out}: {features:,} features ({crossing:,} crossing a street boundary), {projects:,} projects, "
