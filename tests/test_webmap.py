@@ -11,13 +11,14 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
+from registry import model
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAYERS = ["alleys", "rivers", "polders", "construction_sites", "parking_lots", "markets", "vending_points",
-          "billboards", "old_compounds", "urban_villages", "shanty_areas", "urban_fringes"]
+LAYERS = [layer for c in model.CATEGORIES for layer in model.category_layers(c.slug)]  # what the map fetches
 
 
 def api_count(base: str, **params) -> int:
-    """The API's numberMatched summed over the category layers, for the same filter as the map."""
+    """The API's numberMatched summed over the categories' layers, for the same filter as the map."""
     return sum(requests.get(f"{base}collections/{layer}/items", params={"limit": 1, **params}, timeout=30)
                .json()["numberMatched"] for layer in LAYERS)
 
