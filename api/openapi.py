@@ -28,6 +28,7 @@ _PATTERNS = {"project_id": r"^\d{4}-[A-Z]{3}-\d{3}$"}
 _CRS_URI = {"type": "string", "format": "uri", "enum": list(crs.CRS_URIS)}
 _EPSG = {"type": "string", "pattern": r"^(EPSG:)?\d+$|^http://www\.opengis\.net/def/crs/(EPSG/0/\d+|OGC/1\.3/CRS84)$"}
 _DATE = {"type": "string", "format": "date"}
+_NAME = {"type": "string", "maxLength": limits.MAX_SHORT_TEXT_CHARS}  # a name to look for: none stored is longer
 # Parameters that are conditions on projects' attributes: a reference layer's items refuse them.
 _PROJECT_CONDITIONS = ("category", "year", "status", "department", "in_statement", "investment_min",
                        "investment_max", "q")
@@ -90,7 +91,7 @@ COMMON = {
                            "default": "cql2-text"}),
     "filter-crs": _param("filter-crs", "CRS of geometries in filter.", _CRS_URI),
     "street": _param("street", "Registry extension: features belonging to this street office (code or name).",
-                     {"type": "string"}),
+                     _NAME),
     "as_of": _param("as_of", "Registry extension: street boundaries valid on YYYY-MM-DD (default today).", _DATE),
 }
 
@@ -100,7 +101,8 @@ def _query_params() -> dict[str, dict]:
     real types; these name CRSs by EPSG code, x = east first."""
     text = {"type": "string"}
     schemas = {
-        "as_of": _DATE, "bbox-crs": _EPSG, "polygon-crs": _EPSG, "near-crs": _EPSG,
+        "as_of": _DATE, "street": _NAME, "department": _NAME, "q": _NAME,
+        "bbox-crs": _EPSG, "polygon-crs": _EPSG, "near-crs": _EPSG,
         "distance": {"type": "number", "minimum": 0, "maximum": limits.MAX_DISTANCE_M},
         "predicate": {"type": "string", "enum": ["intersects", "within"], "default": "intersects"},
         "year": {"type": "string", "pattern": r"^\s*\d{4}\s*(\.\.\s*\d{4}\s*)?$"},
@@ -448,7 +450,7 @@ def document(root: str) -> dict:
                                     **_html()}), (400,)),
         "/streets/{code}/projects": _operation(
             "Projects in a street office", "getStreetProjects", "registry",
-            [_param("code", "Street code or name.", {"type": "string"}, where="path", required=True),
+            [_param("code", "Street code or name.", _NAME, where="path", required=True),
              *[p for name, p in query.items() if name != "street"], _f("json", "geojson", "html", *EXPORTS),
              *_export_params()],
             _projects_answer("The street's projects, as /projects answers."), not_modified=True),
@@ -465,7 +467,7 @@ def document(root: str) -> dict:
             [*filters, _param("f", "Image format.", {"type": "string", "enum": list(FORMATS), "default": "png"}),
              _param("by", "Overlay map coloured by.", {"type": "string", "enum": list(BY_CHOICES)}),
              _param("theme", "A street choropleth of (not with by).", {"type": "string", "enum": list(THEMES)}),
-             _param("title", "Map title.", {"type": "string"}),
+             _param("title", "Map title.", _NAME),
              _param("dpi", "PNG resolution.", _whole(*DPI_RANGE, default=150))],
             _ok("The map.", {MAP_MEDIA[f]: {"schema": _BINARY} for f in FORMATS}, cached=False), (400,)),
         "/map": _operation("The interactive web map (HTML)", "getWebMap", "maps", [],
