@@ -137,9 +137,12 @@ def format_for(target: str | Path, fmt: str | None = None) -> str:
     return found
 
 
-def _frames(source: ExportSource, store: Reader | None) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Projects, and features carrying their project's attributes and investment shares (added when missing)."""
+def _frames(source: ExportSource, store: Reader | None, fmt: str) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Projects, and features carrying their project's attributes and investment shares (added when missing;
+    an XLSX holds projects only)."""
     projects, features = (source.projects, source.features) if isinstance(source, QueryResult) else source
+    if fmt == "xlsx":
+        return projects, features
     missing = [c for c in model.PROJECT_COLUMNS if c not in features.columns]
     if missing:
         features = features.merge(projects[["project_id", *missing]], on="project_id", how="left")
@@ -329,7 +332,7 @@ def export(source: ExportSource, target: str | Path | BinaryIO, fmt: str | None 
         raise ValidationError("give the format of an export to a stream", param="format")
     fmt = format_for(target if to_path else "", fmt)
     epsg, chosen = _options(fmt, crs, encoding, style_by)
-    projects, features = _frames(source, store)
+    projects, features = _frames(source, store, fmt)
     file_epsg = GEOJSON_EPSG if fmt == "geojson" else epsg
     if file_epsg != model.STORAGE_EPSG and fmt != "xlsx":
         features = features.to_crs(file_epsg)
