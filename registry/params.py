@@ -206,7 +206,7 @@ def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
         return None
     epsg = crs.parse_epsg(args.get("near-crs"), "near-crs")
     if raw[:1] == "{" or re.match(r"^(MULTI)?(POINT|LINESTRING|POLYGON)|^GEOMETRYCOLLECTION", raw, re.IGNORECASE):
-        return spatial.parse_geometry(raw, epsg, param="near")
+        return spatial.parse_geometry(raw, epsg, param="near", max_vertices=limits.MAX_NEAR_VERTICES)
     name = _text(args, "near")
     projects = view.projects()
     ids = set(projects.loc[projects["name"] == name, "project_id"])

@@ -83,6 +83,7 @@ class _Condition:
     geom: shapely.Geometry
     others: tuple[shapely.Geometry, ...] = ()  # streets before this one (boundary-point rule)
     metric: shapely.Geometry | None = None  # the near geometry in EPSG:4549
+    zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
 
 
 class Selector:
@@ -159,8 +160,10 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         if geom is not None:
             found.append(_Condition("plain", spatial.prepared(geom)))
     if query.near is not None:
-        found.append(_Condition("near", spatial.prepared(query.near),
-                                metric=spatial.metric(np.array([query.near]))[0]))
+        metric = spatial.metric(np.array([query.near]))[0]
+        zone = (spatial.prepared(shapely.buffer(metric, query.distance, quad_segs=16))
+                if query.predicate == "within" else None)
+        found.append(_Condition("near", spatial.prepared(query.near), metric=metric, zone=zone))
     return found
 
 
@@ -178,8 +181,7 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
             unsure = found & ~surely
             found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
         else:
-            found[found] = shapely.covered_by(spatial.metric(geoms[found]),
-                                              shapely.buffer(condition.metric, query.distance, quad_segs=16))
+            found[found] = shapely.covered_by(spatial.metric(geoms[found]), condition.zone)
         return found
     if query.predicate == "within":
         return shapely.within(geoms, region)

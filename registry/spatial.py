@@ -102,7 +102,8 @@ def _box(minx: float, miny: float, maxx: float, maxy: float) -> shapely.Geometry
     return shapely.segmentize(shape, max(maxx - minx, maxy - miny) / 16)
 
 
-def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "polygon") -> shapely.Geometry:
+def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "polygon",
+                   max_vertices: int = limits.MAX_VERTICES) -> shapely.Geometry:
     """WKT or GeoJSON (a geometry, Feature or FeatureCollection) in ``epsg``, as a valid EPSG:4490 geometry."""
     raw = str(text).strip()
     limits.check_nesting(raw, param)  # GEOS reads nested collections recursively: deep text overflows its stack
@@ -121,8 +122,8 @@ def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "poly
         raise ValidationError(f"{param} is neither valid WKT nor GeoJSON: {str(exc).splitlines()[0]}",
                               param=param) from None
     vertices = int(shapely.get_num_coordinates(parts).sum())
-    if vertices > limits.MAX_VERTICES:
-        raise ValidationError(f"{param} has {vertices:,} vertices, more than the {limits.MAX_VERTICES:,} allowed; "
+    if vertices > max_vertices:
+        raise ValidationError(f"{param} has {vertices:,} vertices, more than the {max_vertices:,} allowed; "
                               "simplify it", param=param)
     geom = shapely.union_all(parts) if len(parts) > 1 else parts[0]
     if geom is None or geom.is_empty:

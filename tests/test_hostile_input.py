@@ -48,6 +48,12 @@ def _nested_geojson(levels: int) -> str:
     return '{"type":"GeometryCollection","geometries":[' * levels + point + "]}" * levels
 
 
+def _zigzag(count: int) -> str:
+    """A line whose buffer is the costliest to compute: every tooth's offset crosses every other's."""
+    xs = np.linspace(120.65, 120.85, count)
+    return "LINESTRING(" + ",".join(f"{x:.5f} {31.34 + 0.05 * (i % 2):.5f}" for i, x in enumerate(xs)) + ")"
+
+
 def _multipoint(count: int) -> str:
     xs = np.linspace(120.70, 120.72, count)
     return "MULTIPOINT(" + ",".join(f"{x:.7f} 31.3" for x in xs) + ")"
@@ -79,6 +85,10 @@ CORPUS = [
                  id="near-nested-geojson"),
     pytest.param("/projects", {"polygon": _multipoint(limits.MAX_VERTICES + 1)}, 400, "polygon",
                  id="polygon-over-the-vertex-limit"),
+    pytest.param("/projects", {"near": _zigzag(limits.MAX_NEAR_VERTICES), "distance": "50000", "predicate": "within"},
+                 200, None, id="near-zigzag-within-50-km"),
+    pytest.param("/projects", {"near": _zigzag(limits.MAX_NEAR_VERTICES + 1), "distance": "10"}, 400, "near",
+                 id="near-over-its-vertex-limit"),
     pytest.param("/projects", {"sortby": ",".join(["name"] * 3000)}, 400, "sortby", id="sortby-a-field-3000-times"),
     pytest.param(ITEMS, {"sortby": "-year,name,year"}, 400, "sortby", id="items-sortby-a-field-twice"),
     pytest.param("/projects", {"q": "字" * 20_000}, 400, "q", id="q-longer-than-any-name"),
