@@ -6,7 +6,6 @@ deterministic and bounded in examples per operation, so the run is stable in CI 
 
 from __future__ import annotations
 
-import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -16,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api import create_app, openapi
+from api import openapi
 
 ROOT = "http://localhost/"  # the WSGI transport's host
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -33,12 +32,6 @@ CONFIG = schemathesis.Config.from_dict({
     "operations": [{"include-path": "/maps", "generation": {"max-examples": 4}}],
 })
 schema = schemathesis.openapi.from_dict(openapi.document(ROOT), config=CONFIG)
-
-
-@pytest.fixture(scope="module")
-def app(demo_path):
-    """The API on the demo registry, called in-process."""
-    return create_app({"REGISTRY_STORE": str(demo_path)})
 
 
 def test_api_serves_the_document_under_test(app):
