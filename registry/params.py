@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-import pandas as pd
 import shapely
 
 from . import cql, crs, limits, model, spatial, streets
@@ -276,7 +276,7 @@ def _datetime(text: str | None) -> tuple[str | None, str | None] | None:
             bounds.append(None)
             continue
         try:
-            bounds.append(pd.Timestamp(part).strftime("%Y-%m-%d"))
+            bounds.append(datetime.fromisoformat(part).date().isoformat())  # pandas read -1 as a year, and "now"
         except ValueError:
             raise ValidationError(f"datetime: {part[:40]!r} is not an RFC 3339 date or timestamp",
                                   param="datetime") from None

@@ -76,6 +76,8 @@ CORPUS = [
     pytest.param("/projects", {"bbox": "1,2,3,4", "bbox-crs": "EPSG:4978"}, 400, "bbox-crs", id="bbox-crs-geocentric"),
     pytest.param("/projects", {"bbox": "0,0,0,0"}, 400, "bbox", id="bbox-zero"),
     pytest.param(ITEMS, {"bbox": "0,0,0,0"}, 400, "bbox", id="items-bbox-zero"),
+    pytest.param(ITEMS, {"datetime": "-1"}, 400, "datetime", id="datetime-year-minus-one"),
+    pytest.param(ITEMS, {"datetime": "now"}, 400, "datetime", id="datetime-not-rfc-3339"),
     pytest.param("/projects", {"bbox": "nan,31,121,32"}, 400, "bbox", id="bbox-nan"),
     pytest.param("/projects", {"bbox": "1e308,1e308,1.7e308,1.7e308", "bbox-crs": "EPSG:4549"}, 400, "bbox",
                  id="bbox-beyond-epsg-4549"),
