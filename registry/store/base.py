@@ -179,7 +179,7 @@ def layer_spec(layer: str) -> model.Layer:
 
 def check_schema_version(location: str, version: str | None) -> None:
     """Refuse a registry whose registry_meta has no schema_version, or one newer than this software reads."""
-    if version is None or not version.isdigit():
+    if version is None or not (version.isascii() and version.isdigit()):
         raise StoreError(f"{location}: registry_meta has no valid schema_version")
     if int(version) > model.SCHEMA_VERSION:
         raise StoreError(f"{location}: written by a newer registry (schema version {version}; this "
