@@ -321,7 +321,7 @@ def _properties(args: Mapping[str, str], queryables: dict[str, str] | None) -> t
     if queryables is None or args.get("properties") is None:
         return None
     served = [q for q in queryables if q != "geometry"]
-    wanted = tuple(p.strip() for p in str(args["properties"]).split(",") if p.strip())
+    wanted = tuple(dict.fromkeys(p.strip() for p in str(args["properties"]).split(",") if p.strip()))  # once each
     unknown = [p for p in wanted if p not in served]
     if unknown:
         raise ValidationError(f"unknown property {unknown[0][:40]!r}; properties: {', '.join(served)}",
