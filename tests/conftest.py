@@ -195,6 +195,17 @@ def postgis_url(postgis_server) -> Iterator[str]:
         yield url
 
 
+def answering(url: str, seconds: float = 30) -> bool:
+    """Whether a server answers at ``url`` within ``seconds`` (it is polled every tenth of a second)."""
+    for _ in range(int(seconds * 10)):
+        try:
+            requests.get(url, timeout=5)
+            return True
+        except requests.RequestException:
+            time.sleep(0.1)
+    return False
+
+
 @contextmanager
 def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
     """The production server (gunicorn, 2 workers) serving the registry at ``location``; yields its URL.
@@ -211,13 +222,7 @@ def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
                                  "--error-logfile", str(log), "api:create_app()"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
-        for _ in range(300):
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-        else:
+        if not answering(url):
             proc.kill()
             raise RuntimeError(log.read_text() if log.exists() else "gunicorn did not start")
         try:

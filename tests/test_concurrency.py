@@ -19,7 +19,7 @@ import requests
 from registry.demo import build_demo
 from registry.store import Batch, open_store
 
-from .conftest import serve
+from .conftest import answering, serve
 from .pgserver import free_port
 
 STORM = [  # what a person choosing a street on /map and others asking at the same moment send
@@ -40,12 +40,9 @@ def flask_server(demo_copy):
     proc = subprocess.Popen([sys.executable, "-m", "registry", "serve", "--store", str(demo_copy), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
-        try:
-            requests.get(url, timeout=5)
-            break
-        except requests.RequestException:
-            time.sleep(0.1)
+    if not answering(url):
+        proc.kill()
+        raise RuntimeError(f"registry serve did not answer: {proc.communicate()[1].decode()[-2000:]}")
     yield proc, url
     proc.kill()
     proc.wait(timeout=10)
