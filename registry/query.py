@@ -35,14 +35,14 @@ def matching_features(selector: Selector) -> gpd.GeoDataFrame:
     """Every feature, in the query's layers, that the query selects: layer, fid, project_id, feature_name."""
     parts = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
     for layer in selector.query.feature_layers():
-        frame = selector.features(layer)
-        if frame.empty:
+        frame, keep = selector.matches(layer)
+        if not keep.any():
             continue
-        parts["layer"].append(np.full(len(frame), layer, dtype=object))
-        parts["fid"].append(frame.index.to_numpy())
-        parts["project_id"].append(frame["project_id"].to_numpy())
-        parts["feature_name"].append(frame["name"].to_numpy())
-        parts["geometry"].append(np.asarray(frame.geometry.array))
+        parts["layer"].append(np.full(int(keep.sum()), layer, dtype=object))
+        parts["fid"].append(frame.index.to_numpy()[keep])
+        parts["project_id"].append(frame["project_id"].to_numpy()[keep])
+        parts["feature_name"].append(frame["name"].to_numpy()[keep])
+        parts["geometry"].append(np.asarray(frame.geometry.array)[keep])
     # object dtype, not pandas' inferred Arrow strings: later isin() calls stay vectorised
     columns = {k: pd.Series(np.concatenate(v) if v else np.array([], dtype=object), dtype=object)
                for k, v in parts.items() if k != "geometry"}

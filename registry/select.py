@@ -110,6 +110,12 @@ class Selector:
         ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name:
         an items request's served properties.
         """
+        frame, keep = self.matches(layer, properties)
+        return frame if keep.all() else frame[keep]
+
+    def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+        """The store's candidate features of a layer and which of them the query selects (``features``
+        without building the selected frame, for callers that take a few columns)."""
         spec = model.LAYER_BY_NAME[layer]
         query = self.query
         if spec.kind != "project":
@@ -135,7 +141,7 @@ class Selector:
             if query.filter is not None:
                 found &= cql.filter_mask(rows, query.filter, queryables, query.filter_crs)
             keep[keep] = found
-        return frame[keep]
+        return frame, keep
 
 
 def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:

@@ -279,11 +279,12 @@ class GeoPackageSnapshot(Snapshot):
         if bbox is not None:
             hits = frame.sindex.query(shapely.box(*bbox))
             rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
-        if rows is not None:
-            frame = frame.iloc[rows]
         if project_ids is not None and spec.kind == "project":
-            frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared layer
+            wanted = frame["project_id"].to_numpy() if rows is None else frame["project_id"].to_numpy()[rows]
+            hit = np.flatnonzero(pd.Index(list(project_ids), dtype=object).get_indexer(wanted) >= 0)
+            rows = hit if rows is None else rows[hit]
+        # A take is a new frame; the whole layer is handed out as a copy: callers cannot change the shared one.
+        return frame.copy(deep=False) if rows is None else frame.take(rows)
 
     def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
         """Positions of a layer's features in a street office, kept with the state per boundary version:
@@ -350,6 +351,7 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer) -> gpd.GeoDataFrame
     geoms = shapely.from_wkb(np.asarray(columns[-1], dtype=object))
     frame = gpd.GeoDataFrame(pd.DataFrame(data, index=index), geometry=gpd.GeoSeries(geoms, index=index,
                                                                                      crs=model.STORAGE_EPSG))
+    frame.columns = pd.Index(list(frame.columns), dtype=object)  # not pandas 3's Arrow strings: cheaper look-ups
     # Build lazily made structures now, once, rather than racing for them in several threads later:
     # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up.
     frame.sindex.query(shapely.box(0, 0, 0, 0))
