@@ -118,7 +118,7 @@ def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
         datetime=_datetime(args.get("datetime")), project_filter=project_filter, filter=item_filter,
         filter_crs=crs.epsg_of(crs.crs_uri(args.get("filter-crs"), "filter-crs")),
         equals=_equals(args, queryables), sortby=_sortby(args.get("sortby"), queryables),
-        limit=_limit(args, *limit), offset=_whole(args, "offset", 0) or 0, after=_after(args, queryables),
+        limit=_limit(args, *limit), offset=_whole(args, "offset", 0) or 0, after=_after(args),
         properties=_properties(args, queryables), crs=crs.crs_uri(args.get("crs")),
     )
 
@@ -146,7 +146,7 @@ def _limit(args: Mapping[str, str], default: int | None, maximum: int | None) ->
     return default if value is None else value
 
 
-def _after(args: Mapping[str, str], queryables: dict | None) -> int | None:
+def _after(args: Mapping[str, str]) -> int | None:
     value = _whole(args, "after", 0)
     if value is not None and args.get("sortby"):
         raise ValidationError("after (keyset paging) works with the default fid order only; use offset",

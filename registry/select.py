@@ -27,9 +27,10 @@ from .store import Reader
 # at least the same distance in degrees; over the second, at most.
 _METRES_PER_DEGREE_MIN = 90_000
 _METRES_PER_DEGREE_MAX = 111_500
-# Parameters that are conditions on a project's attributes (they do not apply to reference layers).
-_PROJECT_CONDITIONS = ("categories", "years", "statuses", "department", "in_statement", "investment_min",
-                       "investment_max", "name", "project_filter")
+# The conditions on a project's attributes (they do not apply to reference layers): Query field → parameter.
+_PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "status", "department": "department",
+                       "in_statement": "in_statement", "investment_min": "investment_min",
+                       "investment_max": "investment_max", "name": "q", "project_filter": "filter"}
 
 
 def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
@@ -61,8 +62,8 @@ def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
 
 
 def _project_conditions(query: Query) -> list[str]:
-    """The conditions on projects' attributes the query sets."""
-    return [name for name in _PROJECT_CONDITIONS if getattr(query, name) not in (None, (), "")]
+    """The parameters of the conditions on projects' attributes that the query sets."""
+    return [param for name, param in _PROJECT_CONDITIONS.items() if getattr(query, name) not in (None, (), "")]
 
 
 def _overlaps(frame: pd.DataFrame, first: str, last: str, interval: tuple[str | None, str | None]) -> np.ndarray:
@@ -146,9 +147,8 @@ class Selector:
 
 def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:
     """Refuse conditions a reference layer cannot meet: on projects' attributes, or dates it does not have."""
-    if _project_conditions(query):
-        param = {"categories": "category", "years": "year", "statuses": "status", "name": "q",
-                 "project_filter": "filter"}.get(_project_conditions(query)[0], _project_conditions(query)[0])
+    if conditions := _project_conditions(query):
+        param = conditions[0]
         raise ValidationError(f"{layer} is a reference layer: {param} is a condition on projects and does not "
                               "apply to it", param=param)
     if query.datetime is not None and "valid_from" not in dict(spec.columns):

@@ -281,7 +281,7 @@ class GeoPackageSnapshot(Snapshot):
             rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
         if project_ids is not None and spec.kind == "project":
             wanted = frame["project_id"].to_numpy() if rows is None else frame["project_id"].to_numpy()[rows]
-            hit = np.flatnonzero(pd.Index(list(project_ids), dtype=object).get_indexer(wanted) >= 0)
+            hit = np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))
             rows = hit if rows is None else rows[hit]
         # A take is a new frame; the whole layer is handed out as a copy: callers cannot change the shared one.
         return frame.copy(deep=False) if rows is None else frame.take(rows)
