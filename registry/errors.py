@@ -32,3 +32,18 @@ class ValidationError(RegistryError):
 
 class NotFound(RegistryError):
     """A named layer, project or feature does not exist."""
+
+
+class Forbidden(RegistryError):
+    """The account may not do this (a viewer writing, an editor touching another department's project)."""
+
+
+class Conflict(RegistryError):
+    """A conditional write whose expected version is no longer current (HTTP 412): someone changed it first.
+
+    ``current`` carries the version now stored (None if the row is gone), for the answer's ETag.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, current: object = None) -> None:
+        super().__init__(message, param=param)
+        self.current = current

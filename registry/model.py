@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # what registry/store/migrations upgrades every registry to
+VERSION_COLUMN = "version"  # every project row and project feature counts its changes here (ETags, If-Match)
 STORAGE_EPSG = 4490  # CGCS2000 longitude/latitude: how geometry is stored
 METRIC_EPSG = 4549  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: lengths, areas, buffers
 ILLUSTRATIVE_NOTICE = (
@@ -119,6 +120,7 @@ class Field:
     dbf: str
     zh: str
     required: bool = False
+    since: int = 1  # the schema version that added the column (later ones arrive by migration)
 
 
 PROJECT_FIELDS: tuple[Field, ...] = (
@@ -146,6 +148,9 @@ PROJECT_FIELDS: tuple[Field, ...] = (
     Field("dredged_m3", "real", "dredge_m3", "清淤量(立方米)"),
     Field("site_type", "text", "site_type", "工地類型"),
     Field("billboard_action", "text", "bb_action", "廣告處置"),
+    Field("progress_pct", "real", "progress", "進度(%)", since=2),
+    Field("investment_completed_yuan", "integer", "inv_done", "已完成投資(元)", since=2),
+    Field("planned_finish_original", "date", "plan_end0", "原計劃完工", since=2),
 )
 FIELD_BY_NAME = {f.name: f for f in PROJECT_FIELDS}
 PROJECT_COLUMNS = tuple(f.name for f in PROJECT_FIELDS)
@@ -168,3 +173,24 @@ def queryables(layer: Layer) -> dict[str, str]:
 def project_id(year: int, category: str, number: int) -> str:
     """The readable id ``YEAR-CAT-NNN`` of the ``number``-th project of a year and category."""
     return f"{year}-{CATEGORY_BY_SLUG[category].code}-{number:03d}"
+
+
+# -- the programme's workflow ----------------------------------------------------------------------
+# The statuses a project may move to from each status, by editors and imports; an admin may also
+# cancel any open project, and correct a wrong status in any direction when giving a reason.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "planned": ("in_progress", "delayed"),
+    "in_progress": ("completed", "delayed"),
+    "delayed": ("in_progress", "completed"),
+    "completed": ("long_term_management",),
+    "long_term_management": (),
+    "cancelled": (),
+}
+OPEN_STATUSES = ("planned", "in_progress", "delayed")  # an admin may cancel these
+# What entering a status requires besides the move itself (fields that must then be set).
+STATUS_REQUIRES: dict[str, tuple[str, ...]] = {
+    "in_progress": ("actual_start",),
+    "completed": ("actual_finish",),
+    "delayed": ("delay_reason", "planned_finish"),
+}
+ROLES = ("viewer", "editor", "admin")

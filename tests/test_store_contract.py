@@ -35,7 +35,8 @@ def store(request, tmp_path) -> Store:
 
 
 def plain(frame: pd.DataFrame) -> list[dict]:
-    """Rows as dicts of plain values, None for every kind of missing value."""
+    """Rows as dicts of plain values (not their version), None for every kind of missing value."""
+    frame = frame.drop(columns=[model.VERSION_COLUMN], errors="ignore")
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
@@ -99,12 +100,13 @@ def test_insert_refuses_an_existing_project_and_changes_nothing(store):
 
 def test_upsert_replaces_a_projects_features_and_delete_removes_them(store):
     store.write(river_batch(1, 3, seed=1))
-    store.write(Batch(pd.DataFrame([project("2014-RIV-002", "rivers", status="completed")]),
+    store.write(Batch(pd.DataFrame([project("2014-RIV-002", "rivers", status="in_progress",
+                                            actual_start="2014-04-01")]),
                       {"rivers": features("2014-RIV-002", LINE, name="新段")}), mode="upsert")
     rivers = store.features("rivers")
     assert rivers[rivers["project_id"] == "2014-RIV-002"]["name"].tolist() == ["新段"]
     assert (rivers["project_id"] != "2014-RIV-002").sum() == 20
-    assert store.projects(["2014-RIV-002"])["status"].tolist() == ["completed"]
+    assert store.projects(["2014-RIV-002"])["status"].tolist() == ["in_progress"]
     store.delete(["2014-RIV-001", "2014-RIV-002"])
     assert store.projects()["project_id"].tolist() == ["2014-RIV-003"]
     assert set(store.features("rivers")["project_id"]) == {"2014-RIV-003"}

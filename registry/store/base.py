@@ -19,8 +19,12 @@ import geopandas as gpd
 import pandas as pd
 
 from .. import model, validate
-from ..errors import StoreError, ValidationError
+from ..errors import StoreError
 from ..spatial import StreetArea
+from . import edits
+from .edits import Author, Records, insert_clash  # noqa: F401  (insert_clash: the stores' shared error)
+
+VERSION = model.VERSION_COLUMN
 
 T = TypeVar("T")
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
@@ -140,20 +144,46 @@ class Store(Reader):
         """Create an empty registry (every layer, projects, registry_meta) at ``location``; an existing
         registry there is replaced only if ``overwrite``."""
 
-    def write(self, batch: Batch, *, mode: str = "upsert") -> None:
-        """Write a batch in one transaction; ``mode`` insert refuses ids that already exist.
+    def write(self, batch: Batch, *, mode: str = "upsert", author: Author | None = None) -> Records:
+        """Write whole projects (an import) in one transaction; ``mode`` insert refuses ids that exist.
 
-        The whole batch is validated first, here for every store, so a refused batch changes nothing.
+        The batch is validated first, so a refused batch changes nothing; features are matched to the stored
+        ones by name, so a re-import changes (and logs) only what differs.
         """
         validate.check_mode(mode)
         projects = validate.check_projects(batch.projects)
         categories = dict(zip(projects["project_id"], projects["category"]))
         features = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
-        self._write(projects, features, mode)
+        return self.edit(projects["project_id"].tolist(),
+                         lambda before: edits.merge_batch(before, projects, features, mode), author)
+
+    def edit(self, project_ids: Sequence[str], change: Callable[[Records], Records],
+             author: Author | None = None) -> Records:
+        """Change some projects in one write transaction, atomically: ``change`` receives their stored records
+        (attributes and features with fids and versions, read under the write lock) and returns the records
+        after; these are validated, checked against the author's role and the workflow, and only rows that
+        differ are written, each logged. What ``change`` raises (a Conflict for a stale If-Match, say) aborts
+        the write. Returns the records as stored after it."""
+        author = author or LOCAL
+        with self._writing(author) as tx:
+            before = tx.load(project_ids)
+            after = change(before)
+            after = _validated(after, tx)
+            edits.check_workflow(author, before, after)
+            changes = edits.plan(before, after)
+            edits.check_author(author, before, after, changes)
+            if not changes.empty():
+                tx.apply(changes)
+            return tx.load(after.projects["project_id"].tolist())
+
+    def delete(self, project_ids: Sequence[str], author: Author | None = None) -> None:
+        """Delete projects and all their features in one transaction (ids not stored are ignored)."""
+        self.edit(project_ids, lambda before: edits.Records(before.projects.iloc[0:0], {
+            layer: edits.empty_features(layer) for layer in before.features}), author)
 
     @abstractmethod
-    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
-        """Write validated projects and features in one transaction (replacing whole projects)."""
+    def _writing(self, author: Author) -> AbstractContextManager[Writer]:
+        """The store's write transaction (other writers wait), its log told who writes."""
 
     def replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         """Replace the whole content of a reference layer (street boundaries, lakes...), validated first."""
@@ -163,9 +193,40 @@ class Store(Reader):
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         """Replace a reference layer's content with validated features in one transaction."""
 
+
+class Writer(ABC):
+    """A store's open write transaction: the records of some projects, and the rows a plan changes."""
+
     @abstractmethod
-    def delete(self, project_ids: Sequence[str]) -> None:
-        """Delete projects and all their features in one transaction."""
+    def load(self, project_ids: Sequence[str]) -> Records:
+        """The stored records of these projects (ids not stored are left out)."""
+
+    @abstractmethod
+    def apply(self, changes: edits.Plan) -> None:
+        """Write a plan's rows: deletes, inserts with new fids, updates counting versions up."""
+
+    @abstractmethod
+    def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
+        """The stored category of each of these projects (for features edited without their project)."""
+
+
+LOCAL = Author("registry", role="admin")  # the command line's own writes: whoever may change the file
+
+
+def _validated(after: Records, tx: Writer) -> Records:
+    """The records after a change, checked and normalised as an import is."""
+    versions = after.projects[VERSION].to_numpy() if VERSION in after.projects else None
+    projects = validate.check_projects(after.projects.drop(columns=[VERSION], errors="ignore"))
+    projects[VERSION] = versions if versions is not None else 1
+    categories = dict(zip(projects["project_id"], projects["category"]))
+    features = {}
+    for layer, frame in after.features.items():
+        if len(frame):
+            missing = sorted(set(frame["project_id"]) - set(categories))
+            categories.update(tx.categories(missing))
+            frame = validate.check_features(layer, frame, categories)
+        features[layer] = frame
+    return Records(projects, features)
 
 
 # -- what every implementation shares ---------------------------------------------------------
@@ -177,19 +238,17 @@ def layer_spec(layer: str) -> model.Layer:
     return spec
 
 
-def check_schema_version(location: str, version: str | None) -> None:
-    """Refuse a registry whose registry_meta has no schema_version, or one newer than this software reads."""
+def check_schema_version(location: str, version: str | None, upgrading: bool = False) -> None:
+    """Refuse a registry whose registry_meta has no schema_version, one newer than this software reads, or
+    (unless ``upgrading``) one older, which ``registry upgrade`` brings up to date."""
     if version is None or not (version.isascii() and version.isdigit()):
         raise StoreError(f"{location}: registry_meta has no valid schema_version")
     if int(version) > model.SCHEMA_VERSION:
         raise StoreError(f"{location}: written by a newer registry (schema version {version}; this "
                          f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
-
-
-def insert_clash(project_id: str) -> ValidationError:
-    """The error of an insert naming a project the store holds already."""
-    return ValidationError(f"project {project_id} exists already (mode insert); use upsert to replace it",
-                           param="project_id")
+    if int(version) < model.SCHEMA_VERSION and not upgrading:
+        raise StoreError(f"{location}: schema version {version} is older than this software's "
+                         f"{model.SCHEMA_VERSION}; upgrade it first with `registry upgrade --store {location}`")
 
 
 _KEPT: dict[tuple[str, str, object], object] = {}

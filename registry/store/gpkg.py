@@ -28,8 +28,9 @@ import shapely
 from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
 from ..spatial import StreetArea
-from . import gpkgblob, gpkgrtree
-from .base import BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from . import changelog, edits, gpkgblob, gpkgrtree, schema
+from .base import BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .edits import VERSION, Author, Plan, Records
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
@@ -40,7 +41,7 @@ def _projects_ddl() -> str:
     columns = ['"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL']
     columns += [project_column_sql(field, model.SQL_TYPES[field.kind],
                                    f"{field.name} IN (0, 1)" if field.kind == "bool" else None)  # SQLite's booleans
-                for field in model.PROJECT_FIELDS]
+                for field in model.PROJECT_FIELDS if field.since == 1]  # later ones arrive by migration
     return f'CREATE TABLE "projects" ({", ".join(columns)})'
 
 
@@ -89,20 +90,37 @@ class GeoPackageStore(Store):
                     _initialise_tables(con, meta or {})
             finally:
                 con.close()
+            cls._upgrade(tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return cls(path)
 
+    @classmethod
+    def upgrade(cls, path: str | os.PathLike[str]) -> list[str]:
+        """Run the schema migrations the file has not run, in one transaction; the revisions run."""
+        cls._check_registry(Path(path), upgrading=True)
+        return cls._upgrade(path)
+
+    @staticmethod
+    def _upgrade(path: str | os.PathLike[str]) -> list[str]:
+        try:
+            return schema.upgrade(schema.engine("sqlite", lambda: _connect(path)))
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{path}: cannot be upgraded now ({exc}); try again") from None
+
     # -- checks ----------------------------------------------------------------------------
     def _check_file(self) -> None:
-        """Refuse a path that is not a registry of a schema this software reads.
+        self._check_registry(self.path)
+
+    @staticmethod
+    def _check_registry(path: Path, upgrading: bool = False) -> None:
+        """Refuse a path that is not a registry of a schema this software reads (or, ``upgrading``, upgrades).
 
         Only SQLite reads the file (never Python's own open/close): closing any other descriptor of
         the file would drop the POSIX locks SQLite holds on it for this process.
         """
-        path = self.path
         if not path.exists():
             raise StoreError(f"{path}: no such file; create a registry with `registry init` "
                              "or `registry demo`")
@@ -125,7 +143,7 @@ class GeoPackageStore(Store):
             raise StoreError(f"{path}: cannot be read as a GeoPackage ({exc})") from None
         finally:
             con.close()
-        check_schema_version(str(path), version)
+        check_schema_version(str(path), version, upgrading)
 
     # -- reads -----------------------------------------------------------------------------
     @contextmanager
@@ -189,22 +207,21 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
-    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
-        ids = projects["project_id"].tolist()
+    @contextmanager
+    def _writing(self, author: Author) -> Iterator[_Writer]:
+        """A write transaction whose temporary triggers log each row changed, in the author's name."""
         with self._transaction() as con:
-            con.execute("CREATE TEMP TABLE batch_ids (project_id TEXT PRIMARY KEY)")
-            con.executemany("INSERT INTO batch_ids VALUES (?)", [(i,) for i in ids])
-            if mode == "insert":
-                clash = con.execute("SELECT project_id FROM projects WHERE project_id IN "
-                                    "(SELECT project_id FROM batch_ids) LIMIT 1").fetchone()
-                if clash:
-                    raise insert_clash(clash[0])
-            _delete_ids(con)
-            _insert_rows(con, "projects", projects)
-            touched = {layer.name for layer in model.PROJECT_LAYERS}
-            for layer, frame in features.items():
-                _insert_features(con, layer, frame)
-            _refresh_contents(con, touched | {"projects"})
+            con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, "
+                        "conditional BOOLEAN, reason TEXT)")
+            con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
+                        (author.at or change_stamp(), author.name, author.department, int(author.conditional),
+                         author.reason))
+            for statement in changelog.sqlite_log_triggers():
+                con.execute(statement)
+            writer = _Writer(con)
+            yield writer
+            if writer.touched:
+                _refresh_contents(con, writer.touched | {"changes"})
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction() as con:
@@ -212,18 +229,83 @@ class GeoPackageStore(Store):
             _insert_features(con, layer, frame)
             _refresh_contents(con, {layer})
 
-    def delete(self, project_ids: Sequence[str]) -> None:
-        with self._transaction() as con:
-            con.execute("CREATE TEMP TABLE batch_ids (project_id TEXT PRIMARY KEY)")
-            con.executemany("INSERT OR IGNORE INTO batch_ids VALUES (?)", [(i,) for i in project_ids])
-            _delete_ids(con)
-            _refresh_contents(con, {x.name for x in model.PROJECT_LAYERS} | {"projects"})
-
     def set_meta(self, values: dict[str, str]) -> None:
         """Set registry_meta entries (data date, notice) in one transaction."""
         with self._transaction() as con:
             con.executemany("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)",
                             list(values.items()))
+
+
+class _Writer(Writer):
+    """The GeoPackage's open write transaction (see ``Writer``)."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+        self.touched: set[str] = set()
+
+    def _ids(self, project_ids: Sequence[str]) -> None:
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS batch_ids (project_id TEXT PRIMARY KEY)")
+        self.con.execute("DELETE FROM batch_ids")
+        self.con.executemany("INSERT OR IGNORE INTO batch_ids VALUES (?)", [(str(i),) for i in project_ids])
+
+    def load(self, project_ids: Sequence[str]) -> Records:
+        self._ids(project_ids)
+        con = self.con
+        columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
+        projects = typed_projects(pd.read_sql_query(
+            f'SELECT {columns} FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids) '
+            'ORDER BY project_id', con))
+        features = {}
+        for layer in model.PROJECT_LAYERS:
+            rows = con.execute(f'SELECT fid, project_id, name, version, {_WKB} FROM "{layer.name}" '
+                               'WHERE project_id IN (SELECT project_id FROM batch_ids) ORDER BY fid').fetchall()
+            frame = edits.empty_features(layer.name)
+            if rows:
+                fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
+                frame = gpd.GeoDataFrame(
+                    {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
+                     VERSION: np.asarray(version, dtype=np.int64)},
+                    geometry=shapely.from_wkb(np.asarray(wkb, dtype=object)), crs=model.STORAGE_EPSG)
+                frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
+            features[layer.name] = frame
+        return Records(projects, features)
+
+    def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
+        self._ids(project_ids)
+        return dict(self.con.execute("SELECT project_id, category FROM projects "
+                                     "WHERE project_id IN (SELECT project_id FROM batch_ids)"))
+
+    def apply(self, changes: Plan) -> None:
+        con = self.con
+        if changes.delete_projects:
+            self._ids(changes.delete_projects)
+            con.execute("DELETE FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids)")
+            self.touched.add("projects")
+        if len(changes.insert_projects):
+            _insert_rows(con, "projects", changes.insert_projects[list(model.PROJECT_COLUMNS)])
+            self.touched.add("projects")
+        if len(changes.update_projects):
+            columns = list(model.PROJECT_COLUMNS[1:])
+            assignments = ", ".join(f'"{c}" = ?' for c in columns)
+            rows = zip(*(sql_values(changes.update_projects[c]) for c in columns),
+                       changes.update_projects["project_id"].tolist())
+            con.executemany(f'UPDATE projects SET {assignments}, version = version + 1 WHERE project_id = ?', rows)
+            self.touched.add("projects")
+        for layer, fids in changes.delete_features.items():
+            if fids:
+                _delete_features(con, layer, fids)
+                self.touched.add(layer)
+        for layer, frame in changes.update_features.items():
+            if len(frame):
+                blobs = gpkgblob.encode(frame.geometry.values, model.STORAGE_EPSG)
+                con.executemany(f'UPDATE "{layer}" SET project_id = ?, name = ?, geom = ?, version = version + 1 '
+                                'WHERE fid = ?', zip(sql_values(frame["project_id"]), sql_values(frame["name"]),
+                                                     blobs, frame.index.tolist()))
+                self.touched.add(layer)
+        for layer, frame in changes.insert_features.items():
+            if len(frame):
+                _insert_features(con, layer, frame)
+                self.touched.add(layer)
 
 
 @dataclass
@@ -320,7 +402,7 @@ def _load_state(path: Path) -> _State:
         modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
         infos = _layer_infos(con)
-        columns = ", ".join(f'"{c}"' for c in model.PROJECT_COLUMNS)
+        columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
         projects = typed_projects(pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con))
         layers = {layer.name: _read_layer(con, layer) for layer in model.LAYERS}
         con.execute("COMMIT")
@@ -339,13 +421,14 @@ _WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 
 
 def _read_layer(con: sqlite3.Connection, layer: model.Layer) -> gpd.GeoDataFrame:
     """A layer as a GeoDataFrame indexed by fid, with its spatial index built (so threads only query it)."""
-    names = [name for name, _ in layer.columns]
+    columns_read = (*layer.columns, (VERSION, "INTEGER")) if layer.kind == "project" else layer.columns
+    names = [name for name, _ in columns_read]
     selected = ", ".join(f'"{n}"' for n in names)
     rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" ORDER BY fid').fetchall()
     columns = list(zip(*rows)) if rows else [()] * (len(names) + 2)
     index = pd.Index(np.asarray(columns[0], dtype=np.int64), name="fid")
     data = {}
-    for (name, kind), values in zip(layer.columns, columns[1:-1]):
+    for (name, kind), values in zip(columns_read, columns[1:-1]):
         values = pd.Series(values, index=index, dtype=object, name=name)
         data[name] = iso_dates(values).astype(object) if kind == "DATE" else values
     geoms = shapely.from_wkb(np.asarray(columns[-1], dtype=object))
@@ -413,7 +496,7 @@ def _initialise_tables(con: sqlite3.Connection, meta: dict[str, str]) -> None:
         if layer.kind == "project":
             con.execute(f'CREATE INDEX "idx_{layer.name}_project_id" ON "{layer.name}" (project_id)')
     con.execute("UPDATE gpkg_ogr_contents SET feature_count = 0")
-    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0",
+    values = {"schema_version": str(schema.BASE_SCHEMA_VERSION), "revision": "0",
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     con.executemany("INSERT INTO registry_meta (key, value) VALUES (?, ?)", list(values.items()))
 
@@ -422,21 +505,17 @@ def _bump_revision(con: sqlite3.Connection) -> None:
     con.execute("UPDATE registry_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
 
 
-def _delete_ids(con: sqlite3.Connection) -> None:
-    """Delete the projects named in batch_ids, and their features."""
-    for layer in model.PROJECT_LAYERS:
-        _delete_features(con, layer.name)
-    con.execute("DELETE FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids)")
-
-
-def _delete_features(con: sqlite3.Connection, layer: str) -> None:
-    """Delete the features of the projects in batch_ids; when that is most of the layer, R-tree in bulk.
+def _delete_features(con: sqlite3.Connection, layer: str, fids: Sequence[int]) -> None:
+    """Delete features by fid; when that is most of the layer, R-tree in bulk.
 
     SQLite takes an entry out of an R*Tree in about 10 µs; when at least half the layer goes, the
     tree is rebuilt from the entries that stay instead (GDAL's delete triggers set aside meanwhile).
     """
-    where = "project_id IN (SELECT project_id FROM batch_ids)"
-    doomed = np.array([row[0] for row in con.execute(f'SELECT fid FROM "{layer}" WHERE {where}')], dtype=np.int64)
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (fid INTEGER PRIMARY KEY)")
+    con.execute("DELETE FROM doomed")
+    con.executemany("INSERT OR IGNORE INTO doomed VALUES (?)", [(int(f),) for f in fids])
+    where = "fid IN (SELECT fid FROM doomed)"
+    doomed = np.asarray(fids, dtype=np.int64)
     held = con.execute(f'SELECT count(*) FROM "{layer}"').fetchone()[0]
     rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}"
     bulk = len(doomed) > 0 and 2 * len(doomed) >= held
@@ -473,7 +552,7 @@ def _insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> No
 
 
 def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
-    """Insert features with new fids, and their R-tree entries in bulk.
+    """Insert features with new fids (version 1), and their R-tree entries in bulk.
 
     GDAL's R-tree insert trigger would call the Python ST_ functions four times per row, and its
     feature-count trigger would update gpkg_ogr_contents per row; inside the transaction both are set

@@ -29,7 +29,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
 from ..spatial import StreetArea
-from .base import BBox, LayerInfo, Snapshot, Store, change_stamp, check_schema_version, insert_clash, layer_spec
+from . import edits, schema
+from .base import BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .edits import VERSION, Author, Plan, Records
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -102,15 +104,26 @@ class PostGISStore(Store):
                 except psycopg.Error:
                     raise StoreError(f"{_redacted(url)}: PostGIS is not installed in this database; a superuser "
                                      "must run CREATE EXTENSION postgis") from None
-            schema = _current_schema(con, _redacted(url))
-            present = _tables_in(con, schema, ["registry_meta", "projects", *model.LAYER_BY_NAME])
+            schema_name = _current_schema(con, _redacted(url))
+            present = _tables_in(con, schema_name, ["registry_meta", "projects", *model.LAYER_BY_NAME])
             if present and not overwrite:
-                raise StoreError(f"{_redacted(url)}: schema {schema} holds a registry already; "
+                raise StoreError(f"{_redacted(url)}: schema {schema_name} holds a registry already; "
                                  "use --force to replace it")
-            for name in present:
-                con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema), sql.Identifier(name)))
+            for name in [*present, *_tables_in(con, schema_name, ["changes", "users", "registry_migrations"])]:
+                con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema_name),
+                                                                       sql.Identifier(name)))
             _create_tables(con, meta or {})
+            con.commit()  # SQLAlchemy rolls back a connection it first meets; a failed upgrade can be run again
+            _upgrade(con)
         return cls(url)
+
+    @classmethod
+    def upgrade(cls, url: str) -> list[str]:
+        """Run the schema migrations the registry has not run, in one transaction; the revisions run."""
+        with _connection(url) as con:
+            schema_name = _current_schema(con, _redacted(url))
+            _check_meta(con, schema_name, _redacted(url), upgrading=True)
+            return _upgrade(con)
 
     def _check(self) -> str:
         """Refuse a database whose current schema holds no registry (or a newer one); return that schema's name.
@@ -118,14 +131,9 @@ class PostGISStore(Store):
         Only the current schema counts: a registry further along the search_path is not this store's.
         """
         with _connection(self.url) as con:
-            schema = _current_schema(con, self.location)
-            if not _tables_in(con, schema, ["registry_meta"]):
-                raise StoreError(f"{self.location}: schema {schema} holds no registry; create one with "
-                                 "`registry init --store URL` or `registry demo --store URL`")
-            version = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta")
-                                       .format(sql.Identifier(schema))).fetchall()).get("schema_version")
-        check_schema_version(self.location, version)
-        return schema
+            schema_name = _current_schema(con, self.location)
+            _check_meta(con, schema_name, self.location)
+        return schema_name
 
     # -- reads -------------------------------------------------------------------------------
     @contextmanager
@@ -159,27 +167,21 @@ class PostGISStore(Store):
                 raise StoreUnavailable(f"{self.location}: busy, another edit is being written; try again") from None
             yield con
 
-    def _write(self, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame], mode: str) -> None:
-        ids = projects["project_id"].tolist()
+    @contextmanager
+    def _writing(self, author: Author) -> Iterator[_Writer]:
+        """A write transaction whose row triggers log each change in the author's name (settings local to it)."""
         with self._transaction() as con:
-            if mode == "insert":
-                clash = con.execute("SELECT project_id FROM projects WHERE project_id = ANY(%s) LIMIT 1",
-                                    (ids,)).fetchone()
-                if clash:
-                    raise insert_clash(clash[0])
-            _delete_ids(con, ids)
-            _copy(con, "projects", projects, {f.name: f.kind for f in model.PROJECT_FIELDS})
-            for layer, frame in features.items():
-                _copy_features(con, layer, frame)
+            settings = {"registry.who": author.name, "registry.department": author.department or "",
+                        "registry.conditional": "on" if author.conditional else "off",
+                        "registry.reason": author.reason or "", "registry.at": author.at or ""}
+            for key, value in settings.items():
+                con.execute("SELECT set_config(%s, %s, true)", (key, value))
+            yield _Writer(con)
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction() as con:
             con.execute(f'DELETE FROM "{layer}"')
             _copy_features(con, layer, frame)
-
-    def delete(self, project_ids: Sequence[str]) -> None:
-        with self._transaction() as con:
-            _delete_ids(con, list(project_ids))
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Set registry_meta entries (data date, notice) in one transaction."""
@@ -187,6 +189,71 @@ class PostGISStore(Store):
             for key, value in values.items():
                 con.execute("INSERT INTO registry_meta (key, value) VALUES (%s, %s) "
                             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+
+
+class _Writer(Writer):
+    """The PostGIS store's open write transaction (see ``Writer``); its triggers count versions and log."""
+
+    def __init__(self, con: psycopg.Connection) -> None:
+        self.con = con
+
+    def load(self, project_ids: Sequence[str]) -> Records:
+        ids = [str(i) for i in project_ids]
+        columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
+        rows = self.con.execute(f'SELECT {columns}, version FROM projects WHERE project_id = ANY(%s) '
+                                'ORDER BY project_id FOR UPDATE', (ids,)).fetchall()
+        projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+        projects[VERSION] = projects[VERSION].astype("int64")
+        features = {}
+        for layer in model.PROJECT_LAYERS:
+            rows = self.con.execute(f'SELECT fid, project_id, name, version, ST_AsBinary(geom) FROM "{layer.name}" '
+                                    'WHERE project_id = ANY(%s) ORDER BY fid FOR UPDATE', (ids,)).fetchall()
+            frame = edits.empty_features(layer.name)
+            if rows:
+                fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
+                frame = gpd.GeoDataFrame(
+                    {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
+                     VERSION: np.asarray(version, dtype=np.int64)},
+                    geometry=shapely.from_wkb(np.asarray([bytes(b) for b in wkb], dtype=object)),
+                    crs=model.STORAGE_EPSG)
+                frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
+            features[layer.name] = frame
+        return Records(projects, features)
+
+    def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
+        rows = self.con.execute("SELECT project_id, category FROM projects WHERE project_id = ANY(%s)",
+                                ([str(i) for i in project_ids],))
+        return dict(rows.fetchall())
+
+    def apply(self, changes: Plan) -> None:
+        con = self.con
+        if changes.delete_projects:
+            con.execute("DELETE FROM projects WHERE project_id = ANY(%s)", (changes.delete_projects,))
+        if len(changes.insert_projects):
+            _copy(con, "projects", changes.insert_projects, {f.name: f.kind for f in model.PROJECT_FIELDS})
+        if len(changes.update_projects):
+            columns = list(model.PROJECT_COLUMNS[1:])
+            assignments = ", ".join(f'"{c}" = %s' for c in columns)
+            frame = changes.update_projects
+            values = [sql_values(iso_dates(frame[c]) if model.FIELD_BY_NAME[c].kind == "date" else frame[c])
+                      for c in columns]
+            with con.cursor() as cur:
+                cur.executemany(f"UPDATE projects SET {assignments} WHERE project_id = %s",
+                                list(zip(*values, frame["project_id"].tolist())))
+        for layer, fids in changes.delete_features.items():
+            if fids:
+                con.execute(f'DELETE FROM "{layer}" WHERE fid = ANY(%s)', (fids,))
+        for layer, frame in changes.update_features.items():
+            if len(frame):
+                ewkb = shapely.to_wkb(shapely.set_srid(frame.geometry.values, model.STORAGE_EPSG), hex=True,
+                                      include_srid=True)
+                with con.cursor() as cur:
+                    cur.executemany(f'UPDATE "{layer}" SET project_id = %s, name = %s, geom = %s WHERE fid = %s',
+                                    list(zip(sql_values(frame["project_id"]), sql_values(frame["name"]),
+                                             ewkb.tolist(), frame.index.tolist())))
+        for layer, frame in changes.insert_features.items():
+            if len(frame):
+                _copy_features(con, layer, frame)
 
 
 class PostGISSnapshot(Snapshot):
@@ -233,8 +300,10 @@ class PostGISSnapshot(Snapshot):
 
     def _load_projects(self) -> pd.DataFrame:
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
-        rows = self._rows(f'SELECT {columns} FROM "projects" ORDER BY project_id')
-        return typed_projects(pd.DataFrame(rows, columns=list(model.PROJECT_COLUMNS), dtype=object))
+        rows = self._rows(f'SELECT {columns}, version FROM "projects" ORDER BY project_id')
+        frame = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+        frame[VERSION] = frame[VERSION].astype("int64")
+        return frame
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
@@ -249,10 +318,11 @@ class PostGISSnapshot(Snapshot):
         if street is not None:  # candidates in SQL; the boundary rule (which street a shared point is in) here
             conditions.append(f"ST_Intersects(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}))")
             params.append(shapely.to_wkb(street.boundary))
-        columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in spec.columns)
+        stored = (*spec.columns, (VERSION, "INTEGER")) if spec.kind == "project" else spec.columns
+        columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in stored)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._rows(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid', params)
-        names = [name for name, _ in spec.columns]
+        names = [name for name, _ in stored]
         frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
         geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
         frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
@@ -303,6 +373,21 @@ def _current_schema(con: psycopg.Connection, location: str) -> str:
     return current
 
 
+def _check_meta(con: psycopg.Connection, schema_name: str, location: str, upgrading: bool = False) -> None:
+    """Refuse a schema holding no registry, or one of a schema version this software does not read."""
+    if not _tables_in(con, schema_name, ["registry_meta"]):
+        raise StoreError(f"{location}: schema {schema_name} holds no registry; create one with "
+                         "`registry init --store URL` or `registry demo --store URL`")
+    version = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta")
+                               .format(sql.Identifier(schema_name))).fetchall()).get("schema_version")
+    check_schema_version(location, version, upgrading)
+
+
+def _upgrade(con: psycopg.Connection) -> list[str]:
+    """The schema migrations run on this connection, inside its transaction."""
+    return schema.upgrade(schema.engine("postgresql", lambda: con))
+
+
 def _tables_in(con: psycopg.Connection, schema: str, names: list[str]) -> list[str]:
     """Which of ``names`` are tables in ``schema`` itself (not elsewhere on the search_path), in the order given."""
     found = {row[0] for row in con.execute(
@@ -318,8 +403,8 @@ def _one_line(exc: BaseException) -> str:
 def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
     """Every layer (typed geometry, GiST index, project_id index), the projects table and registry_meta."""
     con.execute('CREATE TABLE "registry_meta" ("key" text PRIMARY KEY, "value" text)')
-    columns = ['"fid" bigserial PRIMARY KEY',
-               *(project_column_sql(f, _PROJECT_TYPES[f.kind]) for f in model.PROJECT_FIELDS)]
+    columns = ['"fid" bigserial PRIMARY KEY',  # the fields of schema version 1: later ones arrive by migration
+               *(project_column_sql(f, _PROJECT_TYPES[f.kind]) for f in model.PROJECT_FIELDS if f.since == 1)]
     con.execute(f'CREATE TABLE "projects" ({", ".join(columns)})')
     for spec in model.LAYERS:
         columns = ", ".join(f'"{name}" {_LAYER_TYPES[kind]}' for name, kind in spec.columns)
@@ -330,7 +415,7 @@ def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
         if spec.kind == "project":
             con.execute(f'CREATE INDEX "{spec.name}_project_id_idx" ON "{spec.name}" ("project_id")')
     _track_changes(con, ["projects", *model.LAYER_BY_NAME])
-    values = {"schema_version": str(model.SCHEMA_VERSION), "revision": "0", "last_change": change_stamp(),
+    values = {"schema_version": str(schema.BASE_SCHEMA_VERSION), "revision": "0", "last_change": change_stamp(),
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     with con.cursor() as cur:
         cur.executemany("INSERT INTO registry_meta (key, value) VALUES (%s, %s)", list(values.items()))
@@ -359,12 +444,6 @@ def _track_changes(con: psycopg.Connection, tables: list[str]) -> None:
 def _quote(text: str) -> str:
     """An SQL string literal (COMMENT takes no parameters)."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _delete_ids(con: psycopg.Connection, ids: list[str]) -> None:
-    for spec in model.PROJECT_LAYERS:
-        con.execute(f'DELETE FROM "{spec.name}" WHERE project_id = ANY(%s)', (ids,))
-    con.execute("DELETE FROM projects WHERE project_id = ANY(%s)", (ids,))
 
 
 def _copy(con: psycopg.Connection, table: str, frame: pd.DataFrame, kinds: dict[str, str],

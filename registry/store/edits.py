@@ -1,0 +1,245 @@
+"""What a write changes: the records of some projects before and after, and the rows that differ.
+
+Every write (an import, an edit over HTTP or in the browser, a delete) is one ``Store.edit``: inside the
+store's write transaction the projects' current records are loaded, the caller's change makes the records
+after, the rules check them, and only the rows that differ are written, each keeping its fid and counting
+its version up; the change log's triggers record each row written. Both stores share this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .. import model
+from ..errors import Forbidden, ValidationError
+
+VERSION = model.VERSION_COLUMN
+FEATURE_COLUMNS = ("project_id", "name", VERSION, "geometry")
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who writes, as the change log records it, and what the rules then allow.
+
+    ``reason`` makes an admin's status change a correction (any direction); ``at`` backdates the entries
+    (UTC ISO, for historical imports and the demo's history); ``conditional`` says the write named the
+    versions it expected (If-Match).
+    """
+
+    name: str
+    role: str = "admin"
+    department: str | None = None
+    reason: str | None = None
+    at: str | None = None
+    conditional: bool = False
+
+    def conditionally(self) -> Author:
+        return replace(self, conditional=True)
+
+
+@dataclass
+class Records:
+    """Projects (one row each, with their version) and their features by layer (indexed by fid; a feature
+    still to be created has a negative fid)."""
+
+    projects: pd.DataFrame
+    features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+
+    def project(self, project_id: str) -> pd.Series | None:
+        rows = self.projects[self.projects["project_id"] == project_id]
+        return rows.iloc[0] if len(rows) else None
+
+
+@dataclass
+class Plan:
+    """The rows a write changes, per table: ids to delete, rows to insert, rows to update."""
+
+    delete_projects: list[str]
+    insert_projects: pd.DataFrame
+    update_projects: pd.DataFrame
+    delete_features: dict[str, list[int]]
+    insert_features: dict[str, gpd.GeoDataFrame]
+    update_features: dict[str, gpd.GeoDataFrame]
+
+    def empty(self) -> bool:
+        return not (self.delete_projects or len(self.insert_projects) or len(self.update_projects)
+                    or any(self.delete_features.values()) or any(len(f) for f in self.insert_features.values())
+                    or any(len(f) for f in self.update_features.values()))
+
+
+def insert_clash(project_id: str) -> ValidationError:
+    """The error of an insert naming a project the store holds already."""
+    return ValidationError(f"project {project_id} exists already (mode insert); use upsert to replace it",
+                           param="project_id")
+
+
+def empty_features(layer: str) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame({"project_id": pd.Series([], dtype=object), "name": pd.Series([], dtype=object),
+                              VERSION: pd.Series([], dtype="int64")},
+                             geometry=gpd.GeoSeries([], crs=model.STORAGE_EPSG), crs=model.STORAGE_EPSG)
+    frame.index = pd.Index([], dtype="int64", name="fid")
+    return frame
+
+
+def new_fids(count: int, taken: Sequence[int] = ()) -> np.ndarray:
+    """Placeholder fids (negative, unused in ``taken``) for features still to be created."""
+    low = min([0, *[int(f) for f in taken]])
+    return np.arange(low - 1, low - 1 - count, -1, dtype=np.int64)
+
+
+def merge_batch(before: Records, projects: pd.DataFrame, features: dict[str, gpd.GeoDataFrame],
+                mode: str) -> Records:
+    """The records after an import of whole projects: their attributes replaced, and their features those
+    of the batch. A batch feature without a fid keeps the fid of the project's feature in the same layer
+    with the same name (the first unmatched one), so re-importing a project changes only what changed."""
+    if mode == "insert" and len(before.projects):
+        raise insert_clash(str(before.projects["project_id"].iloc[0]))
+    versions = before.projects.set_index("project_id")[VERSION] if len(before.projects) else pd.Series(dtype="int64")
+    after_projects = projects.copy()
+    after_projects[VERSION] = after_projects["project_id"].map(versions).fillna(1).astype("int64")
+    after_features = {}
+    for layer in (spec.name for spec in model.PROJECT_LAYERS):
+        old = before.features.get(layer)
+        new = features.get(layer)
+        if new is None or not len(new):
+            if old is not None and len(old):
+                after_features[layer] = empty_features(layer)
+            continue
+        new = new[["project_id", "name", new.geometry.name]].rename_geometry("geometry") \
+            if new.geometry.name != "geometry" else new[["project_id", "name", "geometry"]]
+        new = new.reset_index(drop=True)
+        fids = new_fids(len(new))
+        if old is not None and len(old):
+            key = ["project_id", "name", "_nth"]
+            olds = old.reset_index()[["fid", "project_id", "name"]].fillna({"name": ""})
+            olds["_nth"] = olds.groupby(["project_id", "name"]).cumcount()
+            news = new[["project_id", "name"]].fillna({"name": ""})
+            news["_nth"] = news.groupby(["project_id", "name"]).cumcount()
+            matched = news.merge(olds, on=key, how="left")["fid"]
+            fids = np.where(matched.isna(), fids, matched.fillna(0).astype(np.int64))
+        new.index = pd.Index(fids, name="fid")
+        new[VERSION] = 1
+        after_features[layer] = new[list(FEATURE_COLUMNS)]
+    return Records(after_projects, after_features)
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise equality with missing equal to missing."""
+    missing_l, missing_r = pd.isna(a).to_numpy(), pd.isna(b).to_numpy()
+    left = a.astype(object).where(~missing_l, None).to_numpy(dtype=object)
+    right = b.astype(object).where(~missing_r, None).to_numpy(dtype=object)
+    equal = np.fromiter((x == y for x, y in zip(left, right)), bool, len(left)) if len(left) else np.zeros(0, bool)
+    return np.where(missing_l | missing_r, missing_l & missing_r, equal)
+
+
+def plan(before: Records, after: Records) -> Plan:
+    """The rows that differ between the records before and after (attributes compared value by value,
+    geometry by its WKB); rows equal in both are not written, so they keep their version."""
+    old = before.projects.set_index("project_id", drop=False)
+    new = after.projects.set_index("project_id", drop=False)
+    delete_projects = [i for i in old.index if i not in new.index]
+    inserted = new[~new.index.isin(old.index)]
+    common = new.index[new.index.isin(old.index)]
+    changed = np.zeros(len(common), bool)
+    for column in model.PROJECT_COLUMNS:
+        changed |= ~_same(old.loc[common, column], new.loc[common, column])
+    updated = new.loc[common[changed]]
+    delete_features, insert_features, update_features = {}, {}, {}
+    for layer in sorted(set(before.features) | set(after.features)):
+        was = before.features.get(layer, empty_features(layer))
+        now = after.features.get(layer, empty_features(layer))
+        unknown = now.index[(now.index > 0) & ~now.index.isin(was.index)]
+        if len(unknown):
+            raise ValidationError(f"layer {layer}: feature {int(unknown[0])} does not belong to the projects edited",
+                                  param="fid")
+        delete_features[layer] = [int(f) for f in was.index[~was.index.isin(now.index)]]
+        insert_features[layer] = now[now.index < 0]
+        kept = now[now.index > 0]
+        if len(kept):
+            prior = was.loc[kept.index]
+            differs = ~_same(prior["project_id"], kept["project_id"]) | ~_same(prior["name"], kept["name"])
+            differs |= shapely.to_wkb(prior.geometry.values) != shapely.to_wkb(kept.geometry.values)
+            update_features[layer] = kept[differs]
+        else:
+            update_features[layer] = kept
+    return Plan(delete_projects, inserted.reset_index(drop=True), updated.reset_index(drop=True),
+                delete_features, insert_features, update_features)
+
+
+def touched_projects(before: Records, after: Records, changes: Plan) -> pd.DataFrame:
+    """The project rows (before and after) a plan changes, directly or through their features."""
+    ids = set(changes.delete_projects) | set(changes.insert_projects["project_id"]) \
+        | set(changes.update_projects["project_id"])
+    for layer, fids in changes.delete_features.items():
+        ids |= set(before.features[layer].loc[fids, "project_id"])
+    for frames in (changes.insert_features, changes.update_features):
+        for layer, frame in frames.items():
+            ids |= set(frame["project_id"])
+            if layer in before.features:
+                ids |= set(before.features[layer].loc[frame.index[frame.index > 0], "project_id"])
+    rows = pd.concat([before.projects, after.projects])
+    return rows[rows["project_id"].isin(ids)]
+
+
+def check_author(author: Author, before: Records, after: Records, changes: Plan) -> None:
+    """Refuse what the author's role does not allow: viewers write nothing; an editor changes only projects
+    whose lead department is theirs, before and after the change."""
+    if author.role == "admin" or changes.empty():
+        return
+    if author.role != "editor":
+        raise Forbidden(f"account {author.name} ({author.role}) may read but not change projects")
+    rows = touched_projects(before, after, changes)
+    foreign = rows[rows["lead_department"] != author.department]
+    if len(foreign):
+        row = foreign.iloc[0]
+        raise Forbidden(f"project {row['project_id']} is led by {row['lead_department']}; account {author.name} "
+                        f"edits only projects of {author.department}")
+
+
+def check_workflow(author: Author, before: Records, after: Records) -> None:
+    """Status moves only as ``model.TRANSITIONS`` allows, with what the new status requires; an admin may
+    also cancel an open project, and correct a status in any direction when giving a reason. The first
+    planned finish is kept as ``planned_finish_original`` (set here when a project first has one)."""
+    old = before.projects.set_index("project_id")
+    projects = after.projects
+    for at, row in projects.iterrows():
+        pid = row["project_id"]
+        was = old.loc[pid] if pid in old.index else None
+        original = None if was is None else was["planned_finish_original"]
+        if pd.isna(original) if original is not None else True:
+            original = row["planned_finish_original"] if not pd.isna(row["planned_finish_original"]) \
+                else (was["planned_finish"] if was is not None and not pd.isna(was["planned_finish"])
+                      else row["planned_finish"])
+        correcting = author.role == "admin" and bool(author.reason)
+        given = row["planned_finish_original"]
+        if was is not None and not correcting and not pd.isna(given) and not _same_value(given, original):
+            raise ValidationError(f"project {pid}: planned_finish_original keeps the first planned finish "
+                                  f"({original}); an admin may correct it with a reason",
+                                  param="planned_finish_original")
+        projects.at[at, "planned_finish_original"] = None if pd.isna(original) else original
+        if was is None or was["status"] == row["status"] or correcting:
+            continue
+        old_status, new_status = was["status"], row["status"]
+        allowed = list(model.TRANSITIONS[old_status])
+        if author.role == "admin" and old_status in model.OPEN_STATUSES:
+            allowed.append("cancelled")
+        if new_status not in allowed:
+            nexts = ", ".join(allowed) or "none"
+            raise ValidationError(f"project {pid}: status may not move from {old_status} to {new_status}; "
+                                  f"allowed next: {nexts}" + ("" if author.role != "admin" else
+                                                              " (or correct it, giving a reason)"), param="status")
+        for required in model.STATUS_REQUIRES.get(new_status, ()):
+            if pd.isna(row[required]) or (new_status == "delayed" and required == "planned_finish"
+                                          and _same_value(row[required], was[required])):
+                what = "a new planned_finish" if required == "planned_finish" else required
+                raise ValidationError(f"project {pid}: moving to {new_status} needs {what}", param=required)
+
+
+def _same_value(a: object, b: object) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b

@@ -1,0 +1,1 @@
+"""Versioned schema migrations of both stores (Alembic); ``registry.store.schema`` runs them."""

@@ -1,0 +1,12 @@
+"""Alembic's environment: run the registry's migrations on the connection ``registry.store.schema`` gives.
+
+The caller owns the connection and its one transaction; every migration that runs and the move of the
+registry's revision (so caches of every process reload) commit together or not at all.
+"""
+
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, version_table="registry_migrations", transactional_ddl=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,69 @@
+"""Schema upgrades of both stores: Alembic runs ``migrations/versions`` on the store's own connection.
+
+A registry records the migrations it has run in ``registry_migrations``; one written before migrations
+existed (schema version 1, no such table) is recorded at the base revision first. Every migration that
+runs commits in one transaction with the others, so an upgrade that fails leaves the registry as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+BASE_REVISION = "0001"  # the schema ``Store.create`` builds itself
+BASE_SCHEMA_VERSION = 1  # its registry_meta schema_version (each migration moves it on)
+
+
+def _config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head() -> str:
+    """The newest migration's revision."""
+    return ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+
+
+def engine(dialect: str, connect: Callable[[], object]) -> sa.Engine:
+    """An SQLAlchemy engine over one DBAPI connection the store makes (``sqlite`` or ``postgresql``).
+
+    SQLite's Python driver would not wrap DDL in a transaction; the engine begins one itself (SQLAlchemy's
+    documented recipe), immediate so that no other writer slips in between.
+    """
+    url = "sqlite://" if dialect == "sqlite" else "postgresql+psycopg://"
+    made = sa.create_engine(url, creator=connect, poolclass=StaticPool)
+    if dialect == "sqlite":
+        @event.listens_for(made, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return made
+
+
+def current(connection: sa.Connection) -> str | None:
+    """The revision a registry's schema is at (None: before migrations were recorded)."""
+    return MigrationContext.configure(connection, opts={"version_table": "registry_migrations"}).get_current_revision()
+
+
+def upgrade(made: sa.Engine, target: str = "heads") -> list[str]:
+    """Run every migration the registry has not run, up to ``target``, in one transaction; the revisions run."""
+    with made.begin() as connection:
+        before = current(connection)
+        config = _config(connection)
+        if before is None:
+            command.stamp(config, BASE_REVISION)
+            before = BASE_REVISION
+        command.upgrade(config, target)
+        after = current(connection)
+    script = ScriptDirectory(str(_MIGRATIONS))
+    return [r.revision for r in reversed(list(script.iterate_revisions(after, before)))] if after != before else []
