@@ -46,9 +46,10 @@ from pygeofilter.cql2 import (
 )
 from pygeofilter.parsers import cql2_json, cql2_text
 
-from . import limits, model, spatial
+from . import limits, model, script, spatial
 from .crs import parse_epsg, to_storage
 from .errors import NotFound, ValidationError
+from .text import to_traditional
 
 # filter-lang values accepted -> the language they name (GDAL sends cql-text)
 LANGS = {"cql2-text": "cql2-text", "cql-text": "cql2-text", "cql2-json": "cql2-json", "cql-json": "cql2-json"}
@@ -64,6 +65,9 @@ _HINTS = {
     "geometry": "give a WKT or GeoJSON geometry or BBOX(minx, miny, maxx, maxy)",
     "interval": "use a temporal operator such as T_INTERSECTS",
 }
+# Properties holding coded values (model.NAMES): = <> and IN compare them with any spelling of a value
+# (category = '河道' is category = 'rivers'), resolved to what is stored.
+_CODED = {field: kind for kind, field in model.NAME_FIELDS.items()}
 _SCHEMA_TYPES = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
                  "date": {"type": "string", "format": "date"}, "bool": {"type": "boolean"}}
 _SUPPORTED = ("=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL, AND, OR, NOT, + - * /, CASEI, S_INTERSECTS, "
@@ -269,6 +273,8 @@ class _Evaluator:
             return ~self.condition(node.sub_node)
         if isinstance(node, ast.Comparison):
             lhs, rhs = self.operand(node.lhs), self.operand(node.rhs)
+            if isinstance(node, (ast.Equal, ast.NotEqual)):
+                lhs, rhs = self.coded(rhs, lhs), self.coded(lhs, rhs)
             self.same_kind(lhs, rhs, node.op.value)
             return self.truth(_COMPARE[type(node)](lhs.values, rhs.values), lhs.null | rhs.null)
         if isinstance(node, ast.Between):
@@ -324,6 +330,23 @@ class _Evaluator:
             raise ValidationError(f"filter: cannot compare {ref.label} ({ref.kind}) with {other.label} "
                                   f"({other.kind}); {_HINTS[ref.kind]}", param="filter")
 
+    @staticmethod
+    def coded(subject: _Operand, value: _Operand) -> _Operand:
+        """``value`` as stored when it is a text literal compared with a coded property (``'河道'`` → ``'rivers'``).
+
+        An unknown spelling is refused, listing the names; a lead department the model does not name is
+        looked for as written (in stored characters)."""
+        kind = _CODED.get(subject.label) if subject.per_row else None
+        if kind is None or value.per_row or value.kind != "text":
+            return value
+        found = model.resolve_name(kind, value.values)
+        if found is None and kind == "lead_department":
+            found = to_traditional(value.values)
+        if found is None:
+            raise ValidationError(f"filter: unknown {subject.label} {value.label[:42]}; valid: "
+                                  f"{model.accepted_names(kind, script.current())}", param="filter")
+        return _Operand("text", found, False, value.label, False)
+
     def between(self, node: ast.Between) -> pd.arrays.BooleanArray:
         """low <= value <= high."""
         value, low, high = self.operand(node.lhs), self.operand(node.low), self.operand(node.high)
@@ -351,7 +374,7 @@ class _Evaluator:
         hit: Any = False
         null = subject.null
         for item in node.sub_nodes:
-            value = self.operand(item)
+            value = self.coded(subject, self.operand(item))
             self.same_kind(subject, value, "IN")
             hit = hit | (subject.values == value.values)
             null = null | value.null

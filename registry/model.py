@@ -7,6 +7,7 @@ contract in ``shared/domain.md`` is written down exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 SCHEMA_VERSION = 2  # what registry/store/migrations upgrades every registry to
 VERSION_COLUMN = "version"  # every project row and project feature counts its changes here (ETags, If-Match)
@@ -173,6 +174,131 @@ def queryables(layer: Layer) -> dict[str, str]:
 def project_id(year: int, category: str, number: int) -> str:
     """The readable id ``YEAR-CAT-NNN`` of the ``number``-th project of a year and category."""
     return f"{year}-{CATEGORY_BY_SLUG[category].code}-{number:03d}"
+
+
+# -- Names: every coded value in both scripts ---------------------------------------------------------
+# One table for category, status, street office, lead department, site type and billboard action: the
+# code, the Traditional name (as the source document and the store have it), the Simplified name (as a
+# mainland reader writes it, not a character-by-character conversion) and other spellings people use.
+# Every road that reads such a value (CLI, HTTP parameters, CQL2, imports) resolves it here, and every
+# output that shows one asks here for its label.
+SCRIPTS = ("zh-Hans", "zh-Hant")  # Simplified (mainland wording), Traditional (as the source document)
+
+
+@dataclass(frozen=True)
+class Name:
+    """A coded value: its code, Traditional and Simplified names, and aliases (either script)."""
+
+    code: str
+    hant: str
+    hans: str
+    aliases: tuple[str, ...] = ()
+
+
+NAMES: dict[str, tuple[Name, ...]] = {
+    "category": (
+        Name("alleys", "背街小巷", "背街小巷", ("ALY", "小巷", "背街")),
+        Name("rivers", "城市河道", "城市河道", ("RIV", "河道", "河流")),
+        Name("polders", "低窪易淹易澇片區", "低洼易淹易涝片区", ("POL", "圩區", "低窪片區", "易淹易澇片區")),
+        Name("construction_sites", "建設工地", "建设工地", ("CST", "工地")),
+        Name("parking_lots", "停車設施", "停车设施", ("PRK", "停車場", "停車")),
+        Name("markets", "農貿市場", "农贸市场", ("MKT", "菜市場", "農貿")),
+        Name("vending_points", "經營疏導點", "经营疏导点", ("VND", "疏導點", "攤點")),
+        Name("billboards", "戶外廣告", "户外广告", ("BBD", "廣告", "廣告牌")),
+        Name("old_compounds", "老舊小區", "老旧小区", ("OLD", "老小區", "老舊社區")),
+        Name("urban_villages", "城中村", "城中村", ("VIL",)),
+        Name("shanty_areas", "棚戶區", "棚户区", ("SHT", "棚戶")),
+        Name("urban_fringes", "城郊結合部", "城郊结合部", ("FRG", "城鄉結合部")),
+    ),
+    "status": (
+        Name("planned", "計劃", "计划", ("計畫", "規劃", "未開工")),
+        Name("in_progress", "在建", "在建", ("施工中", "進行中", "實施中", "建設中")),
+        Name("completed", "已完成", "已完成", ("完成", "完工", "已完工", "竣工")),
+        Name("long_term_management", "長效管理", "长效管理", ("長效管護", "長效")),
+        Name("delayed", "延期", "延期", ("延誤", "推遲", "滯後")),
+        Name("cancelled", "取消", "取消", ("已取消", "撤銷")),
+    ),
+    "street": (
+        Name("LF", "婁葑", "娄葑", ("婁葑街道",)),
+        Name("XT", "斜塘", "斜塘", ("斜塘街道",)),
+        Name("WT", "唯亭", "唯亭", ("唯亭街道",)),
+        Name("SP", "勝浦", "胜浦", ("勝浦街道",)),
+        Name("JJH", "金雞湖", "金鸡湖", ("金雞湖街道",)),
+    ),
+    "lead_department": (  # stored by its Traditional name (see STORED_BY_NAME); the code names it in URLs
+        Name("urban_management", "城市管理局", "城市管理局", ("城管局", "城管")),
+        Name("service_industry", "服務業發展局", "服务业发展局", ("服務業局", "服發局")),
+        Name("planning_construction", "規劃建設局", "规划建设局", ("規建局", "規劃局")),
+        Name("land_housing", "國土房產局", "国土房产局", ("國土局", "房產局")),
+        Name("social_affairs", "社會管理局", "社会管理局", ("社管局",)),
+        Name("traffic_police", "交巡警大隊", "交巡警大队", ("交警大隊", "交巡警")),
+    ),
+    "site_type": (
+        Name("building", "建築", "建筑", ("建築工地", "房建")),
+        Name("municipal", "市政", "市政", ("市政工地",)),
+        Name("demolition", "拆遷", "拆迁", ("拆遷工地",)),
+        Name("awaiting", "待建", "待建", ("待建工地", "待建地塊")),
+    ),
+    "billboard_action": (
+        Name("remove", "拆除", "拆除", ("拆",)),
+        Name("renovate", "整治", "整治", ("整改", "翻新")),
+    ),
+}
+# Kinds stored by their Traditional name rather than their code: lead_department has been free text
+# since the first schema (registries, exports and QGIS projects hold the names), so it stays so.
+STORED_BY_NAME = frozenset({"lead_department"})
+# The project field (or query parameter) each kind of name is the value of.
+NAME_FIELDS = {"category": "category", "status": "status", "street": "street_codes",
+               "lead_department": "lead_department", "site_type": "site_type", "billboard_action": "billboard_action"}
+
+
+def stored_value(kind: str, name: Name) -> str:
+    """What the store holds for ``name``: its code, or for lead departments its Traditional name."""
+    return name.hant if kind in STORED_BY_NAME else name.code
+
+
+def _key(text: str) -> str:
+    """The script-blind, case-blind form spellings are compared in (Traditional folded to Simplified)."""
+    from .text import fold
+
+    return fold(str(text).strip()).lower()
+
+
+@cache
+def _spellings(kind: str) -> dict[str, str]:
+    table = {}
+    for name in NAMES[kind]:
+        for spelling in (name.code, name.hant, name.hans, *name.aliases):
+            table.setdefault(_key(spelling), stored_value(kind, name))
+    return table
+
+
+def resolve_name(kind: str, text: str) -> str | None:
+    """The stored value a spelling means (code in any case, Traditional or Simplified name, alias), or None.
+
+    ``resolve_name("category", "河道") == "rivers"``; ``resolve_name("lead_department", "城管局") == "城市管理局"``.
+    """
+    return _spellings(kind).get(_key(text))
+
+
+def name_label(kind: str, value: str | None, script: str) -> str | None:
+    """A code's (or stored value's) name in ``script`` (zh-Hans or zh-Hant); an unknown value as it is."""
+    if value is None:
+        return None
+    for name in NAMES[kind]:
+        if value in (name.code, name.hant):
+            return name.hans if script == "zh-Hans" else name.hant
+    return value
+
+
+def name_labels(kind: str, script: str) -> dict[str, str]:
+    """Stored value → label in ``script``, for every value of a kind (vectorised outputs map with it)."""
+    return {stored_value(kind, n): (n.hans if script == "zh-Hans" else n.hant) for n in NAMES[kind]}
+
+
+def accepted_names(kind: str, script: str = "zh-Hans") -> str:
+    """The valid values of a kind as an error message lists them: ``rivers (城市河道)``, ..."""
+    return ", ".join(f"{n.code} ({n.hans if script == 'zh-Hans' else n.hant})" for n in NAMES[kind])
 
 
 # -- the programme's workflow ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import shapely
 
-from . import cql, crs, limits, model, spatial, streets
+from . import cql, crs, limits, model, script, spatial, streets
 from .errors import ValidationError
 from .store import Reader
 from .text import to_traditional
@@ -28,15 +28,19 @@ PARAMETERS = {
     "polygon": "A polygon as WKT or GeoJSON.", "polygon-crs": "EPSG:NNNN of polygon (default EPSG:4490).",
     "near": "A feature name (e.g. 唐莊河) or WKT geometry.", "near-crs": "EPSG:NNNN of a WKT near.",
     "distance": "Metres from near.", "predicate": "Spatial predicate: intersects or within.",
-    "category": "Category slugs, comma-separated.", "year": "2013 or 2013..2014.",
-    "status": "Statuses, comma-separated.", "department": "Lead department.",
+    "category": "Categories by code or name (rivers, RIV, 城市河道, 河道), comma-separated.",
+    "year": "2013 or 2013..2014.",
+    "status": "Statuses by code or name (completed, 已完成), comma-separated.",
+    "department": "Lead department by code or name (urban_management, 城市管理局, 城管局).",
     "in_statement": "true/false: in the responsibility statement.", "investment_min": "Yuan.",
     "investment_max": "Yuan.", "q": "Text in the project name.", "sortby": "[-]field,...",
     "limit": "Projects per page.", "offset": "Projects to skip.",
 }
 # Parameters that are not equality conditions on a queryable of the same name (items requests).
 _NOT_EQUALITY = {*PARAMETERS, "f", "crs", "datetime", "filter", "filter-lang", "filter-crs", "properties", "after",
-                 "encoding", "style_by"}
+                 "encoding", "style_by", "lang"}
+# Queryables whose values are coded (model.NAMES): equality on them takes any spelling of the value.
+CODED_PROPERTIES = {field: kind for kind, field in model.NAME_FIELDS.items()}
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,9 @@ def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
     return Query(
         street=_street(args, view, as_of), as_of=as_of, bbox=_bbox(args, ogc=layer is not None),
         polygon=_geometry(args, "polygon"), near=near, distance=distance, predicate=_predicate(args),
-        categories=_choices(args, "category", model.CATEGORY_BY_SLUG), years=_years(args.get("year")),
-        statuses=_choices(args, "status", model.STATUSES),
-        department=_text(args, "department"),
+        categories=_choices(args, "category"), years=_years(args.get("year")),
+        statuses=_choices(args, "status"),
+        department=_department(args, view),
         in_statement=_bool(args.get("in_statement"), "in_statement"),
         investment_min=_whole(args, "investment_min", 0), investment_max=_whole(args, "investment_max", 0),
         name=_text(args, "q"),
@@ -229,12 +233,29 @@ def _predicate(args: Mapping[str, str]) -> str:
     return predicate
 
 
-def _choices(args: Mapping[str, str], key: str, valid) -> tuple[str, ...]:
-    chosen = tuple(_split(args.get(key)))
-    bad = [c for c in chosen if c not in valid]
-    if bad:
-        raise ValidationError(f"unknown {key} {bad[0][:40]!r}; valid: {', '.join(valid)}", param=key)
-    return chosen
+def _choices(args: Mapping[str, str], key: str) -> tuple[str, ...]:
+    """Comma-separated values of a coded parameter, each by code or name (either script) → stored codes."""
+    return tuple(dict.fromkeys(resolve_value(key, text, key) for text in _split(args.get(key))))
+
+
+def resolve_value(kind: str, text: str, param: str) -> str:
+    """The stored value a spelling of a coded value means (``model.resolve_name``), or refuse listing the names."""
+    found = model.resolve_name(kind, text)
+    if found is None:
+        raise ValidationError(f"unknown {param} {str(text)[:40]!r}; valid: "
+                              f"{model.accepted_names(kind, script.current())}", param=param)
+    return found
+
+
+def _department(args: Mapping[str, str], view: Reader) -> str | None:
+    """A lead department by code or name; a name the registry holds but the model does not is taken as it is."""
+    text = _text(args, "department")
+    if text is None:
+        return None
+    found = model.resolve_name("lead_department", text)
+    if found is None and not (view.projects()["lead_department"] == text).any():
+        resolve_value("lead_department", text, "department")  # refuses, listing the departments
+    return found or text
 
 
 def _years(text: str | None) -> tuple[int, int] | None:
@@ -297,8 +318,19 @@ def _equals(args: Mapping[str, str], queryables: dict[str, str] | None) -> tuple
     """Equality on a queryable that no parameter of its own claims (items: ``feature_name=…``)."""
     if queryables is None:
         return ()
-    return tuple((name, str(value)) for name, value in args.items()
+    return tuple((name, _coded(name, str(value))) for name, value in args.items()
                  if name in queryables and name not in _NOT_EQUALITY and queryables[name] != "geometry")
+
+
+def _coded(name: str, value: str) -> str:
+    """A coded property's comma-separated values (alternatives) as stored (``category=河道`` → ``rivers``);
+    others as given. A lead department the model does not name is looked for as written."""
+    kind = CODED_PROPERTIES.get(name)
+    if kind is None:
+        return value
+    if kind == "lead_department":
+        return ",".join(model.resolve_name(kind, part) or to_traditional(part) for part in _split(value))
+    return ",".join(resolve_value(kind, part, name) for part in _split(value))
 
 
 def _sortby(text: str | None, queryables: dict[str, str] | None) -> tuple[tuple[str, bool], ...]:

@@ -21,6 +21,7 @@ from . import cql, limits, model, spatial, streets
 from .errors import ValidationError
 from .params import Query
 from .store import Reader
+from .text import fold, fold_all, to_script_all
 
 # How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
 # and at most 111 km (of latitude, EPSG:4549's scale included). A distance in metres over the first is
@@ -52,8 +53,11 @@ def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
         mask &= (projects["investment_yuan"] >= query.investment_min).to_numpy()
     if query.investment_max is not None:
         mask &= (projects["investment_yuan"] <= query.investment_max).to_numpy()
-    if query.name:
-        mask &= projects["name"].str.contains(query.name, regex=False).to_numpy(dtype=bool, na_value=False)
+    if query.name:  # script-blind: as stored (folded) or as a Simplified reader sees it (專案 shown as 项目)
+        codes, names = pd.factorize(projects["name"])
+        wanted, names = fold(query.name), list(names)
+        found = [wanted in a or wanted in b for a, b in zip(fold_all(names), to_script_all(names, "zh-Hans"))]
+        mask &= np.array([*found, False])[codes]  # a missing name (code -1) matches nothing
     if query.datetime is not None:  # the planned start–finish interval meets the datetime's
         mask &= _overlaps(projects, "planned_start", "planned_finish", query.datetime)
     if query.project_filter is not None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import model
 from .errors import ValidationError
+from .script import current
 from .spatial import STREET_ORDER, StreetArea
 from .store import Reader, per_revision
 from .text import to_traditional
@@ -32,10 +33,10 @@ def _streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
 def resolve_street(view: Reader, text: str, as_of: str, param: str = "street") -> pd.Series:
     """The boundary (one row) of a street named by code or name, simplified or traditional."""
     valid = streets_as_of(view, as_of)
-    wanted = to_traditional(str(text).strip()).removesuffix("街道")
+    wanted = model.resolve_name("street", text) or to_traditional(str(text).strip()).removesuffix("街道")
     hit = valid[(valid["code"].str.upper() == wanted.upper()) | (valid["name"] == wanted)]
     if hit.empty:
-        names = ", ".join(f"{c} {n}" for c, n in zip(valid["code"], valid["name"]))
+        names = ", ".join(f"{c} {model.name_label('street', c, current())}" for c in valid["code"])
         known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
         why = f"had no boundary on {as_of}" if known else "is not a street office"
         raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)

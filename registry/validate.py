@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import limits, model
+from . import limits, model, script
 from .errors import ValidationError
 from .text import to_traditional_all
 
@@ -26,6 +26,8 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PLAUSIBLE_LON = (120.3, 121.2)
 PLAUSIBLE_LAT = (31.0, 31.7)
 _TEXT_COLUMNS = ("name", "lead_department", "delay_reason", "tasks", "notes")
+_CODED = {field: kind for kind, field in model.NAME_FIELDS.items()}  # columns of coded values (model.NAMES)
+_STREET_SEPARATORS = re.compile(r"[,,、;;/\s]+")
 WRITE_MODES = ("insert", "upsert")  # insert refuses projects that exist; upsert replaces them whole
 
 
@@ -138,7 +140,17 @@ def _convert_values(field: model.Field, values: list[object]) -> list[object]:
         texts = [i for i, v in enumerate(converted) if isinstance(v, str)]
         for i, text in zip(texts, to_traditional_all([converted[i] for i in texts])):
             converted[i] = text
+    if field.name in _CODED:
+        converted = [_resolved(_CODED[field.name], v) if isinstance(v, str) else v for v in converted]
     return converted
+
+
+def _resolved(kind: str, value: str) -> str:
+    """A coded value given by code or name (either script, or an alias) as stored; an unknown one as given,
+    for the rules to refuse (a lead department the model does not name is kept: the column is free text)."""
+    if kind == "street":  # comma-separated codes, written also as names separated by 、 or ;
+        return ",".join(model.resolve_name(kind, part) or part for part in _STREET_SEPARATORS.split(value) if part)
+    return model.resolve_name(kind, value) or value
 
 
 def _convert(field: model.Field, value: object) -> object:
@@ -194,7 +206,7 @@ def _check_rows(out: pd.DataFrame) -> None:
         (~id_ok, "project_id",
          lambda r: f"project_id {r['project_id']!r} is not of the form YEAR-CAT-NNN (e.g. 2013-RIV-004)"),
         (~known, "category", lambda r: f"project {r['project_id']}: unknown category {r['category']!r}; valid: "
-                                       f"{', '.join(model.CATEGORY_BY_SLUG)}"),
+                                       f"{_names('category')}"),
         (mismatch, "project_id",
          lambda r: f"project {r['project_id']}: id does not match year {r['year']} and category {r['category']} "
                    f"({r['year']}-{model.CATEGORY_BY_SLUG[r['category']].code}-NNN)"),
@@ -203,18 +215,18 @@ def _check_rows(out: pd.DataFrame) -> None:
         ((out["investment_yuan"] < 0).to_numpy(), "investment_yuan",
          lambda r: f"project {r['project_id']}: investment_yuan must be >= 0, got {r['investment_yuan']}"),
         (~status.isin(model.STATUSES).to_numpy(), "status",
-         lambda r: f"project {r['project_id']}: unknown status {r['status']!r}; valid: {', '.join(model.STATUSES)}"),
+         lambda r: f"project {r['project_id']}: unknown status {r['status']!r}; valid: {_names('status')}"),
         ((status == "delayed").to_numpy() & out["delay_reason"].isna().to_numpy(), "delay_reason",
          lambda r: f"project {r['project_id']}: a delayed project needs a delay_reason"),
         (street_bad.notna().to_numpy(), "street_codes",
          lambda r: f"project {r['project_id']}: unknown street code {street_bad[r.name]!r}; valid: "
-                   f"{', '.join(model.STREETS)}"),
+                   f"{_names('street')}"),
         (unknown_code("site_type", model.SITE_TYPES), "site_type",
          lambda r: f"project {r['project_id']}: unknown site_type {r['site_type']!r}; valid: "
-                   f"{', '.join(model.SITE_TYPES)}"),
+                   f"{_names('site_type')}"),
         (unknown_code("billboard_action", model.BILLBOARD_ACTIONS), "billboard_action",
          lambda r: f"project {r['project_id']}: unknown billboard_action {r['billboard_action']!r}; valid: "
-                   f"{', '.join(model.BILLBOARD_ACTIONS)}"),
+                   f"{_names('billboard_action')}"),
     ]
     for column in ("length_m", "area_m2", "stalls", "parking_spaces", "dredged_m3"):
         checks.append(((pd.to_numeric(out[column]) < 0).to_numpy(), column,
@@ -225,6 +237,11 @@ def _check_rows(out: pd.DataFrame) -> None:
         at = int(np.argmax(failing))
         _, param, message = checks[int(np.argmax(broken[at]))]
         _fail(message(out.iloc[at]), param)
+
+
+def _names(kind: str) -> str:
+    """The valid values of a coded column, as a message lists them (codes with their names in the reader's script)."""
+    return model.accepted_names(kind, script.current())
 
 
 def _unknown_streets(column: pd.Series) -> dict[str, str | None]:

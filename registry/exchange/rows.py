@@ -41,15 +41,10 @@ def _codes(pairs: dict[str, str]) -> dict[str, str]:
     return table
 
 
-_VALUE_CODES: dict[str, dict[str, str]] = {
-    "category": {**_codes({c.slug: c.zh for c in model.CATEGORIES}),
-                 **{c.code.lower(): c.slug for c in model.CATEGORIES}},
-    "layer": _codes({layer.name: layer.title_zh for layer in model.LAYERS}),
-    "status": _codes(model.STATUSES),
-    "site_type": _codes(model.SITE_TYPES),
-    "billboard_action": _codes(model.BILLBOARD_ACTIONS),
-}
-_STREET_CODES = {**_codes(model.STREETS), **{to_traditional(zh) + "街道": code for code, zh in model.STREETS.items()}}
+_LAYER_CODES = _codes({layer.name: layer.title_zh for layer in model.LAYERS})
+# Columns of coded values (model.NAMES: codes, names in either script, aliases), by the kind of name they hold.
+_NAMED = {"category": "category", "status": "status", "site_type": "site_type",
+          "billboard_action": "billboard_action", "lead_department": "lead_department"}
 
 
 def map_values(values: pd.Series, convert: Callable[[object], object]) -> pd.Series:
@@ -59,17 +54,23 @@ def map_values(values: pd.Series, convert: Callable[[object], object]) -> pd.Ser
     return pd.Series(converted[codes + 1], index=values.index, dtype=object)
 
 
-def _coded(table: dict[str, str]) -> Callable[[object], object]:
+def _layer(value: object) -> object:
+    text = str(value).strip()
+    return _LAYER_CODES.get(to_traditional(text).lower(), text)
+
+
+def _named(kind: str) -> Callable[[object], object]:
+    """A cell of a coded column as stored (``河道`` → ``rivers``); an unknown one as written, for validate to refuse."""
     def convert(value: object) -> object:
         text = str(value).strip()
-        return table.get(to_traditional(text).lower(), text)
+        return model.resolve_name(kind, text) or text
 
     return convert
 
 
 def _street_codes(value: object) -> object:
-    parts = [p for p in _STREET_SPLIT.split(to_traditional(str(value)).strip()) if p]
-    return ",".join(_STREET_CODES.get(p.lower(), p) for p in parts)
+    parts = [p for p in _STREET_SPLIT.split(str(value).strip()) if p]
+    return ",".join(model.resolve_name("street", p) or p for p in parts)
 
 
 def _boolean(value: object) -> object:
@@ -101,8 +102,10 @@ def normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         spec = model.FIELD_BY_NAME.get(column)
-        if column in _VALUE_CODES:
-            out[column] = map_values(out[column], _coded(_VALUE_CODES[column]))
+        if column == "layer":
+            out[column] = map_values(out[column], _layer)
+        elif column in _NAMED:
+            out[column] = map_values(out[column], _named(_NAMED[column]))
         elif column == "street_codes":
             out[column] = map_values(out[column], _street_codes)
         elif spec is not None and spec.kind == "bool":
