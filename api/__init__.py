@@ -37,8 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
-    from . import ogc, registry_api, webmap
+    from . import i18n, ogc, registry_api, webmap
 
+    i18n.init_app(app)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(webmap.bp)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from flask import Response, current_app, g, render_template, request
 
+from registry import script
 from registry.errors import ValidationError
 from registry.store import Reader
 
@@ -63,7 +64,7 @@ def negotiate(allowed: Iterable[str], default: str = "json") -> str:
 
 def etag() -> str:
     """A weak ETag for this request against the store's current revision."""
-    key = f"{store().revision()}|{request.full_path}|{request.headers.get('Accept', '')}"
+    key = f"{store().revision()}|{request.full_path}|{request.headers.get('Accept', '')}|{script.current()}"
     return 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
 
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from . import model
-from .cli_options import STORE_OPTION, filter_options, print_csv, print_table, query_params
+from .cli_options import (
+    STORE_OPTION,
+    choose_lang,
+    filter_options,
+    print_csv,
+    print_table,
+    query_params,
+    use_registry_script,
+)
 from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .maps.command import map_command
@@ -18,8 +26,28 @@ from .store import create_store, open_store, read_store, store_location
 
 @click.group()
 @click.version_option(package_name="renovation-registry")
-def cli() -> None:
+@click.option("--lang", default=None, callback=lambda _ctx, _param, value: choose_lang(value),
+              help="Script of names and messages: zh-Hans or zh-Hant (default: the registry's).")
+def cli(lang: str | None) -> None:
     """GIS registry of urban-renovation projects (城市環境綜合整治專案登記簿)."""
+
+
+@cli.group()
+def config() -> None:
+    """Show or change the registry's settings (registry_meta)."""
+
+
+@config.command("script")
+@STORE_OPTION
+@click.argument("value", required=False)
+def config_script(store: str | None, value: str | None) -> None:
+    """The registry's display script: zh-Hans (Simplified) or zh-Hant (Traditional); without VALUE, show it."""
+    from . import script
+
+    opened = open_store(store_location(store))
+    if value is not None:
+        opened.set_meta({script.META_KEY: script.parse(value, "script")})
+    click.echo(f"{opened.location}: script {script.registry_default(opened.meta())}")
 
 
 @cli.command()
@@ -95,6 +123,7 @@ def query(store: str | None, fmt: str, **options) -> None:
     from .query import find
 
     with read_store(store) as opened:
+        use_registry_script(opened)
         result = find(opened, query_params(options))
     if fmt == "json":
         click.echo(json.dumps(query_json(result), ensure_ascii=False))
@@ -125,6 +154,7 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     from .stats import statistics
 
     with read_store(store) as opened:
+        use_registry_script(opened)
         result = statistics(opened, query_params(options), by)
     payload = result.to_json()
     if fmt == "json":

@@ -11,8 +11,11 @@ from typing import BinaryIO
 
 import click
 
+from . import script
+from .errors import ValidationError
 from .exchange.csvfile import rows_table, write_csv
 from .params import PARAMETERS
+from .store import Reader
 
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,
@@ -81,3 +84,22 @@ def _is_regular_file(stream: BinaryIO) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):  # no file descriptor (a test runner's buffer)
         return False
+
+
+def choose_lang(value: str | None) -> str | None:
+    """``--lang``: the script this command shows (it wins over the registry's default)."""
+    try:
+        chosen = script.parse(value, "--lang")
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message) from None
+    if chosen:
+        click.get_current_context().meta["registry_lang"] = chosen
+        script.set_current(chosen)
+    return chosen
+
+
+def use_registry_script(view: Reader) -> str:
+    """The command's script: ``--lang`` if given, else the registry's default (``registry config script``)."""
+    chosen = click.get_current_context().find_root().meta.get("registry_lang") or script.registry_default(view.meta())
+    script.set_current(chosen)
+    return chosen

@@ -59,7 +59,8 @@ def _fill(store: Store, geodata: Path) -> None:
 def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA, *, overwrite: bool = False) -> Store:
     """Write the demo registry to a ``.gpkg`` path (replacing a file only once the new one is complete)
     or into the schema a ``postgresql://`` URL names; an existing registry is replaced only if ``overwrite``."""
-    meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)"}
+    meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)",
+            "script": "zh-Hant"}  # the demo reproduces the source document, so it shows Traditional by default
     if is_database_url(str(location)):  # one transaction a layer, in the database's own schema
         store = backend(str(location)).create(str(location), meta=meta, overwrite=overwrite)
         _fill(store, geodata)

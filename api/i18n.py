@@ -1,0 +1,46 @@
+"""The script (zh-Hans or zh-Hant) of each request: chosen before the request runs, sent back as ``Vary``.
+
+Precedence (``registry.script.choose``): ``lang=``, the signed-in user's setting, Accept-Language, the
+registry's default (``registry_meta`` ``script``, or ``REGISTRY_SCRIPT``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, request
+
+from registry import script
+
+from .http import store
+
+
+def user_script() -> str | None:
+    """The signed-in user's script setting. Accounts do not exist yet: when they do, return the user's
+    ``script`` here (their table keeps one) and it ranks between ``lang=`` and Accept-Language."""
+    return None
+
+
+def request_script() -> str:
+    """The script this request shows: decided once (``choose_script``), kept in ``g``."""
+    return g.get("registry_script") or choose_script()
+
+
+def choose_script() -> str:
+    """Decide the request's script and make it the library's current one (labels, messages)."""
+    chosen = script.choose(lang=request.args.get("lang"), user=user_script(),
+                           accept_language=request.headers.get("Accept-Language"),
+                           default=script.registry_default(store().meta()))
+    g.registry_script = chosen
+    script.set_current(chosen)
+    return chosen
+
+
+def init_app(app: Flask) -> None:
+    """Choose each request's script before it runs; say that responses vary by Accept-Language."""
+    @app.before_request
+    def script_of_the_request() -> None:  # returns nothing: a value would be taken for the response
+        choose_script()
+
+    @app.after_request
+    def vary(response: Response) -> Response:
+        response.vary.add("Accept-Language")
+        return response
