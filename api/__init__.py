@@ -16,12 +16,14 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from registry import limits
-from registry.errors import NotFound, RegistryError, StoreUnavailable
+from registry.errors import Conflict, Forbidden, NotFound, RegistryError, StoreUnavailable
 from registry.store import open_store, store_location
 
 from .http import problem, release_store
 
 RETRY_AFTER_S = 10  # what a 503 asks a client to wait: about the time a store connection is waited for
+# Registry errors that are not a bad request: (kind, HTTP status, title); the rest answer 400.
+_ERROR_STATUS = ((NotFound, 404, "Not Found"), (Forbidden, 403, "Forbidden"), (Conflict, 412, "Precondition Failed"))
 _ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
@@ -37,8 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
-    from . import i18n, ogc, registry_api, webmap
+    from . import auth, i18n, ogc, registry_api, webmap
 
+    auth.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(ogc.bp)
     app.register_blueprint(registry_api.bp)
@@ -47,8 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(RegistryError)
     def registry_error(exc: RegistryError):
-        status = 404 if isinstance(exc, NotFound) else 400
-        return problem(status, "Not Found" if status == 404 else "Bad Request", exc.message, exc.param)
+        status, title = next(((s, t) for kind, s, t in _ERROR_STATUS if isinstance(exc, kind)), (400, "Bad Request"))
+        return problem(status, title, exc.message, exc.param)
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable):

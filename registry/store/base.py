@@ -25,6 +25,8 @@ from . import edits
 from .edits import Author, Records, insert_clash  # noqa: F401  (insert_clash: the stores' shared error)
 
 VERSION = model.VERSION_COLUMN
+# The columns of the ``users`` table (schema version 2): accounts, their role and their hashed secrets.
+USER_COLUMNS = ("name", "role", "department", "password_hash", "token_hash", "disabled", "created_at", "script")
 
 T = TypeVar("T")
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
@@ -192,6 +194,15 @@ class Store(Reader):
     @abstractmethod
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         """Replace a reference layer's content with validated features in one transaction."""
+
+    @abstractmethod
+    def users(self) -> pd.DataFrame:
+        """Every row of the ``users`` table (columns ``USER_COLUMNS``, hashes included), for ``registry.accounts``."""
+
+    @abstractmethod
+    def save_user(self, row: dict) -> None:
+        """Insert or replace one ``users`` row (keyed by ``name``; missing columns are NULL) in its own
+        transaction, which moves the revision on so that per-revision caches of accounts see it."""
 
 
 class Writer(ABC):

@@ -29,7 +29,7 @@ from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
 from ..spatial import StreetArea
 from . import changelog, edits, gpkgblob, gpkgrtree, schema
-from .base import BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .base import USER_COLUMNS, BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
 from .edits import VERSION, Author, Plan, Records
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
@@ -234,6 +234,24 @@ class GeoPackageStore(Store):
         with self._transaction() as con:
             con.executemany("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)",
                             list(values.items()))
+
+    # -- accounts --------------------------------------------------------------------------
+    def users(self) -> pd.DataFrame:
+        con = _connect(self.path)
+        try:
+            rows = con.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
+        finally:
+            con.close()
+        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
+        frame["disabled"] = frame["disabled"].astype(bool)
+        return frame
+
+    def save_user(self, row: dict) -> None:
+        values = [row.get(c) for c in USER_COLUMNS]
+        values[USER_COLUMNS.index("disabled")] = int(bool(row.get("disabled")))
+        with self._transaction() as con:
+            con.execute(f"INSERT OR REPLACE INTO users ({', '.join(USER_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(USER_COLUMNS))})", values)
 
 
 class _Writer(Writer):

@@ -30,7 +30,7 @@ from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
 from ..spatial import StreetArea
 from . import edits, schema
-from .base import BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .base import USER_COLUMNS, BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
 from .edits import VERSION, Author, Plan, Records
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
@@ -189,6 +189,24 @@ class PostGISStore(Store):
             for key, value in values.items():
                 con.execute("INSERT INTO registry_meta (key, value) VALUES (%s, %s) "
                             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+
+    # -- accounts ----------------------------------------------------------------------------
+    def users(self) -> pd.DataFrame:
+        with self._connect() as con:
+            rows = con.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
+        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
+        frame["disabled"] = frame["disabled"].astype(bool)
+        return frame
+
+    def save_user(self, row: dict) -> None:
+        """Insert or replace an account; the users table has no revision trigger, so the revision moves here."""
+        values = [row.get(c) for c in USER_COLUMNS]
+        values[USER_COLUMNS.index("disabled")] = bool(row.get("disabled"))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in USER_COLUMNS[1:])
+        with self._transaction() as con:
+            con.execute(f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))}) "
+                        f"ON CONFLICT (name) DO UPDATE SET {updates}", values)
+            con.execute("UPDATE registry_meta SET value = (value::bigint + 1)::text WHERE key = 'revision'")
 
 
 class _Writer(Writer):

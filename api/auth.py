@@ -1,0 +1,229 @@
+"""Who is calling: API clients by token (``Authorization: Bearer TOKEN``, or HTTP Basic with the token as
+password), browsers by a session cookie from the sign-in page (Flask-Login; Flask-WTF CSRF on every form).
+
+The edit endpoints ask ``require_author()`` (401 for API clients with ``WWW-Authenticate``, a redirect to
+the sign-in page for browsers) and ``may_write()`` (for ``Allow``); the core refuses what the author's role
+does not allow (``registry.errors.Forbidden``, 403). ``REGISTRY_ANONYMOUS_READ=0`` makes reads need an
+account too. The session key is ``REGISTRY_SECRET_KEY``, else a random key kept in the instance folder
+(shared by the server's workers), else, if that folder cannot be written, one per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+from registry import accounts
+from registry.accounts import User
+from registry.store.edits import Author
+
+from .http import HTML, JSON, problem
+
+bp = Blueprint("auth", __name__)
+CHALLENGE = 'Basic realm="registry", Bearer'
+WRITER_ROLES = ("editor", "admin")
+_login_manager = LoginManager()
+_csrf = CSRFProtect()
+_OPEN_ENDPOINTS = ("auth.login", "auth.logout", "static")  # reachable without an account when reads need one
+
+
+class SignInRequired(HTTPException):
+    """No credentials, or wrong ones: API clients get 401 with a challenge, browsers the sign-in page."""
+
+    code = 401
+    description = "this needs an account: send Authorization: Bearer TOKEN (or HTTP Basic with the token as " \
+                  "password), or sign in at /login"
+
+
+def current_user_of_request() -> User | None:
+    """The account of this request (token or session), or None for an anonymous one; wrong credentials
+    raise ``SignInRequired`` (they are never read as anonymous)."""
+    if "registry_user" in g:
+        return g.registry_user
+    header = request.headers.get("Authorization")
+    if header:
+        user = _user_of_header(header)
+        if user is None:
+            raise SignInRequired("the credentials sent in Authorization are wrong, or the account is disabled")
+    else:
+        user = current_user._get_current_object() if current_user.is_authenticated else None
+    g.registry_user = user
+    return user
+
+
+def current_author() -> Author | None:
+    """The author this request writes as, or None for an anonymous caller."""
+    user = current_user_of_request()
+    return None if user is None else accounts.author_of(user)
+
+
+def require_author() -> Author:
+    """The author this request writes as; an anonymous caller is answered 401 (API) or sent to sign in."""
+    author = current_author()
+    if author is None:
+        raise SignInRequired()
+    return author
+
+
+def may_write() -> bool:
+    """Whether this caller's role may write at all (for an ``Allow`` header; the department is checked on write)."""
+    author = current_author()
+    return author is not None and author.role in WRITER_ROLES
+
+
+def _store():
+    return current_app.extensions["registry_store"]
+
+
+def _user_of_header(header: str) -> User | None:
+    """The account an Authorization header names: a Bearer token, or Basic with the token as password (and
+    the account's name as user). The account's password is not taken here: argon2 on every request is slow
+    on purpose; it is for the sign-in page."""
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return accounts.authenticate_token(_store(), value)
+    if scheme.lower() == "basic" and value:
+        try:
+            name, _, token = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user = accounts.authenticate_token(_store(), token)
+        return user if user is not None and user.name == name else None
+    return None
+
+
+def _wants_html() -> bool:
+    accept = request.accept_mimetypes
+    return bool(accept) and accept.best_match([JSON, HTML]) == HTML and accept[HTML] > accept[JSON]
+
+
+def _safe_next(target: str | None) -> str:
+    """A redirect target after sign-in: a path of this site only (never another host)."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("ogc.landing", f="html")
+
+
+class SignInForm(FlaskForm):
+    name = StringField("帳號", validators=[InputRequired(), Length(max=64)])
+    password = PasswordField("密碼", validators=[InputRequired(), Length(max=256)])
+
+
+class SignOutForm(FlaskForm):
+    """Sign-out is a POST with the CSRF token, so another site cannot sign a user out."""
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The sign-in page: name and password (argon2-checked here only), then a session cookie."""
+    form = SignInForm()
+    error = None
+    if form.validate_on_submit():
+        user = accounts.authenticate_password(_store(), form.name.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        current_app.logger.warning("failed sign-in for account %r from %s", form.name.data, request.remote_addr)
+        error = "帳號或密碼不正確，或帳號已停用"
+    elif request.method == "POST":
+        current_app.logger.warning("refused sign-in form for account %r from %s: %s", form.name.data,
+                                   request.remote_addr, "; ".join(sum(form.errors.values(), [])))
+        error = "表單已過期或不完整，請重新輸入"
+    status = 200 if request.method == "GET" or error is None else 400 if form.errors else 200
+    return Response(render_template("login.html", form=form, error=error), status=status, mimetype=HTML)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Sign out (a POST with the CSRF token), then back to the landing page."""
+    form = SignOutForm()
+    if not form.validate_on_submit():
+        return problem(400, "Bad Request", "sign-out needs the form's CSRF token; sign out from a page's button",
+                       "csrf_token")
+    logout_user()
+    return redirect(url_for("ogc.landing", f="html"))
+
+
+def _secret_key(app: Flask) -> str:
+    """``REGISTRY_SECRET_KEY``, else a random key kept in the instance folder (written once, readable only by
+    the server's user, so every worker signs sessions alike), else one per process."""
+    given = os.environ.get("REGISTRY_SECRET_KEY")
+    if given:
+        return given
+    path = Path(app.instance_path) / "secret_key"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+        key = path.read_text().strip()
+        if len(key) >= 32:
+            return key
+    except OSError as exc:
+        app.logger.warning("cannot keep a session key in %s (%s): using one for this process only; set "
+                           "REGISTRY_SECRET_KEY so that several workers accept each other's sessions", path, exc)
+    return secrets.token_hex(32)
+
+
+def init_app(app: Flask) -> None:
+    """Sessions, CSRF, the sign-in pages, and the check that reads need an account when anonymous reading is off."""
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app)
+    app.config.setdefault("REGISTRY_ANONYMOUS_READ", os.environ.get("REGISTRY_ANONYMOUS_READ", "1").strip() != "0")
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked below: for sessions, not for tokens
+    _login_manager.init_app(app)
+    _csrf.init_app(app)
+    app.register_blueprint(bp)
+
+    @_login_manager.user_loader
+    def load_user(session_id: str) -> User | None:
+        return accounts.user_by_session_id(_store(), session_id)
+
+    @_login_manager.unauthorized_handler
+    def unauthorized():
+        raise SignInRequired()
+
+    @app.before_request
+    def check_access() -> None:
+        """Wrong credentials are refused on every request; reads need an account if anonymous reading is
+        off; a browser's session-authenticated write carries the CSRF token (a token client needs none)."""
+        user = current_user_of_request()
+        if request.endpoint in _OPEN_ENDPOINTS:
+            return
+        if user is None and not current_app.config["REGISTRY_ANONYMOUS_READ"]:
+            raise SignInRequired("anonymous reading is off (REGISTRY_ANONYMOUS_READ=0): this needs an account")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and user is not None \
+                and not request.headers.get("Authorization"):
+            _csrf.protect()
+
+    @app.errorhandler(SignInRequired)
+    def sign_in_required(exc: SignInRequired):
+        if _wants_html() and not request.headers.get("Authorization"):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        response = problem(401, "Unauthorized", exc.description)
+        response.headers["WWW-Authenticate"] = CHALLENGE
+        return response
+
+    @app.context_processor
+    def signed_in() -> dict:
+        """The pages' header shows who is signed in and offers sign-out."""
+        user = g.get("registry_user")
+        return {"signed_in": user, "sign_out_form": SignOutForm() if user is not None else None}
