@@ -22,6 +22,7 @@ from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .maps.command import map_command
 from .store import create_store, open_store, read_store, store_location
+from .users_command import user_command
 
 
 @click.group()
@@ -231,7 +232,7 @@ def restore(store: str | None, file: Path, force: bool) -> None:
 
 
 # -- commands defined beside their libraries -----------------------------------------------
-for _command in (export_command, import_command, map_command):
+for _command in (export_command, import_command, map_command, user_command):
     cli.add_command(_command)
 
 
