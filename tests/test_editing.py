@@ -1,0 +1,303 @@
+"""Edits over HTTP: whole projects on /projects (create, replace, merge patch, delete) and single features on
+/collections/{layer}/items (OGC API – Features Part 4), with ETags and If-Match; on both stores.
+
+Each edit's outcome is checked against the store read back on its own, and a refused edit against the store
+as it was before; the change log is read from the store's own table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pyproj
+import pytest
+import shapely
+from shapely import LineString
+
+from registry import editing, model
+from registry.errors import Conflict, Forbidden, NotFound, ValidationError
+from registry.store import Batch, GeoPackageStore, Store, create_store
+from registry.store.edits import Author
+
+from .conftest import LINE, POINT, POLYGON, features, project, schema_of
+
+ADMIN = Author("ann", role="admin")
+PLANNING = Author("pat", role="editor", department="規劃建設局")
+CITY = Author("cui", role="editor", department="城市管理局")
+SECOND = LineString([(120.672, 31.305), (120.678, 31.309)])
+
+
+def fill(made: Store) -> Store:
+    """Three projects: two rivers of two departments (the first with two features) and a polder with a sluice."""
+    rivers = pd.concat([features("2014-RIV-001", LINE), features("2014-RIV-001", SECOND, "第二段"),
+                        features("2014-RIV-002", LINE, "城管段")])
+    made.write(Batch(pd.DataFrame([project("2014-RIV-001", "rivers"),
+                                   project("2014-RIV-002", "rivers", lead_department="城市管理局"),
+                                   project("2014-POL-001", "polders")]),
+                     {"rivers": rivers, "polders": features("2014-POL-001", POLYGON),
+                      "sluices": features("2014-POL-001", POINT, "閘")}))
+    return made
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """``fill``'s registry as a GeoPackage, made once: each test edits a copy."""
+    path = tmp_path_factory.mktemp("edits") / "template.gpkg"
+    fill(create_store(str(path)))
+    return path
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def store(request, template, tmp_path) -> Store:
+    """``fill``'s registry: a copy of the GeoPackage template, or built in a fresh PostGIS schema."""
+    if request.param == "gpkg":
+        path = tmp_path / "edits.gpkg"
+        shutil.copyfile(template, path)
+        return GeoPackageStore(path)
+    return fill(create_store(request.getfixturevalue("postgis_url")))
+
+
+def fids(store: Store, layer: str, project_id: str) -> list[int]:
+    return sorted(int(f) for f in store.features(layer, project_ids=[project_id]).index)
+
+
+def state(store: Store) -> tuple:
+    """Everything an edit could change: revision, projects, every project layer, and the change log's length."""
+    layers = {layer.name: store.features(layer.name).sort_index().to_wkt().to_dict("split")
+              for layer in model.PROJECT_LAYERS}
+    projects = store.projects().sort_values("project_id").astype(object).to_dict("split")
+    return store.revision(), str(projects), str(layers), len(log(store))
+
+
+def log(store: Store) -> list[tuple]:
+    """The change log, oldest first: (operation, layer, project_id, fid, version, conditional, who)."""
+    query = "SELECT operation, layer, project_id, fid, version, conditional, who FROM changes ORDER BY change_id"
+    if isinstance(store, GeoPackageStore):
+        con = sqlite3.connect(store.path)
+        try:
+            return [(*r[:5], bool(r[5]), r[6]) for r in con.execute(query)]
+        finally:
+            con.close()
+    params, schema = schema_of(store.url)
+    with psycopg.connect(**params) as con:
+        con.execute(f"SET search_path = {schema}, public")
+        return [tuple(r) for r in con.execute(query)]
+
+
+def etag(store: Store, project_id: str) -> str:
+    with store.snapshot() as view:
+        return editing.project_etag(editing.project_records(view, project_id), project_id)
+
+
+def document(store: Store, project_id: str) -> dict:
+    with store.snapshot() as view:
+        return editing.project_document(editing.project_records(view, project_id), project_id)
+
+
+def geojson(geom: shapely.Geometry) -> dict:
+    return shapely.geometry.mapping(geom)
+
+
+# -- projects -------------------------------------------------------------------------------------------------
+def test_put_of_a_project_keeps_its_features_fids_and_adds_new_ones(store):
+    before = fids(store, "rivers", "2014-RIV-001")
+    doc = document(store, "2014-RIV-001")
+    doc["notes"] = "加一段"
+    doc["features"][0]["name"] = "改名段"
+    doc["features"].append({"layer": "rivers", "name": "新段", "geometry": geojson(LINE.offset_curve(0.001))})
+    editing.replace_project(store, "2014-RIV-001", doc, ADMIN)
+    after = store.features("rivers", project_ids=["2014-RIV-001"]).sort_index()
+    assert list(after.index[:2]) == before and len(after) == 3
+    assert after.index[2] > max(int(f) for f in store.features("rivers").index if f not in after.index[2:])
+    assert after.loc[before[0], "name"] == "改名段" and after.loc[before[1], "name"] == "第二段"
+    assert store.projects(["2014-RIV-001"]).iloc[0]["notes"] == "加一段"
+
+
+def test_put_leaving_a_feature_out_deletes_it_and_only_it(store):
+    keep, drop = fids(store, "rivers", "2014-RIV-001")
+    doc = document(store, "2014-RIV-001")
+    doc["features"] = [f for f in doc["features"] if f["fid"] == keep]
+    editing.replace_project(store, "2014-RIV-001", doc, ADMIN)
+    assert fids(store, "rivers", "2014-RIV-001") == [keep]
+    assert len(fids(store, "rivers", "2014-RIV-002")) == 1
+
+
+def test_merge_patch_changes_only_what_it_names(store):
+    versions = store.features("rivers", project_ids=["2014-RIV-001"])[model.VERSION_COLUMN].tolist()
+    editing.patch_project(store, "2014-RIV-001", {"notes": "補記", "tasks": None}, ADMIN)
+    row = store.projects(["2014-RIV-001"]).iloc[0]
+    assert row["notes"] == "補記" and row["tasks"] is None and row["name"] == "唐莊河整治"
+    assert int(row[model.VERSION_COLUMN]) == 2
+    assert store.features("rivers", project_ids=["2014-RIV-001"])[model.VERSION_COLUMN].tolist() == versions
+
+
+def test_a_changed_project_id_is_refused_and_changes_nothing(store):
+    was = state(store)
+    with pytest.raises(ValidationError) as refused:
+        editing.patch_project(store, "2014-RIV-001", {"project_id": "2014-RIV-009"}, ADMIN)
+    assert refused.value.param == "project_id"
+    assert state(store) == was
+
+
+def test_an_invalid_project_edit_names_the_field_and_changes_nothing(store):
+    was = state(store)
+    for patch, field in (({"investment_yuan": -5}, "investment_yuan"), ({"category": "moats"}, "category"),
+                         ({"status": "completed"}, "status"),
+                         ({"features": [{"geometry": geojson(POLYGON)}]}, "geometry")):
+        with pytest.raises(ValidationError) as refused:
+            editing.patch_project(store, "2014-RIV-001", patch, ADMIN)
+        assert refused.value.param == field, patch
+    assert state(store) == was
+
+
+def test_post_without_an_id_assigns_the_next_number_of_its_year_and_category(store):
+    body = {k: v for k, v in project("2014-RIV-001", "rivers").items() if k != "project_id"}
+    body["features"] = [{"name": "新河", "geometry": geojson(SECOND)}]
+    first, _ = editing.create_project(store, body, ADMIN)
+    second, records = editing.create_project(store, body, ADMIN)
+    assert (first, second) == ("2014-RIV-003", "2014-RIV-004")
+    assert fids(store, "rivers", second) == [int(f) for f in records.features["rivers"].query(
+        "project_id == @second").index]
+
+
+def test_post_of_an_existing_id_is_refused(store):
+    with pytest.raises(ValidationError) as refused:
+        editing.create_project(store, project("2014-RIV-002", "rivers"), ADMIN)
+    assert refused.value.param == "project_id"
+
+
+def test_delete_removes_the_project_and_its_features(store):
+    editing.delete_project(store, "2014-POL-001", ADMIN)
+    assert store.projects(["2014-POL-001"]).empty
+    assert store.features("sluices").empty and store.features("polders").empty
+    with pytest.raises(NotFound):
+        editing.delete_project(store, "2014-POL-001", ADMIN)
+
+
+def test_an_editor_may_not_touch_another_departments_project(store):
+    was = state(store)
+    with pytest.raises(Forbidden):
+        editing.patch_project(store, "2014-RIV-002", {"notes": "x"}, PLANNING)
+    assert state(store) == was
+    editing.patch_project(store, "2014-RIV-002", {"notes": "x"}, CITY)
+    assert store.projects(["2014-RIV-002"]).iloc[0]["notes"] == "x"
+
+
+# -- ETags and If-Match ---------------------------------------------------------------------------------------
+def test_a_stale_if_match_is_a_conflict_naming_the_current_etag(store):
+    tag = etag(store, "2014-RIV-001")
+    editing.patch_project(store, "2014-RIV-001", {"notes": "先"}, ADMIN, if_match=[tag])
+    now = etag(store, "2014-RIV-001")
+    assert now != tag
+    with pytest.raises(Conflict) as refused:
+        editing.patch_project(store, "2014-RIV-001", {"notes": "後"}, ADMIN, if_match=[tag])
+    assert refused.value.current == now
+    assert store.projects(["2014-RIV-001"]).iloc[0]["notes"] == "先"
+
+
+def test_a_features_edit_moves_its_projects_etag(store):
+    tag = etag(store, "2014-RIV-001")
+    editing.patch_item(store, "rivers", fids(store, "rivers", "2014-RIV-001")[0], {"properties": {"feature_name": "x"}},
+                       ADMIN)
+    assert etag(store, "2014-RIV-001") != tag
+
+
+def test_writes_with_and_without_if_match_are_logged_as_such(store):
+    editing.patch_project(store, "2014-RIV-001", {"notes": "a"}, ADMIN)
+    editing.patch_project(store, "2014-RIV-001", {"notes": "b"}, ADMIN, if_match=[etag(store, "2014-RIV-001")])
+    entries = [e for e in log(store) if e[0] == "update" and e[1] == "projects"]
+    assert [e[5] for e in entries] == [False, True]
+    assert [e[4] for e in entries] == [2, 3]
+
+
+def test_same_etag_at_once_one_wins_the_rest_conflict_and_the_log_holds_the_winner(store):
+    tag = etag(store, "2014-RIV-001")
+    logged = len(log(store))
+    outcomes: list[str] = []
+    start = threading.Barrier(6)
+
+    def edit(i: int) -> None:
+        start.wait()
+        try:
+            editing.patch_project(store, "2014-RIV-001", {"notes": f"第{i}"}, ADMIN, if_match=[tag])
+            outcomes.append(f"第{i}")
+        except Conflict:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o != "412"]
+    assert len(winners) == 1 and outcomes.count("412") == 5
+    entries = log(store)[logged:]
+    assert [(e[0], e[1], e[4], e[5]) for e in entries] == [("update", "projects", 2, True)]
+    assert store.projects(["2014-RIV-001"]).iloc[0]["notes"] == winners[0]
+
+
+# -- items (Part 4) ---------------------------------------------------------------------------------------------
+def test_item_create_replace_patch_delete(store):
+    fid, _ = editing.create_item(store, "rivers", {"type": "Feature", "properties": {
+        "project_id": "2014-RIV-001", "feature_name": "支流"}, "geometry": geojson(SECOND)}, PLANNING)
+    assert fid in fids(store, "rivers", "2014-RIV-001")
+    moved = LINE.offset_curve(0.002)
+    editing.replace_item(store, "rivers", fid, {"type": "Feature", "properties": {
+        "project_id": "2014-RIV-001", "feature_name": "支流二"}, "geometry": geojson(moved)}, PLANNING)
+    row = store.features("rivers").loc[fid]
+    assert row["name"] == "支流二" and row.geometry.equals_exact(shapely.multilinestrings([moved]), 1e-7)
+    editing.patch_item(store, "rivers", fid, {"properties": {"feature_name": "支流三"}}, PLANNING)
+    editing.patch_item(store, "rivers", fid, {"geometry": geojson(SECOND)}, PLANNING)
+    row = store.features("rivers").loc[fid]
+    assert row["name"] == "支流三" and row.geometry.equals_exact(shapely.multilinestrings([SECOND]), 1e-7)
+    editing.delete_item(store, "rivers", fid, PLANNING)
+    assert fid not in store.features("rivers").index
+
+
+def test_content_crs_is_honoured_in_its_axis_order(store):
+    to_4549 = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
+    east_north = shapely.transform(SECOND, lambda xy: __import__("numpy").column_stack(to_4549.transform(*xy.T)))
+    north_east = shapely.transform(east_north, lambda xy: xy[:, ::-1])  # EPSG:4549's axis order: northing first
+    fid, _ = editing.create_item(store, "rivers", {"type": "Feature", "properties": {"project_id": "2014-RIV-001"},
+                                                   "geometry": geojson(north_east)}, ADMIN,
+                                 content_crs="<http://www.opengis.net/def/crs/EPSG/0/4549>")
+    stored = store.features("rivers").loc[fid].geometry
+    assert stored.equals_exact(shapely.multilinestrings([SECOND]), 1e-6)
+
+
+def test_a_project_attribute_on_an_item_is_read_only_and_points_to_the_project(store):
+    fid = fids(store, "rivers", "2014-RIV-001")[0]
+    was = state(store)
+    with pytest.raises(ValidationError) as refused:
+        editing.patch_item(store, "rivers", fid, {"properties": {"status": "completed"}}, ADMIN)
+    assert refused.value.param == "status" and "/projects/2014-RIV-001" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        editing.patch_item(store, "rivers", fid, {"properties": {"investment_share_yuan": 1}}, ADMIN)
+    assert refused.value.param == "investment_share_yuan"
+    assert state(store) == was
+    editing.patch_item(store, "rivers", fid, {"properties": {"status": "planned", "feature_name": "同"}}, ADMIN)
+    assert store.features("rivers").loc[fid, "name"] == "同"
+
+
+def test_an_item_may_move_to_another_project_of_the_editors_department_only(store):
+    fid = fids(store, "rivers", "2014-RIV-001")[0]
+    with pytest.raises(Forbidden):
+        editing.patch_item(store, "rivers", fid, {"properties": {"project_id": "2014-RIV-002"}}, PLANNING)
+    editing.patch_item(store, "rivers", fid, {"properties": {"project_id": "2014-RIV-002"}}, ADMIN)
+    assert fid in fids(store, "rivers", "2014-RIV-002")
+
+
+def test_a_feature_of_the_wrong_layer_or_geometry_is_refused(store):
+    with pytest.raises(ValidationError) as refused:
+        editing.create_item(store, "rivers", {"type": "Feature", "properties": {"project_id": "2014-RIV-001"},
+                                              "geometry": geojson(POINT)}, ADMIN)
+    assert refused.value.param == "geometry"
+    with pytest.raises(ValidationError) as refused:
+        editing.create_item(store, "polders", {"type": "Feature", "properties": {"project_id": "2014-RIV-001"},
+                                               "geometry": geojson(POLYGON)}, ADMIN)
+    assert refused.value.param == "project_id"
