@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from registry import cql, crs, features, model
-from registry.errors import ValidationError
+from registry import cql, crs, editing, features, model
+from registry.errors import NotFound, ValidationError
 
+from . import editing as edits
 from . import openapi
 from .http import (
     EXPORTS,
@@ -46,6 +47,9 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
 
 
@@ -173,7 +177,7 @@ def schema(name: str):
     return json_response(doc, mimetype="application/schema+json")
 
 
-@bp.get("/collections/<name>/items")
+@bp.get("/collections/<name>/items", provide_automatic_options=False)
 def items(name: str):
     view = features.view(store(), name)
     fmt = negotiate(["geojson", "json", "html", *EXPORTS], default="geojson")
@@ -221,8 +225,16 @@ def _collection_chunks(head: dict, body):
     yield b"]}"
 
 
-@bp.get("/collections/<name>/items/<fid>")
+@bp.get("/collections/<name>/items/<fid>", provide_automatic_options=False)
 def item(name: str, fid: str):
+    response = _item(name, fid)
+    if model.LAYER_BY_NAME[name].kind == "project":
+        project_id = features.view(store(), name).frame.at[int(fid), "project_id"]
+        response.set_etag(editing.item_etag(editing.project_records(store(), project_id), name, int(fid)))
+    return response
+
+
+def _item(name: str, fid: str):
     view = features.view(store(), name)
     target = crs.crs_uri(request.args.get("crs"))
     fmt = negotiate(["geojson", "json", "html"], default="geojson")
@@ -235,3 +247,88 @@ def item(name: str, fid: str):
     doc["links"] = [link(here, "self", GEOJSON, "This feature"), link(here + "?f=html", "alternate", HTML),
                     link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
     return json_response(doc, mimetype=GEOJSON if fmt == "geojson" else JSON, headers={"Content-Crs": f"<{target}>"})
+
+
+# -- edits (OGC API – Features Part 4): each route translates HTTP to one call of registry.editing ---------
+_BODIES = (GEOJSON, JSON)
+
+
+def _fid(fid: str) -> int:
+    try:
+        return int(fid)
+    except ValueError:
+        raise NotFound(f"feature {fid!r} does not exist (ids are integers)", param="featureId") from None
+
+
+def _answer(records, name: str, fid: int, status: int = 200, location: str | None = None):
+    """A feature as an edit leaves it: its GeoJSON (CRS84) and strong ETag."""
+    response = edits.answer(editing.item_document(records, name, fid), editing.item_etag(records, name, fid),
+                            status, GEOJSON, location)
+    response.headers["Content-Crs"] = f"<{crs.CRS84}>"
+    return response
+
+
+def _current():
+    """The feature of this request as stored now (a 412's body), or None if it is gone."""
+    args = request.view_args or {}
+    try:
+        fid = _fid(args.get("fid", ""))
+        return _answer(editing.item_records(store(), args.get("name", ""), fid), args["name"], fid)
+    except NotFound:
+        return None
+
+
+edits.handle_refusals(bp, _current)
+
+
+@bp.route("/collections/<name>/items", methods=["OPTIONS"])
+def items_options(name: str):
+    """The methods this caller may use here (QGIS edits a layer only if POST is among them)."""
+    _known(name)
+    editable = model.LAYER_BY_NAME[name].kind == "project" and edits.may_write()
+    return edits.allow(Response(status=200), ("POST",) if editable else ())
+
+
+@bp.route("/collections/<name>/items/<fid>", methods=["OPTIONS"])
+def item_options(name: str, fid: str):
+    """The methods this caller may use on this feature (on an unknown one, as on the layer: QGIS probes one)."""
+    _known(name)
+    project = None
+    if model.LAYER_BY_NAME[name].kind == "project" and fid.isascii() and fid.isdigit():
+        frame = features.view(store(), name).frame
+        if int(fid) in frame.index:
+            project = frame.loc[int(fid)]
+    editable = model.LAYER_BY_NAME[name].kind == "project" and edits.may_write(project)
+    return edits.allow(Response(status=200), ("PUT", "PATCH", "DELETE") if editable else ())
+
+
+@bp.post("/collections/<name>/items")
+def create_item(name: str):
+    author = edits.author()
+    fid, records = editing.create_item(edits.writable(), name, edits.body(*_BODIES), author, edits.content_crs())
+    return _answer(records, name, fid, 201, f"{base_url()}collections/{name}/items/{fid}")
+
+
+@bp.put("/collections/<name>/items/<fid>")
+def replace_item(name: str, fid: str):
+    author = edits.author()
+    key = _fid(fid)
+    records = editing.replace_item(edits.writable(), name, key, edits.body(*_BODIES), author, edits.if_match(),
+                                   edits.content_crs())
+    return _answer(records, name, key)
+
+
+@bp.patch("/collections/<name>/items/<fid>")
+def patch_item(name: str, fid: str):
+    author = edits.author()
+    key = _fid(fid)
+    records = editing.patch_item(edits.writable(), name, key, edits.body(editing.MERGE_PATCH), author,
+                                 edits.if_match(), edits.content_crs())
+    return _answer(records, name, key)
+
+
+@bp.delete("/collections/<name>/items/<fid>")
+def delete_item(name: str, fid: str):
+    author = edits.author()
+    editing.delete_item(edits.writable(), name, _fid(fid), author, edits.if_match())
+    return edits.answer(None, None, 204)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 
+import orjson
 import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
 
-from registry import limits, model, output, spatial
+from registry import editing, limits, model, output, spatial
 from registry.crs import parse_epsg
 from registry.errors import NotFound
 from registry.exchange import csvfile
@@ -18,6 +19,7 @@ from registry.query import find
 from registry.stats import statistics
 from registry.streets import resolve_street, streets_as_of
 
+from . import editing as edits
 from .http import (
     EXPORTS,
     GEOJSON,
@@ -83,6 +85,12 @@ def projects():
 
 @bp.get("/projects/<project_id>")
 def project(project_id: str):
+    response = _project(project_id)
+    response.set_etag(editing.project_etag(editing.project_records(store(), project_id), project_id))
+    return response
+
+
+def _project(project_id: str) -> Response:
     fmt = negotiate(["json", "geojson", "html"])
     rows = store().projects([project_id])
     if rows.empty:
@@ -100,6 +108,56 @@ def project(project_id: str):
         return html_response("project.html", project=doc, format_wan=output.format_wan, fields=model.PROJECT_FIELDS,
                              statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
     return json_response(doc)
+
+
+# -- edits: each route translates HTTP to one call of registry.editing -----------------------------------
+_BODIES = (JSON, GEOJSON)
+
+
+def _answer(records, project_id: str, status: int = 200, location: str | None = None) -> Response:
+    """A project as an edit leaves it: its document and strong ETag."""
+    doc = orjson.dumps(editing.project_document(records, project_id))
+    return edits.answer(doc, editing.project_etag(records, project_id), status, location=location)
+
+
+def _current() -> Response | None:
+    """The project of this request as stored now (a 412's body), or None if it is gone."""
+    project_id = (request.view_args or {}).get("project_id")
+    records = editing.project_records(store(), project_id) if project_id else None
+    return _answer(records, project_id) if records is not None and len(records.projects) else None
+
+
+edits.handle_refusals(bp, _current)
+
+
+@bp.post("/projects")
+def create_project():
+    author = edits.author()
+    project_id, records = editing.create_project(edits.writable(), edits.body(*_BODIES), author, edits.content_crs())
+    return _answer(records, project_id, 201, f"{base_url()}projects/{project_id}")
+
+
+@bp.put("/projects/<project_id>")
+def replace_project(project_id: str):
+    author = edits.author()
+    records = editing.replace_project(edits.writable(), project_id, edits.body(*_BODIES), author, edits.if_match(),
+                                      edits.content_crs())
+    return _answer(records, project_id)
+
+
+@bp.patch("/projects/<project_id>")
+def patch_project(project_id: str):
+    author = edits.author()
+    records = editing.patch_project(edits.writable(), project_id, edits.body(editing.MERGE_PATCH), author,
+                                    edits.if_match(), edits.content_crs())
+    return _answer(records, project_id)
+
+
+@bp.delete("/projects/<project_id>")
+def delete_project(project_id: str):
+    author = edits.author()
+    editing.delete_project(edits.writable(), project_id, author, edits.if_match())
+    return edits.answer(None, None, 204)
 
 
 @bp.get("/streets")
