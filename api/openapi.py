@@ -8,7 +8,7 @@ server's answers are, so a fuzzer checking answers against them (tests/test_open
 
 from __future__ import annotations
 
-from registry import crs, features, limits, model, stats
+from registry import crs, features, limits, model, output, stats
 from registry.maps import BY_CHOICES, FORMATS, THEMES
 from registry.maps.style import DPI_RANGE
 from registry.params import PARAMETERS
@@ -164,7 +164,13 @@ def _field(name: str, kind: str, required: bool) -> dict:
 
 
 def _project_fields() -> dict[str, dict]:
-    return {f.name: _field(f.name, f.kind, f.required) for f in model.PROJECT_FIELDS}
+    """The project fields, each coded one followed by its label in the request's script (``output.with_labels``)."""
+    out = {}
+    for f in model.PROJECT_FIELDS:
+        out[f.name] = _field(f.name, f.kind, f.required)
+        if f.name in output.LABELLED:
+            out[f.name + output.LABEL_SUFFIX] = {"type": "string"} if f.required else _nullable({"type": "string"})
+    return out
 
 
 def _geometries() -> dict[str, dict]:
@@ -216,8 +222,12 @@ def _layer_schemas(layer: model.Layer) -> dict[str, dict]:
     """``{layer}.Feature`` and ``{layer}.FeatureCollection``: the layer's exact properties and geometry type."""
     spec = _properties(layer)
     fields = model.FIELD_BY_NAME if layer.kind == "project" else {}
-    props = {name: _field(name, kind, fields[name].required if name in fields else name == "project_id")
-             for name, kind in spec.items()}
+    props = {}
+    for name, kind in spec.items():
+        required = fields[name].required if name in fields else name == "project_id"
+        props[name] = _field(name, kind, required)
+        if layer.kind == "project" and name in output.LABELLED:  # its name in the request's script
+            props[name + output.LABEL_SUFFIX] = {"type": "string"} if required else _nullable({"type": "string"})
     feature = _feature(_object(props), layer.geometry_type, {"type": "integer"}, links=True)
     return {f"{layer.name}.Feature": feature,
             f"{layer.name}.FeatureCollection": _collection(

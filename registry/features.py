@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import limits, model, output
+from . import limits, model, output, script
 from .apportion import investment_shares
 from .crs import CRS84, reproject
 from .errors import NotFound
@@ -42,7 +42,7 @@ class LayerView:
     queryables: dict[str, str]
     extent: tuple[float, float, float, float] | None
     interval: tuple[str | None, str | None]
-    _fragments: np.ndarray | None = field(default=None, repr=False)
+    _fragments: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per script (labels differ)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -50,11 +50,12 @@ class LayerView:
         return [c for c in self.frame.columns if c != "geometry"]
 
     def fragments(self) -> np.ndarray:
-        """GeoJSON Feature text of every row in CRS84 with all properties, encoded once."""
+        """GeoJSON Feature text of every row in CRS84 with all properties, encoded once per script."""
+        chosen = script.current()
         with self._lock:
-            if self._fragments is None:
-                self._fragments = encode_features(self.frame, self.properties, self.frame.geometry.values)
-            return self._fragments
+            if chosen not in self._fragments:
+                self._fragments[chosen] = encode_features(self.frame, self.properties, self.frame.geometry.values)
+            return self._fragments[chosen]
 
 
 def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:

@@ -14,9 +14,37 @@ import orjson
 import pandas as pd
 import shapely
 
-from . import model
+from . import model, script
 
 GEOJSON_DECIMALS = 7  # about 1 cm
+# Coded fields (model.NAMES) → the kind of name they hold: machine formats keep the code and add
+# ``<field>_label``, its name in the reader's script (category_label: 低洼易淹易涝片区 or 低窪易淹易澇片區, status_label: ...).
+LABELLED = {field: kind for kind, field in model.NAME_FIELDS.items()}
+LABEL_SUFFIX = "_label"
+
+
+def with_labels(frame: pd.DataFrame, properties: Sequence[str],
+                chosen: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` with a ``<field>_label`` column after each coded field of ``properties`` (in the script
+    ``chosen``, default the current one), and the properties with the labels in their places."""
+    wanted = [p for p in properties if p in LABELLED and p in frame.columns]
+    if not wanted:
+        return frame, list(properties)
+    chosen = chosen or script.current()
+    labels = {}
+    for field in wanted:
+        kind = LABELLED[field]
+        names = model.name_labels(kind, chosen)
+        if kind == "street":  # comma-separated codes: each distinct value labelled once
+            codes, uniques = pd.factorize(frame[field])
+            table = np.array([*(",".join(names.get(c, c) for c in str(u).split(",")) for u in uniques), None],
+                             dtype=object)
+            labels[field + LABEL_SUFFIX] = table[codes]
+        else:
+            labels[field + LABEL_SUFFIX] = frame[field].map(names).fillna(frame[field]).to_numpy(dtype=object)
+    out = frame.assign(**labels)
+    columns = [c for p in properties for c in ((p, p + LABEL_SUFFIX) if p in wanted else (p,))]
+    return out, columns
 
 
 def records(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict]:
@@ -44,7 +72,7 @@ def feature_texts(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndar
     if not len(frame):
         return []
     texts = geometry_json(geoms)
-    props = records(frame, properties)
+    props = records(*with_labels(frame, properties))
     ids = [None] * len(frame) if ids is None else ids
     return [b'{"type":"Feature",' + (b'"id":' + orjson.dumps(fid) + b"," if fid is not None else b"")
             + b'"properties":' + orjson.dumps(prop) + b',"geometry":' + geom.encode() + b"}"
@@ -84,7 +112,7 @@ def project_documents(projects: pd.DataFrame, features: pd.DataFrame) -> list[di
         pid = row.pop("project_id")
         row["name"] = row.pop("feature_name")
         by_project.setdefault(pid, []).append({**row, "geometry": geom})
-    documents = records(projects, model.PROJECT_COLUMNS)
+    documents = records(*with_labels(projects, model.PROJECT_COLUMNS))
     for document in documents:
         document["features"] = by_project.get(document["project_id"], [])
     return documents
@@ -96,10 +124,12 @@ def query_json(result) -> dict:
 
 
 def format_wan(yuan: float | int | None) -> str:
-    """An amount in 萬元 (10^4 yuan) with two decimals, as the renovation office reports."""
-    return "-" if yuan is None or pd.isna(yuan) else f"{yuan / 10_000:,.2f} 萬元"
+    """An amount in 萬元 (10^4 yuan; 万元 in Simplified) with two decimals, as the renovation office reports."""
+    unit = "万元" if script.current() == "zh-Hans" else "萬元"
+    return "-" if yuan is None or pd.isna(yuan) else f"{yuan / 10_000:,.2f} {unit}"
 
 
 def format_yi(yuan: float | int) -> str:
-    """An amount in 億元 (10^8 yuan): 3,633,000,000 → ``36.33 億元``."""
-    return f"{yuan / 100_000_000:,.2f} 億元"
+    """An amount in 億元 (10^8 yuan; 亿元 in Simplified): 3,633,000,000 → ``36.33 億元``."""
+    unit = "亿元" if script.current() == "zh-Hans" else "億元"
+    return f"{yuan / 100_000_000:,.2f} {unit}"

@@ -77,8 +77,9 @@ def choose(*, lang: str | None, user: str | None, accept_language: str | None, d
 
 
 def current() -> str:
-    """The script of the request or command running now (the default before any chose one)."""
-    return _current.get() or DEFAULT
+    """The script of the request or command running now; before any chose one (library calls), the stored
+    text's own, zh-Hant, so nothing is converted that no reader asked for."""
+    return _current.get() or "zh-Hant"
 
 
 def set_current(script: str) -> None:

@@ -1,0 +1,47 @@
+"""Machine formats keep the codes and add each coded field's name in the reader's script (``<field>_label``)."""
+
+from __future__ import annotations
+
+import json
+
+from registry import model
+
+from .conftest import run_cli
+
+_POLDERS = {"zh-Hans": "低洼易淹易涝片区", "zh-Hant": "低窪易淹易澇片區"}
+
+
+def test_project_documents_add_labels_in_the_chosen_script(client):
+    for lang, polders in _POLDERS.items():
+        body = client.get("/projects", query_string={"category": "polders", "lang": lang}).get_json()
+        assert body["projects"] and {p["category_label"] for p in body["projects"]} == {polders}
+        assert {p["category"] for p in body["projects"]} == {"polders"}
+
+
+def test_every_coded_field_gets_its_label(client):
+    body = client.get("/projects", query_string={"lang": "zh-Hans", "limit": 1000}).get_json()
+    names = {kind: {n.code: n.hans for n in model.NAMES[kind]} for kind in model.NAMES}
+    departments = {n.hant: n.hans for n in model.NAMES["lead_department"]}
+    for p in body["projects"]:
+        assert p["status_label"] == names["status"][p["status"]]
+        assert p["lead_department_label"] == departments[p["lead_department"]]
+        assert p["street_codes_label"] == ",".join(names["street"][c] for c in p["street_codes"].split(","))
+        if p["site_type"]:
+            assert p["site_type_label"] == names["site_type"][p["site_type"]]
+
+
+def test_collection_items_carry_labels_per_script(client):
+    query = {"limit": 5, "status": "long_term_management"}
+    hans = client.get("/collections/rivers/items", query_string={**query, "lang": "zh-Hans"}).get_json()
+    hant = client.get("/collections/rivers/items", query_string={**query, "lang": "zh-Hant"}).get_json()
+    assert [f["id"] for f in hans["features"]] == [f["id"] for f in hant["features"]]
+    assert {f["properties"]["status_label"] for f in hans["features"]} == {"长效管理"}
+    assert {f["properties"]["status_label"] for f in hant["features"]} == {"長效管理"}
+
+
+def test_cli_json_carries_labels(demo_path):
+    done = run_cli("--lang", "zh-Hans", "query", "--store", str(demo_path), "--category", "BBD",
+                   "--format", "json")
+    assert done.returncode == 0, done.stderr
+    projects = json.loads(done.stdout)["projects"]
+    assert projects and {p["category_label"] for p in projects} == {"户外广告"}
