@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import model
+from . import model, script
 from .cli_options import (
     STORE_OPTION,
     choose_lang,
@@ -135,12 +135,21 @@ def query(store: str | None, fmt: str, **options) -> None:
     elif fmt == "csv":
         rows = records(result.projects, model.PROJECT_COLUMNS)
         print_csv(list(model.PROJECT_COLUMNS), [list(r.values()) for r in rows])
-    else:
+    else:  # for people: headers from the message catalog, names and data text in the command's script
+        from .i18n import gettext as _
+        from .output import with_labels
+        from .text import to_script_all
+
         counts = result.features.groupby("project_id").size()
-        print_table(["project_id", "name", "category", "year", "investment", "status", "streets", "features"],
-                    [[r.project_id, r.name, r.category, r.year, format_wan(r.investment_yuan), r.status,
-                      r.street_codes, int(counts.get(r.project_id, 0))] for r in result.projects.itertuples()])
-        click.echo(f"{len(result.projects)} of {result.total} projects, {len(result.features)} features")
+        shown, _columns = with_labels(result.projects, ["category", "status", "street_codes"])
+        names = to_script_all(list(shown["name"]), script.current())
+        print_table([_(h) for h in ("project_id", "name", "category", "year", "investment", "status", "streets",
+                                    "features")],
+                    [[r.project_id, name, r.category_label, r.year, format_wan(r.investment_yuan), r.status_label,
+                      r.street_codes_label, int(counts.get(r.project_id, 0))]
+                     for r, name in zip(shown.itertuples(), names)])
+        click.echo(_("%(shown)s of %(total)s projects, %(features)s features", shown=len(result.projects),
+                     total=result.total, features=len(result.features)))
 
 
 @cli.command()
