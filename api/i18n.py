@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, request
 
-from registry import script
+from registry import i18n, script
+from registry.text import to_script
 
 from .http import store
 
@@ -35,7 +36,16 @@ def choose_script() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Choose each request's script before it runs; say that responses vary by Accept-Language."""
+    """Choose each request's script before it runs; say that responses vary by Accept-Language. Templates
+    get ``_()`` from the script's message catalog, ``in_script`` for data text and ``page_lang``."""
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # Jinja fills %(name)s itself (newstyle)
+        gettext=lambda message: i18n.translations(script.current()).gettext(message),
+        ngettext=lambda singular, plural, n: i18n.translations(script.current()).ngettext(singular, plural, n),
+        newstyle=True)
+    app.jinja_env.filters["in_script"] = lambda text: to_script(text, script.current()) if text else text
+    app.jinja_env.globals["page_lang"] = lambda: script.current()
+
     @app.before_request
     def script_of_the_request() -> None:  # returns nothing: a value would be taken for the response
         choose_script()

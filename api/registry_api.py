@@ -9,10 +9,11 @@ import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
 
-from registry import editing, limits, model, output, spatial
+from registry import editing, limits, model, output, script, spatial
 from registry.crs import parse_epsg
 from registry.errors import NotFound
 from registry.exchange import csvfile
+from registry.i18n import gettext
 from registry.params import parse
 from registry.qa import run_qa
 from registry.query import find
@@ -56,7 +57,7 @@ def _project_args(extra: dict | None = None, default_limit: int = DEFAULT_PROJEC
     return args
 
 
-def _projects_response(extra: dict | None = None, title: str = "專案"):
+def _projects_response(extra: dict | None = None, title: str | None = None):
     fmt = negotiate(["json", "geojson", "html", *EXPORTS])
     if (cached := not_modified()) is not None:
         return cached
@@ -72,7 +73,8 @@ def _projects_response(extra: dict | None = None, title: str = "專案"):
                                                     "numberReturned": len(result.features)})
         return stream_response(chunks, GEOJSON)
     if fmt == "html":
-        return html_response("projects.html", title=title, projects=output.records(result.projects),
+        return html_response("projects.html", title=title or gettext("Projects"),
+                             projects=output.records(*output.with_labels(result.projects, model.PROJECT_COLUMNS)),
                              total=result.total, format_wan=output.format_wan, fields=model.FIELD_BY_NAME,
                              statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
     return json_response(output.query_json(result))
@@ -180,8 +182,9 @@ def streets():
 
 @bp.get("/streets/<code>/projects")
 def street_projects(code: str):
-    name = resolve_street(store(), code, spatial.parse_date(request.args.get("as_of")))["name"]
-    return _projects_response({"street": code}, title=f"{name}街道的專案")
+    found = resolve_street(store(), code, spatial.parse_date(request.args.get("as_of")))["code"]
+    name = model.name_label("street", found, script.current())
+    return _projects_response({"street": code}, title=gettext("Projects of %(street)s street", street=name))
 
 
 @bp.get("/stats")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, send_from_directory
 
-from registry import limits, maps, model, palette
+from registry import limits, maps, model, palette, script
 from registry.errors import NotFound, ValidationError
+from registry.text import to_script
 
 from .http import store
 
@@ -45,11 +46,15 @@ def static_map():
 @bp.get("/map")
 def web_map():
     """The web map; its colours and each category's layers come from the registry (as JSON data in the page)."""
-    categories = [{"slug": c.slug, "zh": c.zh, "colour": palette.CATEGORY_COLOURS[c.slug],
-                   "layers": [{"name": layer, "zh": c.zh if layer == c.slug else model.LAYER_BY_NAME[layer].title_zh,
+    chosen = script.current()  # names in the request's script; layer titles are data text
+    names = model.name_labels("category", chosen)
+    categories = [{"slug": c.slug, "zh": names[c.slug], "colour": palette.CATEGORY_COLOURS[c.slug],
+                   "layers": [{"name": layer, "zh": names[c.slug] if layer == c.slug
+                               else to_script(model.LAYER_BY_NAME[layer].title_zh, chosen),
                                "colour": palette.layer_colour(layer)} for layer in model.category_layers(c.slug)]}
                   for c in model.CATEGORIES]
-    return render_template("map.html", categories=categories, statuses=model.STATUSES, streets=model.STREETS)
+    return render_template("map.html", categories=categories, statuses=model.name_labels("status", chosen),
+                           streets=model.name_labels("street", chosen))
 
 
 @bp.get("/vendor/leaflet/<path:filename>")

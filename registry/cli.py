@@ -143,8 +143,8 @@ def query(store: str | None, fmt: str, **options) -> None:
         counts = result.features.groupby("project_id").size()
         shown, _columns = with_labels(result.projects, ["category", "status", "street_codes"])
         names = to_script_all(list(shown["name"]), script.current())
-        print_table([_(h) for h in ("project_id", "name", "category", "year", "investment", "status", "streets",
-                                    "features")],
+        print_table([_("project_id"), _("name"), _("category"), _("year"), _("investment"), _("status"),
+                     _("street_codes"), _("features")],
                     [[r.project_id, name, r.category_label, r.year, format_wan(r.investment_yuan), r.status_label,
                       r.street_codes_label, int(counts.get(r.project_id, 0))]
                      for r, name in zip(shown.itertuples(), names)])

@@ -44,6 +44,6 @@ def translations(chosen: str) -> Translations:
 
 
 def gettext(message: str, **values: object) -> str:
-    """``message`` in the current script, with ``values`` put in its ``%(name)s`` places."""
-    text = translations(script.current()).gettext(message)
-    return text % values if values else text
+    """``message`` in the current script, with ``values`` put in its ``%(name)s`` places (always filled, as
+    Jinja's newstyle gettext fills templates' messages, so a literal % is written %% everywhere)."""
+    return translations(script.current()).gettext(message) % values

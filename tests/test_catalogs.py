@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import opencc
 import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 
 from registry import i18n, model
 
-from .conftest import run_cli
+from .conftest import ROOT, run_cli
+
+_ONE_SCRIPT = {"zh-Hans": "tw2s", "zh-Hant": "s2tw"}  # a text in one script is unchanged by the other's conversion
+_PAGES = ["/?f=html", "/collections?f=html", "/collections/rivers?f=html", "/collections/rivers/items?f=html&limit=20",
+          "/collections/rivers/items/1?f=html", "/projects?f=html&limit=40", "/projects/2013-POL-004?f=html",
+          "/streets?f=html", "/streets/LF/projects?f=html", "/stats?f=html&by=street", "/map", "/conformance?f=html"]
 
 
 @pytest.mark.parametrize("chosen", model.SCRIPTS)
@@ -20,11 +27,31 @@ def test_every_catalog_entry_is_translated_and_passes_babels_checks(chosen):
     assert [(m.id, errors) for m, errors in catalog.check()] == []
 
 
+def test_every_marked_message_and_project_field_is_in_the_catalogs():
+    with (ROOT / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    marked = {message for _, _, message, _, _ in extract_from_dir(
+        ROOT, method_map, options_map, keywords={"_": None, "gettext": None})}
+    wanted = marked | {f.name for f in model.PROJECT_FIELDS}
+    for chosen in model.SCRIPTS:
+        assert wanted - {m.id for m in i18n.read_catalog(chosen)} == set()
+
+
 def test_both_catalogs_hold_the_same_messages():
     assert {m.id for m in i18n.read_catalog("zh-Hans")} == {m.id for m in i18n.read_catalog("zh-Hant")}
 
 
-@pytest.mark.parametrize(("chosen", "config"), [("zh-Hans", "tw2s"), ("zh-Hant", "s2tw")])
+@pytest.mark.parametrize("chosen", model.SCRIPTS)
+@pytest.mark.parametrize("page", _PAGES)
+def test_every_page_is_in_one_script(client, page, chosen):
+    response = client.get(f"{page}{'&' if '?' in page else '?'}lang={chosen}")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    text = response.get_data(as_text=True)
+    assert f'<html lang="{chosen}">' in text
+    assert opencc.OpenCC(_ONE_SCRIPT[chosen]).convert(text) == text
+
+
+@pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
 def test_the_cli_table_is_in_one_script(demo_path, chosen, config):
     done = run_cli("--lang", chosen, "query", "--store", str(demo_path), "--year", "2013")
     assert done.returncode == 0, done.stderr
