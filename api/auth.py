@@ -14,7 +14,9 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, url_for
@@ -77,10 +79,13 @@ def require_author() -> Author:
     return author
 
 
-def may_write() -> bool:
-    """Whether this caller's role may write at all (for an ``Allow`` header; the department is checked on write)."""
+def may_write(project: Mapping[str, Any] | None = None) -> bool:
+    """Whether this caller may write (for an ``Allow`` header): with a project (a row with its
+    ``lead_department``), whether it may change that one; without, whether its role writes at all."""
     author = current_author()
-    return author is not None and author.role in WRITER_ROLES
+    if author is None or author.role not in WRITER_ROLES:
+        return False
+    return author.role == "admin" or project is None or project.get("lead_department") == author.department
 
 
 def _store():
@@ -220,6 +225,13 @@ def init_app(app: Flask) -> None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         response = problem(401, "Unauthorized", exc.description)
         response.headers["WWW-Authenticate"] = CHALLENGE
+        return response
+
+    @app.after_request
+    def private(response: Response) -> Response:
+        """An answer to an account is not for shared caches (pages name the account; reads may need one)."""
+        if g.get("registry_user") is not None:
+            response.cache_control.private = True
         return response
 
     @app.context_processor

@@ -63,8 +63,10 @@ def negotiate(allowed: Iterable[str], default: str = "json") -> str:
 
 
 def etag() -> str:
-    """A weak ETag for this request against the store's current revision."""
-    key = f"{store().revision()}|{request.full_path}|{request.headers.get('Accept', '')}|{script.current()}"
+    """A weak ETag for this request against the store's current revision (and account: pages name it)."""
+    user = g.get("registry_user")
+    key = f"{store().revision()}|{request.full_path}|{request.headers.get('Accept', '')}|{script.current()}" \
+          f"|{user.name if user is not None else ''}"
     return 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
 
 

@@ -7,6 +7,7 @@ for outside clients (GDAL, OWSLib, Chromium), PostGIS schemas, and small builder
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import sqlite3
@@ -33,6 +34,8 @@ from psycopg.conninfo import conninfo_to_dict
 from shapely import LineString, Point, Polygon
 
 from api import create_app
+from registry import accounts
+from registry.accounts import Credentials
 from registry.demo import build_demo
 from registry.query import QueryResult, find
 from registry.store import Batch, GeoPackageStore
@@ -107,6 +110,17 @@ def reference_only(path: Path) -> GeoPackageStore:
     store = GeoPackageStore(path)
     store.delete(store.projects()["project_id"].tolist())
     return store
+
+
+def role_accounts(store) -> dict[str, Credentials]:
+    """One account per role on ``store`` (the editor's department 城市管理局): role → its credentials, given once."""
+    return {role: accounts.add(store, f"{role}1", role, "城市管理局" if role == "editor" else None)
+            for role in accounts.ROLES}
+
+
+def basic(name: str, secret: str) -> dict[str, str]:
+    """An HTTP Basic Authorization header (QGIS's way of sending credentials)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode()}
 
 
 @pytest.fixture(scope="session")

@@ -242,7 +242,7 @@ class GeoPackageStore(Store):
             rows = con.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
         finally:
             con.close()
-        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
+        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS), dtype=object)  # missing stays None
         frame["disabled"] = frame["disabled"].astype(bool)
         return frame
 

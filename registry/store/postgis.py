@@ -194,7 +194,7 @@ class PostGISStore(Store):
     def users(self) -> pd.DataFrame:
         with self._connect() as con:
             rows = con.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
-        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
+        frame = pd.DataFrame(rows, columns=list(USER_COLUMNS), dtype=object)  # missing stays None
         frame["disabled"] = frame["disabled"].astype(bool)
         return frame
 
