@@ -3,10 +3,12 @@ beside their libraries, such as exchange and maps, need not import the CLI itsel
 
 from __future__ import annotations
 
+import getpass
 import os
 import stat
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import click
@@ -15,7 +17,8 @@ from . import script
 from .errors import ValidationError
 from .exchange.csvfile import rows_table, write_csv
 from .params import PARAMETERS
-from .store import Reader
+from .spatial import parse_date
+from .store import Author, Reader
 
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,
@@ -103,3 +106,21 @@ def use_registry_script(view: Reader) -> str:
     chosen = click.get_current_context().find_root().meta.get("registry_lang") or script.registry_default(view.meta())
     script.set_current(chosen)
     return chosen
+
+
+def author_options(command: Callable) -> Callable:
+    """Add --correction and --recorded-at to a command that writes (the change log records both)."""
+    command = click.option("--recorded-at", "recorded_at", default=None, metavar="DATE",
+                           help="Record the change as made on this date (YYYY-MM-DD), to load history.")(command)
+    return click.option("--correction", default=None, metavar="REASON",
+                        help="Correct statuses against the workflow, giving the reason (logged).")(command)
+
+
+def cli_author(correction: str | None = None, recorded_at: str | None = None) -> Author:
+    """Who the command line writes as: the local account (whoever may write the store), as an admin; a
+    recorded date is the start of that day in Asia/Shanghai."""
+    at = None
+    if recorded_at:
+        day = parse_date(recorded_at, "recorded_at")
+        at = (datetime.fromisoformat(day) - timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return Author(f"{getpass.getuser()}@cli", role="admin", reason=correction or None, at=at)

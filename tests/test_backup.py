@@ -23,7 +23,7 @@ STORM_PROJECT = "2013-BBD-010"  # the 105 billboards removed beyond the statemen
 
 def fingerprint(projects: pd.DataFrame, counts: dict[str, int]) -> str:
     """Which state a registry is in: its project rows and its feature count per layer."""
-    rows = projects.sort_values("project_id").astype(object)
+    rows = projects.drop(columns=["version"]).sort_values("project_id").astype(object)
     rows = rows.where(rows.notna(), None).to_numpy().tolist()
     return hashlib.sha256(repr((rows, sorted(counts.items()))).encode()).hexdigest()
 

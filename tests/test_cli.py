@@ -13,6 +13,8 @@ import geopandas as gpd
 import pytest
 from shapely import Point
 
+from registry import model
+
 from .conftest import run_cli
 
 
@@ -21,7 +23,7 @@ def test_init_creates_an_empty_registry_that_info_reads(tmp_path):
     done = run_cli("init", "--store", str(path))
     assert done.returncode == 0, done.stderr
     info = json.loads(run_cli("info", "--store", str(path), "--format", "json").stdout)
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == model.SCHEMA_VERSION
     assert {layer["name"]: layer["count"] for layer in info["layers"]}["rivers"] == 0
 
 

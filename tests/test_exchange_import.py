@@ -95,13 +95,14 @@ def test_xlsx_updates_project_attributes_and_keeps_their_features(demo_path, dem
     sheet = workbook.worksheets[0]
     header = [c.value for c in sheet[1]]
     row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "2014-RIV-001")
-    row[header.index("狀態")].value = "已完成"  # the Chinese label of completed
+    row[header.index("狀態")].value = "在建"  # the Chinese label of in_progress
+    row[header.index("實際開工")].value = "2014-03-02"  # which entering in_progress needs
     row[header.index("牽頭部門")].value = "规划建设局"  # simplified
     workbook.save(report.path)
     imported = import_file(GeoPackageStore(demo_copy), report.path)
     assert (imported.mode, imported.projects_updated, imported.features) == ("upsert", len(demo_result.projects), {})
     after = GeoPackageStore(demo_copy).projects().set_index("project_id")
-    assert after.loc["2014-RIV-001", "status"] == "completed"
+    assert after.loc["2014-RIV-001", "status"] == "in_progress"
     assert after.loc["2014-RIV-001", "lead_department"] == "規劃建設局"
     before = GeoPackageStore(demo_path).projects().set_index("project_id")
     assert after.drop(index="2014-RIV-001").equals(before.drop(index="2014-RIV-001"))

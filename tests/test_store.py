@@ -83,7 +83,7 @@ def test_insert_refuses_an_existing_project_id(demo_copy):
 
 def test_upsert_replaces_a_projects_features(demo_copy):
     store = GeoPackageStore(demo_copy)
-    store.write(Batch(pd.DataFrame([project("2013-RIV-013", "rivers")]),
+    store.write(Batch(pd.DataFrame([project("2013-RIV-013", "rivers", status="in_progress")]),
                       {"rivers": features("2013-RIV-013", LINE)}))
     back = pyogrio.read_dataframe(demo_copy, layer="rivers", where="project_id = '2013-RIV-013'")
     assert len(back) == 1 and shapely.equals(back.geometry.iloc[0], LINE)

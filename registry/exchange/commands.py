@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .. import validate
-from ..cli_options import STORE_OPTION, filter_options, query_params
+from ..cli_options import STORE_OPTION, author_options, cli_author, filter_options, query_params
 from ..store import open_store, read_store
 from .export import FORMATS, export
 from .importer import RowsRejected, import_file
@@ -56,8 +56,10 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
                    "attribute-only files such as XLSX.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid projects and report the rejected rows.")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@author_options
 def import_command(store: str | None, file: Path, layer: str | None, crs: str | None, encoding: str | None,
-                   mapping: Path | None, mode: str | None, skip_invalid: bool, dry_run: bool) -> None:
+                   mapping: Path | None, mode: str | None, skip_invalid: bool, dry_run: bool,
+                   correction: str | None, recorded_at: str | None) -> None:
     """Import a Shapefile (folder, .shp or .zip), GeoJSON, GeoPackage, FlatGeobuf, CSV or XLSX.
 
     Every row is validated; the report lists rows accepted and rejected (row number, field, reason).
@@ -65,7 +67,8 @@ def import_command(store: str | None, file: Path, layer: str | None, crs: str | 
     """
     try:
         report = import_file(open_store(store), file, layer=layer, crs=crs, encoding=encoding, mapping=mapping,
-                             mode=mode, skip_invalid=skip_invalid, dry_run=dry_run)
+                             mode=mode, skip_invalid=skip_invalid, dry_run=dry_run,
+                             author=cli_author(correction, recorded_at))
     except RowsRejected as exc:
         for line in exc.report.lines(REPORT_LIMIT):
             click.echo(line)

@@ -81,11 +81,10 @@ def _lookup() -> dict[str, str]:
     """Every known spelling of a column (name, DBF name, Chinese header, GDAL's 10-byte cut, aliases)."""
     table: dict[str, str] = {}
     cuts: dict[str, list[str]] = {}
-    for field in FIELD_BY_NAME.values():
+    for field in (*model.PROJECT_FIELDS, *FEATURE_FIELDS):  # the order exports write columns in
         cuts.setdefault(field.name[:DBF_NAME_BYTES].lower(), []).append(field.name)
     for cut, names in cuts.items():
-        if len(names) == 1:
-            table[cut] = names[0]
+        table[cut] = names[0]  # GDAL gives a shared cut to the first column written, and numbers the others
     for column, aliases in _ALIASES.items():
         table.update({normalise(alias): column for alias in aliases})
     for field in FIELD_BY_NAME.values():

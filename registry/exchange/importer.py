@@ -26,7 +26,7 @@ import shapely
 from .. import model, validate
 from ..crs import parse_epsg
 from ..errors import ValidationError
-from ..store import Batch, Store
+from ..store import Author, Batch, Store
 from . import fields
 from .progress import progress_bar
 from .rows import failing_rows, map_values, normalise_values, reason
@@ -314,13 +314,14 @@ def _mapping(mapping: str | os.PathLike[str] | Mapping[str, str | None] | None) 
 def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None = None, crs: str | int | None = None,
                 encoding: str | None = None, mapping: str | os.PathLike[str] | Mapping[str, str | None] | None = None,
                 mode: str | None = None, skip_invalid: bool = False, dry_run: bool = False,
-                progress: bool | None = None) -> ImportReport:
+                progress: bool | None = None, author: Author | None = None) -> ImportReport:
     """Import ``path`` into ``store`` and report; raise RowsRejected (nothing written) if rows fail.
 
     ``layer`` names the registry layer of the features (when the file does not), ``crs`` the CRS of
     its coordinates (when it declares none or one GDAL does not know), ``encoding`` a Shapefile's or
     CSV's text encoding, ``mapping`` source field → column (a JSON file or a dict). ``mode`` is insert
     (the default for files with features) or upsert (the default for attribute tables such as XLSX).
+    ``author`` is who the change log names (default: the registry itself), and a correction's reason.
     """
     started = time.perf_counter()
     if layer is not None and (layer not in model.LAYER_BY_NAME or model.LAYER_BY_NAME[layer].kind != "project"):
@@ -347,7 +348,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
             batch, counts = _batch(rows, store, stored)
             bar.set_description("import: writing")
             try:
-                store.write(batch, mode=mode)
+                store.write(batch, mode=mode, author=author)
                 written = True
             except ValidationError:
                 pass  # find every failing row below
@@ -364,7 +365,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
             raise RowsRejected(report)
         if not written and not dry_run and len(batch.projects):
             bar.set_description("import: writing")
-            store.write(batch, mode=mode)
+            store.write(batch, mode=mode, author=author)
             written = True
         report.written = written
         bar.update(total)

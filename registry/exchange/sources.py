@@ -252,6 +252,8 @@ def _gdal_layers(path: Path, forced_epsg: int | None, source: Source) -> list[So
     for name, geometry_type in listed:
         label = path.name if len(listed) == 1 else f"{path.name}:{name}"
         if geometry_type is None:
+            if name == "changes":
+                continue  # a registry's change log: its history, not projects to import
             columns = pyogrio.read_info(path, layer=name)["fields"]
             if "project_id" not in fields.resolve_columns(list(columns), source.mapping).values():
                 continue  # layer_styles, registry_meta and other tables that hold no projects

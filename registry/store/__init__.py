@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import StoreError
-from .base import Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
+from .base import Author, Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
 
 DEFAULT_STORE = "registry.gpkg"
 
-__all__ = ["Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
+__all__ = ["Author", "Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
            "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "per_revision", "read_store",
            "store_location"]
 

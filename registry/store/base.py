@@ -153,7 +153,7 @@ class Store(Reader):
         ones by name, so a re-import changes (and logs) only what differs.
         """
         validate.check_mode(mode)
-        projects = validate.check_projects(batch.projects)
+        projects = validate.check_projects(batch.projects.drop(columns=[VERSION], errors="ignore"))
         categories = dict(zip(projects["project_id"], projects["category"]))
         features = {layer: validate.check_features(layer, frame, categories) for layer, frame in batch.features.items()}
         return self.edit(projects["project_id"].tolist(),

@@ -468,7 +468,7 @@ def _layer_infos(con: sqlite3.Connection) -> list[LayerInfo]:
     ).fetchall()
     infos = {}
     for name, data_type, gtype, srs, count in rows:
-        if name == "registry_meta":
+        if name in ("registry_meta", "changes"):  # bookkeeping, not layers of the registry
             continue
         if count is None:
             count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
