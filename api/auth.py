@@ -14,6 +14,7 @@ import base64
 import binascii
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def current_user_of_request() -> User | None:
     if header:
         user = _user_of_header(header)
         if user is None:
+            current_app.logger.warning("refused %s credentials%s from %s", header.partition(" ")[0][:20],
+                                       _basic_name(header), request.remote_addr)
             raise SignInRequired("the credentials sent in Authorization are wrong, or the account is disabled")
     else:
         user = current_user._get_current_object() if current_user.is_authenticated else None
@@ -108,6 +111,17 @@ def _user_of_header(header: str) -> User | None:
         user = accounts.authenticate_token(_store(), token)
         return user if user is not None and user.name == name else None
     return None
+
+
+def _basic_name(header: str) -> str:
+    """For the log: the account name of a Basic header (never its secret), as `` for NAME``."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return f" for {base64.b64decode(value.strip(), validate=True).decode().partition(':')[0][:64]!r}"
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def _wants_html() -> bool:
@@ -171,13 +185,15 @@ def _secret_key(app: Flask) -> str:
     path = Path(app.instance_path) / "secret_key"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
+        if not path.exists():  # written whole, then linked in: workers starting together all read one key
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".secret_key.", delete=False) as out:
+                out.write(secrets.token_hex(32))  # the file is made readable by its owner only
+            try:
+                os.link(out.name, path)
+            except FileExistsError:
+                pass  # another worker's key came first
+            finally:
+                os.unlink(out.name)
         key = path.read_text().strip()
         if len(key) >= 32:
             return key

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from api import create_app
@@ -17,7 +18,7 @@ from registry import accounts
 from registry.cli import main
 from registry.store import GeoPackageStore, create_store
 
-from .conftest import basic, role_accounts
+from .conftest import basic, role_accounts, serve
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 CHALLENGE = 'Basic realm="registry", Bearer'
@@ -210,3 +211,20 @@ def test_passwords_are_argon2_hashes_in_the_file(store, creds):
     hashes = [h for (h,) in con.execute("SELECT password_hash FROM users")]
     con.close()
     assert len(hashes) == 3 and all(h.startswith("$argon2id$") for h in hashes)
+
+
+def test_gunicorn_workers_accept_each_others_sessions(store, creds, monkeypatch):
+    """No REGISTRY_SECRET_KEY: the workers share the key kept in the instance folder, so a session cookie (and
+    the sign-in form's CSRF token) made by one worker is good in the other; each request is a new connection."""
+    monkeypatch.delenv("REGISTRY_SECRET_KEY", raising=False)
+    monkeypatch.setenv("REGISTRY_ANONYMOUS_READ", "0")
+    close = {"Connection": "close"}
+    with serve(store.location) as url, requests.Session() as browser:
+        token = _csrf(browser.get(url + "login", headers=close).text)
+        signed = browser.post(url + "login", data={"name": "viewer1", "password": creds["viewer"].password,
+                                                   "csrf_token": token}, headers=close, allow_redirects=False)
+        assert signed.status_code == 302
+        pages = [browser.get(url + "collections?f=html", headers={**BROWSER, **close}, allow_redirects=False)
+                 for _ in range(8)]
+    assert [p.status_code for p in pages] == [200] * 8
+    assert all("viewer1" in p.text for p in pages)
