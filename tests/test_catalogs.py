@@ -51,6 +51,16 @@ def test_every_page_is_in_one_script(client, page, chosen):
     assert opencc.OpenCC(_ONE_SCRIPT[chosen]).convert(text) == text
 
 
+@pytest.mark.parametrize("chosen", model.SCRIPTS)
+@pytest.mark.parametrize("kind", ["by=status&street=LF", "theme=investment"])
+def test_a_map_is_in_one_script(client, chosen, kind):
+    response = client.get(f"/maps?f=svg&{kind}&lang={chosen}")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert ("街道界线" if chosen == "zh-Hans" else "街道界線") in text  # the base map's legend
+    assert opencc.OpenCC(_ONE_SCRIPT[chosen]).convert(text) == text
+
+
 @pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
 def test_the_cli_table_is_in_one_script(demo_path, chosen, config):
     done = run_cli("--lang", chosen, "query", "--store", str(demo_path), "--year", "2013")

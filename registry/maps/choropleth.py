@@ -12,20 +12,29 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from .. import model, script
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..output import format_wan
 from ..params import Query, parse
 from ..stats import OUTSIDE, UNLOCATED, statistics
 from ..store import Store
 from . import page, style
 
-THEMES = {"investment": "投資", "count": "專案數"}
+THEMES = ("investment", "count")  # what a choropleth shades by; named in the catalogs
 MAX_CLASSES = 5
 _COLOURMAPS = {"investment": "YlOrBr", "count": "YlGn"}
-_NOTES = {
-    "investment": "跨街道的專案按其在各街道內的長度、面積(點按個數)比例分攤投資,各街道之和等於合計。",
-    "count": "跨街道的專案在所涉各街道均計一項,故各街道之和可大於專案總數。",
-}
+
+
+def _theme(value: str) -> tuple[str, str, str]:
+    """A theme's name, unit and note on apportioning, in the current script."""
+    if value == "investment":
+        return (gettext("Investment"), gettext("10,000 yuan"),
+                gettext("Projects crossing streets share their investment by their length or area (points by number) "
+                        "inside each street; the streets add up to the total."))
+    return (gettext("Number of projects"), gettext("projects (measure word)"),
+            gettext("A project crossing streets counts once in each street it touches, so the streets may add up "
+                    "to more than the number of projects."))
 
 
 @dataclass(frozen=True)
@@ -106,15 +115,19 @@ def choropleth_figure(store: Store, params: Query | Mapping[str, str], value: st
     steps = len(classing.bounds)
     fills = [ramp(0.15 + 0.7 * i / max(steps - 1, 1)) for i in range(steps)]
     total_yuan = stats.totals["investment_fen"] / 100
-    notes = [_NOTES[value]]
+    name_of_theme, unit, note = _theme(value)
+    notes = [note]
     stray = [f"{name} {format_wan(rows.at[code, 'investment_fen'] / 100)}"
-             for code, name in ((OUTSIDE, "在各街道之外"), (UNLOCATED, "無圖形")) if code in rows.index]
+             for code, name in ((OUTSIDE, gettext("Outside every street")), (UNLOCATED, gettext("No shape")))
+             if code in rows.index]
     if stray:
-        notes.append("未計入街道:" + ";".join(stray) + "。")
-    subtitle = f"{page.query_caption(query)}　共 {stats.totals['projects']} 項專案,投資 {format_wan(total_yuan)}"
-    unit = "萬元" if value == "investment" else "項"
+        notes.append(gettext("Not counted in a street: %(items)s.", items=";".join(stray)))
+    subtitle = gettext("%(caption)s　%(projects)s projects, investment %(investment)s",
+                       caption=page.query_caption(query), projects=stats.totals["projects"],
+                       investment=format_wan(total_yuan))
     with style.drawing():
-        fig, ax, legend_ax = page.new_page(title or f"各街道城市環境綜合整治{THEMES[value]}({unit})", subtitle,
+        fig, ax, legend_ax = page.new_page(title or gettext("Renovation %(theme)s by street (%(unit)s)",
+                                                            theme=name_of_theme, unit=unit), subtitle,
                                            page.footer_lines(store.meta(), query.as_of, *notes))
         page.set_extent(ax, base.park.total_bounds)
         page.draw_land(ax, base)
@@ -125,13 +138,15 @@ def choropleth_figure(store: Store, params: Query | Mapping[str, str], value: st
         taken = [page.north_arrow(ax), page.scale_bar(ax)]
         labels = []
         points = page.land_points(base, base.streets.geometry.values, ax)
-        for name, point, street_fen, count, klass in zip(base.streets["name"], points, fen, projects, classing.index):
-            figure_text = format_wan(street_fen / 100) if value == "investment" else f"{count} 項"
-            labels.append(page.Label(f"{name}街道\n{figure_text}", point.x, point.y, size=10.5,
+        for code, point, street_fen, count, klass in zip(base.streets["code"], points, fen, projects, classing.index):
+            figure_text = (format_wan(street_fen / 100) if value == "investment"
+                           else gettext("%(count)s projects (count)", count=count))
+            street = gettext("%(street)s street", street=model.name_label("street", code, script.current()))
+            labels.append(page.Label(f"{street}\n{figure_text}", point.x, point.y, size=10.5,
                                      colour=_text_colour(fills[klass]), weight="bold", backdrop="none"))
         page.place_labels(ax, labels, taken)
         page.place_labels(ax, page.lake_labels(base, ax), taken)
         handles = [page.fill_handle(fill, 1.0) for fill in fills]
-        page.stack_legends(legend_ax, [page.Section(f"{THEMES[value]}({unit})", handles, _class_labels(classing)),
+        page.stack_legends(legend_ax, [page.Section(f"{name_of_theme}({unit})", handles, _class_labels(classing)),
                                        page.base_legend(base)])
     return fig

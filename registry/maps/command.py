@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import STORE_OPTION, filter_options, query_params
+from ..cli_options import STORE_OPTION, filter_options, query_params, use_registry_script
 from ..store import read_store
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
 from .style import DPI_RANGE
@@ -42,6 +42,7 @@ def map_command(store: str | None, by: str | None, theme: str | None, out: Path,
     fmt = out.suffix.lower().lstrip(".")
     params = query_params(options)
     with read_store(store) as opened:
+        use_registry_script(opened)  # titles, legends and names in --lang or the registry's script
         if theme:
             data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)
         else:

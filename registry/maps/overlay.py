@@ -16,19 +16,32 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .. import model, palette
+from .. import model, palette, script
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..output import format_wan
 from ..params import Query, parse
 from ..query import find
 from ..stats import statistics
 from ..store import Store
+from ..text import to_script
 from . import page, style
 
-BY_CHOICES = {"category": "類別", "status": "狀態", "year": "年度"}
+BY_CHOICES = ("category", "status", "year")  # what an overlay map colours by; named in the catalogs
 LABEL_LIMIT = 15  # project names on one map; more crowd out the base map
-_LABEL_NOTE = f"專案名稱按投資額由大到小標註,最多 {LABEL_LIMIT} 項,與其他注記重疊者不標。"
-_STREET_NOTE = "跨街道的專案按其在該街道內的長度、面積(點按個數)比例計入投資。"
+
+
+def _by_name(by: str) -> str:
+    """What the map is coloured by, in the current script (類別 / 类别...)."""
+    return {"category": gettext("category"), "status": gettext("status"), "year": gettext("year")}[by]
+
+
+def _layer_name(layer: str) -> str:
+    """A project layer's name in the current script: its category's name, or its own title (閘站)."""
+    chosen = script.current()
+    if layer in model.CATEGORY_BY_SLUG:
+        return model.name_label("category", layer, chosen)
+    return to_script(model.LAYER_BY_NAME[layer].title_zh, chosen)
 
 
 @dataclass(frozen=True)
@@ -45,13 +58,13 @@ def _classes(features: gpd.GeoDataFrame, by: str) -> Classes:
     if by == "category":
         present = set(features["layer"])
         order = [layer.name for layer in model.PROJECT_LAYERS if layer.name in present]
-        return Classes("layer", {k: palette.layer_colour(k) for k in order},
-                       {k: model.LAYER_BY_NAME[k].title_zh for k in order})
+        return Classes("layer", {k: palette.layer_colour(k) for k in order}, {k: _layer_name(k) for k in order})
     if by == "status":
         order = [s for s in model.STATUSES if s in set(features["status"])]
-        return Classes("status", {s: palette.STATUS_COLOURS[s] for s in order}, {s: model.STATUSES[s] for s in order})
+        names = model.name_labels("status", script.current())
+        return Classes("status", {s: palette.STATUS_COLOURS[s] for s in order}, {s: names[s] for s in order})
     years = sorted(int(y) for y in set(features["year"]))
-    return Classes("year", style.year_colours(years), {y: f"{y}年" for y in years})
+    return Classes("year", style.year_colours(years), {y: gettext("Year %(year)s", year=y) for y in years})
 
 
 def _draw_projects(ax: Axes, features: gpd.GeoDataFrame, classes: Classes) -> None:
@@ -93,20 +106,21 @@ def _legends(features: gpd.GeoDataFrame, classes: Classes, by: str) -> list[page
             handles.append(_handle(key, colour))
             owned = key not in model.CATEGORY_BY_SLUG  # a layer a category owns (sluices): its features count
             count = (features["layer"] == key).sum() if owned else projects[key]
-            labels.append(f"{classes.names[key]}({count}{'處' if owned else '項'})")
+            labels.append(gettext("%(name)s (%(count)s sites)", name=classes.names[key], count=count) if owned
+                          else gettext("%(name)s (%(count)s projects)", name=classes.names[key], count=count))
         else:
             handles.append(page.fill_handle(colour, 1.0))
-            labels.append(f"{classes.names[key]}({projects[key]}項)")
-    sections = [page.Section(f"專案{BY_CHOICES[by]}", handles, labels)]
+            labels.append(gettext("%(name)s (%(count)s projects)", name=classes.names[key], count=projects[key]))
+    sections = [page.Section(gettext("Projects by %(by)s", by=_by_name(by)), handles, labels)]
     if by != "category" and len(features):
         present = set(features["layer"])
-        shapes = [(_handle(layer, style.NEUTRAL), model.LAYER_BY_NAME[layer].title_zh)
+        shapes = [(_handle(layer, style.NEUTRAL), _layer_name(layer))
                   for layer in ("rivers", "alleys") if layer in present]
         if any(style.SYMBOLS[layer].kind == "fill" for layer in present):
-            shapes.append((page.fill_handle(style.NEUTRAL, 0.35), "片區、地塊"))
-        shapes += [(_handle(layer, style.NEUTRAL), model.LAYER_BY_NAME[layer].title_zh)
+            shapes.append((page.fill_handle(style.NEUTRAL, 0.35), gettext("Areas and plots")))
+        shapes += [(_handle(layer, style.NEUTRAL), _layer_name(layer))
                    for layer in ("billboards", "sluices") if layer in present]
-        sections.append(page.Section("圖形", [handle for handle, _ in shapes], [name for _, name in shapes]))
+        sections.append(page.Section(gettext("Shapes"), [handle for handle, _ in shapes], [name for _, name in shapes]))
     return sections
 
 
@@ -146,7 +160,7 @@ def _project_labels(features: gpd.GeoDataFrame, projects: gpd.GeoDataFrame) -> l
             point, offsets = shapely.line_interpolate_point(geom, 0.5, normalized=True), ((0.0, 7.0), (0.0, -7.0))
         else:
             point, offsets = geom, page.POINT_OFFSETS
-        found.append(page.Label(name, point.x, point.y, offsets=offsets, backdrop="box"))
+        found.append(page.Label(to_script(name, script.current()), point.x, point.y, offsets=offsets, backdrop="box"))
     return found
 
 
@@ -162,11 +176,16 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
     meta = store.meta()
     # The investment as `registry stats` gives it: under a street filter, that street's shares.
     investment = statistics(store, query, "category").totals["investment_fen"] / 100
-    subtitle = (f"{page.query_caption(query)}　共 {result.total} 項專案、{len(features)} 處圖形,"
-                f"投資 {format_wan(investment)}")
-    notes = [_LABEL_NOTE, *([_STREET_NOTE] if query.street else [])]
+    subtitle = gettext("%(caption)s　%(projects)s projects, %(features)s shapes, investment %(investment)s",
+                       caption=page.query_caption(query), projects=result.total, features=len(features),
+                       investment=format_wan(investment))
+    notes = [gettext("Project names are labelled by investment, largest first, at most %(limit)s, leaving out those "
+                     "overlapping other labels.", limit=LABEL_LIMIT),
+             *([gettext("A project crossing streets counts with its share of length or area (points by number) "
+                        "inside this street.")] if query.street else [])]
     with style.drawing():
-        fig, ax, legend_ax = page.new_page(title or f"城市環境綜合整治專案分佈圖(按{BY_CHOICES[by]})", subtitle,
+        fig, ax, legend_ax = page.new_page(title or gettext("Renovation projects (by %(by)s)", by=_by_name(by)),
+                                           subtitle,
                                            page.footer_lines(meta, query.as_of, *notes))
         page.set_extent(ax, _focus(query, base, features))
         page.draw_land(ax, base)
@@ -181,8 +200,8 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
         page.place_labels(ax, [*page.street_labels(base, ax), *page.lake_labels(base, ax),
                                *page.river_labels(base, ax)], taken)
         if features.empty:
-            ax.text(0.5, 0.5, "無符合條件的專案", transform=ax.transAxes, ha="center", va="center", fontsize=14,
-                    color="#444444", zorder=10, bbox={"boxstyle": "round,pad=0.5", "facecolor": "white"})
+            ax.text(0.5, 0.5, gettext("No project matches"), transform=ax.transAxes, ha="center", va="center",
+                    fontsize=14, color="#444444", zorder=10, bbox={"boxstyle": "round,pad=0.5", "facecolor": "white"})
         page.place_labels(ax, _project_labels(features, result.projects), taken, limit=LABEL_LIMIT)
         page.stack_legends(legend_ax, [*_legends(features, classes, by), page.base_legend(base)])
     return fig

@@ -28,11 +28,13 @@ from matplotlib.path import Path
 from matplotlib.transforms import Bbox
 from matplotlib.typing import ColorType
 
-from .. import model
+from .. import model, script
+from ..i18n import gettext
 from ..output import format_wan
 from ..params import Query
 from ..store import Store
 from ..streets import streets_as_of
+from ..text import to_script
 from . import style
 
 PAGE_INCHES = (11.69, 8.27)  # A4 landscape
@@ -125,41 +127,45 @@ def new_page(title: str, subtitle: str, footer: Sequence[str]) -> tuple[Figure, 
 
 def query_caption(query: Query) -> str:
     """What a query selects, in words for a map's subtitle (全部專案 when nothing is filtered)."""
+    chosen = script.current()
     parts = []
     if query.street:
-        parts.append(f"{model.STREETS[query.street]}街道")
+        parts.append(gettext("%(street)s street", street=model.name_label("street", query.street, chosen)))
     if query.categories:
-        parts.append("、".join(model.CATEGORY_BY_SLUG[c].zh for c in query.categories))
+        parts.append("、".join(model.name_label("category", c, chosen) for c in query.categories))
     if query.years:
         first, last = query.years
-        parts.append(f"{first}年" if first == last else f"{first}–{last}年")
+        parts.append(gettext("Year %(year)s", year=first) if first == last
+                     else gettext("Years %(first)s–%(last)s", first=first, last=last))
     if query.statuses:
-        parts.append("、".join(model.STATUSES[s] for s in query.statuses))
+        parts.append("、".join(model.name_label("status", s, chosen) for s in query.statuses))
     if query.department:
-        parts.append(f"牽頭部門{query.department}")
+        parts.append(gettext("Lead department %(department)s",
+                             department=model.name_label("lead_department", query.department, chosen)))
     if query.in_statement is not None:
-        parts.append("責任狀內" if query.in_statement else "責任狀外")
+        parts.append(gettext("In the responsibility statement") if query.in_statement
+                     else gettext("Beyond the responsibility statement"))
     if query.name:
-        parts.append(f"名稱含「{query.name}」")
+        parts.append(gettext("Name contains %(name)s", name=to_script(query.name, chosen)))
     if query.investment_min is not None:
-        parts.append(f"投資不少於{format_wan(query.investment_min)}")
+        parts.append(gettext("Investment at least %(amount)s", amount=format_wan(query.investment_min)))
     if query.investment_max is not None:
-        parts.append(f"投資不超過{format_wan(query.investment_max)}")
+        parts.append(gettext("Investment at most %(amount)s", amount=format_wan(query.investment_max)))
     if query.bbox is not None or query.polygon is not None:
-        parts.append("指定範圍內")
+        parts.append(gettext("Within the given area"))
     if query.near is not None:
-        parts.append(f"指定位置 {query.distance:g} 米內")
-    return ";".join(parts) if parts else "全部專案"
+        parts.append(gettext("Within %(distance)s m of the given place", distance=f"{query.distance:g}"))
+    return ";".join(parts) if parts else gettext("All projects")
 
 
 def footer_lines(meta: Mapping[str, str], as_of: str, *notes: str) -> list[str]:
     """The small print: data date, boundary date and CRS, any ``notes``, and the registry's notice."""
     notice = meta.get("notice", "")
     chinese = re.search(r"[\u3400-\u9fff].*", notice)  # the maps are in Chinese: its Chinese sentence
-    lines = [f"數據日期:{meta.get('data_date', '-')}　街道界線:{as_of}　"
-             "座標系:CGCS2000 / 3度帶高斯-克呂格投影,中央經線 120°E(EPSG:4549)", *notes]
+    lines = [gettext("Data date: %(date)s　Street boundaries: %(as_of)s　CRS: CGCS2000 / 3-degree Gauss-Kruger CM "
+                     "120E (EPSG:4549)", date=meta.get("data_date", "-"), as_of=as_of), *notes]
     if notice:
-        lines.append(chinese.group(0) if chinese else notice)
+        lines.append(to_script(chinese.group(0), script.current()) if chinese else notice)
     return lines
 
 
@@ -228,8 +234,9 @@ def base_legend(base: Base) -> Section:
         Patch(facecolor=style.LAKE_FILL, edgecolor=style.WATER_EDGE, linewidth=0.5),
         Line2D([], [], color=style.WATER_EDGE, linewidth=2.2),
     ]
-    labels = ["園區邊界", f"街道界線({base.as_of})", "湖泊", "主要河道"]
-    return Section("底圖", handles, labels)
+    labels = [gettext("Park boundary"), gettext("Street boundaries (%(as_of)s)", as_of=base.as_of), gettext("Lakes"),
+              gettext("Main rivers")]
+    return Section(gettext("Base map"), handles, labels)
 
 
 def land_points(base: Base, geoms: Sequence[shapely.Geometry], ax: Axes) -> np.ndarray:
@@ -249,8 +256,10 @@ def _view(ax: Axes) -> shapely.Geometry:
 def street_labels(base: Base, ax: Axes) -> list[Label]:
     """The street offices' names, each on a visible dry part of its street."""
     points = land_points(base, base.streets.geometry.values, ax)
-    return [Label(f"{name}街道", point.x, point.y, size=13, colour=style.STREET_LABEL, weight="bold", zorder=7.0)
-            for name, point in zip(base.streets["name"], points) if point is not None]
+    chosen = script.current()
+    return [Label(gettext("%(street)s street", street=model.name_label("street", code, chosen)), point.x, point.y,
+                  size=13, colour=style.STREET_LABEL, weight="bold", zorder=7.0)
+            for code, point in zip(base.streets["code"], points) if point is not None]
 
 
 def lake_labels(base: Base, ax: Axes) -> list[Label]:
@@ -260,7 +269,8 @@ def lake_labels(base: Base, ax: Axes) -> list[Label]:
         visible = shapely.intersection(lake, view)
         if not visible.is_empty:
             point = shapely.point_on_surface(visible)
-            found.append(Label(name, point.x, point.y, size=8.5, colour=style.WATER_LABEL, zorder=7.0))
+            found.append(Label(to_script(name, script.current()), point.x, point.y, size=8.5,
+                               colour=style.WATER_LABEL, zorder=7.0))
     return found
 
 
@@ -278,8 +288,8 @@ def river_labels(base: Base, ax: Axes) -> list[Label]:
         middle = longest.interpolate(0.5, normalized=True)
         across = np.radians(angle + 90)
         side = (6.5 * float(np.cos(across)), 6.5 * float(np.sin(across)))
-        found.append(Label(name, middle.x, middle.y, size=7, colour=style.WATER_LABEL, rotation=angle,
-                           zorder=7.0, offsets=(side, (-side[0], -side[1]))))
+        found.append(Label(to_script(name, script.current()), middle.x, middle.y, size=7, colour=style.WATER_LABEL,
+                           rotation=angle, zorder=7.0, offsets=(side, (-side[0], -side[1]))))
     return found
 
 
@@ -335,7 +345,7 @@ def scale_bar(ax: Axes) -> Bbox:
     for i in range(4):
         ax.add_patch(Rectangle((left + i * length / 4, bottom), length / 4, thick, zorder=9.1, linewidth=0.6,
                                facecolor="black" if i % 2 == 0 else "white", edgecolor="black"))
-    unit, per_unit = ("公里", 1000) if length >= 1000 else ("米", 1)
+    unit, per_unit = (gettext("km"), 1000) if length >= 1000 else (gettext("m"), 1)
     for fraction in (0.0, 0.5, 1.0):
         ax.text(left + fraction * length, bottom + thick + 0.006 * height, f"{length * fraction / per_unit:g}",
                 ha="center", va="bottom", fontsize=7.5, zorder=9.2)
@@ -354,8 +364,8 @@ def north_arrow(ax: Axes) -> Bbox:
                     linewidth=0.7, transform=ax.transAxes, zorder=9.0)
     ax.add_patch(left)
     ax.add_patch(right)
-    letter = ax.text(tip[0], tip[1] + 0.006, "北", transform=ax.transAxes, ha="center", va="bottom", fontsize=10,
-                     fontweight="bold", zorder=9.0)
+    letter = ax.text(tip[0], tip[1] + 0.006, gettext("N"), transform=ax.transAxes, ha="center", va="bottom",
+                     fontsize=10, fontweight="bold", zorder=9.0)
     renderer = ax.figure.canvas.get_renderer()
     return Bbox.union([artist.get_window_extent(renderer) for artist in (left, right, letter)]).padded(4)
 
