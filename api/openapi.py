@@ -334,7 +334,9 @@ def _schemas() -> dict[str, dict]:
 
 _BINARY = {"type": "string", "format": "binary"}
 _TEXT = {"type": "string"}
-_HEADERS = {"ETag": {"description": "A weak tag of the store's revision and the request.", "required": True,
+_HEADERS = {"ETag": {"description": "An entity tag: strong on a project or feature (its versions: send it as If-Match "
+                                    "to edit that version), weak elsewhere (the store's revision and the request).",
+                     "required": True,
                      "schema": {"type": "string"}},
             "Last-Modified": {"description": "When the store last changed.", "required": True,
                               "schema": {"type": "string"}}}
@@ -401,6 +403,128 @@ def _items_operation(layer: model.Layer) -> dict:
     return _operation(f"Features of {layer.name} ({layer.title_zh})", f"getItems_{layer.name}", "features", params,
                       _ok("A page of features, its HTML view, or (f=shp|gpkg|fgb|csv|xlsx) a file of every match.",
                           content, headers=crs_header), not_modified=True)
+
+
+# ---- edits (POST/PUT/PATCH/DELETE on /projects, OGC API – Features Part 4 on items) ----------------------
+
+_WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 503)
+_SECURITY = [{"bearer": []}, {"basic": []}]
+_TAG = {"description": "The resource's strong entity tag (If-Match takes it).", "required": True,
+        "schema": {"type": "string"}}
+
+
+def _body(media: str, schema: str, description: str) -> dict:
+    return {"required": True, "description": description, "content": {media: {"schema": _ref("schemas", schema)}}}
+
+
+def _write(summary: str, op: str, tag: str, params: list, body: dict | None, ok: dict, conditional: bool,
+           status: str = "200") -> dict:
+    """An edit: its body, answer and refusals; ``conditional`` when it honours If-Match (412 on a stale one)."""
+    responses = {status: ok}
+    errors = (*_WRITE_ERRORS, *((412,) if conditional else ()))
+    for code in errors:
+        responses[str(code)] = _ref("responses", f"Problem{code}")
+    if conditional:
+        params = [*params, _param("If-Match", "Apply only if the resource's ETag is still this one (else 412 with the "
+                                              "current version); without it the edit is applied unconditionally.",
+                                  {"type": "string"}, where="header")]
+    out = {"summary": summary, "operationId": op, "tags": [tag], "parameters": params, "responses": responses,
+           "security": _SECURITY}
+    if body:
+        out["requestBody"] = body
+    return out
+
+
+def _allow(summary: str, op: str, params: list) -> dict:
+    return {"summary": summary, "operationId": op, "tags": ["features"], "parameters": params, "responses": {
+        "200": {"description": "The methods this caller may use here, in Allow.",
+                "headers": {"Allow": {"description": "Methods, comma-separated.", "required": True,
+                                      "schema": {"type": "string"}}}},
+        "401": _ref("responses", "Problem401"), "404": _ref("responses", "Problem404"),
+        "503": _ref("responses", "Problem503")}}
+
+
+def _edit_schemas() -> dict[str, dict]:
+    """What edits take: a project in the shape of its GET (features matched by fid), a merge patch of it, a
+    GeoJSON feature of a project layer, and a merge patch of one."""
+    project_layers = [layer.name for layer in model.PROJECT_LAYERS]
+    feature = _object({"layer": {"type": "string", "enum": project_layers},
+                       "fid": {"type": "integer", "description": "A stored feature of the project; leave out to add "
+                                                                 "one."},
+                       "name": _nullable({"type": "string", "maxLength": limits.MAX_SHORT_TEXT_CHARS}),
+                       "geometry": _ref("schemas", "Geometry")}, closed=False)
+    fields = _project_fields()
+    features_ = {"type": "array", "items": feature,
+                 "description": "The project's features after the edit: stored ones left out are deleted."}
+    properties = {"feature_name": _nullable({"type": "string", "maxLength": limits.MAX_SHORT_TEXT_CHARS}),
+                  "project_id": {"type": "string", "pattern": _PATTERNS["project_id"]}}
+    item = {"type": "object", "required": ["type", "properties", "geometry"], "properties": {
+        "type": {"type": "string", "enum": ["Feature"]}, "geometry": _ref("schemas", "Geometry"),
+        "properties": {"type": "object", "required": ["project_id"], "properties": properties,
+                       "description": "feature_name and project_id are written; the project's attributes and "
+                                      "investment_share_yuan are read-only here (equal or null values are taken)."}}}
+    return {
+        "ProjectInput": {"type": "object", "required": [f.name for f in model.PROJECT_FIELDS
+                                                        if f.required and f.name != "project_id"],
+                         "properties": {**fields, "features": features_},
+                         "description": "A project as GET /projects/{projectId} gives it; POST may leave project_id "
+                                        "out (the next YEAR-CAT-NNN is assigned)."},
+        "ProjectPatch": {"type": "object",
+                         "properties": {name: _nullable(schema) if name != "project_id" else schema
+                                        for name, schema in {**fields, "features": features_}.items()},
+                         "description": "RFC 7396: members given replace the stored ones, null empties one; "
+                                        "features replaces the features (matched by fid)."},
+        "FeatureInput": item,
+        "FeaturePatch": {"type": "object", "properties": {"geometry": _ref("schemas", "Geometry"), "properties": {
+            "type": "object", "properties": properties}}, "description": "RFC 7396 merge patch of a feature."},
+    }
+
+
+def _edit_paths(collection_id: dict, feature_id: dict, project_id: dict) -> dict[str, dict]:
+    """The edit operations of each path (merged into the paths' GETs)."""
+    project = _ok("The project as stored now.", _json("Project"), cached=False, headers={"ETag": _TAG})
+    feature = _ok("The feature as stored now (CRS84).", {GEOJSON: {"schema": _ref("schemas", "Feature")}},
+                  cached=False, headers={"ETag": _TAG})
+    created = {**project, "headers": {"ETag": _TAG, "Location": {"description": "The new project's URL.",
+                                                                 "required": True, "schema": {"type": "string"}}}}
+    gone = {"description": "Deleted."}
+    crs_header = _param("Content-Crs", "CRS of the body's geometry (default CRS84), in its axis order.",
+                        {"type": "string"}, where="header")
+    merge = "application/merge-patch+json"
+    out: dict[str, dict] = {
+        "/projects": {"post": _write(
+            "Create a project", "createProject", "registry", [crs_header],
+            _body(JSON, "ProjectInput", "The project and its features."), created, False, "201")},
+        "/projects/{projectId}": {
+            "put": _write("Replace a project (features matched by fid keep it)", "replaceProject", "registry",
+                          [project_id, crs_header], _body(JSON, "ProjectInput", "The whole project."), project, True),
+            "patch": _write("Merge-patch a project (RFC 7396)", "patchProject", "registry", [project_id, crs_header],
+                            _body(merge, "ProjectPatch", "What changes."), project, True),
+            "delete": _write("Delete a project and its features", "deleteProject", "registry", [project_id], None,
+                             gone, True, "204")},
+        "/collections/{collectionId}/items/{featureId}": {
+            "options": _allow("Methods this caller may use on the feature", "optionsFeature",
+                              [collection_id, feature_id]),
+            "put": _write("Replace a feature (its fid is kept)", "replaceFeature", "features",
+                          [collection_id, feature_id, crs_header], _body(GEOJSON, "FeatureInput", "The feature."),
+                          feature, True),
+            "patch": _write("Merge-patch a feature (RFC 7396)", "patchFeature", "features",
+                            [collection_id, feature_id, crs_header], _body(merge, "FeaturePatch", "What changes."),
+                            feature, True),
+            "delete": _write("Delete a feature", "deleteFeature", "features", [collection_id, feature_id], None, gone,
+                             True, "204")},
+    }
+    for layer in model.LAYERS:
+        path = out.setdefault(f"/collections/{layer.name}/items", {})
+        path["options"] = _allow(f"Methods this caller may use on {layer.name}", f"optionsItems_{layer.name}", [])
+        if layer.kind == "project":
+            new = {**feature, "headers": {"ETag": _TAG, "Location": {
+                "description": "The new feature's URL (.../items/{fid}).", "required": True,
+                "schema": {"type": "string"}}}}
+            path["post"] = _write(f"Add a feature to {layer.name}", f"createItem_{layer.name}", "features",
+                                  [crs_header], _body(GEOJSON, "FeatureInput", "The feature (no id: one is assigned)."),
+                                  new, False, "201")
+    return out
 
 
 def _projects_answer(description: str) -> dict:
@@ -485,7 +609,19 @@ def document(root: str) -> dict:
     }
     for layer in model.LAYERS:
         paths[f"/collections/{layer.name}/items"] = _items_operation(layer)
+    project_id = paths["/projects/{projectId}"]["get"]["parameters"][0]
+    feature_id = paths["/collections/{collectionId}/items/{featureId}"]["get"]["parameters"][1]
+    paths["/collections/{collectionId}/items/{featureId}"]["get"]["responses"]["200"]["headers"]["ETag"] = _TAG
+    for path, operations in _edit_paths(collection_id, feature_id, project_id).items():
+        paths[path].update(operations)
     problem = {PROBLEM: {"schema": _ref("schemas", "Problem")}}
+    refusals = {401: "No or wrong credentials (Bearer token, or Basic with the token as password).",
+                403: "The account may not change this (a viewer; another department's project).",
+                412: "If-Match names another version: the body and ETag are the current version's.",
+                413: f"The body is over {limits.MAX_UPLOAD_BYTES // 1024**2} MiB.",
+                415: "The body's Content-Type is not one the operation takes.",
+                422: "The edit breaks a rule of the registry (invalid value, geometry, status transition, a "
+                     "changed id, a read-only property): an RFC 7807 problem naming the field."}
     return {
         "openapi": "3.0.3",
         "info": {"title": "城市環境綜合整治專案登記簿 API", "version": "1.0.0",
@@ -495,10 +631,20 @@ def document(root: str) -> dict:
         "paths": paths,
         "components": {
             "parameters": COMMON,
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_edit_schemas()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "The account's name and its API token as password (QGIS)."}},
             "responses": {
                 "Problem400": {"description": "A bad parameter: an RFC 7807 problem naming it.", "content": problem},
                 "Problem404": {"description": "No such resource: an RFC 7807 problem.", "content": problem},
+                **{f"Problem{code}": {"description": text, "content": problem} for code, text in refusals.items()},
+                "Problem401": {"description": refusals[401], "content": problem, "headers": {"WWW-Authenticate": {
+                    "description": "The schemes taken.", "required": True, "schema": {"type": "string"}}}},
+                "Problem412": {"description": refusals[412] + " (a problem if the resource is gone)",
+                               "headers": {"ETag": {**_TAG, "required": False}},
+                               "content": {**_json("Project"), GEOJSON: {"schema": _ref("schemas", "Feature")},
+                                           **problem}},
                 "Problem503": {"description": "The store is unavailable: an RFC 7807 problem; try again later.",
                                "headers": {"Retry-After": {"description": "Seconds to wait.", "required": True,
                                                            "schema": {"type": "integer", "minimum": 0}}},

@@ -35,7 +35,7 @@ ITEM_READ_ONLY = (*(c for c in model.PROJECT_COLUMNS if c != "project_id"), SHAR
 ITEM_PROPERTIES = ("feature_name", "project_id", *ITEM_READ_ONLY)
 # The names of coded values that documents and items show beside each code in the reader's script: derived from
 # the code, so a body read back from a GET may carry them, and they are ignored.
-LABELS = frozenset(f"{field}_label" for field in model.NAME_FIELDS.values())
+LABELS = frozenset(field + output.LABEL_SUFFIX for field in output.LABELLED)
 IfMatch = Collection[str] | None  # the strong tags of an If-Match header ("*": any current one), None: no header
 
 

@@ -12,19 +12,23 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import psycopg
 import pyproj
 import pytest
 import shapely
+from flask.testing import FlaskClient
 from shapely import LineString
 
-from registry import editing, model
+from api import create_app
+from registry import editing, limits, model
+from registry.accounts import Credentials
 from registry.errors import Conflict, Forbidden, NotFound, ValidationError
-from registry.store import Batch, GeoPackageStore, Store, create_store
+from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store
 from registry.store.edits import Author
 
-from .conftest import LINE, POINT, POLYGON, features, project, schema_of
+from .conftest import LINE, POINT, POLYGON, basic, features, project, role_accounts, schema_of, serve
 
 ADMIN = Author("ann", role="admin")
 PLANNING = Author("pat", role="editor", department="規劃建設局")
@@ -215,32 +219,6 @@ def test_writes_with_and_without_if_match_are_logged_as_such(store):
     assert [e[4] for e in entries] == [2, 3]
 
 
-def test_same_etag_at_once_one_wins_the_rest_conflict_and_the_log_holds_the_winner(store):
-    tag = etag(store, "2014-RIV-001")
-    logged = len(log(store))
-    outcomes: list[str] = []
-    start = threading.Barrier(6)
-
-    def edit(i: int) -> None:
-        start.wait()
-        try:
-            editing.patch_project(store, "2014-RIV-001", {"notes": f"第{i}"}, ADMIN, if_match=[tag])
-            outcomes.append(f"第{i}")
-        except Conflict:
-            outcomes.append("412")
-
-    threads = [threading.Thread(target=edit, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    winners = [o for o in outcomes if o != "412"]
-    assert len(winners) == 1 and outcomes.count("412") == 5
-    entries = log(store)[logged:]
-    assert [(e[0], e[1], e[4], e[5]) for e in entries] == [("update", "projects", 2, True)]
-    assert store.projects(["2014-RIV-001"]).iloc[0]["notes"] == winners[0]
-
-
 # -- items (Part 4) ---------------------------------------------------------------------------------------------
 def test_item_create_replace_patch_delete(store):
     fid, _ = editing.create_item(store, "rivers", {"type": "Feature", "properties": {
@@ -301,3 +279,196 @@ def test_a_feature_of_the_wrong_layer_or_geometry_is_refused(store):
         editing.create_item(store, "polders", {"type": "Feature", "properties": {"project_id": "2014-RIV-001"},
                                                "geometry": geojson(POLYGON)}, ADMIN)
     assert refused.value.param == "project_id"
+
+
+# -- over HTTP ----------------------------------------------------------------------------------------------------
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+@pytest.fixture
+def api(store) -> tuple[FlaskClient, dict[str, dict[str, str]], dict[str, Credentials]]:
+    """A test client of the API on ``store``, a Bearer header per role and the accounts' credentials (the
+    editor leads 城市管理局's projects)."""
+    accounts = role_accounts(store)
+    tokens = {role: {"Authorization": f"Bearer {c.token}"} for role, c in accounts.items()}
+    location = store.url if isinstance(store, PostGISStore) else str(store.path)
+    return create_app({"REGISTRY_STORE": location}).test_client(), tokens, accounts
+
+
+def test_http_project_create_replace_patch_delete(api):
+    client, tokens, _ = api
+    admin = tokens["admin"]
+    body = {k: v for k, v in project("2014-RIV-001", "rivers").items() if k != "project_id"}
+    body["features"] = [{"name": "新河", "geometry": geojson(SECOND)}]
+    created = client.post("/projects", json=body, headers=admin)
+    assert created.status_code == 201 and created.headers["Location"].endswith("/projects/2014-RIV-003")
+    read = client.get(created.headers["Location"])
+    assert read.headers["ETag"] == created.headers["ETag"] and read.get_json() == created.get_json()
+    doc = read.get_json()
+    doc["notes"] = "改"
+    replaced = client.put("/projects/2014-RIV-003", json=doc, headers={**admin, "If-Match": read.headers["ETag"]})
+    assert replaced.status_code == 200 and replaced.get_json()["notes"] == "改"
+    assert replaced.get_json()["features"][0]["fid"] == doc["features"][0]["fid"]
+    patched = client.patch("/projects/2014-RIV-003", data=orjson.dumps({"notes": None}), headers={**admin, **MERGE})
+    assert patched.status_code == 200 and patched.get_json()["notes"] is None
+    assert patched.headers["ETag"] == client.get("/projects/2014-RIV-003").headers["ETag"] != replaced.headers["ETag"]
+    gone = client.delete("/projects/2014-RIV-003", headers={**admin, "If-Match": patched.headers["ETag"]})
+    assert gone.status_code == 204 and client.get("/projects/2014-RIV-003").status_code == 404
+
+
+def test_http_stale_if_match_is_412_with_the_current_etag_and_body(api):
+    client, tokens, _ = api
+    tag = client.get("/projects/2014-RIV-002").headers["ETag"]
+    first = client.patch("/projects/2014-RIV-002", data=b'{"notes": "first"}',
+                         headers={**tokens["editor"], **MERGE, "If-Match": tag})
+    late = client.patch("/projects/2014-RIV-002", data=b'{"notes": "late"}',
+                        headers={**tokens["editor"], **MERGE, "If-Match": tag})
+    now = client.get("/projects/2014-RIV-002")
+    assert first.status_code == 200 and late.status_code == 412
+    assert late.headers["ETag"] == now.headers["ETag"] == first.headers["ETag"]
+    assert late.get_json() == now.get_json() and now.get_json()["notes"] == "first"
+
+
+def test_http_same_etag_at_once_one_2xx_the_rest_412_and_the_log_holds_the_winner(api, store):
+    client, tokens, _ = api
+    app = client.application
+    tag = client.get("/projects/2014-RIV-002").headers["ETag"]
+    logged = len(log(store))
+    statuses: dict[int, int] = {}
+    start = threading.Barrier(5)
+
+    def edit(i: int) -> None:
+        start.wait()
+        statuses[i] = app.test_client().patch("/projects/2014-RIV-002", data=orjson.dumps({"notes": f"第{i}"}),
+                                              headers={**tokens["editor"], **MERGE, "If-Match": tag}).status_code
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, s in statuses.items() if s == 200]
+    assert len(winners) == 1 and sorted(statuses.values()) == [200, 412, 412, 412, 412]
+    entries = log(store)[logged:]
+    assert [(e[0], e[1], e[2], e[4], e[5], e[6]) for e in entries] == [
+        ("update", "projects", "2014-RIV-002", 2, True, "editor1")]
+    assert store.projects(["2014-RIV-002"]).iloc[0]["notes"] == f"第{winners[0]}"
+
+
+def test_http_refused_edits_answer_problems_naming_the_field_and_change_nothing(api, store):
+    client, tokens, _ = api
+    fid = fids(store, "rivers", "2014-RIV-002")[0]
+    item = f"/collections/rivers/items/{fid}"
+    was = state(store)
+    cases = [
+        (client.patch("/projects/2014-RIV-002", data=b'{"notes": "x"}', headers=MERGE), 401, None),
+        (client.patch("/projects/2014-RIV-002", data=b'{"notes": "x"}', headers={**tokens["viewer"], **MERGE}),
+         403, None),
+        (client.patch("/projects/2014-RIV-001", data=b'{"notes": "x"}', headers={**tokens["editor"], **MERGE}),
+         403, None),
+        (client.patch("/projects/2014-RIV-002", data=b'{"notes": ', headers={**tokens["editor"], **MERGE}),
+         400, "body"),
+        (client.patch("/projects/2014-RIV-002", data=b'[' * 100 + b']' * 100, headers={**tokens["editor"], **MERGE}),
+         400, "body"),
+        (client.patch("/projects/2014-RIV-002", data=b'{"investment_yuan": -1}', headers={**tokens["editor"], **MERGE}),
+         422, "investment_yuan"),
+        (client.patch("/projects/2014-RIV-002", data=b'{"project_id": "2014-RIV-007"}',
+                      headers={**tokens["editor"], **MERGE}), 422, "project_id"),
+        (client.patch("/projects/2014-RIV-002", data=b'{"status": "completed"}', headers={**tokens["editor"], **MERGE}),
+         422, "status"),
+        (client.patch(item, data=b'{"properties": {"lead_department": "x"}}', headers={**tokens["editor"], **MERGE}),
+         422, "lead_department"),
+        (client.patch(item, data=b'{"geometry": {"type": "Point", "coordinates": [120.7, 31.3]}}',
+                      headers={**tokens["editor"], **MERGE}), 422, "geometry"),
+        (client.put(item, data=b"{}", headers={**tokens["editor"], "Content-Type": "text/csv"}), 415, None),
+        (client.post("/collections/rivers/items", data=b" " * (limits.MAX_UPLOAD_BYTES + 1),
+                     headers={**tokens["editor"], "Content-Type": "application/geo+json"}), 413, None),
+    ]
+    for i, (response, status, field) in enumerate(cases):
+        assert response.status_code == status, (i, response.get_json())
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json().get("parameter") == field, i
+    assert cases[0][0].headers["WWW-Authenticate"]
+    assert state(store) == was
+
+
+def test_options_allow_lists_the_methods_this_caller_may_use(api, store):
+    client, tokens, _ = api
+    ours, theirs = fids(store, "rivers", "2014-RIV-002")[0], fids(store, "rivers", "2014-RIV-001")[0]
+
+    def allowed(path: str, who: str | None) -> set[str]:
+        response = client.options(path, headers=tokens.get(who, {}))
+        assert response.status_code == 200
+        return set(response.headers["Allow"].split(", "))
+
+    reads = {"GET", "HEAD", "OPTIONS"}
+    assert allowed("/collections/rivers/items", None) == allowed("/collections/rivers/items", "viewer") == reads
+    assert allowed("/collections/rivers/items", "editor") == reads | {"POST"}
+    assert allowed(f"/collections/rivers/items/{ours}", "editor") == reads | {"PUT", "PATCH", "DELETE"}
+    assert allowed(f"/collections/rivers/items/{theirs}", "editor") == reads
+    assert allowed(f"/collections/rivers/items/{theirs}", "admin") == reads | {"PUT", "PATCH", "DELETE"}
+    assert allowed("/collections/rivers/items/unknown_id", "editor") == reads | {"PUT", "PATCH", "DELETE"}
+    assert allowed("/collections/lakes/items", "admin") == reads
+
+
+def test_qgis_oapif_editing_sequence_replayed(api, store):
+    """QGIS ≥ 3.32's OAPIF provider: OPTIONS probes, POST without id, the new id read from Location and the item
+    read again, then a properties-only and a geometry-only merge patch; Basic auth, never If-Match. The layer is
+    filtered to the editor's department (QGIS sends its filter to the server), so the feature QGIS probes is
+    one the editor may change."""
+    client, _, accounts = api
+    auth = basic(accounts["editor"].name, accounts["editor"].token)
+    first = client.get("/collections/rivers/items", query_string={"limit": 1, "filter": "lead_department='城市管理局'"},
+                       headers=auth).get_json()["features"][0]["id"]
+    assert "POST" in client.options("/collections/rivers/items", headers=auth).headers["Allow"]
+    probe = client.options(f"/collections/rivers/items/{first}", headers=auth).headers["Allow"]
+    assert {"PUT", "PATCH", "DELETE"} <= set(probe.split(", "))
+    template = client.get(f"/collections/rivers/items/{first}", headers=auth).get_json()
+    properties = dict.fromkeys(template["properties"])  # QGIS sends every field, the unset ones null
+    properties.update(project_id="2014-RIV-002", feature_name="新段")
+    created = client.post("/collections/rivers/items", headers={**auth, "Content-Type": "application/geo+json"},
+                          data=orjson.dumps({"type": "Feature", "properties": properties,
+                                             "geometry": geojson(SECOND)}))
+    assert created.status_code == 201
+    fid = int(created.headers["Location"].rsplit("/items/", 1)[1])
+    again = client.get(f"/collections/rivers/items/{fid}", headers=auth).get_json()
+    assert again["properties"]["lead_department"] == "城市管理局"  # server-set values visible after the save
+    assert again["properties"]["investment_share_yuan"] > 0
+    renamed = client.patch(f"/collections/rivers/items/{fid}", headers={**auth, **MERGE},
+                           data=orjson.dumps({"properties": {"feature_name": "改名段"}}))
+    moved = LINE.offset_curve(-0.002)
+    reshaped = client.patch(f"/collections/rivers/items/{fid}", headers={**auth, **MERGE},
+                            data=orjson.dumps({"geometry": geojson(moved)}))
+    assert renamed.status_code == reshaped.status_code == 200
+    row = store.features("rivers").loc[fid]
+    assert row["name"] == "改名段" and row.geometry.equals_exact(shapely.multilinestrings([moved]), 1e-7)
+    entries = [e for e in log(store) if e[1] == "rivers" and e[3] == fid]
+    assert [(e[0], e[4], e[5], e[6]) for e in entries] == [("insert", 1, False, "editor1"),
+                                                           ("update", 2, False, "editor1"),
+                                                           ("update", 3, False, "editor1")]
+
+
+def test_owslib_creates_replaces_and_deletes_a_feature_on_a_real_server(template, tmp_path):
+    from owslib.ogcapi.features import Features
+    from owslib.util import Authentication
+
+    path = tmp_path / "served.gpkg"
+    shutil.copyfile(template, path)
+    store = GeoPackageStore(path)
+    admin = role_accounts(store)["admin"]
+    with serve(str(path)) as url:
+        client = Features(url, auth=Authentication(admin.name, admin.token))
+        client.collection_item_create("rivers", {"type": "Feature", "geometry": geojson(SECOND),
+                                                 "properties": {"project_id": "2014-RIV-002", "feature_name": "外來"}})
+        fid = int(client.response_headers["Location"].rsplit("/items/", 1)[1])
+        assert client.collection_item("rivers", str(fid))["properties"]["feature_name"] == "外來"
+        moved = SECOND.offset_curve(0.001)
+        client.collection_item_update("rivers", str(fid), {"type": "Feature", "geometry": geojson(moved),
+                                                           "properties": {"project_id": "2014-RIV-002",
+                                                                          "feature_name": "外來二"}})
+        row = store.features("rivers").loc[fid]
+        assert row["name"] == "外來二" and row.geometry.equals_exact(shapely.multilinestrings([moved]), 1e-7)
+        client.collection_item_delete("rivers", str(fid))
+        assert fid not in store.features("rivers").index
+    assert [(e[0], e[5], e[6]) for e in log(store) if e[1] == "rivers" and e[3] == fid] == [
+        ("insert", False, "admin1"), ("update", False, "admin1"), ("delete", False, "admin1")]
