@@ -32,7 +32,7 @@ from registry import accounts
 from registry.accounts import User
 from registry.store.edits import Author
 
-from .http import HTML, JSON, problem
+from .http import HTML, JSON, problem, store
 
 bp = Blueprint("auth", __name__)
 CHALLENGE = 'Basic realm="registry", Bearer'
@@ -102,13 +102,13 @@ def _user_of_header(header: str) -> User | None:
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        return accounts.authenticate_token(_store(), value)
+        return accounts.authenticate_token(_store(), value, store())
     if scheme.lower() == "basic" and value:
         try:
             name, _, token = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        user = accounts.authenticate_token(_store(), token)
+        user = accounts.authenticate_token(_store(), token, store())
         return user if user is not None and user.name == name else None
     return None
 
@@ -216,7 +216,7 @@ def init_app(app: Flask) -> None:
 
     @_login_manager.user_loader
     def load_user(session_id: str) -> User | None:
-        return accounts.user_by_session_id(_store(), session_id)
+        return accounts.user_by_session_id(_store(), session_id, store())
 
     @_login_manager.unauthorized_handler
     def unauthorized():

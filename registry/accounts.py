@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import model
 from .errors import NotFound, ValidationError
-from .store.base import Store, per_revision
+from .store.base import Reader, Store, per_revision
 from .store.edits import Author
 
 ROLES = model.ROLES
@@ -164,24 +164,25 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
-def _index(store: Store) -> tuple[dict[str, User], dict[str, User]]:
-    """Accounts by token hash and by session id, built once per store revision (an account change moves it on)."""
+def _index(store: Store, view: Reader | None) -> tuple[dict[str, User], dict[str, User]]:
+    """Accounts by token hash and by session id, built once per store revision (an account change moves it
+    on); ``view``, a snapshot of the store already open (a request's), names the revision without a query."""
     def build() -> tuple[dict[str, User], dict[str, User]]:
         rows = _records(store.users())
         by_token = {row["token_hash"]: _user(row) for row in rows if row["token_hash"]}
         return by_token, {user.session_id: user for user in map(_user, rows)}
-    return per_revision(store, "accounts", build)
+    return per_revision(view or store, "accounts", build)
 
 
-def authenticate_token(store: Store, token: str) -> User | None:
+def authenticate_token(store: Store, token: str, view: Reader | None = None) -> User | None:
     """The active account this API token belongs to, or None."""
-    user = _index(store)[0].get(token_hash(token))
+    user = _index(store, view)[0].get(token_hash(token))
     return user if user is not None and user.is_active else None
 
 
-def user_by_session_id(store: Store, session_id: str) -> User | None:
+def user_by_session_id(store: Store, session_id: str, view: Reader | None = None) -> User | None:
     """The active account a session cookie names, if its credentials have not changed since sign-in."""
-    user = _index(store)[1].get(session_id)
+    user = _index(store, view)[1].get(session_id)
     return user if user is not None and user.is_active else None
 
 
