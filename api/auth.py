@@ -161,8 +161,8 @@ def login():
         current_app.logger.warning("refused sign-in form for account %r from %s: %s", form.name.data,
                                    request.remote_addr, "; ".join(sum(form.errors.values(), [])))
         error = "表單已過期或不完整，請重新輸入"
-    status = 200 if request.method == "GET" or error is None else 400 if form.errors else 200
-    return Response(render_template("login.html", form=form, error=error), status=status, mimetype=HTML)
+    return Response(render_template("login.html", form=form, error=error), status=400 if form.errors else 200,
+                    mimetype=HTML)
 
 
 @bp.route("/logout", methods=["POST"])
