@@ -175,16 +175,28 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     if fmt == "csv":
         print_csv(header, rows)
         return
+    from .i18n import gettext as _
+
+    chosen = script.current()  # for people: headers from the catalog, coded groups by their names
     money = header.index("investment_yuan")
     for row in rows:
         row[money] = format_wan(float(row[money]))
+        for at, column in enumerate(header):
+            if column in ("category", "status", "lead_department"):
+                row[at] = model.name_label(column, row[at], chosen)
+            elif column == "street_name":
+                row[at] = model.name_label("street", row[header.index("street")], chosen)
     total = payload["totals"]
-    print_table(header, [*rows, ["total", *[""] * (len(result.by) - 1 + ("street" in result.by)),
-                                 *[format_wan(float(total[k])) if k == "investment_yuan" else total[k]
-                                   for k in header[len(result.by) + ("street" in result.by):]]]])
+    titles = {"street": _("Code"), "street_name": _("Streets"), "projects": _("Number of projects"),
+              "investment_yuan": _("investment")}  # shown in 萬元, not yuan
+    print_table([titles[h] if h in titles else _(h) if h in model.FIELD_BY_NAME else h for h in header],
+                [*rows, [_("Total"), *[""] * (len(result.by) - 1 + ("street" in result.by)),
+                         *[format_wan(float(total[k])) if k == "investment_yuan" else total[k]
+                           for k in header[len(result.by) + ("street" in result.by):]]]])
     if "street" in result.by or options.get("street"):  # a street filter shows that street's shares
-        click.echo("Projects crossing streets count in each; investment, length, area, stalls and spaces are "
-                   "apportioned by their share inside each street, so streets add up to the total.")
+        click.echo(_("A project crossing streets counts once in each street it touches; its investment, length and "
+                     "area are apportioned by its share of length or area inside each street, so the streets add up "
+                     "to the park total."))
 
 
 @cli.command()

@@ -4,11 +4,15 @@ in one script only (the Simplified unchanged by OpenCC tw2s, the Traditional unc
 from __future__ import annotations
 
 import opencc
+import openpyxl
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
-from registry import i18n, model
+from registry import i18n, model, script
+from registry.exchange.export import export
+from registry.exchange.importer import import_file
+from registry.store import GeoPackageStore
 
 from .conftest import ROOT, run_cli
 
@@ -67,3 +71,19 @@ def test_the_cli_table_is_in_one_script(demo_path, chosen, config):
     assert done.returncode == 0, done.stderr
     assert ("项目名称" if chosen == "zh-Hans" else "專案名稱") in done.stdout
     assert opencc.OpenCC(config).convert(done.stdout) == done.stdout
+
+
+def test_a_simplified_xlsx_speaks_simplified_and_imports_back_to_the_same_codes(demo_result, demo_copy, tmp_path):
+    with script.use("zh-Hans"):
+        report = export(demo_result, tmp_path / "out.xlsx")
+    workbook = openpyxl.load_workbook(report.path, read_only=True)
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    assert workbook.worksheets[0].title == "项目" and rows[0][:3] == ("项目编号", "项目名称", "类别")
+    text = "\n".join(str(cell) for row in rows for cell in row if cell is not None)
+    assert "低洼易淹易涝片区" in text and opencc.OpenCC("tw2s").convert(text) == text
+    imported = import_file(GeoPackageStore(demo_copy), report.path)
+    assert imported.written and not imported.rejected
+    after = GeoPackageStore(demo_copy).projects().set_index("project_id")
+    before = demo_result.projects.set_index("project_id")
+    for column in ("category", "status", "street_codes", "lead_department", "site_type", "billboard_action"):
+        assert after[column].equals(before.loc[after.index, column]), column

@@ -32,13 +32,15 @@ import pyogrio
 import pyproj
 import shapely
 
-from .. import model
+from .. import model, script
 from ..apportion import investment_shares
 from ..crs import parse_epsg
 from ..errors import ValidationError
-from ..output import feature_collection
+from ..i18n import gettext
+from ..output import LABEL_SUFFIX, LABELLED, feature_collection, with_labels
 from ..query import QueryResult
 from ..store import Reader
+from ..text import to_script_all
 from . import csvfile, fields
 from .archive import write_zip
 from .progress import progress_bar
@@ -57,7 +59,6 @@ MEDIA_TYPES = {"geojson": "application/geo+json", "shapefile": "application/zip"
                "gpkg": "application/geopackage+sqlite3", "flatgeobuf": "application/flatgeobuf",
                "csv": csvfile.MEDIA_TYPE,
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-XLSX_SHEET = "專案"
 _ARROW_TYPES = {"text": pa.string(), "integer": pa.int64(), "real": pa.float64(), "bool": pa.bool_(),
                 "date": pa.date32()}
 WKT_DECIMALS = (9, 4)  # for degrees, for metres: CSV coordinates to better than 1 mm
@@ -281,10 +282,21 @@ def _csv(job: _Job, path: Path) -> Path:
 
 
 def _xlsx(job: _Job, path: Path) -> Path:
-    names = {f.name: f.zh for f in model.PROJECT_FIELDS}
-    table = _table(job.projects, list(model.PROJECT_COLUMNS), names)
+    """The projects for people, in the current script: headers from the catalog, coded values by their names,
+    data text as the reader's script writes it (an import reads all of these back)."""
+    chosen = script.current()
+    labelled, _ = with_labels(job.projects, model.PROJECT_COLUMNS, chosen)
+    people = job.projects.assign(**{field: labelled[field + LABEL_SUFFIX] for field in LABELLED})
+    for column in ("name", "delay_reason", "tasks", "notes"):
+        given = people[column].notna().to_numpy()
+        if given.any():
+            converted = people[column].to_numpy(dtype=object, copy=True)
+            converted[given] = to_script_all([str(v) for v in converted[given]], chosen)
+            people[column] = converted
+    names = {f.name: gettext(f.name) for f in model.PROJECT_FIELDS}
+    table = _table(people, list(model.PROJECT_COLUMNS), names)
     table = pa.table([neutralise_column(column) for column in table.columns], names=table.column_names)
-    pyogrio.write_arrow(table, path, layer=XLSX_SHEET, driver="XLSX")
+    pyogrio.write_arrow(table, path, layer=gettext("Projects"), driver="XLSX")  # the sheet: 项目 or 專案
     job.tick(len(job.projects))
     return path
 

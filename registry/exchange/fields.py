@@ -12,8 +12,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .. import model
+from .. import model, script
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..output import QUERY_FEATURE_PROPERTIES
 from ..text import to_traditional
 
@@ -89,6 +90,9 @@ def _lookup() -> dict[str, str]:
         table.update({normalise(alias): column for alias in aliases})
     for field in FIELD_BY_NAME.values():
         table.update({normalise(field.zh): field.name, field.dbf.lower(): field.name, field.name: field.name})
+    for chosen in model.SCRIPTS:  # the headers an XLSX for people has in either script (项目编号, 專案編號)
+        with script.use(chosen):
+            table.update({normalise(gettext(field.name)): field.name for field in model.PROJECT_FIELDS})
     return table
 
 
