@@ -462,7 +462,12 @@ def _edit_item(store: Store, layer: str, fid: int, author: Author, if_match: IfM
     """One feature's edit: its project (and the one it moves to) loaded, If-Match checked, ``change`` applied."""
     _check_layer(layer)
     with store.snapshot() as view:
-        project_id = owner(view, layer, fid)
+        try:
+            project_id = owner(view, layer, fid)
+        except NotFound:
+            if if_match is not None:  # RFC 9110: If-Match fails on a resource that does not exist
+                _precondition(if_match, None, f"feature {fid} of {layer}")
+            raise
 
     def checked(before: Records) -> Records:
         frame = _layer(before, layer)
