@@ -18,7 +18,7 @@ from . import model, script
 
 GEOJSON_DECIMALS = 7  # about 1 cm
 # Coded fields (model.NAMES) → the kind of name they hold: machine formats keep the code and add
-# ``<field>_label``, its name in the reader's script (category_label: 低洼易淹易涝片区 or 低窪易淹易澇片區, status_label: ...).
+# ``<field>_label``, its name in the reader's script (category_label: 低洼易淹易涝片区 or 低窪易淹易澇片區).
 LABELLED = {field: kind for kind, field in model.NAME_FIELDS.items()}
 LABEL_SUFFIX = "_label"
 
