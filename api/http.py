@@ -13,7 +13,8 @@ from flask import Response, current_app, g, render_template, request
 
 from registry import script
 from registry.errors import ValidationError
-from registry.store import Reader
+from registry.spatial import parse_date
+from registry.store import Reader, history
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -25,12 +26,15 @@ def store() -> Reader:
     """This request's view of the registry: one committed state for everything the request reads.
 
     Taken on first use and let go when the request ends (``release_store``), so an answer that reads
-    projects, features and revision together is never torn by a writer committing meanwhile.
+    projects, features and revision together is never torn by a writer committing meanwhile; with
+    ``as_of=DATE`` it is the registry as recorded by the end of that day, for every read path alike.
     """
     view = g.get("registry_view")
     if view is None:
         g.registry_release = ExitStack()
-        view = g.registry_view = g.registry_release.enter_context(current_app.extensions["registry_store"].snapshot())
+        view = g.registry_release.enter_context(current_app.extensions["registry_store"].snapshot())
+        day = request.args.get("as_of")
+        view = g.registry_view = history.as_of(view, parse_date(day)) if day else view
     return view
 
 

@@ -20,6 +20,7 @@ from .cli_options import (
 )
 from .errors import RegistryError
 from .exchange.commands import export_command, import_command
+from .history_command import history_command, upgrade_command
 from .maps.command import map_command
 from .store import create_store, open_store, read_store, store_location
 from .users_command import user_command
@@ -123,7 +124,7 @@ def query(store: str | None, fmt: str, **options) -> None:
     from .output import QUERY_FEATURE_PROPERTIES, feature_collection, format_wan, query_json, records
     from .query import find
 
-    with read_store(store) as opened:
+    with read_store(store, options.get("as_of")) as opened:
         use_registry_script(opened)
         result = find(opened, query_params(options))
     if fmt == "json":
@@ -163,7 +164,7 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     from .output import format_wan
     from .stats import statistics
 
-    with read_store(store) as opened:
+    with read_store(store, options.get("as_of")) as opened:
         use_registry_script(opened)
         result = statistics(opened, query_params(options), by)
     payload = result.to_json()
@@ -253,7 +254,7 @@ def restore(store: str | None, file: Path, force: bool) -> None:
 
 
 # -- commands defined beside their libraries -----------------------------------------------
-for _command in (export_command, import_command, map_command, user_command):
+for _command in (export_command, import_command, map_command, user_command, history_command, upgrade_command):
     cli.add_command(_command)
 
 

@@ -8,7 +8,6 @@ import os
 import stat
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import click
@@ -19,6 +18,7 @@ from .exchange.csvfile import rows_table, write_csv
 from .params import PARAMETERS
 from .spatial import parse_date
 from .store import Author, Reader
+from .store.history import day_start_utc
 
 STORE_OPTION = click.option(
     "--store", "store", envvar="REGISTRY_STORE", default=None,
@@ -119,8 +119,5 @@ def author_options(command: Callable) -> Callable:
 def cli_author(correction: str | None = None, recorded_at: str | None = None) -> Author:
     """Who the command line writes as: the local account (whoever may write the store), as an admin; a
     recorded date is the start of that day in Asia/Shanghai."""
-    at = None
-    if recorded_at:
-        day = parse_date(recorded_at, "recorded_at")
-        at = (datetime.fromisoformat(day) - timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    at = day_start_utc(parse_date(recorded_at, "recorded_at")) if recorded_at else None
     return Author(f"{getpass.getuser()}@cli", role="admin", reason=correction or None, at=at)

@@ -34,7 +34,7 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
     """
     from ..query import find
 
-    with read_store(store) as opened:
+    with read_store(store, options.get("as_of")) as opened:
         result = find(opened, query_params(options))
         report = export(result, target, fmt, crs=options.get("crs"), encoding=encoding, style_by=style_by,
                         store=opened)

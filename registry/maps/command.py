@@ -41,7 +41,7 @@ def map_command(store: str | None, by: str | None, theme: str | None, out: Path,
         raise click.UsageError("--by (overlay map) and --theme (choropleth) exclude each other; give one")
     fmt = out.suffix.lower().lstrip(".")
     params = query_params(options)
-    with read_store(store) as opened:
+    with read_store(store, options.get("as_of")) as opened:
         use_registry_script(opened)  # titles, legends and names in --lang or the registry's script
         if theme:
             data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)

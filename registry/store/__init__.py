@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import StoreError
+from ..spatial import parse_date
+from . import history
 from .base import Author, Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
@@ -50,10 +52,11 @@ def open_store(location: str | None = None) -> Store:
 
 
 @contextmanager
-def read_store(location: str | None = None) -> Iterator[Reader]:
-    """One committed state of an existing registry, for a command that reads it several times."""
+def read_store(location: str | None = None, as_of: str | None = None) -> Iterator[Reader]:
+    """One committed state of an existing registry, for a command that reads it several times: the latest,
+    or the one recorded by the end of the day ``as_of`` (YYYY-MM-DD)."""
     with open_store(location).snapshot() as view:
-        yield view
+        yield history.as_of(view, parse_date(as_of)) if as_of else view
 
 
 def create_store(location: str | None = None, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:

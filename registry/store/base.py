@@ -96,6 +96,11 @@ class Reader(ABC):
         """A token that changes whenever the stored data change (for caches and ETags)."""
 
     @abstractmethod
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+        """Change-log entries (columns ``history.LOG_COLUMNS``), by time: all, or a project's, or those before
+        ``until`` (UTC text); ``latest`` keeps each row's last entry only, with its geometry as WKB in ``wkb``."""
+
+    @abstractmethod
     def last_modified(self) -> datetime:
         """When the stored data last changed (UTC), for HTTP Last-Modified."""
 
@@ -136,6 +141,10 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.revision()
 
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+        with self.snapshot() as view:
+            return view.log(project_id=project_id, until=until, latest=latest)
+
     def last_modified(self) -> datetime:
         with self.snapshot() as view:
             return view.last_modified()
@@ -170,7 +179,7 @@ class Store(Reader):
         with self._writing(author) as tx:
             before = tx.load(project_ids)
             after = change(before)
-            after = _validated(after, tx)
+            after = _validated(before, after, tx)
             edits.check_workflow(author, before, after)
             changes = edits.plan(before, after)
             edits.check_author(author, before, after, changes)
@@ -224,15 +233,16 @@ class Writer(ABC):
 LOCAL = Author("registry", role="admin")  # the command line's own writes: whoever may change the file
 
 
-def _validated(after: Records, tx: Writer) -> Records:
-    """The records after a change, checked and normalised as an import is."""
+def _validated(before: Records, after: Records, tx: Writer) -> Records:
+    """The records after a change, checked and normalised as an import is (a layer's frame the change kept as
+    loaded is as stored, and passes as it is)."""
     versions = after.projects[VERSION].to_numpy() if VERSION in after.projects else None
     projects = validate.check_projects(after.projects.drop(columns=[VERSION], errors="ignore"))
     projects[VERSION] = versions if versions is not None else 1
     categories = dict(zip(projects["project_id"], projects["category"]))
     features = {}
     for layer, frame in after.features.items():
-        if len(frame):
+        if len(frame) and frame is not before.features.get(layer):
             missing = sorted(set(frame["project_id"]) - set(categories))
             categories.update(tx.categories(missing))
             frame = validate.check_features(layer, frame, categories)

@@ -15,7 +15,6 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +24,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import model, spatial
+from .. import model
 from ..errors import StoreError, StoreUnavailable
-from ..spatial import StreetArea
 from . import changelog, edits, gpkgblob, gpkgrtree, schema
-from .base import USER_COLUMNS, BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
+from .frames import FrameSnapshot, State
+from .history import LOG_COLUMNS, entries, utc_text
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
@@ -52,7 +52,7 @@ class GeoPackageStore(Store):
         self.path = Path(path)
         self.location = str(self.path)
         self._check_file()
-        self._current: _State | None = None
+        self._current: State | None = None
         self._load_lock = threading.Lock()
         self._local = threading.local()
 
@@ -147,10 +147,35 @@ class GeoPackageStore(Store):
 
     # -- reads -----------------------------------------------------------------------------
     @contextmanager
-    def snapshot(self) -> Iterator[GeoPackageSnapshot]:
-        yield GeoPackageSnapshot(self.location, self._state())
+    def snapshot(self) -> Iterator[FrameSnapshot]:
+        yield FrameSnapshot(self.location, self._state(), self._log)
 
-    def _state(self) -> _State:
+    def _log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+        """The change log (see ``Reader.log``), read by this thread's own connection."""
+        where, params = ["1 = 1"], []
+        if project_id is not None:
+            where.append("project_id = ?")
+            params.append(project_id)
+        if until is not None:
+            where.append("at < ?")
+            params.append(until)
+        columns = ", ".join(LOG_COLUMNS)
+        if latest:
+            statement = (f"SELECT {columns}, {_WKB} FROM (SELECT *, row_number() OVER (PARTITION BY layer, "
+                         "CASE WHEN layer = 'projects' THEN project_id ELSE fid END ORDER BY at DESC, change_id DESC) "
+                         f"AS nth FROM changes WHERE {' AND '.join(where)}) WHERE nth = 1 ORDER BY change_id")
+        else:
+            statement = f"SELECT {columns} FROM changes WHERE {' AND '.join(where)} ORDER BY at, change_id"
+        try:
+            rows = self._reader().execute(statement, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+        frame = entries([row[:len(LOG_COLUMNS)] for row in rows])
+        if latest:
+            frame["wkb"] = [row[-1] for row in rows]
+        return frame
+
+    def _state(self) -> State:
         """The latest committed state, loaded whole in one read transaction when the file has changed.
 
         One thread loads while the others wait for it (a load costs a second or more on large layers);
@@ -214,7 +239,7 @@ class GeoPackageStore(Store):
             con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, "
                         "conditional BOOLEAN, reason TEXT)")
             con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
-                        (author.at or change_stamp(), author.name, author.department, int(author.conditional),
+                        (utc_text(author.at or change_stamp()), author.name, author.department, int(author.conditional),
                          author.reason))
             for statement in changelog.sqlite_log_triggers():
                 con.execute(statement)
@@ -283,7 +308,7 @@ class _Writer(Writer):
                 frame = gpd.GeoDataFrame(
                     {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
                      VERSION: np.asarray(version, dtype=np.int64)},
-                    geometry=shapely.from_wkb(np.asarray(wkb, dtype=object)), crs=model.STORAGE_EPSG)
+                    geometry=shapely.from_wkb(np.asarray(wkb, dtype=object)), crs=edits.STORAGE_CRS)
                 frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
             features[layer.name] = frame
         return Records(projects, features)
@@ -326,83 +351,6 @@ class _Writer(Writer):
                 self.touched.add(layer)
 
 
-@dataclass
-class _State:
-    """One committed state of the file, as frames: what every read of a snapshot answers from.
-
-    Never changed once loaded, except for the street-membership answers it keeps (each a pure
-    function of the state's own layers), so threads share it freely.
-    """
-
-    revision: str
-    modified: datetime
-    meta: dict[str, str]
-    infos: list[LayerInfo]
-    projects: pd.DataFrame
-    layers: dict[str, gpd.GeoDataFrame]
-    members: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class GeoPackageSnapshot(Snapshot):
-    """A GeoPackage registry as one committed state (see ``_State``)."""
-
-    def __init__(self, location: str, state: _State) -> None:
-        self.location = location
-        self._state = state
-
-    def meta(self) -> dict[str, str]:
-        return dict(self._state.meta)
-
-    def revision(self) -> str:
-        return self._state.revision
-
-    def last_modified(self) -> datetime:
-        return self._state.modified
-
-    def layers(self) -> list[LayerInfo]:
-        return list(self._state.infos)
-
-    def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        frame = self._state.projects
-        if project_ids is not None:
-            frame = frame[frame["project_id"].isin(list(project_ids))]
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
-
-    def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        spec = layer_spec(layer)
-        frame = self._state.layers[layer]
-        rows = None
-        if street is not None:
-            rows = self._street_members(layer, street)
-        if bbox is not None:
-            hits = frame.sindex.query(shapely.box(*bbox))
-            rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
-        if project_ids is not None and spec.kind == "project":
-            wanted = frame["project_id"].to_numpy() if rows is None else frame["project_id"].to_numpy()[rows]
-            hit = np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))
-            rows = hit if rows is None else rows[hit]
-        # A take is a new frame; the whole layer is handed out as a copy: callers cannot change the shared one.
-        return frame.copy(deep=False) if rows is None else frame.take(rows)
-
-    def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
-        """Positions of a layer's features in a street office, kept with the state per boundary version:
-        a street query then costs a take, not a geometry test."""
-        key = (layer, street.key)
-        with self._state.lock:
-            hit = self._state.members.get(key)
-        if hit is not None:
-            return hit
-        frame = self._state.layers[layer]
-        candidates = np.sort(frame.sindex.query(street.boundary))
-        geoms = np.asarray(frame.geometry.array)[candidates]
-        found = candidates[spatial.membership(geoms, street.boundary, list(street.before))]
-        with self._state.lock:
-            self._state.members[key] = found
-        return found
-
-
 def _revision(con: sqlite3.Connection, path: Path) -> str:
     """The revision the registry's own writes count, with the file's mtime and size for edits by others
     (GDAL, QGIS) that do not count it. Read inside a read transaction, it names that transaction's state."""
@@ -411,7 +359,7 @@ def _revision(con: sqlite3.Connection, path: Path) -> str:
     return f"{counted[0] if counted else 0}-{stat.st_mtime_ns}-{stat.st_size}-{stat.st_ino}"
 
 
-def _load_state(path: Path) -> _State:
+def _load_state(path: Path) -> State:
     """Every table of the registry read in one read transaction, so they are of one committed state."""
     con = _connect(path)
     try:
@@ -428,7 +376,7 @@ def _load_state(path: Path) -> _State:
         raise StoreUnavailable(f"{path}: cannot be read now ({exc}); try again") from None
     finally:
         con.close()
-    return _State(revision, modified, meta, infos, projects, layers)
+    return State(revision, modified, meta, infos, projects, layers)
 
 
 # The length of a GeoPackage blob's header: 8 bytes, then an envelope of 0, 32, 48, 48 or 64 bytes as

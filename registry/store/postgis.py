@@ -32,6 +32,7 @@ from ..spatial import StreetArea
 from . import edits, schema
 from .base import USER_COLUMNS, BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
 from .edits import VERSION, Author, Plan, Records
+from .history import LOG_COLUMNS, entries
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -233,7 +234,7 @@ class _Writer(Writer):
                     {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
                      VERSION: np.asarray(version, dtype=np.int64)},
                     geometry=shapely.from_wkb(np.asarray([bytes(b) for b in wkb], dtype=object)),
-                    crs=model.STORAGE_EPSG)
+                    crs=edits.STORAGE_CRS)
                 frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
             features[layer.name] = frame
         return Records(projects, features)
@@ -294,6 +295,27 @@ class PostGISSnapshot(Snapshot):
 
     def revision(self) -> str:
         return self._meta["revision"]
+
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+        where, params = ["true"], []
+        if project_id is not None:
+            where.append("project_id = %s")
+            params.append(project_id)
+        if until is not None:
+            where.append("at < %s::timestamptz")
+            params.append(until)
+        columns = ", ".join(LOG_COLUMNS)
+        key = "layer, coalesce(fid::text, project_id)"
+        if latest:
+            statement = (f"SELECT DISTINCT ON ({key}) {columns}, ST_AsBinary(geom) FROM changes "
+                         f"WHERE {' AND '.join(where)} ORDER BY {key}, at DESC, change_id DESC")
+        else:
+            statement = f"SELECT {columns} FROM changes WHERE {' AND '.join(where)} ORDER BY at, change_id"
+        rows = self._rows(statement, params)
+        frame = entries([row[:len(LOG_COLUMNS)] for row in rows])
+        if latest:
+            frame["wkb"] = [bytes(row[-1]) if row[-1] is not None else None for row in rows]
+        return frame
 
     def last_modified(self) -> datetime:
         changed = self._meta.get("last_change")
