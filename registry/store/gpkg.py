@@ -9,6 +9,7 @@ transaction into frames with spatial indexes, kept until the file's revision cha
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import tempfile
@@ -360,8 +361,14 @@ def _revision(con: sqlite3.Connection, path: Path) -> str:
 
 
 def _load_state(path: Path) -> State:
-    """Every table of the registry read in one read transaction, so they are of one committed state."""
+    """Every table of the registry read in one read transaction, so they are of one committed state.
+
+    The collector is paused meanwhile (the rows read are millions of new objects: it would walk them again and
+    again), and what is loaded is then frozen out of its walks for good (a query need not pay for them).
+    """
     con = _connect(path)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         con.execute("BEGIN")
         revision = _revision(con, path)  # the SELECT takes SQLite's shared lock: no commit until COMMIT
@@ -369,14 +376,28 @@ def _load_state(path: Path) -> State:
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
         infos = _layer_infos(con)
         columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
-        projects = typed_projects(pd.read_sql_query(f'SELECT {columns} FROM "projects" ORDER BY "project_id"', con))
-        layers = {layer.name: _read_layer(con, layer) for layer in model.LAYERS}
+        rows = con.execute(f'SELECT {columns} FROM "projects" ORDER BY "project_id"').fetchall()
+        projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+        projects[VERSION] = projects[VERSION].infer_objects()  # integers, as pandas reads a column of them
+        ids = projects["project_id"].tolist()
+        texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: look-ups compare identity
+        layers = {layer.name: _read_layer(con, layer, texts) for layer in model.LAYERS}
         con.execute("COMMIT")
     except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
         raise StoreUnavailable(f"{path}: cannot be read now ({exc}); try again") from None
     finally:
         con.close()
+        if collecting:
+            gc.enable()
+    gc.freeze()
     return State(revision, modified, meta, infos, projects, layers)
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    """Values as a one-dimensional object array (``np.array`` would make a 2-D one of equal-length tuples)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 # The length of a GeoPackage blob's header: 8 bytes, then an envelope of 0, 32, 48, 48 or 64 bytes as
@@ -385,22 +406,28 @@ _ENVELOPE = "(instr('0123456789ABCDEF', substr(hex(substr(geom, 4, 1)), 2, 1)) -
 _WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 THEN 48 WHEN 4 THEN 64 ELSE 0 END)"
 
 
-def _read_layer(con: sqlite3.Connection, layer: model.Layer) -> gpd.GeoDataFrame:
-    """A layer as a GeoDataFrame indexed by fid, with its spatial index built (so threads only query it)."""
+def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str]) -> gpd.GeoDataFrame:
+    """A layer as a GeoDataFrame indexed by fid, with its spatial index built (so threads only query it).
+
+    Equal text values are one string object, ``texts``'s (shared by the layers of a state): names repeat
+    across features, and a million copies of them cost memory and cache misses in every take.
+    """
     columns_read = (*layer.columns, (VERSION, "INTEGER")) if layer.kind == "project" else layer.columns
     names = [name for name, _ in columns_read]
     selected = ", ".join(f'"{n}"' for n in names)
     rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" ORDER BY fid').fetchall()
     columns = list(zip(*rows)) if rows else [()] * (len(names) + 2)
-    index = pd.Index(np.asarray(columns[0], dtype=np.int64), name="fid")
+    del rows
+    index = pd.Index(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), name="fid")
     data = {}
     for (name, kind), values in zip(columns_read, columns[1:-1]):
-        values = pd.Series(values, index=index, dtype=object, name=name)
-        data[name] = iso_dates(values).astype(object) if kind == "DATE" else values
-    geoms = shapely.from_wkb(np.asarray(columns[-1], dtype=object))
-    frame = gpd.GeoDataFrame(pd.DataFrame(data, index=index), geometry=gpd.GeoSeries(geoms, index=index,
-                                                                                     crs=model.STORAGE_EPSG))
-    frame.columns = pd.Index(list(frame.columns), dtype=object)  # not pandas 3's Arrow strings: cheaper look-ups
+        if kind == "DATE":
+            data[name] = iso_dates(pd.Series(_objects(values))).to_numpy(dtype=object)
+        else:
+            data[name] = _objects([texts.setdefault(v, v) if isinstance(v, str) else v for v in values])
+    frame = pd.DataFrame(data, index=index, columns=pd.Index(list(data), dtype=object), dtype=object)
+    frame["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=model.STORAGE_EPSG)
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
     # Build lazily made structures now, once, rather than racing for them in several threads later:
     # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up.
     frame.sindex.query(shapely.box(0, 0, 0, 0))
