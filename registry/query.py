@@ -15,12 +15,16 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
+from geopandas.array import GeometryArray
+from pandas.api.internals import create_dataframe_from_blocks
 
 from . import model
 from .params import Query, parse
 from .select import Selector
-from .store import Reader, per_revision
+from .store import Reader, Store, per_revision
 
+_STORAGE_CRS = pyproj.CRS.from_epsg(model.STORAGE_EPSG)  # made once: geopandas would look the code up per frame
 
 @dataclass
 class QueryResult:
@@ -31,34 +35,94 @@ class QueryResult:
     total: int
 
 
-def matching_features(selector: Selector) -> gpd.GeoDataFrame:
-    """Every feature, in the query's layers, that the query selects: layer, fid, project_id, feature_name."""
-    parts = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
+@dataclass
+class _Matches:
+    """Every feature a query selects in its layers, as arrays (``layer``, ``fid``, ``project_id``,
+    ``feature_name``, ``geometry``) and each feature's position in the projects table (-1: none)."""
+
+    columns: dict[str, np.ndarray]
+    positions: np.ndarray
+
+
+def matching_features(selector: Selector) -> _Matches:
+    """Every feature, in the query's layers, that the query selects, and the row of its project."""
+    parts: dict[str, list[np.ndarray]] = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
+    known = []  # positions the selector found already, per layer (None: not looked up)
     for layer in selector.query.feature_layers():
-        frame, keep = selector.matches(layer)
+        found = selector.matches(layer)
+        frame, keep = found.frame, found.keep
         if not keep.any():
             continue
-        parts["layer"].append(np.full(int(keep.sum()), layer, dtype=object))
+        ids = frame["project_id"].to_numpy()[keep]
+        parts["layer"].append(np.full(len(ids), layer, dtype=object))
         parts["fid"].append(frame.index.to_numpy()[keep])
-        parts["project_id"].append(frame["project_id"].to_numpy()[keep])
+        parts["project_id"].append(ids)
         parts["feature_name"].append(frame["name"].to_numpy()[keep])
-        parts["geometry"].append(np.asarray(frame.geometry.array)[keep])
-    # object dtype, not pandas' inferred Arrow strings: later isin() calls stay vectorised
-    columns = {k: pd.Series(np.concatenate(v) if v else np.array([], dtype=object), dtype=object)
-               for k, v in parts.items() if k != "geometry"}
-    columns["fid"] = columns["fid"].astype("int64")
-    geometry = np.concatenate(parts["geometry"]) if parts["geometry"] else np.array([], dtype=object)
-    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=model.STORAGE_EPSG))
+        parts["geometry"].append(found.geometry()[keep])
+        known.append(None if found.positions is None else found.positions[keep])
+    empty = {"fid": np.array([], dtype=np.int64)}
+    columns = {k: np.concatenate(v) if v else empty.get(k, np.array([], dtype=object)) for k, v in parts.items()}
+    if any(at is None for at in known):  # one look-up of every id, not one per layer
+        positions = selector.project_positions(columns["project_id"])
+    else:
+        positions = np.concatenate(known) if known else np.array([], dtype=np.intp)
+    return _Matches(columns, positions)
 
 
-def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:
-    """The projects table's ids as an index (positions by id), built once per revision, hash table included."""
-    def build() -> pd.Index:
-        index = pd.Index(projects["project_id"].to_numpy(), dtype=object)  # not Arrow strings: no conversions
-        index.get_indexer(index[:1]), index.is_monotonic_increasing  # noqa: B018 - build lazily made parts now
-        return index
+class _Blocks:
+    """A frame's columns grouped as pandas keeps them (one 2-D array per NumPy dtype, extension arrays
+    alone), so that rows are taken with one array take per block and a frame is made of them without
+    pandas re-inferring or copying each column. Built once per revision for the projects table."""
 
-    return per_revision(view, "project_index", build)
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.columns = frame.columns
+        self.names = list(frame.columns)
+        groups: dict[object, list[int]] = {}
+        for at, dtype in enumerate(frame.dtypes):
+            groups.setdefault(dtype if isinstance(dtype, np.dtype) else at, []).append(at)
+        self.blocks = []
+        for key, places in groups.items():
+            if isinstance(key, np.dtype):
+                values = np.stack([frame.iloc[:, at].to_numpy() for at in places])
+            else:
+                values = frame.iloc[:, places[0]].array
+            self.blocks.append((values, np.array(places)))
+
+    def take(self, rows: np.ndarray, shift: int = 0) -> list[tuple[object, np.ndarray]]:
+        """Blocks of the rows at positions ``rows``, placed ``shift`` columns on."""
+        return [(values[:, rows] if values.ndim == 2 else values.take(rows), places + shift)
+                for values, places in self.blocks]
+
+    def frame(self, rows: np.ndarray) -> pd.DataFrame:
+        """The rows at positions ``rows``, indexed 0..n-1: ``frame.iloc[rows].reset_index(drop=True)``."""
+        return create_dataframe_from_blocks(self.take(rows), index=pd.RangeIndex(len(rows)), columns=self.columns)
+
+
+def _project_blocks(view: Reader, projects: pd.DataFrame) -> tuple[_Blocks, _Blocks, pd.Index]:
+    """The projects table in blocks, whole (for a page of projects) and without project_id (for the
+    attributes joined to features, after the feature columns), and the joined frame's columns."""
+    def build() -> tuple[_Blocks, _Blocks, pd.Index]:
+        attributes = projects.drop(columns="project_id")
+        names = [*_FEATURE_COLUMNS, *attributes.columns, "geometry"]
+        return _Blocks(projects), _Blocks(attributes), pd.Index(names)
+
+    return per_revision(view, "project_blocks", build)
+
+
+_FEATURE_COLUMNS = ("layer", "fid", "project_id", "feature_name")
+_TEXT_COLUMNS = np.array([0, 2, 3])  # where layer, project_id and feature_name go
+
+
+def _joined(matches: _Matches, on_page: np.ndarray, attributes: _Blocks, names: pd.Index) -> gpd.GeoDataFrame:
+    """The features at ``on_page`` with their projects' attributes: the feature columns, then the project's
+    (but its id), then geometry; as one frame made of blocks (a column-by-column frame costs milliseconds)."""
+    texts = np.stack([matches.columns[c][on_page] for c in ("layer", "project_id", "feature_name")])
+    geometry = GeometryArray(matches.columns["geometry"][on_page], crs=_STORAGE_CRS)
+    blocks = [(texts, _TEXT_COLUMNS), (matches.columns["fid"][on_page][None, :], np.array([1])),
+              *attributes.take(matches.positions[on_page], shift=len(_FEATURE_COLUMNS)),
+              (geometry, np.array([len(names) - 1]))]
+    frame = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(on_page)), columns=names)
+    return gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
 
 
 def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
@@ -67,18 +131,19 @@ def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
     Projects are handled by position in the projects table (kept in project_id order) until the page is
     cut, so a query costs what its matches cost, not what the whole table does.
     """
+    if isinstance(view, Store):  # one committed state for the whole answer (and one revision check)
+        with view.snapshot() as snapshot:
+            return find(snapshot, query)
     if not isinstance(query, Query):
         query = parse(query, view)
     selector = Selector(view, query)
     projects = selector.projects
-    features = matching_features(selector)
-    index = project_index(view, projects)
+    matches = matching_features(selector)
     if query.spatial:  # the projects of the features found (only allowed projects' features are found)
-        chosen = index.get_indexer(pd.unique(features["project_id"].to_numpy()))
-        chosen = np.sort(chosen[chosen >= 0])
+        chosen = np.unique(matches.positions[matches.positions >= 0])
     else:
         chosen = np.arange(len(projects)) if selector.mask is None else np.flatnonzero(selector.mask)
-    if query.sortby != (("project_id", True),) or not index.is_monotonic_increasing:
+    if query.sortby != (("project_id", True),) or not selector.index.is_monotonic_increasing:
         keys = [k for k, _ in query.sortby]
         order = projects.iloc[chosen][keys].reset_index(drop=True).sort_values(
             keys, ascending=[a for _, a in query.sortby], kind="stable", na_position="last").index.to_numpy()
@@ -86,20 +151,14 @@ def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
     total = len(chosen)
     end = None if query.limit is None else query.offset + query.limit
     on_page_rows = chosen[query.offset:end]
-    page = projects.iloc[on_page_rows].reset_index(drop=True)
+    whole, attributes, names = _project_blocks(view, projects)
     # Features come per layer (in the query's layer order) and by fid; a stable sort by the project's
     # place on the page keeps that order within each project. Attributes are taken by position.
     rank = np.full(len(projects), -1, dtype=np.int64)
     rank[on_page_rows] = np.arange(len(on_page_rows))
-    positions = index.get_indexer(features["project_id"].to_numpy())
+    positions = matches.positions
     order = np.where(positions >= 0, rank[positions], -1)
     on_page = np.flatnonzero(order >= 0)
     on_page = on_page[np.argsort(order[on_page], kind="stable")]
-    rows = order[on_page]
-    columns = {c: features[c].to_numpy()[on_page] for c in ("layer", "fid", "project_id", "feature_name")}
-    columns.update({c: page[c].to_numpy()[rows] for c in page.columns if c != "project_id"})
-    # Series of the columns' own dtypes: no re-inference of strings, no per-column object checks.
-    dtypes = dict(features.dtypes) | dict(page.dtypes)
-    joined = gpd.GeoDataFrame({c: pd.Series(v, dtype=dtypes[c], copy=False) for c, v in columns.items()},
-                              geometry=features.geometry.values[on_page], crs=model.STORAGE_EPSG)
-    return QueryResult(projects=page, features=joined, total=total)
+    return QueryResult(projects=whole.frame(on_page_rows), features=_joined(matches, on_page, attributes, names),
+                       total=total)

@@ -20,7 +20,7 @@ import shapely
 from . import cql, limits, model, spatial, streets
 from .errors import ValidationError
 from .params import Query
-from .store import Reader
+from .store import Reader, per_revision
 from .text import fold, fold_all, to_script_all
 
 # How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
@@ -34,17 +34,18 @@ _PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "s
                        "investment_max": "investment_max", "name": "q", "project_filter": "filter"}
 
 
-def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
-    """Which projects meet the query's conditions on their attributes; ``None`` when it sets none."""
+def project_mask(view: Reader, projects: pd.DataFrame, query: Query) -> np.ndarray | None:
+    """Which projects (``view``'s whole table) meet the query's conditions on their attributes; ``None`` when
+    it sets none."""
     if not _project_conditions(query) and query.datetime is None:
         return None
     mask = np.ones(len(projects), dtype=bool)
     if query.categories:
-        mask &= projects["category"].isin(query.categories).to_numpy()
+        mask &= _coded_isin(view, projects, "category", query.categories)
     if query.years:
         mask &= projects["year"].between(*query.years).to_numpy()
     if query.statuses:
-        mask &= projects["status"].isin(query.statuses).to_numpy()
+        mask &= _coded_isin(view, projects, "status", query.statuses)
     if query.department:
         mask &= (projects["lead_department"] == query.department).to_numpy()
     if query.in_statement is not None:
@@ -63,6 +64,13 @@ def project_mask(projects: pd.DataFrame, query: Query) -> np.ndarray | None:
     if query.project_filter is not None:
         mask &= cql.filter_mask(projects, query.project_filter, model.PROJECT_KINDS, query.filter_crs)
     return mask
+
+
+def _coded_isin(view: Reader, projects: pd.DataFrame, column: str, values: tuple[str, ...]) -> np.ndarray:
+    """``projects[column].isin(values)`` for a column of a few codes, by the column's codes made once per
+    revision (an isin of strings hashes the whole table's column each time)."""
+    codes, uniques = per_revision(view, ("project_codes", column), lambda: pd.factorize(projects[column].to_numpy()))
+    return np.isin(codes, [at for at, value in enumerate(uniques) if value in values])
 
 
 def _project_conditions(query: Query) -> list[str]:
@@ -91,6 +99,21 @@ class _Condition:
     zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
 
 
+@dataclass(frozen=True)
+class Matches:
+    """A layer's candidate features (the store's answer, indexed by fid), which of them a query selects, and
+    where each candidate's project is in the projects table when the query's conditions on projects needed it."""
+
+    frame: gpd.GeoDataFrame
+    keep: np.ndarray
+    positions: np.ndarray | None
+    geometries: np.ndarray | None = None  # the frame's geometry, when the selection looked at it
+
+    def geometry(self) -> np.ndarray:
+        """The candidates' geometries as an array."""
+        return np.asarray(self.frame.geometry.array) if self.geometries is None else self.geometries
+
+
 class Selector:
     """A query prepared against one snapshot, to select the features of one layer after another."""
 
@@ -103,11 +126,12 @@ class Selector:
                        if query.street and query.predicate == "intersects" else None)
         self.box = _prefilter_box(query, self.conditions)
         self.projects = view.projects()
-        mask = project_mask(self.projects, query)
-        self.mask = mask
-        # object dtype: pandas would infer Arrow strings, and each isin() would convert the column to them
-        self.project_ids = (None if mask is None
-                            else pd.Index(self.projects["project_id"].to_numpy()[mask], dtype=object))
+        self.index = project_index(view, self.projects)
+        self.mask = project_mask(view, self.projects, query)
+
+    def project_positions(self, project_ids: np.ndarray) -> np.ndarray:
+        """Where projects are in the projects table, by id (-1: not there)."""
+        return self.index.get_indexer(pd.Index(project_ids, dtype=object))  # not Arrow strings: no cast
 
     def features(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
         """The layer's features the query selects (indexed by fid, ascending, in EPSG:4490).
@@ -115,10 +139,10 @@ class Selector:
         ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name:
         an items request's served properties.
         """
-        frame, keep = self.matches(layer, properties)
-        return frame if keep.all() else frame[keep]
+        found = self.matches(layer, properties)
+        return found.frame if found.keep.all() else found.frame[found.keep]
 
-    def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> Matches:
         """The store's candidate features of a layer and which of them the query selects (``features``
         without building the selected frame, for callers that take a few columns)."""
         spec = model.LAYER_BY_NAME[layer]
@@ -127,14 +151,18 @@ class Selector:
             _check_reference(layer, spec, query)
         frame = self.view.features(layer, bbox=self.box, street=self.street)
         keep = np.ones(len(frame), dtype=bool)
-        if self.project_ids is not None and spec.kind == "project":
-            keep = frame["project_id"].isin(self.project_ids).to_numpy(copy=True)
+        positions = None
+        if self.mask is not None and spec.kind == "project":
+            positions = self.project_positions(frame["project_id"].to_numpy())
+            keep = (positions >= 0) & self.mask[positions]
         if spec.kind != "project" and query.datetime is not None:
             keep &= _overlaps(frame, "valid_from", "valid_to", query.datetime)
-        geoms = np.asarray(frame.geometry.array)
-        for condition in self.conditions:
-            if keep.any():
-                keep[keep] = _spatial_mask(query, condition, geoms[keep])
+        geoms = None
+        if self.conditions and keep.any():
+            geoms = np.asarray(frame.geometry.array)
+            for condition in self.conditions:
+                if keep.any():
+                    keep[keep] = _spatial_mask(query, condition, geoms[keep])
         if (query.equals or query.filter is not None) and keep.any():
             if properties is None:
                 raise ValidationError("filter and equality conditions apply to collection items", param="filter")
@@ -146,7 +174,18 @@ class Selector:
             if query.filter is not None:
                 found &= cql.filter_mask(rows, query.filter, queryables, query.filter_crs)
             keep[keep] = found
-        return frame, keep
+        return Matches(frame, keep, positions, geoms)
+
+
+
+def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:
+    """The projects table's ids as an index (positions by id), built once per revision, hash table included."""
+    def build() -> pd.Index:
+        index = pd.Index(projects["project_id"].to_numpy(), dtype=object)  # not Arrow strings: no conversions
+        index.get_indexer(index[:1]), index.is_monotonic_increasing  # noqa: B018 - build lazily made parts now
+        return index
+
+    return per_revision(view, "project_index", build)
 
 
 def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:

@@ -45,8 +45,9 @@ def resolve_street(view: Reader, text: str, as_of: str, param: str = "street") -
 
 def street_area(view: Reader, text: str, as_of: str, param: str = "street") -> StreetArea:
     """The street named by code or name, with its boundary valid on ``as_of``, as the membership rule takes it."""
-    code = resolve_street(view, text, as_of, param)["code"]
     streets = streets_as_of(view, as_of)
-    at = list(streets["code"]).index(code)
+    codes = list(streets["code"])
+    code = text if text in codes else resolve_street(view, text, as_of, param)["code"]  # a code as parse gives it
+    at = codes.index(code)
     return StreetArea(f"{code}@{streets['valid_from'].iloc[at]}", streets.geometry.values[at],
                       tuple(streets.geometry.values[:at]))
