@@ -125,6 +125,8 @@ class Selector:
         self.street = (streets.street_area(view, query.street, query.as_of)
                        if query.street and query.predicate == "intersects" else None)
         self.box = _prefilter_box(query, self.conditions)
+        # The store finds what lies within the distance in degrees (a prefilter); metres are measured here.
+        self.near = None if query.near is None else (query.near, query.distance / _METRES_PER_DEGREE_MIN)
         self.projects = view.projects()
         self.index = project_index(view, self.projects)
         self.mask = project_mask(view, self.projects, query)
@@ -149,7 +151,7 @@ class Selector:
         query = self.query
         if spec.kind != "project":
             _check_reference(layer, spec, query)
-        frame = self.view.features(layer, bbox=self.box, street=self.street)
+        frame = self.view.features(layer, bbox=self.box, street=self.street, near=self.near)
         keep = np.ones(len(frame), dtype=bool)
         positions = None
         if self.mask is not None and spec.kind == "project":

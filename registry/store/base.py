@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from .. import model, validate
 from ..errors import StoreError
@@ -30,6 +31,7 @@ USER_COLUMNS = ("name", "role", "department", "password_hash", "token_hash", "di
 
 T = TypeVar("T")
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in the store's CRS (EPSG:4490)
+Near = tuple[shapely.Geometry, float]  # a geometry in EPSG:4490 and a distance from it in degrees
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,15 @@ class Reader(ABC):
         bbox: BBox | None = None,
         street: StreetArea | None = None,
         project_ids: Sequence[str] | None = None,
+        near: Near | None = None,
     ) -> gpd.GeoDataFrame:
         """Features of a layer whose envelope meets ``bbox``, that belong to the street office
-        ``street`` (a resolved boundary) by the membership rule of ``registry.spatial``, and/or that
-        belong to ``project_ids``; all given conditions hold.
+        ``street`` (a resolved boundary) by the membership rule of ``registry.spatial``, that belong to
+        ``project_ids``, and/or that lie within ``near``'s distance (in degrees) of its geometry; all given
+        conditions hold.
 
-        The result is indexed by fid, in EPSG:4490; the bbox test is on envelopes (a prefilter).
+        The result is indexed by fid, in EPSG:4490. The bbox and near tests are prefilters: every feature
+        that meets them is there, and a few more may be (a store may test envelopes, or round up).
         """
 
     @abstractmethod
@@ -133,9 +138,9 @@ class Store(Reader):
             return view.projects(project_ids)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
         with self.snapshot() as view:
-            return view.features(layer, bbox=bbox, street=street, project_ids=project_ids)
+            return view.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near)
 
     def revision(self) -> str:
         with self.snapshot() as view:

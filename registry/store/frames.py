@@ -18,7 +18,7 @@ import shapely
 
 from .. import spatial
 from ..spatial import StreetArea
-from .base import BBox, LayerInfo, Snapshot, layer_spec
+from .base import BBox, LayerInfo, Near, Snapshot, layer_spec
 
 
 @dataclass
@@ -70,7 +70,7 @@ class FrameSnapshot(Snapshot):
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
         frame = self._state.layers[layer]
         rows = None
@@ -79,6 +79,9 @@ class FrameSnapshot(Snapshot):
         if bbox is not None:
             hits = frame.sindex.query(shapely.box(*bbox))
             rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
+        if near is not None:
+            hits = _near_rows(frame, *near)
+            rows = hits if rows is None else np.intersect1d(rows, hits)
         if project_ids is not None and spec.kind == "project":
             wanted = frame["project_id"].to_numpy() if rows is None else frame["project_id"].to_numpy()[rows]
             hit = np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))
@@ -101,3 +104,26 @@ class FrameSnapshot(Snapshot):
         with self._state.lock:
             self._state.members[key] = found
         return found
+
+
+def _near_rows(frame: gpd.GeoDataFrame, geom: shapely.Geometry, distance: float) -> np.ndarray:
+    """Positions (ascending) of the features whose envelope comes within ``distance`` of a piece of ``geom``'s.
+
+    The index is asked with the envelopes of small pieces, not of the whole geometry: one long river's envelope
+    is most of the park. Lines are cut into segments of at most twice the distance (and not under 0.001°, about
+    100 m, so that a short distance does not make thousands); points and polygons stay whole (a feature inside
+    a polygon is near no segment of it).
+    """
+    parts = shapely.get_parts(geom)
+    while (nested := shapely.get_type_id(parts) >= 4).any():  # multi-part geometries and collections
+        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
+    lines = np.isin(shapely.get_type_id(parts), (1, 2))
+    coords, line = shapely.get_coordinates(shapely.segmentize(parts[lines], max(2 * distance, 1e-3)),
+                                           return_index=True)
+    same = line[1:] == line[:-1]  # consecutive vertices of one line
+    starts, ends = coords[:-1][same], coords[1:][same]
+    bounds = np.concatenate([shapely.bounds(parts[~lines]),
+                             np.hstack([np.minimum(starts, ends), np.maximum(starts, ends)])])
+    boxes = shapely.box(bounds[:, 0] - distance, bounds[:, 1] - distance, bounds[:, 2] + distance,
+                        bounds[:, 3] + distance)
+    return np.unique(frame.sindex.query(boxes)[1])

@@ -30,7 +30,18 @@ from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
 from ..spatial import StreetArea
 from . import edits, schema
-from .base import USER_COLUMNS, BBox, LayerInfo, Snapshot, Store, Writer, change_stamp, check_schema_version, layer_spec
+from .base import (
+    USER_COLUMNS,
+    BBox,
+    LayerInfo,
+    Near,
+    Snapshot,
+    Store,
+    Writer,
+    change_stamp,
+    check_schema_version,
+    layer_spec,
+)
 from .edits import VERSION, Author, Plan, Records
 from .history import LOG_COLUMNS, entries
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
@@ -346,12 +357,15 @@ class PostGISSnapshot(Snapshot):
         return frame
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
         conditions, params = [], []
         if bbox is not None:
             conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
             params.extend(float(v) for v in bbox)
+        if near is not None:  # in degrees, on the spatial index; rounded up, as a prefilter must not miss one
+            conditions.append(f"ST_DWithin(geom, ST_GeomFromWKB(%s, {model.STORAGE_EPSG}), %s)")
+            params.extend([shapely.to_wkb(near[0]), float(near[1]) * (1 + 1e-6)])
         if project_ids is not None and spec.kind == "project":
             conditions.append("project_id = ANY(%s)")
             params.append(list(project_ids))
