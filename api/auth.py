@@ -102,13 +102,13 @@ def _user_of_header(header: str) -> User | None:
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        return accounts.authenticate_token(_store(), value, store())
+        return accounts.authenticate_token(_store(), value)
     if scheme.lower() == "basic" and value:
         try:
             name, _, token = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        user = accounts.authenticate_token(_store(), token, store())
+        user = accounts.authenticate_token(_store(), token)
         return user if user is not None and user.name == name else None
     return None
 
