@@ -13,6 +13,7 @@ from flask import Blueprint, Response, render_template, request, send_from_direc
 
 from registry import limits, maps, model, palette, script
 from registry.errors import NotFound, ValidationError
+from registry.i18n import gettext, template
 from registry.text import to_script
 
 from .http import store
@@ -53,8 +54,13 @@ def web_map():
                                else to_script(model.LAYER_BY_NAME[layer].title_zh, chosen),
                                "colour": palette.layer_colour(layer)} for layer in model.category_layers(c.slug)]}
                   for c in model.CATEGORIES]
+    text = {"category": gettext("category"), "status": gettext("status"), "investment": gettext("investment"),
+            "department": gettext("lead_department"), "projectPage": gettext("Project page"),
+            "loading": gettext("Loading…"), "legend": gettext("Legend"), "wan": gettext("10,000 yuan"),
+            "drawn": template("%(drawn)s features drawn (%(matched)s match)"),
+            "failed": template("Loading failed: %(error)s")}
     return render_template("map.html", categories=categories, statuses=model.name_labels("status", chosen),
-                           streets=model.name_labels("street", chosen))
+                           streets=model.name_labels("street", chosen), text=text, lang=chosen)
 
 
 @bp.get("/vendor/leaflet/<path:filename>")

@@ -43,6 +43,11 @@ def translations(chosen: str) -> Translations:
     return Translations(compiled, domain="messages")
 
 
+def template(message: str) -> str:
+    """``message`` in the current script with its ``%(name)s`` places left open (for the web map's script to fill)."""
+    return translations(script.current()).gettext(message)
+
+
 def gettext(message: str, **values: object) -> str:
     """``message`` in the current script, with ``values`` put in its ``%(name)s`` places (always filled, as
     Jinja's newstyle gettext fills templates' messages, so a literal % is written %% everywhere)."""

@@ -27,7 +27,7 @@ def with_labels(frame: pd.DataFrame, properties: Sequence[str],
                 chosen: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """``frame`` with a ``<field>_label`` column after each coded field of ``properties`` (in the script
     ``chosen``, default the current one), and the properties with the labels in their places."""
-    wanted = [p for p in properties if p in LABELLED and p in frame.columns]
+    wanted = [p for p in properties if p in LABELLED and p in frame.columns and p + LABEL_SUFFIX not in properties]
     if not wanted:
         return frame, list(properties)
     chosen = chosen or script.current()

@@ -45,3 +45,27 @@ def test_cli_json_carries_labels(demo_path):
     assert done.returncode == 0, done.stderr
     projects = json.loads(done.stdout)["projects"]
     assert projects and {p["category_label"] for p in projects} == {"户外广告"}
+
+
+def test_a_geopackage_export_carries_codes_and_names(demo_result, tmp_path):
+    import pyogrio
+
+    from registry import script
+    from registry.exchange.export import export
+
+    with script.use("zh-Hans"):
+        report = export(demo_result, tmp_path / "out.gpkg")
+    rivers = pyogrio.read_dataframe(report.path, layer="rivers")
+    names = model.name_labels("status", "zh-Hans")
+    assert list(rivers["status_label"]) == [names[s] for s in rivers["status"]]
+    assert set(rivers["category_label"]) == {"城市河道"}
+
+
+def test_qgis_styles_name_classes_in_the_script():
+    from registry import script
+    from registry.exchange.styles import layer_qml
+
+    with script.use("zh-Hans"):
+        assert "长效管理" in layer_qml("rivers", "status", ["long_term_management"])
+    with script.use("zh-Hant"):
+        assert "長效管理" in layer_qml("rivers", "status", ["long_term_management"])

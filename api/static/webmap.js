@@ -13,25 +13,30 @@
   let generation = 0;
 
   function items(collection, params) {
-    const query = new URLSearchParams({ limit: "100000", ...params });
+    const query = new URLSearchParams({ limit: "100000", lang: R.lang, ...params });
     return fetch(`${R.collectionsUrl}/${collection}/items?${query}`, { headers: { Accept: "application/geo+json" } })
       .then((r) => { if (!r.ok) { throw new Error(`${collection}: HTTP ${r.status}`); } return r.json(); });
   }
 
   function wan(yuan) {
-    return (yuan / 10000).toLocaleString("zh-Hant", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " 萬元";
+    return (yuan / 10000).toLocaleString(R.lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " " + R.text.wan;
   }
 
   function popup(p) {
     const div = document.createElement("div");
     const link = `${R.projectUrl}/${encodeURIComponent(p.project_id)}?f=html`;
-    div.innerHTML = "<b></b><br>類別:<span class=c></span><br>狀態:<span class=s></span><br>" +
-      "投資:<span class=m></span><br>牽頭部門:<span class=d></span><br><a>專案頁面</a>";
+    // Interface text comes from the registry's message catalog (R.text), in the page's script.
+    div.innerHTML = "<b></b><br><span class=tc></span>:<span class=c></span><br><span class=ts></span>:<span class=s></span><br>" +
+      "<span class=tm></span>:<span class=m></span><br><span class=td></span>:<span class=d></span><br><a></a>";
+    for (const [cls, key] of [["tc", "category"], ["ts", "status"], ["tm", "investment"], ["td", "department"]]) {
+      div.querySelector(`.${cls}`).textContent = R.text[key];
+    }
+    div.querySelector("a").textContent = R.text.projectPage;
     div.querySelector("b").textContent = `${p.name} (${p.project_id})`;
-    div.querySelector(".c").textContent = names[p.category] || p.category;
-    div.querySelector(".s").textContent = R.statuses[p.status] || p.status;
+    div.querySelector(".c").textContent = p.category_label || names[p.category] || p.category;
+    div.querySelector(".s").textContent = p.status_label || R.statuses[p.status] || p.status;
     div.querySelector(".m").textContent = wan(p.investment_yuan);
-    div.querySelector(".d").textContent = p.lead_department;
+    div.querySelector(".d").textContent = p.lead_department_label || p.lead_department;
     div.querySelector("a").href = link;
     return div;
   }
@@ -64,7 +69,7 @@
   function drawProjects() {
     const mine = ++generation;
     status.dataset.state = "loading";
-    status.textContent = "載入中…";
+    status.textContent = R.text.loading;
     const chosen = new Set([...document.querySelectorAll("input.category:checked")].map((x) => x.value));
     const layers = R.categories.filter((c) => chosen.has(c.slug)).flatMap((c) => c.layers.map((l) => l.name));
     const params = filters();
@@ -85,11 +90,11 @@
       }
       window.drawnCount = drawn;
       window.matchedCount = matched;
-      status.textContent = `已繪製 ${drawn} 個要素(符合 ${matched} 個)`;
+      status.textContent = R.text.drawn.replace("%(drawn)s", drawn).replace("%(matched)s", matched);
       status.dataset.state = "ready";
     }).catch((error) => {
       status.dataset.state = "error";
-      status.textContent = `載入失敗:${error.message}`;
+      status.textContent = R.text.failed.replace("%(error)s", error.message);
       console.error(error);
     });
   }
@@ -105,7 +110,8 @@
   const legend = L.control({ position: "bottomright" });
   legend.onAdd = function () {
     const div = L.DomUtil.create("div", "legend");
-    div.innerHTML = "<b>圖例</b>";
+    div.innerHTML = "<b></b>";
+    div.querySelector("b").textContent = R.text.legend;
     for (const layer of R.categories.flatMap((c) => c.layers)) {
       div.append(document.createElement("br"), swatch(layer.colour), layer.zh);
     }
@@ -122,7 +128,7 @@
   }
   drawBase().then(drawProjects).catch((error) => {
     status.dataset.state = "error";
-    status.textContent = `載入失敗:${error.message}`;
+    status.textContent = R.text.failed.replace("%(error)s", error.message);
     console.error(error);
   });
 })();

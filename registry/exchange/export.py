@@ -149,7 +149,7 @@ def _frames(source: ExportSource, store: Reader | None, fmt: str) -> tuple[pd.Da
         features = features.merge(projects[["project_id", *missing]], on="project_id", how="left")
     if "investment_share_yuan" not in features.columns:
         features = features.assign(investment_share_yuan=_investment_shares(features, projects, store))
-    return projects, features
+    return projects, with_labels(features, model.PROJECT_COLUMNS)[0]  # codes' names, in the current script
 
 
 def _investment_shares(features: gpd.GeoDataFrame, projects: pd.DataFrame, store: Reader | None) -> np.ndarray:

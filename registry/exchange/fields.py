@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import model, script
 from ..errors import ValidationError
 from ..i18n import gettext
-from ..output import QUERY_FEATURE_PROPERTIES
+from ..output import LABEL_SUFFIX, LABELLED, QUERY_FEATURE_PROPERTIES
 from ..text import to_traditional
 
 DBF_NAME_BYTES = 10
@@ -28,10 +28,18 @@ FEATURE_FIELDS: tuple[model.Field, ...] = (
     # the feature's part of its project's investment (apportion.investment_shares): the field to sum
     model.Field("investment_share_yuan", "real", "inv_share", "投資分攤(元)"),
 )
-FIELD_BY_NAME: dict[str, model.Field] = {f.name: f for f in (*FEATURE_FIELDS, *model.PROJECT_FIELDS)}
-# The columns of every feature export, in order: the query's GeoJSON properties, then the feature's share
-# of its project's investment (derived: an import ignores it).
-EXPORT_COLUMNS: tuple[str, ...] = (*QUERY_FEATURE_PROPERTIES, "investment_share_yuan")
+# Each coded field's name in the export's script beside its code (output.with_labels), so QGIS symbolises by
+# the code and shows the name (derived: an import reads the code).
+LABEL_FIELDS: tuple[model.Field, ...] = tuple(
+    model.Field(name + LABEL_SUFFIX, "text", short, f"{model.FIELD_BY_NAME[name].zh}名稱")
+    for name, short in (("category", "cat_label"), ("lead_department", "dept_label"), ("street_codes", "strt_label"),
+                        ("status", "stat_label"), ("site_type", "site_label"), ("billboard_action", "bb_label")))
+FIELD_BY_NAME: dict[str, model.Field] = {f.name: f for f in (*FEATURE_FIELDS, *model.PROJECT_FIELDS, *LABEL_FIELDS)}
+# The columns of every feature export, in order: the query's GeoJSON properties with each coded field's label
+# after it, then the feature's share of its project's investment (derived: an import ignores it).
+EXPORT_COLUMNS: tuple[str, ...] = (
+    *(c for p in QUERY_FEATURE_PROPERTIES for c in ((p, p + LABEL_SUFFIX) if p in LABELLED else (p,))),
+    "investment_share_yuan")
 
 # Names other tools and people use for the registry's columns (compared after normalise()).
 _ALIASES: dict[str, tuple[str, ...]] = {

@@ -15,11 +15,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import model, palette
+from .. import model, palette, script
 
 STYLE_ATTRIBUTES = ("category", "status")
 QGIS_VERSION = "3.22.0-Białowieża"
-_LABELS = {"category": {c.slug: c.zh for c in model.CATEGORIES}, "status": model.STATUSES}
 _OTHER = "120,120,120"  # a value outside the model (QGIS still draws it)
 # QGIS symbol type, symbol layer class, geometry type code of the QML, properties given a colour
 _KINDS = {
@@ -73,7 +72,8 @@ def _colour(layer: str, attribute: str, value: str) -> str:
 
 def layer_qml(layer: str, attribute: str, values: Iterable[str]) -> str:
     """QML of a categorised renderer on ``attribute`` for a project layer: one class per value, in the model's order."""
-    labels, geometry_type = _LABELS[attribute], model.LAYER_BY_NAME[layer].geometry_type
+    labels = model.name_labels(attribute, script.current())  # the legend in the export's script
+    geometry_type = model.LAYER_BY_NAME[layer].geometry_type
     present = set(values)
     ordered = [v for v in labels if v in present] + sorted(str(v) for v in present - set(labels))
     root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology"})
