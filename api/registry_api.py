@@ -18,8 +18,10 @@ from registry.params import parse
 from registry.qa import run_qa
 from registry.query import find
 from registry.stats import statistics
+from registry.store import history
 from registry.streets import resolve_street, streets_as_of
 
+from . import auth
 from . import editing as edits
 from .http import (
     EXPORTS,
@@ -90,6 +92,22 @@ def project(project_id: str):
     response = _project(project_id)
     response.set_etag(editing.project_etag(editing.project_records(store(), project_id), project_id))
     return response
+
+
+@bp.get("/projects/<project_id>/history")
+def project_history(project_id: str):
+    """Every recorded change of a project and its features, oldest first; who made each one is shown to signed-in
+    users only."""
+    fmt = negotiate(["json", "html"])
+    entries = history.project_history(store(), project_id)
+    if not entries:
+        raise NotFound(f"project {project_id!r} has no recorded history (does it exist?)", param="projectId")
+    if auth.current_author() is None:
+        for entry in entries:
+            entry["who"] = None
+    if fmt == "html":
+        return html_response("history.html", project_id=project_id, entries=entries)
+    return json_response({"project_id": project_id, "changes": entries})
 
 
 def _project(project_id: str) -> Response:

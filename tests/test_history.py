@@ -15,7 +15,8 @@ import pytest
 import shapely
 from shapely import LineString
 
-from registry import model
+from api import create_app
+from registry import accounts, model
 from registry.demo import build_demo
 from registry.errors import StoreError, ValidationError
 from registry.store import Author, Batch, GeoPackageStore, create_store, open_store, read_store
@@ -292,3 +293,19 @@ def test_the_demo_on_postgis_has_the_same_history_as_on_a_geopackage(postgis_url
     theirs = [(e["operation"], e["layer"], e["at"]) for e in project_history(GeoPackageStore(demo_path),
                                                                              "2013-POL-004")]
     assert ours == theirs and len(ours) == 6
+
+
+def test_history_over_http_names_who_to_signed_in_users_only(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    token = accounts.add(store, "office", "admin").token
+    client = create_app({"REGISTRY_STORE": str(demo_copy)}).test_client()
+    anonymous = client.get("/projects/2013-POL-004/history").get_json()["changes"]
+    signed_in = client.get("/projects/2013-POL-004/history", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert [e["operation"] for e in anonymous] == [e["operation"] for e in signed_in["changes"]]
+    assert {e["who"] for e in anonymous} == {None}
+    assert {e["who"] for e in signed_in["changes"]} == {"演示"}
+    delayed = signed_in["changes"][-1]
+    assert delayed["changes"]["status"] == ["in_progress", "delayed"] and delayed["local_time"] == "2013-12-20 00:00"
+    page = client.get("/projects/2013-POL-004/history?f=html")
+    assert page.status_code == 200 and "2013-12-20 00:00" in page.get_data(as_text=True)
+    assert client.get("/projects/2099-RIV-001/history").status_code == 404
