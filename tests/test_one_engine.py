@@ -80,8 +80,9 @@ LAYERS = [
     {"params"},
     {"select"},
     {"query", "features", "stats", "qa"},
-    {"exchange", "maps", "demo", "backup"},
-    {"cli", "cli_options", "__main__", "exchange.commands", "maps.command"},  # the command line's own modules
+    {"exchange", "maps", "demo", "backup", "accounts", "editing"},
+    {"cli", "cli_options", "__main__", "exchange.commands", "maps.command", "history_command",
+     "users_command"},  # the command line's own modules
 ]
 
 
