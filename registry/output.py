@@ -32,16 +32,16 @@ def with_labels(frame: pd.DataFrame, properties: Sequence[str],
         return frame, list(properties)
     chosen = chosen or script.current()
     labels = {}
-    for field in wanted:
+    for field in wanted:  # each distinct value labelled once, then taken for every row
         kind = LABELLED[field]
         names = model.name_labels(kind, chosen)
-        if kind == "street":  # comma-separated codes: each distinct value labelled once
-            codes, uniques = pd.factorize(frame[field])
-            table = np.array([*(",".join(names.get(c, c) for c in str(u).split(",")) for u in uniques), None],
-                             dtype=object)
-            labels[field + LABEL_SUFFIX] = table[codes]
+        codes, uniques = pd.factorize(frame[field])
+        if kind == "street":  # comma-separated codes
+            named = [",".join(names.get(c, c) for c in str(u).split(",")) for u in uniques]
         else:
-            labels[field + LABEL_SUFFIX] = frame[field].map(names).fillna(frame[field]).to_numpy(dtype=object)
+            named = [names.get(u, u) for u in uniques]
+        table = np.array([*named, None], dtype=object)  # a missing value (code -1) has no label
+        labels[field + LABEL_SUFFIX] = pd.Series(table[codes], index=frame.index, dtype=object)
     out = frame.assign(**labels)
     columns = [c for p in properties for c in ((p, p + LABEL_SUFFIX) if p in wanted else (p,))]
     return out, columns
