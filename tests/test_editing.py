@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -380,6 +382,36 @@ def test_http_same_etag_at_once_one_2xx_the_rest_412_and_the_log_holds_the_winne
     assert [(e[0], e[1], e[2], e[4], e[5], e[6]) for e in entries] == [
         ("update", "projects", "2014-RIV-002", 2, True, "editor1")]
     assert store.projects(["2014-RIV-002"]).iloc[0]["notes"] == f"第{winners[0]}"
+
+
+_PROCESS_EDIT = """
+import sys
+from registry import editing
+from registry.errors import Conflict
+from registry.store import Author, open_store
+store = open_store(sys.argv[1])
+try:
+    editing.patch_project(store, "2014-RIV-002", {"notes": sys.argv[3]}, Author(f"p{sys.argv[3]}"), [sys.argv[2]])
+    print("ok")
+except Conflict:
+    print("412")
+"""
+
+
+def test_processes_with_the_same_etag_at_once_one_wins_and_the_log_holds_it(store):
+    location = store.url if isinstance(store, PostGISStore) else str(store.path)
+    with store.snapshot() as view:
+        tag = editing.project_etag(editing.project_records(view, "2014-RIV-002"), "2014-RIV-002")
+    logged = len(log(store))
+    runs = [subprocess.Popen([sys.executable, "-c", _PROCESS_EDIT, location, tag, str(i)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(4)]
+    answers = [run.communicate(timeout=120) for run in runs]
+    outcomes = sorted(out.strip() for out, _ in answers)
+    assert outcomes == ["412", "412", "412", "ok"], [err for _, err in answers]
+    entries = log(store)[logged:]
+    assert len(entries) == 1 and entries[0][:3] == ("update", "projects", "2014-RIV-002") and entries[0][5]
+    winner = entries[0][6][1:]
+    assert store.projects(["2014-RIV-002"]).iloc[0]["notes"] == winner
 
 
 @GPKG_ONLY
