@@ -225,14 +225,14 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
     if condition.kind == "near":
         # Measured in degrees first: only features in the ring where degrees cannot tell (between the
         # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
-        found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MIN)
-        if query.predicate == "intersects":
-            surely = np.zeros(len(geoms), dtype=bool)
-            surely[found] = shapely.dwithin(geoms[found], region, query.distance / _METRES_PER_DEGREE_MAX)
-            unsure = found & ~surely
+        if query.predicate == "intersects":  # most are surely near: those are measured once
+            found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MAX)
+            unsure = ~found
+            unsure[unsure] = shapely.dwithin(geoms[unsure], region, query.distance / _METRES_PER_DEGREE_MIN)
             found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
-        else:
-            found[found] = shapely.covered_by(spatial.metric(geoms[found]), condition.zone)
+            return found
+        found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MIN)
+        found[found] = shapely.covered_by(spatial.metric(geoms[found]), condition.zone)
         return found
     if query.predicate == "within":
         return shapely.within(geoms, region)
