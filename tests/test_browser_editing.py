@@ -36,22 +36,34 @@ def registry(tmp_path_factory, demo_path) -> tuple[Path, dict[str, accounts.Cred
     return path, made
 
 
-@pytest.fixture
-def store(registry, tmp_path) -> GeoPackageStore:
-    """A private copy of the registry with accounts, for a test that writes."""
-    path = tmp_path / "registry.gpkg"
-    shutil.copyfile(registry[0], path)
-    return GeoPackageStore(path)
+@pytest.fixture(scope="module")
+def web(registry):
+    """The app over the module's registry: tests that write each change a project of their own."""
+    return create_app({"REGISTRY_STORE": str(registry[0]), "SECRET_KEY": "test-browser-edit"})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def store(web) -> GeoPackageStore:
+    """The app's own store (it reloads when the file changes)."""
+    return web.extensions["registry_store"]
+
+
+@pytest.fixture(scope="module")
 def creds(registry) -> dict[str, accounts.Credentials]:
     return registry[1]
 
 
-@pytest.fixture
-def web(store):
-    return create_app({"REGISTRY_STORE": str(store.path), "SECRET_KEY": "test-browser-edit"})
+@pytest.fixture(scope="module")
+def planned(store) -> list[str]:
+    """The planned projects of the editor's department as the demo has them; a test that writes takes its own."""
+    rows = store.projects()
+    return sorted(rows[(rows["status"] == "planned") & (rows["lead_department"] == DEPARTMENT)]["project_id"])
+
+
+@pytest.fixture(scope="module")
+def clients(web, creds) -> dict[str, FlaskClient]:
+    """A browser (test client) signed in for each account, and an anonymous one (``None``)."""
+    return {None: web.test_client(), **{role: _signed_in(web, cred) for role, cred in creds.items()}}
 
 
 def _csrf(page: str) -> str:
@@ -64,11 +76,6 @@ def _signed_in(web, cred: accounts.Credentials) -> FlaskClient:
     assert client.post("/login", data={"name": cred.name, "password": cred.password,
                                        "csrf_token": token}).status_code == 302
     return client
-
-
-def _planned(store: GeoPackageStore, department: str) -> str:
-    rows = store.projects()
-    return sorted(rows[(rows["status"] == "planned") & (rows["lead_department"] == department)]["project_id"])[0]
 
 
 def _form(client: FlaskClient, pid: str, lang: str = "zh-Hant") -> dict[str, str]:
@@ -86,26 +93,26 @@ def _error(page: str, field: str) -> str:
 
 
 def _row(store: GeoPackageStore, pid: str) -> dict:
-    return GeoPackageStore(store.path).projects([pid]).iloc[0].to_dict()
+    return store.projects([pid]).iloc[0].to_dict()
 
 
 def _state(store: GeoPackageStore, pid: str) -> tuple[int, int]:
     """A project's version and the number of its change-log entries: both stay if nothing was written."""
-    return int(_row(store, pid)["version"]), len(GeoPackageStore(store.path).log(project_id=pid))
+    return int(_row(store, pid)["version"]), len(store.log(project_id=pid))
 
 
-def test_the_form_offers_the_current_status_and_the_allowed_next_ones(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_the_form_offers_the_current_status_and_the_allowed_next_ones(store, planned, clients):
+    pid = planned[0]
     for role, extra in (("editor", []), ("admin", ["cancelled"])):
-        page = _signed_in(web, creds[role]).get(f"/projects/{pid}/edit").get_data(as_text=True)
+        page = clients[role].get(f"/projects/{pid}/edit").get_data(as_text=True)
         select = re.search(r'<select[^>]*name="status".*?</select>', page, re.S).group(0)
         assert re.findall(r'value="(\w+)"', select) == ["planned", *model.TRANSITIONS["planned"], *extra]
 
 
-def test_a_forbidden_transition_is_shown_next_to_the_status_in_chinese_and_changes_nothing(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_a_forbidden_transition_is_shown_next_to_the_status_in_chinese_and_changes_nothing(store, planned, clients):
+    pid = planned[0]
     before = _state(store, pid)
-    client = _signed_in(web, creds["editor"])
+    client = clients["editor"]
     response = client.post(f"/projects/{pid}/edit?lang=zh-Hant", data={**_form(client, pid), "status": "completed"})
     assert response.status_code == 422
     message = _error(response.get_data(as_text=True), "status")
@@ -113,10 +120,10 @@ def test_a_forbidden_transition_is_shown_next_to_the_status_in_chinese_and_chang
     assert _state(store, pid) == before
 
 
-def test_entering_in_progress_without_an_actual_start_is_shown_next_to_that_field(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_entering_in_progress_without_an_actual_start_is_shown_next_to_that_field(store, planned, clients):
+    pid = planned[0]
     before = _state(store, pid)
-    client = _signed_in(web, creds["editor"])
+    client = clients["editor"]
     response = client.post(f"/projects/{pid}/edit?lang=zh-Hans",
                            data={**_form(client, pid, "zh-Hans"), "status": "in_progress"})
     assert response.status_code == 422
@@ -124,29 +131,29 @@ def test_entering_in_progress_without_an_actual_start_is_shown_next_to_that_fiel
     assert _state(store, pid) == before
 
 
-def test_a_progress_over_100_is_shown_next_to_its_field_and_changes_nothing(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_a_progress_over_100_is_shown_next_to_its_field_and_changes_nothing(store, planned, clients):
+    pid = planned[0]
     before = _state(store, pid)
-    client = _signed_in(web, creds["editor"])
+    client = clients["editor"]
     response = client.post(f"/projects/{pid}/edit?lang=zh-Hant", data={**_form(client, pid), "progress_pct": "150"})
     assert response.status_code == 422
     assert "100" in _error(response.get_data(as_text=True), "progress_pct")
     assert _state(store, pid) == before
 
 
-def test_an_error_page_is_in_one_script(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
-    client = _signed_in(web, creds["editor"])
+def test_an_error_page_is_in_one_script(store, planned, clients):
+    pid = planned[0]
+    client = clients["editor"]
     for chosen, config in (("zh-Hans", "tw2s"), ("zh-Hant", "s2tw")):
         data = {**_form(client, pid, chosen), "status": "in_progress", "investment_yuan": "-1"}
         text = client.post(f"/projects/{pid}/edit?lang={chosen}", data=data).get_data(as_text=True)
         assert _error(text, "investment_yuan") and opencc.OpenCC(config).convert(text) == text
 
 
-def test_a_valid_edit_is_one_change_by_the_signed_in_editor_then_the_project_page(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_a_valid_edit_is_one_change_by_the_signed_in_editor_then_the_project_page(store, planned, clients):
+    pid = planned[1]
     row, entries = _row(store, pid), _state(store, pid)[1]
-    client = _signed_in(web, creds["editor"])
+    client = clients["editor"]
     data = {**_form(client, pid), "status": "in_progress", "actual_start": "2014-02-03", "progress_pct": "12.5",
             "notes": "已進場"}
     response = client.post(f"/projects/{pid}/edit", data=data)
@@ -156,14 +163,14 @@ def test_a_valid_edit_is_one_change_by_the_signed_in_editor_then_the_project_pag
         ("in_progress", "2014-02-03", 12.5, "已進場")
     assert after["version"] == row["version"] + 1 and after["investment_yuan"] == row["investment_yuan"]
     assert entries_after == entries + 1
-    last = GeoPackageStore(store.path).log(project_id=pid).iloc[-1]
+    last = store.log(project_id=pid).iloc[-1]
     assert (last["who"], bool(last["conditional"])) == ("editor1", True)
     assert f"{pid}" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def test_a_stale_form_is_refused_and_keeps_the_other_change(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
-    client = _signed_in(web, creds["editor"])
+def test_a_stale_form_is_refused_and_keeps_the_other_change(store, planned, clients):
+    pid = planned[2]
+    client = clients["editor"]
     stale = _form(client, pid)
     editing.patch_project(store, pid, {"notes": "他人先改"}, Author("someone", "admin"))
     before = _state(store, pid)
@@ -174,10 +181,10 @@ def test_a_stale_form_is_refused_and_keeps_the_other_change(web, store, creds):
     assert _state(store, pid) == before and _row(store, pid)["notes"] == "他人先改"
 
 
-def test_a_post_without_the_csrf_token_is_refused(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_a_post_without_the_csrf_token_is_refused(store, planned, clients):
+    pid = planned[0]
     before = _state(store, pid)
-    client = _signed_in(web, creds["editor"])
+    client = clients["editor"]
     data = {k: v for k, v in _form(client, pid).items() if k != "csrf_token"}
     response = client.post(f"/projects/{pid}/edit", data={**data, "notes": "無權杖"})
     assert response.status_code == 400 and response.mimetype == "text/html"
@@ -185,55 +192,52 @@ def test_a_post_without_the_csrf_token_is_refused(web, store, creds):
 
 
 @pytest.mark.parametrize("path", ["/projects/{pid}/edit", "/my/projects"])
-def test_an_anonymous_browser_is_sent_to_sign_in(web, store, path):
-    target = path.format(pid=_planned(store, DEPARTMENT))
-    response = web.test_client().get(target)
+def test_an_anonymous_browser_is_sent_to_sign_in(planned, clients, path):
+    target = path.format(pid=planned[0])
+    response = clients[None].get(target)
     assert response.status_code == 302 and response.headers["Location"] == f"/login?next={target}"
 
 
 @pytest.mark.parametrize(("role", "path"), [("viewer", "/projects/{pid}/edit"), ("other", "/projects/{pid}/edit"),
                                             ("viewer", "/my/projects")])
-def test_a_viewer_or_another_departments_editor_gets_a_403_page(web, store, creds, role, path):
-    response = _signed_in(web, creds[role]).get(path.format(pid=_planned(store, DEPARTMENT)))
+def test_a_viewer_or_another_departments_editor_gets_a_403_page(store, planned, clients, role, path):
+    response = clients[role].get(path.format(pid=planned[0]))
     assert response.status_code == 403 and response.mimetype == "text/html"
 
 
-def test_another_departments_editor_cannot_post_either(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_another_departments_editor_cannot_post_either(store, planned, clients):
+    pid = planned[0]
     before = _state(store, pid)
-    mine = _form(_signed_in(web, creds["editor"]), pid)
-    client = _signed_in(web, creds["other"])
+    mine = _form(clients["editor"], pid)
+    client = clients["other"]
     token = _csrf(client.get("/my/projects").get_data(as_text=True))
     response = client.post(f"/projects/{pid}/edit", data={**mine, "csrf_token": token, "notes": "越權"})
     assert response.status_code == 403 and _state(store, pid) == before
 
 
 @pytest.mark.parametrize(("role", "department"), [("editor", DEPARTMENT), ("other", OTHER), ("admin", None)])
-def test_my_projects_lists_the_departments_projects_with_edit_links(web, store, creds, role, department):
+def test_my_projects_lists_the_departments_projects_with_edit_links(store, planned, clients, role, department):
     rows = store.projects()
     wanted = rows if department is None else rows[rows["lead_department"] == department]
-    page = _signed_in(web, creds[role]).get("/my/projects").get_data(as_text=True)
+    page = clients[role].get("/my/projects").get_data(as_text=True)
     assert re.findall(r'href="/projects/([\w-]+)/edit"', page) == sorted(wanted["project_id"])
 
 
-def test_the_edit_link_and_my_projects_are_shown_only_to_those_who_may_edit(web, store, creds):
-    pid = _planned(store, DEPARTMENT)
+def test_the_edit_link_and_my_projects_are_shown_only_to_those_who_may_edit(store, planned, clients):
+    pid = planned[0]
     link = f'href="/projects/{pid}/edit"'
     for who, shown, nav in ((None, False, False), ("viewer", False, False), ("other", False, True),
                             ("editor", True, True), ("admin", True, True)):
-        client = web.test_client() if who is None else _signed_in(web, creds[who])
+        client = clients[who]
         page = client.get(f"/projects/{pid}?f=html").get_data(as_text=True)
         assert (link in page, 'href="/my/projects"' in page) == (shown, nav), who
 
 
-def test_the_browser_edits_a_project_in_chromium(registry, tmp_path):
+def test_the_browser_edits_a_project_in_chromium(registry, planned):
     """Sign in, refuse a forbidden transition next to the status, then move planned → in_progress and see it on
     the project page and in its history."""
-    path = tmp_path / "registry.gpkg"
-    shutil.copyfile(registry[0], path)
-    cred = registry[1]["editor"]
-    pid = _planned(GeoPackageStore(path), DEPARTMENT)
-    with serve(str(path)) as url, sync_playwright() as p:
+    cred, pid = registry[1]["editor"], planned[3]
+    with serve(str(registry[0])) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
                                                                      "--no-first-run", "--disable-sync"])
         tab = browser.new_page(locale="zh-TW", extra_http_headers={"Accept-Language": "zh-TW"})
@@ -247,11 +251,11 @@ def test_the_browser_edits_a_project_in_chromium(registry, tmp_path):
         # A forbidden move (an option a stale or forged form could hold) is refused next to the status.
         tab.locator("#status").evaluate("s => s.add(new Option('已完成', 'completed'))")
         tab.select_option("#status", "completed")
-        tab.click("form button[type=submit]")
+        tab.click("#edit-form button[type=submit]")
         expect(tab.locator("#status-error")).to_contain_text("不能從「計劃」改為「已完成」")
         tab.select_option("#status", "in_progress")
         tab.fill("#actual_start", "2014-02-03")
-        tab.click("form button[type=submit]")
+        tab.click("#edit-form button[type=submit]")
         tab.wait_for_url(re.compile(rf"/projects/{pid}\?"))
         expect(tab.locator(".flash")).to_contain_text(f"專案 {pid} 已儲存")
         expect(tab.locator("table").first).to_contain_text("在建")
