@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -100,29 +101,32 @@ def _shown(project: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _plain(value: Any) -> Any:
+    """A form value as a patch holds it: ISO dates, floats for decimals, None for blank text, and a text area's
+    line breaks as stored (browsers send CR LF)."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").strip() or None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
 def _patch(form: EditForm, project: Mapping[str, Any]) -> dict[str, Any]:
     """The merge patch of what the form changed against the values it showed (an emptied field is null)."""
     shown = _shown(project)
-    patch: dict[str, Any] = {}
-    for name in FIELDS:
-        value = form[name].data
-        if isinstance(value, str):
-            value = value.strip() or None
-        if value != shown[name]:
-            if isinstance(value, dt.date):
-                value = value.isoformat()
-            elif name == "progress_pct" and value is not None:
-                value = float(value)
-            patch[name] = value
-    return patch
+    changed = {name: _plain(form[name].data) for name in FIELDS}
+    return {name: value for name, value in changed.items() if value != _plain(shown[name])}
 
 
-def _refusal_message(exc: ValidationError, project: Mapping[str, Any], patch: Mapping[str, Any]) -> str:
+def _refusal_message(exc: ValidationError, project: Mapping[str, Any], patch: Mapping[str, Any],
+                     author: Author) -> str:
     """A refused edit's message, in the page's script, for the field the core names."""
     labels = model.name_labels("status", script.current())
     old, new = project["status"], patch.get("status", project["status"])
     if exc.param == "status":
-        allowed = [labels[s] for s in next_statuses(old, auth.current_author())[1:]]
+        allowed = [labels[s] for s in next_statuses(old, author)[1:]]
         return gettext("The status may not move from %(old)s to %(new)s; allowed next: %(allowed)s",
                        old=labels[old], new=labels.get(new, new), allowed="、".join(allowed) or gettext("none"))
     if exc.param in model.STATUS_REQUIRES.get(new, ()):
@@ -188,7 +192,7 @@ def edit_project(project_id: str):
         return _forbidden(gettext("Account %(name)s may not make this change to project %(id)s",
                                   name=author.name, id=project_id))
     except ValidationError as exc:
-        message = _refusal_message(exc, project, patch)
+        message = _refusal_message(exc, project, patch, author)
         if exc.param in FIELDS:
             form[exc.param].errors = [*form[exc.param].errors, message]
             return _form_page(form, project, author, 422)

@@ -165,7 +165,16 @@ def test_a_valid_edit_is_one_change_by_the_signed_in_editor_then_the_project_pag
     assert entries_after == entries + 1
     last = store.log(project_id=pid).iloc[-1]
     assert (last["who"], bool(last["conditional"])) == ("editor1", True)
-    assert f"{pid}" in client.get(response.headers["Location"]).get_data(as_text=True)
+    page = client.get(response.headers["Location"] + "&lang=zh-Hant").get_data(as_text=True)
+    assert f'<p class="flash" role="status">專案 {pid} 已儲存</p>' in page
+
+
+@pytest.mark.parametrize("lang", ["zh-Hans", "zh-Hant"])
+def test_a_form_sent_back_unchanged_writes_nothing(store, planned, clients, lang):
+    pid = planned[0]
+    before = _state(store, pid)
+    response = clients["editor"].post(f"/projects/{pid}/edit?lang={lang}", data=_form(clients["editor"], pid, lang))
+    assert response.status_code == 302 and _state(store, pid) == before
 
 
 def test_a_stale_form_is_refused_and_keeps_the_other_change(store, planned, clients):
