@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -228,7 +229,7 @@ def my_projects():
     labels = model.name_labels("status", script.current())
     projects = [{"project_id": r.project_id, "name": r.name, "status": labels.get(r.status, r.status),
                  "planned_finish": r.planned_finish, "lead_department": r.lead_department,
-                 "progress_pct": None if r.progress_pct != r.progress_pct else r.progress_pct}
+                 "progress_pct": None if pd.isna(r.progress_pct) else r.progress_pct}
                 for r in rows.itertuples()]
     return Response(render_template("my_projects.html", projects=projects, author=author), mimetype=HTML)
 
