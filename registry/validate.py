@@ -228,7 +228,10 @@ def _check_rows(out: pd.DataFrame) -> None:
          lambda r: f"project {r['project_id']}: unknown billboard_action {r['billboard_action']!r}; valid: "
                    f"{_names('billboard_action')}"),
     ]
-    for column in ("length_m", "area_m2", "stalls", "parking_spaces", "dredged_m3"):
+    progress = pd.to_numeric(out["progress_pct"])
+    checks.append((((progress < 0) | (progress > 100)).to_numpy(), "progress_pct",
+                   lambda r: f"project {r['project_id']}: progress_pct must be 0–100, got {r['progress_pct']}"))
+    for column in ("length_m", "area_m2", "stalls", "parking_spaces", "dredged_m3", "investment_completed_yuan"):
         checks.append(((pd.to_numeric(out[column]) < 0).to_numpy(), column,
                        lambda r, c=column: f"project {r['project_id']}: {c} must be >= 0, got {r[c]}"))
     broken = np.column_stack([mask for mask, _, _ in checks])

@@ -72,7 +72,8 @@ def test_neutralised_export_imports_back_to_the_same_values(hostile_store, demo_
         target.delete(target.projects()["project_id"].tolist())
     imported = import_file(target, report.path)
     assert imported.written and not imported.rejected
-    pd.testing.assert_frame_equal(expected, target.projects().reset_index(drop=True))
+    pd.testing.assert_frame_equal(expected.drop(columns=["version"]),  # a project imported anew starts at 1
+                                  target.projects().reset_index(drop=True).drop(columns=["version"]))
 
 
 def test_xlsx_export_cells_begin_with_a_quote(hostile_store, tmp_path):

@@ -309,3 +309,14 @@ def test_history_over_http_names_who_to_signed_in_users_only(demo_copy):
     page = client.get("/projects/2013-POL-004/history?f=html")
     assert page.status_code == 200 and "2013-12-20 00:00" in page.get_data(as_text=True)
     assert client.get("/projects/2099-RIV-001/history").status_code == 404
+
+
+@pytest.mark.parametrize(("field", "value"), [("progress_pct", 150), ("progress_pct", -1),
+                                              ("investment_completed_yuan", -5)])
+def test_workflow_figures_out_of_range_are_refused_naming_the_field(tmp_path, field, value):
+    store = GeoPackageStore.create(tmp_path / "w.gpkg")
+    simulate_days(store)
+    with pytest.raises(ValidationError) as refused:
+        set_fields(store, "2014-RIV-002", on("2014-04-01"), **{field: value})
+    assert refused.value.param == field
+    assert pd.isna(store.projects(["2014-RIV-002"]).iloc[0][field])

@@ -156,9 +156,10 @@ def plan(before: Records, after: Records) -> Plan:
     delete_projects = [i for i in old.index if i not in new.index]
     inserted = new[~new.index.isin(old.index)]
     common = new.index[new.index.isin(old.index)]
-    changed = np.zeros(len(common), bool)
-    for column in model.PROJECT_COLUMNS:
-        changed |= ~_same(old.loc[common, column], new.loc[common, column])
+    columns = list(model.PROJECT_COLUMNS)
+    was, now = old.loc[common, columns].astype(object), new.loc[common, columns].astype(object)
+    was, now = was.where(was.notna(), None).to_numpy(), now.where(now.notna(), None).to_numpy()
+    changed = (was != now).any(axis=1) if len(common) else np.zeros(0, bool)
     updated = new.loc[common[changed]]
     delete_features, insert_features, update_features = {}, {}, {}
     for layer in sorted(set(before.features) | set(after.features)):
@@ -217,27 +218,36 @@ def check_author(author: Author, before: Records, after: Records, changes: Plan)
 def check_workflow(author: Author, before: Records, after: Records) -> None:
     """Status moves only as ``model.TRANSITIONS`` allows, with what the new status requires; an admin may
     also cancel an open project, and correct a status in any direction when giving a reason. The first
-    planned finish is kept as ``planned_finish_original`` (set here when a project first has one)."""
-    old = before.projects.set_index("project_id")
+    planned finish is kept as ``planned_finish_original`` (set here when a project first has one). Column
+    at a time: an import of many projects checks only the rows whose status moved one by one."""
     projects = after.projects
-    for at, row in projects.iterrows():
-        pid = row["project_id"]
-        was = old.loc[pid] if pid in old.index else None
-        original = None if was is None else was["planned_finish_original"]
-        if pd.isna(original) if original is not None else True:
-            original = row["planned_finish_original"] if not pd.isna(row["planned_finish_original"]) \
-                else (was["planned_finish"] if was is not None and not pd.isna(was["planned_finish"])
-                      else row["planned_finish"])
-        correcting = author.role == "admin" and bool(author.reason)
-        given = row["planned_finish_original"]
-        if was is not None and not correcting and not pd.isna(given) and not _same_value(given, original):
-            raise ValidationError(f"project {pid}: planned_finish_original keeps the first planned finish "
-                                  f"({original}); an admin may correct it with a reason",
-                                  param="planned_finish_original")
-        projects.at[at, "planned_finish_original"] = None if pd.isna(original) else original
-        if was is None or was["status"] == row["status"] or correcting:
-            continue
-        old_status, new_status = was["status"], row["status"]
+    if not len(projects):
+        return
+    old = before.projects.set_index("project_id")
+    ids = projects["project_id"]
+    known = ids.isin(old.index).to_numpy()
+
+    def was(column: str) -> pd.Series:
+        return ids.map(old[column]) if len(old) else pd.Series(None, index=projects.index, dtype=object)
+
+    given = projects["planned_finish_original"]
+    original = was("planned_finish_original")
+    for fallback in (given, was("planned_finish"), projects["planned_finish"]):
+        original = original.where(original.notna(), fallback)
+    correcting = author.role == "admin" and bool(author.reason)
+    clash = known & given.notna().to_numpy() & (given.astype(object) != original.astype(object)).to_numpy()
+    if clash.any() and not correcting:
+        at = int(np.argmax(clash))
+        raise ValidationError(f"project {ids.iloc[at]}: planned_finish_original keeps the first planned finish "
+                              f"({original.iloc[at]}); an admin may correct it with a reason",
+                              param="planned_finish_original")
+    projects["planned_finish_original"] = original.astype(object).where(original.notna(), None)
+    if correcting:
+        return
+    moved = known & (was("status").astype(object) != projects["status"].astype(object)).to_numpy()
+    for at in np.flatnonzero(moved):
+        row, prior = projects.iloc[at], old.loc[ids.iloc[at]]
+        pid, old_status, new_status = row["project_id"], prior["status"], row["status"]
         allowed = list(model.TRANSITIONS[old_status])
         if author.role == "admin" and old_status in model.OPEN_STATUSES:
             allowed.append("cancelled")
@@ -248,7 +258,7 @@ def check_workflow(author: Author, before: Records, after: Records) -> None:
                                                               " (or correct it, giving a reason)"), param="status")
         for required in model.STATUS_REQUIRES.get(new_status, ()):
             if pd.isna(row[required]) or (new_status == "delayed" and required == "planned_finish"
-                                          and _same_value(row[required], was[required])):
+                                          and _same_value(row[required], prior[required])):
                 what = "a new planned_finish" if required == "planned_finish" else required
                 raise ValidationError(f"project {pid}: moving to {new_status} needs {what}", param=required)
 

@@ -21,6 +21,15 @@ from sqlalchemy.pool import StaticPool
 _MIGRATIONS = Path(__file__).with_name("migrations")
 BASE_REVISION = "0001"  # the schema ``Store.create`` builds itself
 BASE_SCHEMA_VERSION = 1  # its registry_meta schema_version (each migration moves it on)
+VERSION_TABLE = "registry_migrations"
+
+
+def version_schema(connection: sa.Connection) -> str | None:
+    """Where the version table lives: PostgreSQL's current schema, named, so that a registry further along the
+    search_path (whose table PostgreSQL would also find) is never taken for this one; SQLite has one."""
+    if connection.dialect.name == "sqlite":
+        return None
+    return connection.exec_driver_sql("SELECT current_schema()").scalar()
 
 
 def _config(connection: sa.Connection) -> Config:
@@ -52,7 +61,8 @@ def engine(dialect: str, connect: Callable[[], object]) -> sa.Engine:
 
 def current(connection: sa.Connection) -> str | None:
     """The revision a registry's schema is at (None: before migrations were recorded)."""
-    return MigrationContext.configure(connection, opts={"version_table": "registry_migrations"}).get_current_revision()
+    opts = {"version_table": VERSION_TABLE, "version_table_schema": version_schema(connection)}
+    return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 def upgrade(made: sa.Engine, target: str = "heads") -> list[str]:

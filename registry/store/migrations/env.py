@@ -6,7 +6,10 @@ registry's revision (so caches of every process reload) commit together or not a
 
 from alembic import context
 
+from registry.store.schema import VERSION_TABLE, version_schema
+
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, version_table="registry_migrations", transactional_ddl=True)
+context.configure(connection=connection, version_table=VERSION_TABLE, version_table_schema=version_schema(connection),
+                  transactional_ddl=True)
 with context.begin_transaction():
     context.run_migrations()
