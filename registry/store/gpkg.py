@@ -31,7 +31,7 @@ from . import changelog, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
 from .frames import FrameSnapshot, State
-from .history import LOG_COLUMNS, entries, utc_text
+from .history import LOG_COLUMNS, entries, log_filter, utc_text
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
@@ -153,20 +153,14 @@ class GeoPackageStore(Store):
 
     def _log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
         """The change log (see ``Reader.log``), read by this thread's own connection."""
-        where, params = ["1 = 1"], []
-        if project_id is not None:
-            where.append("project_id = ?")
-            params.append(project_id)
-        if until is not None:
-            where.append("at < ?")
-            params.append(until)
+        where, params = log_filter(project_id, until, "?")
         columns = ", ".join(LOG_COLUMNS)
         if latest:
             statement = (f"SELECT {columns}, {_WKB} FROM (SELECT *, row_number() OVER (PARTITION BY layer, "
                          "CASE WHEN layer = 'projects' THEN project_id ELSE fid END ORDER BY at DESC, change_id DESC) "
-                         f"AS nth FROM changes WHERE {' AND '.join(where)}) WHERE nth = 1 ORDER BY change_id")
+                         f"AS nth FROM changes WHERE {where}) WHERE nth = 1 ORDER BY change_id")
         else:
-            statement = f"SELECT {columns} FROM changes WHERE {' AND '.join(where)} ORDER BY at, change_id"
+            statement = f"SELECT {columns} FROM changes WHERE {where} ORDER BY at, change_id"
         try:
             rows = self._reader().execute(statement, params).fetchall()
         except sqlite3.OperationalError as exc:

@@ -49,6 +49,19 @@ def utc_text(value: object) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def log_filter(project_id: str | None, until: str | None, mark: str, time_mark: str | None = None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters, ``mark`` the driver's placeholder, ``time_mark`` the one for a
+    time if it needs a cast) of a log read: a project's entries, those before ``until``, or all."""
+    where, params = ["1 = 1"], []
+    if project_id is not None:
+        where.append(f"project_id = {mark}")
+        params.append(project_id)
+    if until is not None:
+        where.append(f"at < {time_mark or mark}")
+        params.append(until)
+    return " AND ".join(where), params
+
+
 def entries(rows: list[tuple]) -> pd.DataFrame:
     """Log rows (in ``LOG_COLUMNS`` order, JSON as text or already parsed) as a frame, times as UTC text."""
     frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS), dtype=object)

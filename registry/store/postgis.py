@@ -43,7 +43,7 @@ from .base import (
     layer_spec,
 )
 from .edits import VERSION, Author, Plan, Records
-from .history import LOG_COLUMNS, entries
+from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
@@ -308,20 +308,14 @@ class PostGISSnapshot(Snapshot):
         return self._meta["revision"]
 
     def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
-        where, params = ["true"], []
-        if project_id is not None:
-            where.append("project_id = %s")
-            params.append(project_id)
-        if until is not None:
-            where.append("at < %s::timestamptz")
-            params.append(until)
+        where, params = log_filter(project_id, until, "%s", "%s::timestamptz")
         columns = ", ".join(LOG_COLUMNS)
         key = "layer, coalesce(fid::text, project_id)"
         if latest:
             statement = (f"SELECT DISTINCT ON ({key}) {columns}, ST_AsBinary(geom) FROM changes "
-                         f"WHERE {' AND '.join(where)} ORDER BY {key}, at DESC, change_id DESC")
+                         f"WHERE {where} ORDER BY {key}, at DESC, change_id DESC")
         else:
-            statement = f"SELECT {columns} FROM changes WHERE {' AND '.join(where)} ORDER BY at, change_id"
+            statement = f"SELECT {columns} FROM changes WHERE {where} ORDER BY at, change_id"
         rows = self._rows(statement, params)
         frame = entries([row[:len(LOG_COLUMNS)] for row in rows])
         if latest:

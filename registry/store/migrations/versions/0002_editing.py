@@ -5,6 +5,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from alembic import op
@@ -50,6 +51,18 @@ def _baseline_at() -> str:
     return start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _baseline(attributes: Callable[[str], str]) -> None:
+    """A baseline log entry for every project and feature there is, at the data date; ``attributes`` gives the
+    dialect's JSON of a row ``t``'s attributes."""
+    at = _baseline_at()
+    for table in LOGGED_TABLES:
+        feature = table != "projects"
+        op.execute(
+            "INSERT INTO changes (at, who, operation, layer, project_id, fid, version, after, geom) "
+            f"SELECT '{at}', 'baseline', 'baseline', '{table}', project_id, {'fid' if feature else 'NULL'}, "
+            f'version, {attributes(table)}, {"geom" if feature else "NULL"} FROM "{table}" AS t ORDER BY fid')
+
+
 def _sqlite() -> None:
     op.execute("""CREATE TABLE "changes" (
         "change_id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "at" TEXT NOT NULL, "who" TEXT NOT NULL,
@@ -68,13 +81,7 @@ def _sqlite() -> None:
     op.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
                "VALUES ('changes', 'attributes', 'changes', '變更記錄', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
     op.execute("INSERT INTO gpkg_ogr_contents (table_name, feature_count) VALUES ('changes', 0)")
-    at = _baseline_at()
-    for table in LOGGED_TABLES:
-        feature = table != "projects"
-        op.execute(
-            "INSERT INTO changes (at, who, operation, layer, project_id, fid, version, after, geom) "
-            f"SELECT '{at}', 'baseline', 'baseline', '{table}', project_id, {'fid' if feature else 'NULL'}, "
-            f'version, {sqlite_json("t", table)}, {"geom" if feature else "NULL"} FROM "{table}" AS t ORDER BY fid')
+    _baseline(lambda table: sqlite_json("t", table))
     op.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM changes) "
                "WHERE table_name = 'changes'")
     op.execute("CREATE INDEX changes_project ON changes (project_id, change_id)")
@@ -99,14 +106,7 @@ def _postgresql() -> None:
         "name" text PRIMARY KEY, "role" text NOT NULL CHECK ("role" IN ({_ROLES})), "department" text,
         "password_hash" text, "token_hash" text UNIQUE, "disabled" boolean NOT NULL DEFAULT false,
         "created_at" text NOT NULL, "script" text)""")
-    at = _baseline_at()
-    for table in LOGGED_TABLES:
-        feature = table != "projects"
-        op.execute(
-            "INSERT INTO changes (at, who, operation, layer, project_id, fid, version, after, geom) "
-            f"SELECT '{at}', 'baseline', 'baseline', '{table}', project_id, {'fid' if feature else 'NULL'}, "
-            f"version, to_jsonb(t) - 'fid' - 'version' - 'geom', {'geom' if feature else 'NULL'} "
-            f'FROM "{table}" AS t ORDER BY fid')
+    _baseline(lambda table: "to_jsonb(t) - 'fid' - 'version' - 'geom'")
     op.execute("CREATE INDEX changes_project ON changes (project_id, change_id)")
     op.execute("CREATE INDEX changes_at ON changes (at)")
     op.execute("CREATE INDEX changes_row ON changes (layer, fid, change_id)")
