@@ -97,6 +97,19 @@ def empty_features(layer: str) -> gpd.GeoDataFrame:
     return _EMPTY.copy(deep=False)
 
 
+def feature_rows(rows: list[tuple]) -> gpd.GeoDataFrame:
+    """Stored feature rows ``(fid, project_id, name, version, WKB)`` as ``Records.features`` holds them."""
+    if not rows:
+        return empty_features("")
+    fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
+    frame = gpd.GeoDataFrame({"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
+                              VERSION: np.asarray(version, dtype=np.int64)},
+                             geometry=shapely.from_wkb(np.asarray([bytes(b) for b in wkb], dtype=object)),
+                             crs=STORAGE_CRS)
+    frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
+    return frame
+
+
 def new_fids(count: int, taken: Sequence[int] = ()) -> np.ndarray:
     """Placeholder fids (negative, unused in ``taken``) for features still to be created."""
     low = min([0, *[int(f) for f in taken]])

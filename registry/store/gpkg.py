@@ -297,15 +297,7 @@ class _Writer(Writer):
         for layer in model.PROJECT_LAYERS:
             rows = con.execute(f'SELECT fid, project_id, name, version, {_WKB} FROM "{layer.name}" '
                                'WHERE project_id IN (SELECT project_id FROM batch_ids) ORDER BY fid').fetchall()
-            frame = edits.empty_features(layer.name)
-            if rows:
-                fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
-                frame = gpd.GeoDataFrame(
-                    {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
-                     VERSION: np.asarray(version, dtype=np.int64)},
-                    geometry=shapely.from_wkb(np.asarray(wkb, dtype=object)), crs=edits.STORAGE_CRS)
-                frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
-            features[layer.name] = frame
+            features[layer.name] = edits.feature_rows(rows)
         return Records(projects, features)
 
     def categories(self, project_ids: Sequence[str]) -> dict[str, str]:

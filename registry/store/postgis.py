@@ -238,16 +238,7 @@ class _Writer(Writer):
         for layer in model.PROJECT_LAYERS:
             rows = self.con.execute(f'SELECT fid, project_id, name, version, ST_AsBinary(geom) FROM "{layer.name}" '
                                     'WHERE project_id = ANY(%s) ORDER BY fid FOR UPDATE', (ids,)).fetchall()
-            frame = edits.empty_features(layer.name)
-            if rows:
-                fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
-                frame = gpd.GeoDataFrame(
-                    {"project_id": pd.Series(pid, dtype=object), "name": pd.Series(name, dtype=object),
-                     VERSION: np.asarray(version, dtype=np.int64)},
-                    geometry=shapely.from_wkb(np.asarray([bytes(b) for b in wkb], dtype=object)),
-                    crs=edits.STORAGE_CRS)
-                frame.index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
-            features[layer.name] = frame
+            features[layer.name] = edits.feature_rows(rows)
         return Records(projects, features)
 
     def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
