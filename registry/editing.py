@@ -319,12 +319,32 @@ def patch_project(store: Store, project_id: str, patch: Any, author: Author, if_
     patch = _object(patch, "body")
 
     def change(before: Records) -> Records:
+        if "features" not in patch and "category" not in patch:  # attributes only: the features stay as loaded
+            return _patched_attributes(before, project_id, patch)
         current = project_document(before, project_id)
         current["features"] = [{"layer": f["layer"], "fid": f["fid"]} for f in current["features"]]
         merged = merge_patch(current, patch)
         return _replaced(merged, project_id, before, content_crs)
 
     return _edit_project(store, project_id, author, if_match, change)
+
+
+def _patched_attributes(before: Records, project_id: str, patch: dict) -> Records:
+    """A merge patch of attributes alone applied to the project's row (null empties a field); its features are
+    kept as loaded, so the write neither rebuilds nor compares them. Values are checked by the edit's validation."""
+    attributes = {k: v for k, v in patch.items() if k not in LABELS}
+    _project_frame(attributes, 1)  # refuses a version in the body
+    given = attributes.get("project_id", project_id)
+    if given != project_id:
+        raise ValidationError(f"project_id cannot change ({project_id} → {given!r}); create a project with "
+                              "POST /projects and delete this one instead", param="project_id")
+    projects = before.projects.astype(object)
+    at = projects.index[projects["project_id"] == project_id]
+    for column, value in attributes.items():
+        if column not in projects.columns:
+            projects[column] = None  # an unknown field: the validation names it
+        projects.loc[at, column] = None if value is None else value
+    return Records(projects, before.features)
 
 
 def delete_project(store: Store, project_id: str, author: Author, if_match: IfMatch = None) -> None:
