@@ -100,8 +100,14 @@ def json_response(payload: Any, status: int = 200, mimetype: str = JSON, headers
 
 
 def stream_response(chunks: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:
-    """A streamed response (large GeoJSON is never built in memory at once)."""
-    return _caching(Response(chunks, mimetype=mimetype, headers=headers))
+    """A streamed response (large GeoJSON is never built in memory at once), written in the request's script:
+    the body is made after the request has ended."""
+    return _caching(Response(_in_script(chunks, script.current()), mimetype=mimetype, headers=headers))
+
+
+def _in_script(chunks: Iterator[bytes], chosen: str) -> Iterator[bytes]:
+    with script.use(chosen):
+        yield from chunks
 
 
 def html_response(template: str, **context: Any) -> Response:

@@ -31,7 +31,8 @@ def choose_script() -> str:
                            accept_language=request.headers.get("Accept-Language"),
                            default=script.registry_default(store().meta()))
     g.registry_script = chosen
-    script.set_current(chosen)
+    token = script.set_current(chosen)
+    g.setdefault("registry_script_token", token)  # the first: the request's end restores what was before it
     return chosen
 
 
@@ -49,6 +50,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def script_of_the_request() -> None:  # returns nothing: a value would be taken for the response
         choose_script()
+
+    @app.teardown_request
+    def script_back(_exc: BaseException | None = None) -> None:
+        """A request's choice ends with it (a test client runs requests in the caller's own thread)."""
+        token = g.pop("registry_script_token", None)
+        if token is not None:
+            script.reset(token)
 
     @app.after_request
     def vary(response: Response) -> Response:

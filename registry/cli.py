@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 from pathlib import Path
@@ -261,7 +262,8 @@ for _command in (export_command, import_command, map_command, user_command, hist
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors become one line on stderr and exit code 2."""
     try:
-        code = cli.main(args=argv, prog_name="registry", standalone_mode=False)
+        # in a context of its own: the script a command chooses ends with it (tests call main in-process)
+        code = contextvars.copy_context().run(cli.main, args=argv, prog_name="registry", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("registry: aborted", err=True)
         sys.exit(1)

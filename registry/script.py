@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from .errors import ValidationError
 from .model import SCRIPTS
@@ -82,9 +82,15 @@ def current() -> str:
     return _current.get() or "zh-Hant"
 
 
-def set_current(script: str) -> None:
-    """Make ``script`` the script of what runs now in this context (a request's thread, a CLI command)."""
-    _current.set(script)
+def set_current(script: str) -> Token[str | None]:
+    """Make ``script`` the script of what runs now in this context (a request's thread, a CLI command); the
+    token given back restores the previous choice (``reset``) when that request or command ends."""
+    return _current.set(script)
+
+
+def reset(token: Token[str | None]) -> None:
+    """Restore the choice made before ``set_current`` gave ``token``."""
+    _current.reset(token)
 
 
 @contextmanager
