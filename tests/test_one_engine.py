@@ -73,7 +73,7 @@ def test_items_refuse_what_the_projects_road_refuses_with_the_same_message(clien
 
 # The layering README.md draws: a module may import only from its own layer or those below it.
 LAYERS = [
-    {"errors", "model", "text", "limits", "palette", "script", "i18n"},
+    {"errors", "model", "text", "limits", "palette", "script", "i18n", "progress"},
     {"crs", "spatial", "validate", "apportion"},
     {"store"},
     {"streets", "cql", "output"},
