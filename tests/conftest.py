@@ -30,6 +30,7 @@ import requests
 import shapely
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg.conninfo import conninfo_to_dict
 from shapely import LineString, Point, Polygon
 
@@ -43,6 +44,13 @@ from registry.store import Batch, GeoPackageStore
 from .pgserver import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/setup (Playwright's own download is not used)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = ROOT / "api" / "web" / "node_modules" / "axe-core" / "axe.min.js"  # installed from npm by scripts/setup
+# Screenshots the browser tests save for a reviewer to look at (not compared pixel by pixel).
+SCREENSHOTS = Path(os.environ.get("REGISTRY_SCREENSHOTS", ROOT / "var" / "screenshots"))
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 STREET_ORDER = ["LF", "XT", "WT", "SP", "JJH"]  # the README's order: a point on a boundary goes to the first
 
 # Small geometries inside the park (EPSG:4490) for hand-made projects.
@@ -168,6 +176,47 @@ def demo_server(demo_path) -> Iterator[str]:
     """The demo registry served by gunicorn, for outside clients (GDAL, OWSLib, Chromium); yields its URL."""
     with serve(str(demo_path)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session's browser tests (each test opens its own page in it)."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser) -> Iterator[Page]:
+    """A fresh 1280×800 page whose console errors and uncaught exceptions collect in ``tab.errors``."""
+    context = browser.new_context(viewport=VIEWPORTS["desktop"], locale="zh-CN")
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical accessibility violations on the page as shown, one line each."""
+    page.evaluate(AXE.read_text())  # evaluated, not added as a <script>: the pages' CSP admits only their own
+    found = page.evaluate("async () => (await axe.run(document)).violations"
+                          ".filter(v => ['serious', 'critical'].includes(v.impact))"
+                          ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))")
+    return list(found)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the page at 1280×800 and at 390×844 (a phone) under SCREENSHOTS; returns the folder."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    for label, viewport in VIEWPORTS.items():
+        page.set_viewport_size(viewport)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(size)
+    return SCREENSHOTS
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
