@@ -1,12 +1,14 @@
 """Maps over HTTP: static report maps (``/maps``, PNG/SVG/PDF) and the interactive web map (``/map``).
 
 Leaflet comes from the npm registry (``api/web/package.json``, installed by scripts/setup) and is
-served from here, never from a CDN; the base map is the registry's reference layers, so the map
-works with no internet and no tile server.
+served from here (``/vendor/<package>/...``, as are the other front-end packages), never from a CDN;
+the base map is the registry's reference layers, so the map works with no internet and no tile server.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, send_from_directory
@@ -19,7 +21,7 @@ from registry.text import to_script
 from .http import store
 
 bp = Blueprint("webmap", __name__)
-LEAFLET = Path(__file__).resolve().parent / "web" / "node_modules" / "leaflet" / "dist"
+NODE_MODULES = Path(__file__).resolve().parent / "web" / "node_modules"
 MEDIA = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 
 
@@ -63,8 +65,19 @@ def web_map():
                            streets=model.name_labels("street", chosen), text=text, lang=chosen)
 
 
-@bp.get("/vendor/leaflet/<path:filename>")
-def leaflet(filename: str):
-    if not LEAFLET.is_dir():
-        raise NotFound("Leaflet is not installed; run scripts/setup (npm ci in api/web)", param="filename")
-    return send_from_directory(LEAFLET, filename)
+@bp.get("/vendor/<package>/<path:filename>")
+def vendor(package: str, filename: str):
+    """A file of a front-end package installed from npm (``api/web/package.json``'s dependencies: Leaflet,
+    ECharts, ...), served by the app so pages need no CDN and their policy admits only the app's scripts."""
+    if package not in _installed_packages():
+        raise NotFound(f"{package!r} is not a front-end package of the registry; api/web/package.json lists "
+                       f"{', '.join(sorted(_installed_packages()))}", param="package")
+    folder = NODE_MODULES / package
+    if not folder.is_dir():
+        raise NotFound(f"{package} is not installed; run scripts/setup (npm ci in api/web)", param="package")
+    return send_from_directory(folder, filename, max_age=3600)
+
+
+@cache
+def _installed_packages() -> frozenset[str]:
+    return frozenset(json.loads((NODE_MODULES.parent / "package.json").read_text())["dependencies"])
