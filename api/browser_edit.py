@@ -26,7 +26,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from registry import editing, i18n, limits, model, script
 from registry.errors import Conflict, Forbidden, NotFound, ValidationError
 from registry.i18n import gettext
-from registry.output import format_wan
+from registry.numbers import format_wan
 from registry.store.edits import Author
 from registry.text import to_script
 

@@ -9,7 +9,7 @@ import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
 
-from registry import editing, limits, model, output, script, spatial
+from registry import editing, limits, model, numbers, output, script, spatial
 from registry.crs import parse_epsg
 from registry.errors import NotFound
 from registry.exchange import csvfile
@@ -77,7 +77,7 @@ def _projects_response(extra: dict | None = None, title: str | None = None):
     if fmt == "html":
         return html_response("projects.html", title=title or gettext("Projects"),
                              projects=output.records(*output.with_labels(result.projects, model.PROJECT_COLUMNS)),
-                             total=result.total, format_wan=output.format_wan, fields=model.FIELD_BY_NAME,
+                             total=result.total, format_wan=numbers.format_wan, fields=model.FIELD_BY_NAME,
                              statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
     return json_response(output.query_json(result))
 
@@ -125,7 +125,7 @@ def _project(project_id: str) -> Response:
         return stream_response(output.feature_collection(joined, output.QUERY_FEATURE_PROPERTIES), GEOJSON)
     doc = output.project_documents(rows, feats)[0]
     if fmt == "html":
-        return html_response("project.html", project=doc, format_wan=output.format_wan, fields=model.PROJECT_FIELDS,
+        return html_response("project.html", project=doc, format_wan=numbers.format_wan, fields=model.PROJECT_FIELDS,
                              statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
     return json_response(doc)
 
@@ -216,7 +216,7 @@ def stats():
         header = list(result["rows"][0]) if result["rows"] else result["by"]
         return _csv(header, [list(r.values()) for r in result["rows"]])
     if fmt == "html":
-        return html_response("stats.html", result=result, format_wan=output.format_wan)
+        return html_response("stats.html", result=result, format_wan=numbers.format_wan)
     return json_response(result)
 
 

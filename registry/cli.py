@@ -122,7 +122,8 @@ def info(store: str | None, fmt: str) -> None:
               show_default=True)
 def query(store: str | None, fmt: str, **options) -> None:
     """Find projects (and their matching features) by area and attributes."""
-    from .output import QUERY_FEATURE_PROPERTIES, feature_collection, format_wan, query_json, records
+    from .numbers import format_wan
+    from .output import QUERY_FEATURE_PROPERTIES, feature_collection, query_json, records
     from .query import find
 
     with read_store(store, options.get("as_of")) as opened:
@@ -162,7 +163,7 @@ def query(store: str | None, fmt: str, **options) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def stats(store: str | None, by: str, fmt: str, **options) -> None:
     """Project counts, investment and quantities grouped; streets apportioned by length/area."""
-    from .output import format_wan
+    from .numbers import format_wan
     from .stats import statistics
 
     with read_store(store, options.get("as_of")) as opened:

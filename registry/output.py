@@ -122,14 +122,3 @@ def query_json(result) -> dict:
     """``{"total": N, "projects": [project document, ...]}`` for a QueryResult."""
     return {"total": result.total, "projects": project_documents(result.projects, result.features)}
 
-
-def format_wan(yuan: float | int | None) -> str:
-    """An amount in 萬元 (10^4 yuan; 万元 in Simplified) with two decimals, as the renovation office reports."""
-    unit = "万元" if script.current() == "zh-Hans" else "萬元"
-    return "-" if yuan is None or pd.isna(yuan) else f"{yuan / 10_000:,.2f} {unit}"
-
-
-def format_yi(yuan: float | int) -> str:
-    """An amount in 億元 (10^8 yuan; 亿元 in Simplified): 3,633,000,000 → ``36.33 億元``."""
-    unit = "亿元" if script.current() == "zh-Hans" else "億元"
-    return f"{yuan / 100_000_000:,.2f} {unit}"

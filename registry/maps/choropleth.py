@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from .. import model, script
 from ..errors import ValidationError
 from ..i18n import gettext
-from ..output import format_wan
+from ..numbers import format_wan
 from ..params import Query, parse
 from ..stats import OUTSIDE, UNLOCATED, statistics
 from ..store import Store

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from .. import model, palette, script
 from ..errors import ValidationError
 from ..i18n import gettext
-from ..output import format_wan
+from ..numbers import format_wan
 from ..params import Query, parse
 from ..query import find
 from ..stats import statistics

@@ -30,7 +30,7 @@ from matplotlib.typing import ColorType
 
 from .. import model, script
 from ..i18n import gettext
-from ..output import format_wan
+from ..numbers import format_wan
 from ..params import Query
 from ..store import Store
 from ..streets import streets_as_of
