@@ -1,0 +1,206 @@
+"""The progress bulletin and the assessment: as-of answers from the history, figures per department against an
+independent computation over the projects frame, traffic lights on hand-computed boundary cases (10 and 30
+points behind), on-time and late counts of hand-built statement projects, the XLSX read back, and the HTTP
+routes' media types and problem documents."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from registry import editing, model, script
+from registry.report import assessment, bulletin, document
+from registry.store import Author, Batch, GeoPackageStore, read_store
+from registry.store.history import day_start_utc
+
+from .conftest import project
+
+# Planned 2014-01-01 to 2014-05-09 (128 days); on 2014-04-07, 96 days have passed: exactly 75 % of the time.
+START, FINISH, ON = "2014-01-01", "2014-05-09", "2014-04-07"
+CITY, PLANNING, POLICE = "城市管理局", "規劃建設局", "交巡警大隊"
+
+
+def _row(pid: str, department: str, status: str, pct: float | None, **extra) -> dict:
+    started = {"actual_start": START} if status != "planned" else {}
+    return project(pid, "rivers", lead_department=department, status=status, progress_pct=pct,
+                   planned_start=START, planned_finish=FINISH, **started) | extra
+
+
+# (project, department, status, progress, other fields) → the light and points behind worked out by hand on ON
+LIGHT_CASES = [
+    (_row("2014-RIV-001", CITY, "in_progress", 65.5), "green", 9.5),
+    (_row("2014-RIV-002", CITY, "in_progress", 65.0), "yellow", 10.0),
+    (_row("2014-RIV-003", CITY, "in_progress", 45.0), "yellow", 30.0),
+    (_row("2014-RIV-004", CITY, "in_progress", 44.5), "red", 30.5),
+    (_row("2014-RIV-005", PLANNING, "in_progress", 100.0, planned_finish="2014-04-01"), "red", 0.0),  # overdue
+    (_row("2014-RIV-006", PLANNING, "planned", None, planned_start="2014-05-01", planned_finish="2014-09-30"),
+     "grey", 0.0),
+    (_row("2014-RIV-007", PLANNING, "completed", None, planned_finish="2014-03-31", actual_finish="2014-03-20"),
+     "green", 0.0),
+    # delayed to 2014-06-30: 96 of 180 days passed, 53.33 % of the time, 40 % done
+    (_row("2014-RIV-008", PLANNING, "delayed", 40.0, planned_finish="2014-06-30", delay_reason="流砂"),
+     "yellow", 96 / 180 * 100 - 40),
+    (_row("2014-RIV-009", POLICE, "cancelled", None), "grey", 75.0),  # grey whatever it trails by
+]
+
+
+def _store(path, rows: list[dict]) -> GeoPackageStore:
+    store = GeoPackageStore.create(path, meta={"data_date": ON})
+    store.write(Batch(pd.DataFrame(rows)))
+    return store
+
+
+@pytest.fixture(scope="module")
+def lights_store(tmp_path_factory) -> GeoPackageStore:
+    return _store(tmp_path_factory.mktemp("bulletin") / "lights.gpkg", [case[0] for case in LIGHT_CASES])
+
+
+def test_traffic_lights_at_10_and_30_points_behind_through_the_bulletin(lights_store):
+    with read_store(lights_store.location) as view:
+        result = bulletin.compute(view)
+    standing = result.standing.set_index("project_id")
+    assert result.on == ON  # the registry's data date
+    for row, light, behind in LIGHT_CASES:
+        assert standing.loc[row["project_id"], "light"] == light, row["project_id"]
+        assert standing.loc[row["project_id"], "points_behind"] == pytest.approx(behind), row["project_id"]
+    assert result.departments.loc[CITY, ["green", "yellow", "red"]].tolist() == [1, 2, 1]
+    assert list(result.behind["project_id"]) == ["2014-RIV-004", "2014-RIV-003", "2014-RIV-002"]  # most behind first
+    assert list(result.overdue_or_delayed["project_id"]) == ["2014-RIV-005", "2014-RIV-008"]
+
+
+def test_the_bulletin_document_names_each_light_and_the_rule_with_its_thresholds(lights_store):
+    with script.use("zh-Hans"), read_store(lights_store.location) as view:
+        text = document.render(bulletin.bulletin_document(view), "md").decode()
+    assert "绿灯:实际进度落后计划时间进度不足10个百分点;黄灯:落后10个百分点至30个百分点(含)" in text
+    assert "| 2014-RIV-004 | 唐庄河整治 | 城市管理局 | 44.5% | 75% | 30.5 | 红灯 |" in text
+    assert "| 2014-RIV-002 | 唐庄河整治 | 城市管理局 | 65% | 75% | 10 | 黄灯 |" in text
+    assert "流砂" in text and "2014-RIV-001 |" not in text  # a green project is not listed
+
+
+def _independent(projects: pd.DataFrame, on: str) -> pd.DataFrame:
+    """Per department by hand: statuses, overdue, and the means over projects that are not grey."""
+    day = pd.Timestamp(on)
+    start, finish = pd.to_datetime(projects["planned_start"]), pd.to_datetime(projects["planned_finish"])
+    elapsed = ((day - start).dt.days / (finish - start).dt.days).clip(0, 1) * 100
+    done = projects["progress_pct"].astype(float).fillna(0).mask(
+        projects["status"].isin(["completed", "long_term_management"]), 100.0)
+    closed = projects["status"].isin(["completed", "long_term_management", "cancelled"])
+    grey = projects["status"].eq("cancelled") | (projects["status"].eq("planned") & done.eq(0) & (start > day))
+    frame = pd.DataFrame({"department": projects["lead_department"], "status": projects["status"],
+                          "overdue": (finish < day) & ~closed, "elapsed": elapsed, "done": done,
+                          "behind": elapsed - done, "grey": grey})
+    out = pd.crosstab(frame["department"], frame["status"])
+    out["projects"] = frame.groupby("department").size()
+    out["overdue"] = frame.groupby("department")["overdue"].sum()
+    judged = frame[~frame["grey"]].groupby("department")
+    out["elapsed"], out["done"], out["behind"] = judged["elapsed"].mean(), judged["done"].mean(), \
+        judged["behind"].mean()
+    return out
+
+
+def test_figures_per_department_equal_an_independent_computation(lights_store, demo_path):
+    for location, on in ((lights_store.location, ON), (str(demo_path), "2014-06-30")):
+        with read_store(location) as view:
+            projects = view.projects()
+            ours = bulletin.compute(view, on).departments
+        expected = _independent(projects, on)
+        for department, row in expected.iterrows():
+            mine = ours.loc[department]
+            assert mine["projects"] == row["projects"], department
+            for status in model.STATUSES:
+                assert mine[status] == row.get(status, 0), (department, status)
+            assert mine["overdue"] == row["overdue"], department
+            for column, theirs in (("elapsed_pct", "elapsed"), ("progress_counted", "done"),
+                                   ("points_behind", "behind")):
+                got = ours[column].astype(float).loc[department]
+                assert got == pytest.approx(row[theirs], nan_ok=True), (department, column)
+        assert ours["projects"].sum() == len(projects)
+
+
+def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_after_the_edit(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    editing.patch_project(store, "2013-POL-004", {"status": "completed", "actual_finish": "2014-03-28",
+                                                  "progress_pct": 100},
+                          Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
+    with read_store(str(demo_copy), "2014-03-01") as view:
+        before = bulletin.compute(view, "2014-03-01")
+        before_text = document.render(bulletin.build(before, view), "md").decode()
+    with read_store(str(demo_copy), "2014-04-10") as view:
+        after = bulletin.compute(view, "2014-04-10", since="2014-03-01")
+        after_text = document.render(bulletin.build(after, view), "md").decode()
+    assert "2013-POL-004" in set(before.overdue_or_delayed["project_id"])
+    assert "2013-POL-004" not in set(after.overdue_or_delayed["project_id"])
+    assert before.departments.loc[PLANNING, "delayed"] == 1 and after.departments.loc[PLANNING, "delayed"] == 0
+    assert after.departments.loc[PLANNING, "delayed_change"] == -1
+    assert after.departments.loc[PLANNING, "finished_change"] == \
+        after.departments.loc[PLANNING, "finished"] - before.departments.loc[PLANNING, "finished"]
+    assert "2013-POL-004" in before_text and "2013-POL-004" not in after_text
+
+
+# -- the assessment ---------------------------------------------------------------------------------------
+def _statement(pid: str, department: str, status: str, original: str, **extra) -> dict:
+    fields = {"actual_start": "2014-03-01"} if status != "planned" else {}
+    return project(pid, "alleys", lead_department=department, status=status, in_statement=True,
+                   planned_start="2014-03-01", planned_finish=original, planned_finish_original=original,
+                   **fields) | extra
+
+
+ASSESSED = [
+    _statement("2014-ALY-001", CITY, "completed", "2014-06-30", actual_finish="2014-06-30",  # the day itself
+               investment_completed_yuan=1_250_000),
+    _statement("2014-ALY-002", CITY, "completed", "2014-06-30", planned_finish="2014-08-31",
+               actual_finish="2014-07-01", investment_completed_yuan=1_000_000),  # a day late
+    _statement("2014-ALY-003", CITY, "long_term_management", "2014-06-30", actual_finish="2014-05-01"),
+    _statement("2014-ALY-004", PLANNING, "delayed", "2014-06-30", planned_finish="2014-12-31", delay_reason="拆遷"),
+    _statement("2014-ALY-005", PLANNING, "in_progress", "2014-06-30"),
+    _statement("2014-ALY-006", PLANNING, "completed", "2014-06-30", actual_finish="2014-06-01",
+               investment_completed_yuan=1_000_000),
+    _statement("2014-ALY-007", POLICE, "completed", "2014-06-30", actual_finish="2014-09-01", in_statement=False),
+    _statement("2015-ALY-001", POLICE, "completed", "2015-06-30", actual_finish="2015-09-01"),
+]
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory) -> GeoPackageStore:
+    return _store(tmp_path_factory.mktemp("assessment") / "assessed.gpkg", ASSESSED)
+
+
+def test_the_assessment_counts_on_time_and_late_statement_projects(assessed):
+    with read_store(assessed.location) as view:
+        result = assessment.compute(view, 2014, "2014-12-31")
+    table = result.departments
+    assert list(table.index) == [CITY, PLANNING]  # the police's projects are outside the statement or the year
+    assert table.loc[CITY, ["projects", "on_time", "late", "delayed", "open"]].tolist() == [3, 2, 1, 0, 0]
+    assert table.loc[PLANNING, ["projects", "on_time", "late", "delayed", "open"]].tolist() == [3, 1, 0, 1, 1]
+    assert table.loc[CITY, "on_time_share"] == pytest.approx(2 / 3)
+    assert table.loc[CITY, "investment_completed_yuan"] == 2_250_000
+    assert table.loc[PLANNING, "investment_yuan"] == 3 * 1_250_000
+    assert table["rank"].tolist() == [1, 2]
+
+
+def test_the_assessment_workbook_reads_back_as_the_computation(assessed):
+    with script.use("zh-Hant"), read_store(assessed.location) as view:
+        result = assessment.compute(view, 2014, "2014-12-31")
+        body = assessment.render(result, view, "xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(body))
+    first = book.worksheets[0]
+    rows = list(first.values)
+    assert rows[0][:3] == ("排名", "牽頭部門", "責任狀專案數")
+    assert [r[1] for r in rows[1:]] == [CITY, PLANNING]
+    for got, (department, row) in zip(rows[1:], result.departments.iterrows()):
+        assert got[0] == row["rank"] and got[2:8] == tuple(int(row[k]) for k in ("projects", *assessment.OUTCOMES))
+        assert got[8] == pytest.approx(row["on_time_share"]) and got[9] == row["investment_yuan"]
+        assert got[10] == row["investment_completed_yuan"], department
+    assert first.cell(row=2, column=9).number_format == "0.0%"
+    late = [r[0] for r in list(book.worksheets[1].values)[1:]]
+    assert late == ["2014-ALY-002", "2014-ALY-004", "2014-ALY-005"]
+
+
+def test_the_shares_rank_departments_sharing_a_place_when_equal():
+    keys = pd.DataFrame({"share": [1.0, 1.0, 0.5, np.nan]})
+    ranks = bulletin.shared_ranks(keys, pd.Series([True, True, True, False]))
+    assert ranks.tolist()[:3] == [1, 1, 3] and pd.isna(ranks.iloc[3])
