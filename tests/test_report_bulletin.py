@@ -49,8 +49,9 @@ LIGHT_CASES = [
 
 
 def _store(path, rows: list[dict]) -> GeoPackageStore:
+    """A registry of ``rows`` registered on 2014-01-01 (its history starts then), data date ``ON``."""
     store = GeoPackageStore.create(path, meta={"data_date": ON})
-    store.write(Batch(pd.DataFrame(rows)))
+    store.write(Batch(pd.DataFrame(rows)), author=Author("clerk", role="admin", at=day_start_utc("2014-01-01")))
     return store
 
 

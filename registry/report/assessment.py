@@ -18,7 +18,8 @@ from openpyxl.styles import Font
 from .. import model, numbers, progress, script
 from ..exchange.rows import neutralise_cell
 from ..i18n import gettext as _
-from ..store import Reader
+from ..spatial import parse_date
+from ..store import Reader, history
 from . import document
 from .bulletin import DEPARTMENT, UNASSIGNED, data_texts, department_label, department_order, sentence, shared_ranks
 from .document import Document, Heading, Paragraph, Table
@@ -83,10 +84,10 @@ def departments(projects: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute(view: Reader, year: int, as_of: str | None = None) -> Assessment:
-    """The assessment of ``year``'s statement projects in ``view`` (the registry as it stood on ``as_of``),
-    judged on ``as_of`` (default the registry's data date)."""
-    on = progress.reference_date(as_of, view.meta())
-    projects = view.projects()
+    """The assessment of ``year``'s statement projects in the registry ``view`` reads, as recorded by the end of
+    ``as_of`` (default its data date)."""
+    on = progress.reference_date(parse_date(as_of) if as_of else None, view.meta())
+    projects = history.as_of(view, on).projects()
     chosen = projects[(projects["year"] == int(year)) & projects["in_statement"].astype(bool)]
     chosen = chosen.assign(**{DEPARTMENT: chosen[DEPARTMENT].fillna(UNASSIGNED)}, outcome=outcome(chosen))
     return Assessment(int(year), on, chosen, departments(chosen))

@@ -136,12 +136,10 @@ def _by_department(frame: pd.DataFrame, ranked: pd.DataFrame, by: str = "project
 
 
 def compute(view: Reader, as_of: str | None = None, since: str | None = None) -> Bulletin:
-    """The bulletin of ``view`` judged on ``as_of`` (default the registry's data date), with the change since
-    ``since`` (the registry as recorded by the end of that day, judged on that day) when given.
-
-    ``view`` is the registry as it stood on ``as_of`` (``read_store(location, as_of)``)."""
+    """The bulletin of the registry ``view`` reads as recorded by the end of ``as_of`` (default its data date)
+    and judged on that day, with the change since ``since`` (the same, as recorded and judged then) if given."""
     on = progress.reference_date(parse_date(as_of) if as_of else None, view.meta())
-    standing = judge(view.projects(), on)
+    standing = judge(history.as_of(view, on).projects(), on)
     table = departments(standing)
     before = None
     if since:
