@@ -39,7 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
-    from . import auth, browser_edit, i18n, ogc, registry_api, webmap
+    from . import auth, browser_edit, i18n, ogc, registry_api, reports, webmap
 
     auth.init_app(app)
     i18n.init_app(app)
@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(webmap.bp)
     app.register_blueprint(browser_edit.bp)
+    app.register_blueprint(reports.bp)
     app.teardown_request(release_store)
 
     @app.errorhandler(RegistryError)

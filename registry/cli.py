@@ -23,6 +23,7 @@ from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .history_command import history_command, upgrade_command
 from .maps.command import map_command
+from .report.command import report_command
 from .store import create_store, open_store, read_store, store_location
 from .users_command import user_command
 
@@ -256,7 +257,8 @@ def restore(store: str | None, file: Path, force: bool) -> None:
 
 
 # -- commands defined beside their libraries -----------------------------------------------
-for _command in (export_command, import_command, map_command, user_command, history_command, upgrade_command):
+for _command in (export_command, import_command, map_command, user_command, history_command, upgrade_command,
+                 report_command):
     cli.add_command(_command)
 
 

@@ -17,6 +17,7 @@ import pyogrio
 
 from . import model
 from .errors import StoreError
+from .report import SUMMARY_TEXT_KEY
 from .store import Author, Batch, GeoPackageStore, Store, backend, is_database_url
 from .store.edits import Records
 from .store.history import day_start_utc
@@ -114,7 +115,9 @@ def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA, *, ove
     """Write the demo registry to a ``.gpkg`` path (replacing a file only once the new one is complete)
     or into the schema a ``postgresql://`` URL names; an existing registry is replaced only if ``overwrite``."""
     meta = {"data_date": DATA_DATE, "title": "蘇州工業園區城市環境綜合整治專案登記簿(演示)",
-            "script": "zh-Hant"}  # the demo reproduces the source document, so it shows Traditional by default
+            "script": "zh-Hant",  # the demo reproduces the source document, so it shows Traditional by default
+            # the work summary's narrative (organisation, next year's measures), as the source document has it
+            SUMMARY_TEXT_KEY: (geodata / "report_summary.md").read_text(encoding="utf-8")}
     if is_database_url(str(location)):  # one transaction a layer, in the database's own schema
         store = backend(str(location)).create(str(location), meta=meta, overwrite=overwrite)
         _fill(store, geodata)

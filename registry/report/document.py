@@ -287,8 +287,8 @@ h4 {{ font-family: {body}; font-weight: normal; }}
 p {{ margin: 0; text-indent: 2em; text-align: justify; }}
 table {{ border-collapse: collapse; width: 100%; font-size: {TABLE_PT}pt; line-height: 1.5; margin: 0.5em 0;
   page-break-inside: auto; }}
-caption {{ text-align: center; font-family: {_css_family([f.hei])}; font-size: {TABLE_PT + 2}pt;
-  padding-bottom: 0.3em; }}
+caption, figcaption, th {{ font-family: {_css_family([f.hei])}; font-weight: bold; }}
+caption {{ text-align: center; font-size: {TABLE_PT + 2}pt; padding-bottom: 0.3em; }}
 th, td {{ border: 1px solid #000; padding: 0.15em 0.4em; text-align: center; }}
 td.num {{ text-align: right; }}
 thead {{ display: table-header-group; }}
@@ -296,7 +296,7 @@ tr {{ page-break-inside: avoid; }}
 .note {{ font-size: {TABLE_PT}pt; line-height: 1.5; text-indent: 0; margin: 0 0 0.5em; }}
 figure {{ margin: 0.5em 0; text-align: center; page-break-inside: avoid; }}
 figure img {{ max-width: 100%; }}
-figcaption {{ font-family: {_css_family([f.hei])}; font-size: {TABLE_PT + 2}pt; }}
+figcaption {{ font-size: {TABLE_PT + 2}pt; }}
 .closing {{ text-align: right; text-indent: 0; margin-top: 2em; }}
 """
 

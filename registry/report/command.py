@@ -1,0 +1,77 @@
+"""``registry report``: write the registry's documents (the yearly work summary) to HTML, PDF, DOCX or Markdown,
+and keep the narrative text the office writes for them (``registry report text summary FILE``).
+
+``registry.cli`` registers this group; other reports add their commands to ``report_command``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli_options import STORE_OPTION, choose_lang, use_registry_script
+from ..store import open_store, read_store, store_location
+from . import SUMMARY_TEXT_KEY
+from .document import FORMATS, render
+
+
+def document_format(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Check ``--out`` names a document format by its suffix (.html, .pdf, .docx, .md)."""
+    if value.suffix.lower().lstrip(".") not in FORMATS:
+        raise click.BadParameter(f"{value.name}: the file name must end in "
+                                 f"{', '.join('.' + f for f in FORMATS)}", ctx=ctx, param=param)
+    return value
+
+
+LANG_OPTION = click.option("--lang", default=None, expose_value=False,
+                           callback=lambda _ctx, _param, value: choose_lang(value),
+                           help="Script of the document: zh-Hans or zh-Hant (default: the registry's).")
+OUT_OPTION = click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                          callback=document_format, help="Output file: .html, .pdf, .docx or .md.")
+
+
+@click.group("report")
+def report_command() -> None:
+    """Documents written from the registry: the yearly work summary and plan."""
+
+
+@report_command.command("summary")
+@STORE_OPTION
+@click.option("--year", type=int, required=True, help="The year summed up (its next year is the plan).")
+@click.option("--as-of", "as_of", default=None, metavar="DATE",
+              help="The registry as recorded on this date, YYYY-MM-DD (default: the registry's data date).")
+@LANG_OPTION
+@OUT_OPTION
+def summary_command(store: str | None, year: int, as_of: str | None, out: Path) -> None:
+    """The year's work summary and next year's plan, in the source document's structure."""
+    from .summary import summary, summary_view
+
+    with read_store(store) as latest:
+        use_registry_script(latest)
+        view, day = summary_view(latest, as_of)
+        data = render(summary(view, year, day), out.suffix.lower().lstrip("."))
+    out.write_bytes(data)
+    click.echo(f"wrote {out} ({len(data):,} bytes): work summary {year} as of {day}")
+
+
+@report_command.command("text")
+@STORE_OPTION
+@click.argument("report", type=click.Choice(["summary"]))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def text_command(store: str | None, report: str, file: Path | None) -> None:
+    """Keep FILE (UTF-8) as the narrative of a report; without FILE, print the one kept.
+
+    The summary's text has parts headed "# opening", "# organisation", "# plan" and "# measures"; in a part,
+    "## " starts a (一) heading, "### " a 1. heading, and other lines are paragraphs.
+    """
+    from .summary import parse_narrative
+
+    opened = open_store(store_location(store))
+    if file is None:
+        click.echo(opened.meta().get(SUMMARY_TEXT_KEY, ""), nl=False)
+        return
+    text = file.read_text(encoding="utf-8")
+    parts = parse_narrative(text)  # refuses a text the summary cannot use, before anything is written
+    opened.set_meta({SUMMARY_TEXT_KEY: text})
+    click.echo(f"{opened.location}: kept the {report}'s text ({', '.join(parts) or 'no parts'})")
