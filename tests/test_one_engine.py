@@ -80,7 +80,7 @@ LAYERS = [
     {"params"},
     {"select"},
     {"query", "features", "stats", "qa"},
-    {"exchange", "maps", "demo", "backup", "accounts", "editing", "report"},
+    {"exchange", "maps", "demo", "backup", "accounts", "editing", "report", "overview"},
     {"cli", "cli_options", "__main__", "exchange.commands", "maps.command", "history_command",
      "users_command", "report.command"},  # the command line's own modules
 ]
