@@ -1,7 +1,8 @@
 """The registry's HTTP API: a Flask app factory; ``REGISTRY_STORE`` names the store.
 
 Blueprints: ``ogc`` (OGC API – Features: landing page, conformance, OpenAPI, collections, items),
-``registry`` (projects, streets, statistics, QA). They only translate HTTP to calls of ``registry``.
+``registry`` (projects, streets, statistics, QA), ``dashboard`` (the browsers' overview, downloads and error pages).
+They only translate HTTP to calls of ``registry``.
 ``REGISTRY_TILE_ORIGIN`` (optional) names a tile server's origin the pages' security policy lets in.
 """
 
@@ -19,7 +20,7 @@ from registry import limits
 from registry.errors import Conflict, Forbidden, NotFound, RegistryError, StoreUnavailable
 from registry.store import open_store, store_location
 
-from .http import problem, release_store
+from .http import release_store
 
 RETRY_AFTER_S = 10  # what a 503 asks a client to wait: about the time a store connection is waited for
 # Registry errors that are not a bad request: (kind, HTTP status, title); the rest answer 400.
@@ -39,7 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
-    from . import auth, browser_edit, i18n, ogc, registry_api, reports, webmap
+    from . import auth, browser_edit, dashboard, i18n, ogc, registry_api, reports, webmap
 
     auth.init_app(app)
     i18n.init_app(app)
@@ -48,30 +49,31 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(webmap.bp)
     app.register_blueprint(browser_edit.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(dashboard.bp)
     app.teardown_request(release_store)
 
     @app.errorhandler(RegistryError)
     def registry_error(exc: RegistryError):
         status, title = next(((s, t) for kind, s, t in _ERROR_STATUS if isinstance(exc, kind)), (400, "Bad Request"))
-        return problem(status, title, exc.message, exc.param)
+        return dashboard.error(status, title, exc.message, exc.param)
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable):
         # The message names the database's host and its words: for the log, not for the client.
         app.logger.error("%s %s: store unavailable: %s", request.method, request.full_path, exc.message)
-        response = problem(503, "Service Unavailable", "the registry's database cannot be reached or failed to "
-                           "answer; try again shortly (the error was logged)")
+        response = dashboard.error(503, "Service Unavailable", "the registry's database cannot be reached or failed "
+                                   "to answer; try again shortly (the error was logged)")
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return problem(exc.code or 500, exc.name, exc.description or exc.name)
+        return dashboard.error(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
         app.logger.exception("%s %s: unhandled error", request.method, request.full_path)
-        return problem(500, "Internal Server Error", "the server failed to answer; the error was logged")
+        return dashboard.error(500, "Internal Server Error", "the server failed to answer; the error was logged")
 
     @app.after_request
     def security_headers(response: Response) -> Response:

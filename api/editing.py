@@ -16,6 +16,7 @@ from registry.errors import Conflict, Forbidden, RegistryError, ValidationError
 from registry.store import Store
 from registry.store.edits import Author
 
+from . import dashboard
 from .http import JSON, problem, release_store
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -98,7 +99,7 @@ def handle_refusals(bp: Blueprint, current: Callable[[], Response | None]) -> No
     def invalid(exc: ValidationError) -> Response:
         if request.method in WRITES:
             return problem(422, "Unprocessable Content", exc.message, exc.param)
-        return problem(400, "Bad Request", exc.message, exc.param)
+        return dashboard.error(400, "Bad Request", exc.message, exc.param)  # a page for browsers
 
     @bp.errorhandler(Conflict)
     def conflict(exc: Conflict) -> Response:

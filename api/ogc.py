@@ -9,9 +9,10 @@ from flask import Blueprint, Response, request
 
 from registry import cql, crs, editing, features, model
 from registry.errors import NotFound, ValidationError
+from registry.i18n import gettext
 
+from . import dashboard, openapi
 from . import editing as edits
-from . import openapi
 from .http import (
     EXPORTS,
     GEOJSON,
@@ -78,7 +79,7 @@ def landing():
         ],
     }
     if negotiate(["json", "html"]) == "html":
-        return html_response("landing.html", doc=body, layers=store().layers())
+        return dashboard.dashboard(body)
     return json_response(body)
 
 
@@ -166,7 +167,21 @@ def _known(name: str) -> str:
 def queryables(name: str):
     view = features.view(store(), name)
     doc = cql.queryables_schema(name, view.queryables, base_url().rstrip("/"))
+    if negotiate(["json", "html"]) == "html":
+        rows = [{"name": key, "title": p.get("title") if p.get("title") != key else "", "type": _type_label(p)}
+                for key, p in doc["properties"].items()]
+        example = "status = 'completed' AND year = 2013" if model.LAYER_BY_NAME[name].kind == "project" else None
+        return html_response("queryables.html", doc=doc, name=name, rows=rows, example=example)
     return json_response(doc, mimetype="application/schema+json")
+
+
+def _type_label(prop: dict) -> str:
+    """A queryable's type as people call it (text, date, whole number, ...; a geometry by its type)."""
+    if "$ref" in prop:
+        return f"{gettext('geometry')} ({prop['$ref'].rsplit('/', 1)[-1].removesuffix('.json')})"
+    kind = "date" if prop.get("format") == "date" else prop.get("type", "")
+    names = {"string": "text", "integer": "whole number", "number": "number", "boolean": "yes or no", "date": "date"}
+    return gettext(names[kind]) if kind in names else kind
 
 
 @bp.get("/collections/<name>/schema")

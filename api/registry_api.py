@@ -15,7 +15,7 @@ from registry.errors import NotFound
 from registry.exchange import csvfile
 from registry.i18n import gettext
 from registry.params import parse
-from registry.qa import run_qa
+from registry.qa import CHECKS, run_qa
 from registry.query import find
 from registry.stats import statistics
 from registry.store import history
@@ -220,6 +220,18 @@ def stats():
     return json_response(result)
 
 
+QA_LABELS = {"outside_park": "Features outside the park", "invalid_geometry": "Invalid or empty geometries",
+             "no_features": "Projects without a feature", "street_mismatch": "Declared streets differ from the map",
+             "quantity_mismatch": "Declared length or area more than 10 %% off the measured",
+             "street_boundaries": "Gaps or overlaps between street offices"}  # qa.CHECKS as people read them
+
+
 @bp.get("/qa")
 def qa():
+    if negotiate(["json", "html"]) == "html":
+        checks = [{"key": key, "label": gettext(QA_LABELS[key]), "findings": [
+                      {**f.to_json(), "layer_title": model.LAYER_BY_NAME[f.layer].title_zh
+                       if f.layer in model.LAYER_BY_NAME else f.layer} for f in check(store())]}
+                  for key, check in CHECKS.items()]
+        return html_response("qa.html", checks=[{**c, "count": len(c["findings"])} for c in checks])
     return json_response({"findings": [f.to_json() for f in run_qa(store())]}, mimetype=JSON)

@@ -1,0 +1,104 @@
+"""The browser's side of the registry's shell: the dashboard (``/`` for browsers), the downloads page, and the
+HTML error pages (JSON clients keep RFC 7807 problem documents; ``wants_html`` decides, in one place).
+
+The figures are ``registry.overview``'s; this module only renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, render_template, request, url_for
+
+from registry import numbers, palette, script
+from registry.i18n import gettext
+from registry.overview import overview
+
+from .http import HTML, JSON, html_response, problem, store
+
+bp = Blueprint("dashboard", __name__)
+OUTPUT_OPTIONS = ("f", "crs", "encoding", "style_by")  # not filters: left out of the links a page makes
+# The whole registry's downloads: (format of /projects?f=..., extra parameters, what it is); http.EXPORTS and GeoJSON.
+DOWNLOADS = (("geojson", {"limit": "100000"}, "GeoJSON (RFC 7946), every project's features with its attributes"),
+             ("gpkg", {}, "GeoPackage: every layer, the projects table and QGIS styles"),
+             ("shp", {}, "Shapefile (zip, UTF-8), one per layer, with fields.json for the shortened names"),
+             ("shp", {"encoding": "gbk"}, "Shapefile (zip, GBK) for older ArcGIS"),
+             ("fgb", {}, "FlatGeobuf"),
+             ("csv", {}, "CSV with WKT geometry (UTF-8 with BOM, opens in Excel)"),
+             ("xlsx", {}, "Excel workbook of the projects (Chinese headers)"))
+
+
+def filters() -> dict[str, str]:
+    """The request's query filters (and ``as_of``, ``lang``), without output options: links keep them."""
+    return {key: value for key, value in request.args.items() if key not in OUTPUT_OPTIONS}
+
+
+def page_url(endpoint: str, **changes: Any) -> str:
+    """A link to ``endpoint`` keeping this page's filters, with ``changes`` (None removes a parameter)."""
+    args = {**filters(), **{k: v for k, v in changes.items()}}
+    query = urlencode({k: v for k, v in args.items() if v is not None})
+    return url_for(endpoint) + (f"?{query}" if query else "")
+
+
+def dashboard(landing: dict) -> Response:
+    """The dashboard for browsers at ``/``: the OGC landing document's links and the programme's figures."""
+    figures = overview(store(), request.args.to_dict())
+    chart_data = {"groups": figures["groups"], "lang": script.current(),
+                  "colours": {"category": palette.CATEGORY_COLOURS, "status": palette.STATUS_COLOURS},
+                  "boundaries": figures["boundaries"],
+                  "text": {"projects": gettext("Number of projects"), "investment": gettext("Investment"),
+                           "yi": gettext("100 million yuan")},
+                  "links": {"collections": url_for("ogc.collections"),
+                            "projects": page_url("registry.projects", f="html")}}
+    filtered = any(key not in ("f", "lang") for key in request.args)
+    return html_response("landing.html", doc=landing, figures=figures, chart_data=chart_data, yi=numbers.yi,
+                         filtered=filtered,
+                         wan=numbers.format_wan, list_url=lambda **c: page_url("registry.projects", f="html", **c),
+                         map_url=page_url("webmap.web_map"))
+
+
+@bp.get("/downloads")
+def downloads():
+    """Each export format of the whole registry (or of the filters given), and the other files people take away."""
+    rows = [{"label": fmt.upper() if fmt != "shp" else "Shapefile", "what": gettext(what),
+             "href": page_url("registry.projects", f=fmt, **extra)} for fmt, extra, what in DOWNLOADS]
+    return html_response("downloads.html", rows=rows,
+                         stats_csv=page_url("registry.stats", f="csv", by="street,category"),
+                         map_pdf=page_url("webmap.static_map", f="pdf", by="category"))
+
+
+def wants_html() -> bool:
+    """Whether this request's client reads HTML (``f=html``, or a browser preferring HTML to JSON): its errors
+    are then pages; every other client gets problem documents."""
+    if request.args.get("f"):
+        return request.args.get("f") == "html"
+    accept = request.accept_mimetypes
+    return bool(accept) and accept[HTML] > accept[JSON] and accept.best_match([HTML, JSON]) == HTML
+
+
+_TITLES = {400: "The request has a wrong value", 403: "Not allowed", 404: "Not found",
+           405: "This address does not take that method", 413: "The upload is too large",
+           500: "The server failed to answer", 503: "The registry's database is not reachable"}
+
+
+def error(status: int, title: str, detail: str, param: str | None = None) -> Response:
+    """The answer to a failed request: a page in the display script for browsers, else RFC 7807 JSON."""
+    if not wants_html():
+        return problem(status, title, detail, param)
+    heading = gettext(_TITLES.get(status, "The request failed"))
+    rest = {k: v for k, v in request.args.items() if k != param}
+    without = request.path + (f"?{urlencode(rest)}" if rest else "") if param in request.args else None
+    body = render_template("error.html", status=status, heading=heading, detail=detail, param=param,
+                           param_label=_param_label(param), without=without, server_side=status >= 500)
+    return Response(body, status=status, mimetype=HTML)
+
+
+def _param_label(param: str | None) -> str | None:
+    """A parameter's name as people know it (the field's name in the catalogs), else as it is written."""
+    if not param:
+        return None
+    field = {"street": "street_codes", "department": "lead_department", "q": "name",
+             "investment_min": "investment_yuan", "investment_max": "investment_yuan"}.get(param, param)
+    label = gettext(field)
+    return label if label == param else f"{label}（{param}）"
