@@ -3,7 +3,8 @@
 Blueprints: ``ogc`` (OGC API – Features: landing page, conformance, OpenAPI, collections, items),
 ``registry`` (projects, streets, statistics, QA), ``dashboard`` (the browsers' overview, downloads and error pages).
 They only translate HTTP to calls of ``registry``.
-``REGISTRY_TILE_ORIGIN`` (optional) names a tile server's origin the pages' security policy lets in.
+``REGISTRY_TILE_ORIGIN`` (optional) names a tile server's origin the pages' security policy lets in;
+``REGISTRY_BASEMAP`` (optional) is the maps' tile URL template(s), whose origins are let in too.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["REGISTRY_STORE"] = store_location(os.environ.get("REGISTRY_STORE"))
     app.config["REGISTRY_TILE_ORIGIN"] = os.environ.get("REGISTRY_TILE_ORIGIN") or None
+    for key in ("REGISTRY_BASEMAP", "REGISTRY_BASEMAP_SUBDOMAINS", "REGISTRY_BASEMAP_ATTRIBUTION"):
+        app.config[key] = os.environ.get(key) or None  # the pages' base map (api/webmap.py: basemap_config)
     app.config["MAX_CONTENT_LENGTH"] = limits.MAX_UPLOAD_BYTES
     app.config.update(config or {})
     _log_where_the_server_logs(app)
-    policy = content_security_policy(app.config["REGISTRY_TILE_ORIGIN"])
+    from .webmap import basemap_origins
+
+    tiles = " ".join([app.config["REGISTRY_TILE_ORIGIN"] or "", *basemap_origins(app.config["REGISTRY_BASEMAP"])])
+    policy = content_security_policy(tiles.strip() or None)
     app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, url_for
 
-from registry import cql, crs, editing, features, model
+from registry import cql, crs, editing, features, model, palette
 from registry.errors import NotFound, ValidationError
 from registry.i18n import gettext
 
@@ -31,6 +32,9 @@ from .http import (
 )
 
 bp = Blueprint("ogc", __name__)
+ITEM_COLUMNS = ("feature_name", "project_id", "name", "category", "year", "investment_yuan", "lead_department",
+                "street_codes", "status")  # a project layer's table of features for people (properties= picks others)
+MAP_FEATURES = 2000  # features a collection page's small map draws
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -154,7 +158,9 @@ def collections():
 def collection(name: str):
     doc = collection_doc(_known(name))
     if negotiate(["json", "html"]) == "html":
-        return html_response("collection.html", doc=doc)
+        return html_response("collection.html", doc=doc, spec=model.LAYER_BY_NAME[name], colour=_colour(name),
+                             count=len(features.view(store(), name).frame),
+                             geojson_url=f"{url_for('ogc.items', name=name)}?f=geojson&limit={MAP_FEATURES}")
     return json_response(doc)
 
 
@@ -224,14 +230,31 @@ def items(name: str):
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "html":
         rows = view.frame.iloc[selection.rows]
-        return html_response("items.html", name=name, title=model.LAYER_BY_NAME[name].title_zh, rows=rows,
-                             properties=query.properties or view.properties, matched=selection.number_matched,
-                             links=links)
+        reference = model.LAYER_BY_NAME[name].kind != "project"
+        shown = query.properties or (view.properties if reference else
+                                     [p for p in ITEM_COLUMNS if p in view.properties])
+        html_links = [{**item, "href": url_with(here, f="html", **_page_args(item["href"]))}
+                      for item in links if item["rel"] in ("prev", "next")]
+        return html_response("items.html", name=name, rows=rows, properties=shown, matched=selection.number_matched,
+                             links=html_links, reference=reference, colour=_colour(name),
+                             numeric=[p for p in shown if model.PROJECT_KINDS.get(p) in ("integer", "real")],
+                             geojson_url=url_with(here, f="geojson").removeprefix(base_url().rstrip("/")))
     head = {"type": "FeatureCollection", "numberMatched": selection.number_matched,
             "numberReturned": len(selection.rows), "timeStamp": stamp, "links": links}
     chunks = _collection_chunks(head, features.encode_page(view, selection.rows, query))
     return stream_response(chunks, GEOJSON if fmt == "geojson" else JSON,
                            headers={"Content-Crs": f"<{query.crs}>"})
+
+
+def _colour(layer: str) -> str:
+    """A layer's colour on the pages' small maps: a project layer's from the shared palette."""
+    return palette.layer_colour(layer) if model.LAYER_BY_NAME[layer].kind == "project" else "#2b6cb0"
+
+
+def _page_args(href: str) -> dict[str, str]:
+    """The paging parameters of a next/prev link (an HTML page links to the HTML page it names)."""
+    args = dict(parse_qsl(urlsplit(href).query))
+    return {key: args.get(key) for key in ("offset", "after")}
 
 
 def _collection_chunks(head: dict, body):
@@ -256,7 +279,10 @@ def _item(name: str, fid: str):
     text = features.feature(view, fid, target)
     if fmt == "html":
         row = view.frame.loc[int(fid)]
-        return html_response("item.html", name=name, fid=fid, row=row, properties=view.properties)
+        return html_response("item.html", name=name, fid=fid, row=row, properties=view.properties,
+                             reference=model.LAYER_BY_NAME[name].kind != "project",
+                             geojson={"type": "Feature", "properties": {}, "geometry": orjson.loads(text)["geometry"]},
+                             colour=_colour(name))
     doc = orjson.loads(text)
     here = f"{base_url()}collections/{name}/items/{fid}"
     doc["links"] = [link(here, "self", GEOJSON, "This feature"), link(here + "?f=html", "alternate", HTML),

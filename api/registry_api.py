@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import urlencode
 
+import numpy as np
 import orjson
 import pandas as pd
 import shapely
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, render_template, request
 
-from registry import editing, limits, model, numbers, output, script, spatial
+from registry import editing, limits, model, numbers, output, palette, script, spatial
 from registry.crs import parse_epsg
-from registry.errors import NotFound
+from registry.errors import NotFound, ValidationError
 from registry.exchange import csvfile
 from registry.i18n import gettext
 from registry.params import parse
@@ -20,12 +22,14 @@ from registry.query import find
 from registry.stats import statistics
 from registry.store import history
 from registry.streets import resolve_street, streets_as_of
+from registry.text import to_script
 
 from . import auth
 from . import editing as edits
 from .http import (
     EXPORTS,
     GEOJSON,
+    HTML,
     JSON,
     base_url,
     export_response,
@@ -63,6 +67,8 @@ def _projects_response(extra: dict | None = None, title: str | None = None):
     fmt = negotiate(["json", "geojson", "html", *EXPORTS])
     if (cached := not_modified()) is not None:
         return cached
+    if fmt == "html":
+        return _projects_page(extra, title or gettext("Projects"))
     exporting = fmt in EXPORTS
     epsg = parse_epsg(request.args.get("crs"), "crs") if exporting else None
     args = _project_args(extra, MAX_PROJECTS if exporting else DEFAULT_PROJECTS)
@@ -74,12 +80,190 @@ def _projects_response(extra: dict | None = None, title: str | None = None):
                                            members={"numberMatched": result.total,
                                                     "numberReturned": len(result.features)})
         return stream_response(chunks, GEOJSON)
-    if fmt == "html":
-        return html_response("projects.html", title=title or gettext("Projects"),
-                             projects=output.records(*output.with_labels(result.projects, model.PROJECT_COLUMNS)),
-                             total=result.total, format_wan=numbers.format_wan, fields=model.FIELD_BY_NAME,
-                             statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
     return json_response(output.query_json(result))
+
+
+MONEY = ("investment_yuan", "investment_completed_yuan", "investment_share_yuan")  # shown in 萬元
+_PLAIN_NUMBERS = ("year", "fid")  # whole numbers shown without thousands separators
+
+
+@bp.app_template_filter("shown")
+def shown(value: object, field: str = "") -> str:
+    """A value as people read it on a page: empty for missing, 是/否, money in 萬元, codes by their names in the
+    page's script, whole numbers without a trailing .0, dates as dates, data text in the page's script."""
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return gettext("yes") if value else gettext("no")
+    if field in MONEY:
+        return numbers.format_wan(float(value))
+    chosen = script.current()
+    if field in output.LABELLED:
+        kind = output.LABELLED[field]
+        parts = str(value).split(",") if kind == "street" else [str(value)]
+        return "、".join(model.name_label(kind, part.strip(), chosen) or "" for part in parts)
+    if isinstance(value, (int, np.integer)):
+        return str(value) if field in _PLAIN_NUMBERS else f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0").rstrip(".")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    return to_script(str(value), chosen)
+
+
+def field_label(name: str, reference: bool = False) -> str:
+    """A field's heading on a page, in the page's script: money by its name alone (the value says 萬元), a
+    reference layer's ``name`` as a name, not a project's."""
+    special = {"investment_yuan": gettext("Investment"), "investment_completed_yuan": gettext("Investment completed"),
+               "investment_share_yuan": gettext("Investment share of this feature"),
+               "feature_name": gettext("Feature name"), "fid": gettext("Feature id"), "code": gettext("Code"),
+               "valid_from": gettext("Valid from"), "valid_to": gettext("Valid to")}
+    if reference and name == "name":
+        return gettext("Name")
+    return special.get(name) or gettext(name)
+
+
+@bp.app_context_processor
+def page_helpers() -> dict:
+    """Pages label fields with ``field_label``, geometry types with ``geometry_label``, layers with ``layer_title``."""
+    return {"field_label": field_label, "geometry_label": geometry_label, "layer_title": layer_title}
+
+
+def layer_title(name: str) -> str:
+    """A layer's title in the page's script (城市河道, 閘站...)."""
+    spec = model.LAYER_BY_NAME.get(name)
+    return to_script(spec.title_zh, script.current()) if spec else name
+
+
+def geometry_label(kind: str | None) -> str:
+    """A geometry type's name for people: point, line or polygon."""
+    names = {"Point": gettext("Point"), "MultiPoint": gettext("Point"), "LineString": gettext("Line"),
+             "MultiLineString": gettext("Line"), "Polygon": gettext("Polygon"), "MultiPolygon": gettext("Polygon")}
+    return names.get(kind or "", kind or "")
+
+
+# -- the list page for people (f=html): a filter form over every query parameter, sorting, paging, downloads --
+LIST_FILTERS = ("q", "street", "year", "category", "status", "department", "in_statement", "investment_min",
+                "investment_max", "bbox", "polygon")  # the form's fields, in the parameters' own names
+LIST_PAGE = DEFAULT_PROJECTS  # projects per page of the list, as on the JSON road
+PAGE_SIZES = (20, 50, 100, 200)
+LIST_COLUMNS = ("project_id", "name", "category", "year", "investment_yuan", "lead_department", "street_codes",
+                "status", "planned_finish")  # shown and sortable
+DOWNLOADS = (("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("geojson", "GeoJSON"), ("gpkg", "GeoPackage"),
+             ("shp", "Shapefile (ZIP)"), ("fgb", "FlatGeobuf"))
+_OUTPUT_OPTIONS = ("f", "crs", "encoding", "style_by")
+
+
+def _list_args() -> dict[str, str]:
+    """The request's parameters as the list reads them: a repeated one (checkboxes) joined with commas, blank ones
+    and output options left out."""
+    args = {}
+    for key in request.args:
+        values = [v.strip() for v in request.args.getlist(key) if v.strip()]
+        if values and key not in _OUTPUT_OPTIONS:
+            args[key] = ",".join(values)
+    return args
+
+
+def _field_message(exc: ValidationError, value: str | None) -> str:
+    """A refused filter's message for the person who typed it, in the page's script, saying what to give."""
+    chosen = script.current()
+    shown = (value or "")[:40]
+    if exc.param == "street":
+        return gettext("No street office is named %(value)s; give a name or code: %(valid)s", value=shown,
+                       valid="、".join(model.name_labels("street", chosen).values()))
+    if exc.param == "department":
+        return gettext("No lead department is named %(value)s; give one of %(valid)s", value=shown,
+                       valid="、".join(model.name_labels("lead_department", chosen).values()))
+    if exc.param == "year":
+        return gettext("Give a year such as 2013 or a range such as 2013..2014")
+    if exc.param in ("investment_min", "investment_max"):
+        return gettext("Give a whole number of yuan, 0 or more")
+    if exc.param == "polygon":
+        return gettext("Give a closed polygon as WKT or GeoJSON (its last point the same as its first), "
+                       "or draw one on the map")
+    if exc.param in ("bbox", "bbox-crs"):
+        return gettext("Give four numbers separated by commas: west, south, east, north (longitude, latitude)")
+    return gettext("This value was refused: %(detail)s", detail=exc.message)
+
+
+def _checked_query(args: dict[str, str]) -> tuple[object | None, dict[str, str]]:
+    """The query of the list's parameters, or the message of each refused one (parsing again without it, so
+    every bad field is named at once)."""
+    trying, errors = dict(args), {}
+    while True:
+        try:
+            limits.whole_number(trying["limit"], "limit", 1, MAX_PROJECTS)
+            query = parse(trying, store())
+            return (None if errors else query), errors
+        except ValidationError as exc:
+            key = exc.param if exc.param in trying and exc.param not in errors else None
+            errors[key or exc.param or "general"] = _field_message(exc, trying.get(key or ""))
+            if key is None:
+                return None, errors
+            trying.pop(key)
+            trying.setdefault("limit", str(LIST_PAGE))
+
+
+def _list_url(base: dict[str, str], path: str = "/projects", **changes: object) -> str:
+    """A URL of the list (or another road) with the list's parameters changed (None removes one)."""
+    args = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    return f"{path}?{urlencode(args)}"
+
+
+def _pages(total: int, limit: int, offset: int) -> list[tuple[int | None, int]]:
+    """(page number, offset) of the pages the list links to: the first, last and two either side of the
+    current one; None marks a gap."""
+    count = max(1, -(-total // limit))
+    current = offset // limit
+    wanted = sorted({0, count - 1, *range(max(0, current - 2), min(count, current + 3))})
+    out: list[tuple[int | None, int]] = []
+    for number in wanted:
+        if out and out[-1][0] is not None and number - out[-1][0] > 1:
+            out.append((None, 0))
+        out.append((number, number * limit))
+    return out
+
+
+def _projects_page(extra: dict | None, title: str) -> Response:
+    """The list for people: the filter form (refused values shown next to their field, status 400), a sortable
+    page of the matching projects, links to every page and downloads of the whole filtered set."""
+    state = {**_list_args(), **(extra or {})}
+    state.setdefault("limit", str(LIST_PAGE))
+    query, errors = _checked_query(state)
+    result = None
+    if query is not None:
+        try:
+            result = find(store(), query)
+        except ValidationError as exc:  # a condition checked only when applied (a filter's property names)
+            errors[exc.param if exc.param in state else "general"] = _field_message(exc, state.get(exc.param or ""))
+    filters = {k: v for k, v in state.items() if k not in ("limit", "offset", "sortby")}
+    limit = query.limit if query is not None else LIST_PAGE
+    offset = query.offset if query is not None else 0
+    sorted_by = query.sortby[0] if query is not None and "sortby" in state else None
+    rows = [] if result is None else output.records(*output.with_labels(result.projects, model.PROJECT_COLUMNS))
+    downloads = [(label, _list_url({**filters, **({"sortby": state["sortby"]} if "sortby" in state else {})},
+                                   f=fmt, limit=MAX_PROJECTS if fmt == "geojson" else None), fmt)
+                 for fmt, label in DOWNLOADS]
+    chosen = script.current()
+    context = dict(
+        title=title, state=state, errors=errors, projects=rows, total=None if result is None else result.total,
+        limit=limit, offset=offset, sorted_by=sorted_by, columns=LIST_COLUMNS, page_sizes=PAGE_SIZES,
+        pages=[] if result is None else _pages(result.total, limit, offset),
+        url=lambda **changes: _list_url({**state, "f": "html"}, **changes), downloads=downloads,
+        map_url=_list_url(filters, "/map"),
+        hidden={k: v for k, v in state.items() if k not in (*LIST_FILTERS, "limit", "offset")},
+        streets=model.name_labels("street", chosen), categories=model.name_labels("category", chosen),
+        statuses=model.name_labels("status", chosen), departments=model.name_labels("lead_department", chosen),
+        format_wan=numbers.format_wan)
+    if errors:
+        return Response(render_template("projects.html", **context), status=400, mimetype=HTML)
+    return html_response("projects.html", **context)
 
 
 @bp.get("/projects")
@@ -125,8 +309,11 @@ def _project(project_id: str) -> Response:
         return stream_response(output.feature_collection(joined, output.QUERY_FEATURE_PROPERTIES), GEOJSON)
     doc = output.project_documents(rows, feats)[0]
     if fmt == "html":
-        return html_response("project.html", project=doc, format_wan=numbers.format_wan, fields=model.PROJECT_FIELDS,
-                             statuses=model.STATUSES, categories=model.CATEGORY_BY_SLUG)
+        geojson = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"layer": f["layer"], "fid": f["fid"]}, "geometry": f["geometry"]}
+            for f in doc["features"]]}
+        return html_response("project.html", project=doc, fields=model.PROJECT_FIELDS, geojson=geojson,
+                             colour=palette.CATEGORY_COLOURS.get(doc["category"]))
     return json_response(doc)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 
 from registry import limits, maps, model, palette, script
 from registry.errors import NotFound, ValidationError
@@ -63,6 +64,37 @@ def web_map():
             "failed": template("Loading failed: %(error)s")}
     return render_template("map.html", categories=categories, statuses=model.name_labels("status", chosen),
                            streets=model.name_labels("street", chosen), text=text, lang=chosen)
+
+
+def basemap_config() -> dict | None:
+    """The configured base map for the pages' maps: ``REGISTRY_BASEMAP``, one or more XYZ tile URL templates
+    (separated by spaces, drawn in order, e.g. Tianditu's vector tiles then its labels; a WMTS KVP GetTile URL
+    with ``{z}``, ``{x}``, ``{y}`` in its TILEMATRIX, TILECOL and TILEROW works as one), with
+    ``REGISTRY_BASEMAP_SUBDOMAINS`` (what ``{s}`` takes, default ``abc``) and ``REGISTRY_BASEMAP_ATTRIBUTION``.
+    None: the maps draw the registry's own reference layers and need no network."""
+    templates = (current_app.config.get("REGISTRY_BASEMAP") or "").split()
+    if not templates:
+        return None
+    return {"templates": templates, "subdomains": current_app.config.get("REGISTRY_BASEMAP_SUBDOMAINS") or "abc",
+            "attribution": current_app.config.get("REGISTRY_BASEMAP_ATTRIBUTION") or ""}
+
+
+def basemap_origins(templates: str | None) -> list[str]:
+    """The origins a base map's tile templates fetch from, for the pages' Content-Security-Policy: a host with
+    ``{s}`` in it becomes a wildcard (``https://t{s}.tianditu.gov.cn`` → ``https://*.tianditu.gov.cn``)."""
+    origins = []
+    for url in (templates or "").split():
+        parts = urlsplit(url)
+        labels = parts.netloc.split(".")
+        host = ".".join("*" if "{" in label else label for label in labels)
+        origins.append(f"{parts.scheme}://{host}")
+    return list(dict.fromkeys(origins))
+
+
+@bp.app_context_processor
+def map_settings() -> dict:
+    """Pages with a map read the base map's settings through ``basemap_config()``."""
+    return {"basemap_config": basemap_config}
 
 
 @bp.get("/vendor/<package>/<path:filename>")
