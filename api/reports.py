@@ -1,4 +1,5 @@
-"""Reports over HTTP: ``/reports/summary/{year}?f=html|pdf|docx|md`` (with ``as_of`` and ``lang``).
+"""Reports over HTTP: ``/reports/summary/{year}?f=html|pdf|docx|md`` (with ``as_of`` and ``lang``), the progress
+bulletin ``/reports/bulletin`` (``as_of``, ``since``) and the assessment ``/reports/assessment/{year}`` (also xlsx).
 
 The HTML page links its stylesheet (``/reports/document.css``): the pages' security policy runs no inline style.
 """
@@ -59,6 +60,38 @@ def work_summary(year: str) -> Response:
     else:
         view, day = summary_view(store(), None)
     return _document_response(summary(view, wanted, day), fmt, f"summary-{wanted}")
+
+
+@bp.get("/reports/bulletin")
+def progress_bulletin() -> Response:
+    """The progress bulletin as of ``as_of`` (default: the registry's data date), with the change since ``since``."""
+    from registry.report.bulletin import bulletin_document
+
+    fmt = _format()
+    if (cached := not_modified()) is not None:
+        return cached
+    doc = bulletin_document(store(), request.args.get("as_of"), request.args.get("since"))
+    return _document_response(doc, fmt, "bulletin")
+
+
+@bp.get("/reports/assessment/<year>")
+def assessment_of(year: str) -> Response:
+    """The assessment of the lead departments against a year's statement: f=html|pdf|docx|md|xlsx."""
+    from registry.report import assessment
+
+    fmt, wanted = request.args.get("f") or "html", _year(year)
+    if fmt not in assessment.FORMATS:
+        raise ValidationError(f"f must be one of {', '.join(assessment.FORMATS)}, got {fmt[:20]!r}", param="f")
+    if (cached := not_modified()) is not None:
+        return cached
+    result = assessment.compute(store(), wanted, request.args.get("as_of"))
+    if fmt != "xlsx":
+        return _document_response(assessment.build(result, store()), fmt, f"assessment-{wanted}")
+    response = Response(assessment.workbook(result), content_type=assessment.XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="assessment-{wanted}.xlsx"'
+    response.headers["ETag"] = etag()
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/reports/document.css")

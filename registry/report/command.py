@@ -33,7 +33,7 @@ OUT_OPTION = click.option("--out", "out", type=click.Path(dir_okay=False, path_t
 
 @click.group("report")
 def report_command() -> None:
-    """Documents written from the registry: the yearly work summary and plan."""
+    """Documents written from the registry: the yearly work summary and plan, the progress bulletin, the assessment."""
 
 
 @report_command.command("summary")
@@ -53,6 +53,58 @@ def summary_command(store: str | None, year: int, as_of: str | None, out: Path) 
         data = render(summary(view, year, day), out.suffix.lower().lstrip("."))
     out.write_bytes(data)
     click.echo(f"wrote {out} ({len(data):,} bytes): work summary {year} as of {day}")
+
+
+@report_command.command("bulletin")
+@STORE_OPTION
+@click.option("--as-of", "as_of", default=None, metavar="DATE",
+              help="Judge the registry as recorded on this date, YYYY-MM-DD (default: the registry's data date).")
+@click.option("--since", default=None, metavar="DATE",
+              help="Show the change since this earlier date (the bulletin as recorded and judged then).")
+@LANG_OPTION
+@OUT_OPTION
+def bulletin_command(store: str | None, as_of: str | None, since: str | None, out: Path) -> None:
+    """The progress bulletin: lead departments ranked by progress against planned time, lights, overdue projects."""
+    from .bulletin import bulletin_document
+
+    with read_store(store) as latest:
+        use_registry_script(latest)
+        doc = bulletin_document(latest, as_of, since)
+        data = render(doc, out.suffix.lower().lstrip("."))
+    out.write_bytes(data)
+    click.echo(f"wrote {out} ({len(data):,} bytes): {doc.title}")
+
+
+def assessment_format(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Check ``--out`` names an assessment format by its suffix (.xlsx or a document format)."""
+    from .assessment import FORMATS as WRITTEN
+
+    if value.suffix.lower().lstrip(".") not in WRITTEN:
+        raise click.BadParameter(f"{value.name}: the file name must end in "
+                                 f"{', '.join('.' + f for f in WRITTEN)}", ctx=ctx, param=param)
+    return value
+
+
+@report_command.command("assessment")
+@STORE_OPTION
+@click.option("--year", type=int, required=True, help="The year of the responsibility statement assessed.")
+@click.option("--as-of", "as_of", default=None, metavar="DATE",
+              help="Judge the registry as recorded on this date, YYYY-MM-DD (default: the registry's data date).")
+@LANG_OPTION
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=assessment_format, help="Output file: .xlsx, .html, .pdf, .docx or .md.")
+def assessment_command(store: str | None, year: int, as_of: str | None, out: Path) -> None:
+    """The assessment (考核) of the lead departments: their statement projects of the year completed on time."""
+    from .assessment import compute
+    from .assessment import render as written
+
+    with read_store(store) as latest:
+        use_registry_script(latest)
+        result = compute(latest, year, as_of)
+        data = written(result, latest, out.suffix.lower().lstrip("."))
+    out.write_bytes(data)
+    click.echo(f"wrote {out} ({len(data):,} bytes): assessment {year} as of {result.on}, "
+               f"{len(result.projects)} statement projects")
 
 
 @report_command.command("text")
