@@ -492,9 +492,8 @@ def _docx(doc: Document) -> bytes:
             repeat = OxmlElement("w:tblHeader")
             repeat.set(qn("w:val"), "true")
             header_props.append(repeat)
-            for r, values in enumerate([block.header, *block.rows]):
-                for c, value in enumerate(values):
-                    cell = table.cell(r, c)
+            for r, (row, values) in enumerate(zip(table.rows, [block.header, *block.rows])):
+                for cell, value in zip(row.cells, values):  # row by row: table.cell() walks every cell each time
                     paragraph = cell.paragraphs[0]
                     paragraph.alignment = (WD_ALIGN_PARAGRAPH.RIGHT if r and _is_number(value)
                                            else WD_ALIGN_PARAGRAPH.CENTER)
