@@ -107,6 +107,32 @@ def assessment_command(store: str | None, year: int, as_of: str | None, out: Pat
                f"{len(result.projects)} statement projects")
 
 
+@report_command.command("elements")
+@STORE_OPTION
+@click.option("--issuer", default=None, help="發文機關: the issuing office.")
+@click.option("--number", default=None, help="文號: the document number, e.g. 蘇園整治辦〔2014〕1號.")
+@click.option("--recipients", default=None, help="主送機關: whom the documents are sent to.")
+@click.option("--date", "day", default=None, metavar="DATE", help="成文日期, YYYY-MM-DD (default: the data date).")
+@click.option("--body-font", default=None, help="The body face the office's PCs have, e.g. 仿宋_GB2312 (tried first).")
+def elements_command(store: str | None, **values: str | None) -> None:
+    """Set the document elements every report carries (registry_meta report_*); given none, show them.
+
+    An empty value ('') returns an element to its default."""
+    from ..spatial import parse_date
+    from .document import ELEMENT_KEYS
+
+    opened = open_store(store_location(store))
+    names = {"issuer": "issuer", "number": "number", "recipients": "recipients", "day": "date",
+             "body_font": "body_font"}
+    changes = {ELEMENT_KEYS[names[k]]: (parse_date(v, "--date") if k == "day" and v else v.strip())
+               for k, v in values.items() if v is not None}
+    if changes:
+        opened.set_meta(changes)
+    meta = opened.meta()
+    for name, key in ELEMENT_KEYS.items():
+        click.echo(f"{name}: {meta.get(key) or '(default)'}")
+
+
 @report_command.command("text")
 @STORE_OPTION
 @click.argument("report", type=click.Choice(["summary"]))

@@ -157,7 +157,7 @@ def _category(slug: str, rows: pd.DataFrame, beyond: pd.DataFrame, feature_count
         "site_types": [site_names[t] for t in site_names if t in set(rows["site_type"])],
         "stalls": int(pd.to_numeric(rows["stalls"]).fillna(0).sum()),
         "spaces": int(pd.to_numeric(rows["parking_spaces"]).fillna(0).sum()),
-        "area_m2": float(pd.to_numeric(rows["area_m2"]).fillna(0).sum()),
+        "area": float(pd.to_numeric(rows["area_m2"]).fillna(0).sum()),
         "streets": [model.name_label("street", c, "zh-Hant") for c in spatial.STREET_ORDER if c in streets],
         "beyond": [{"name": _short(b.name), "tasks": b.tasks or "", "investment": int(b.investment_yuan),
                     "features": int(feature_counts.get(b.project_id, 0)), "open": b.status in OPEN,
