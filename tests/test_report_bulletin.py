@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from registry import editing, model, script
+from registry.cli import main
 from registry.report import assessment, bulletin, document
 from registry.store import Author, Batch, GeoPackageStore, read_store
 from registry.store.history import day_start_utc
@@ -127,12 +128,10 @@ def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_
     editing.patch_project(store, "2013-POL-004", {"status": "completed", "actual_finish": "2014-03-28",
                                                   "progress_pct": 100},
                           Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
-    with read_store(str(demo_copy), "2014-03-01") as view:
+    with read_store(str(demo_copy)) as view:
         before = bulletin.compute(view, "2014-03-01")
-        before_text = document.render(bulletin.build(before, view), "md").decode()
-    with read_store(str(demo_copy), "2014-04-10") as view:
         after = bulletin.compute(view, "2014-04-10", since="2014-03-01")
-        after_text = document.render(bulletin.build(after, view), "md").decode()
+    before_text, after_text = (_cli_bulletin(demo_copy, "--as-of", day) for day in ("2014-03-01", "2014-04-10"))
     assert "2013-POL-004" in set(before.overdue_or_delayed["project_id"])
     assert "2013-POL-004" not in set(after.overdue_or_delayed["project_id"])
     assert before.departments.loc[PLANNING, "delayed"] == 1 and after.departments.loc[PLANNING, "delayed"] == 0
@@ -140,6 +139,15 @@ def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_
     assert after.departments.loc[PLANNING, "finished_change"] == \
         after.departments.loc[PLANNING, "finished"] - before.departments.loc[PLANNING, "finished"]
     assert "2013-POL-004" in before_text and "2013-POL-004" not in after_text
+
+
+def _cli_bulletin(store, *args: str) -> str:
+    """``registry report bulletin`` run in this process, as Markdown."""
+    out = store.with_suffix(".md")
+    with pytest.raises(SystemExit) as done:
+        main(["report", "bulletin", "--store", str(store), *args, "--out", str(out)])
+    assert done.value.code == 0
+    return out.read_text(encoding="utf-8")
 
 
 # -- the assessment ---------------------------------------------------------------------------------------
@@ -205,3 +213,29 @@ def test_the_shares_rank_departments_sharing_a_place_when_equal():
     keys = pd.DataFrame({"share": [1.0, 1.0, 0.5, np.nan]})
     ranks = bulletin.shared_ranks(keys, pd.Series([True, True, True, False]))
     assert ranks.tolist()[:3] == [1, 1, 3] and pd.isna(ranks.iloc[3])
+
+
+# -- over HTTP --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("url", "media"), [
+    ("/reports/bulletin", "text/html"),
+    ("/reports/bulletin?f=docx&since=2013-10-01", document.FORMATS["docx"]),
+    ("/reports/bulletin?f=pdf&as_of=2013-12-01", "application/pdf"),
+    ("/reports/assessment/2013?f=xlsx", assessment.XLSX),
+    ("/reports/assessment/2013?f=md", "text/markdown"),
+])
+def test_the_report_routes_answer_in_their_media_types(client, url, media):
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == media, response.data[:300]
+    if media == assessment.XLSX:
+        assert openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0].max_row == 5  # header, 4 departments
+    if media == "text/markdown":
+        assert "2013-POL-004" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ("as_of=2014-13-01", "as_of"), ("since=yesterday", "since"), ("since=2014-02-01", "since"),  # after as_of
+    ("as_of=2014-01-01&since=2014-01-01", "since")])
+def test_a_bad_date_is_a_problem_naming_its_parameter(client, query, param):
+    response = client.get(f"/reports/bulletin?{query}")
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert response.get_json()["parameter"] == param
