@@ -239,3 +239,10 @@ def test_a_bad_date_is_a_problem_naming_its_parameter(client, query, param):
     response = client.get(f"/reports/bulletin?{query}")
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
     assert response.get_json()["parameter"] == param
+
+
+def test_a_long_list_shows_the_worst_of_each_department_and_counts_the_rest():
+    frame = pd.DataFrame({"lead_department": [CITY] * 25 + [POLICE] * 3, "project_id": range(28)})
+    shown, more = bulletin.listed(frame)
+    assert list(shown["project_id"]) == [*range(bulletin.LISTED_PER_DEPARTMENT), 25, 26, 27]
+    assert more == 25 - bulletin.LISTED_PER_DEPARTMENT

@@ -30,6 +30,7 @@ DEPARTMENT = "lead_department"
 UNASSIGNED = ""  # projects without a lead department are grouped under this (shown as "unassigned")
 MEANS = ("progress_counted", "elapsed_pct", "points_behind")  # averaged over a department's judged projects
 FINISHED = ("completed", "long_term_management")
+LISTED_PER_DEPARTMENT = 20  # projects a list shows per department, worst first
 RANK_DECIMALS = 1  # points behind are compared as shown, to a tenth of a point
 
 
@@ -46,8 +47,10 @@ class Bulletin:
 
     @property
     def overdue_or_delayed(self) -> pd.DataFrame:
-        """The projects overdue or recorded as delayed, by department (in rank order) and id."""
-        return _by_department(self.standing[self.standing["overdue"] | self.standing["delayed"]], self.departments)
+        """The projects overdue or recorded as delayed, by department (in rank order), the earliest planned finish
+        (the most overdue) first."""
+        return _by_department(self.standing[self.standing["overdue"] | self.standing["delayed"]], self.departments,
+                              ["planned_finish", "project_id"])
 
     @property
     def behind(self) -> pd.DataFrame:
@@ -55,7 +58,7 @@ class Bulletin:
         first within each department."""
         chosen = self.standing[self.standing["light"].isin(("yellow", "red"))
                                & ~self.standing["overdue"] & ~self.standing["delayed"]]
-        return _by_department(chosen, self.departments, "points_behind", ascending=False)
+        return _by_department(chosen, self.departments, ["points_behind", "project_id"], ascending=[False, True])
 
 
 def judge(projects: pd.DataFrame, on: str) -> pd.DataFrame:
@@ -128,11 +131,19 @@ def with_change(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
         rank_change=(then["rank"] - now["rank"]).astype("Int64"))
 
 
-def _by_department(frame: pd.DataFrame, ranked: pd.DataFrame, by: str = "project_id",
-                   ascending: bool = True) -> pd.DataFrame:
+def _by_department(frame: pd.DataFrame, ranked: pd.DataFrame, by: list[str],
+                   ascending: list[bool] | None = None) -> pd.DataFrame:
     place = {name: at for at, name in enumerate(ranked.index)}
     keyed = frame.assign(_place=frame[DEPARTMENT].map(place))
-    return keyed.sort_values(["_place", by], ascending=[True, ascending], kind="stable").drop(columns="_place")
+    return keyed.sort_values(["_place", *by], ascending=[True, *(ascending or [True] * len(by))],
+                             na_position="last", kind="stable").drop(columns="_place")
+
+
+def listed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The first ``LISTED_PER_DEPARTMENT`` rows of each department (a bulletin lists the worst cases; the counts
+    cover them all), and how many rows are left out."""
+    shown = frame.groupby(DEPARTMENT, sort=False).head(LISTED_PER_DEPARTMENT)
+    return shown, len(frame) - len(shown)
 
 
 def compute(view: Reader, as_of: str | None = None, since: str | None = None) -> Bulletin:
@@ -261,8 +272,16 @@ def _ranking(b: Bulletin) -> Table:
     return Table(_("Progress of the lead departments, ranked"), header, rows, note)
 
 
+def _left_out(more: int) -> str:
+    """The note under a list cut at ``LISTED_PER_DEPARTMENT`` a department, or none."""
+    if not more:
+        return ""
+    return sentence("bulletin_text.j2", "left_out", more=numbers.count(more),
+                    limit=numbers.count(LISTED_PER_DEPARTMENT))
+
+
 def _listed(b: Bulletin) -> Table | Paragraph:
-    frame = b.overdue_or_delayed
+    frame, more = listed(b.overdue_or_delayed)
     if frame.empty:
         return Paragraph(sentence("bulletin_text.j2", "none_listed"))
     statuses = model.name_labels("status", script.current())
@@ -272,11 +291,11 @@ def _listed(b: Bulletin) -> Table | Paragraph:
                                        data_texts(frame["delay_reason"]))]
     return Table(_("Projects overdue or delayed"),
                  [_("project_id"), _("name"), _("lead_department"), _("status"), _("Overdue"),
-                  _("planned_finish_original"), _("planned_finish"), _("delay_reason")], rows)
+                  _("planned_finish_original"), _("planned_finish"), _("delay_reason")], rows, _left_out(more))
 
 
 def _behind(b: Bulletin) -> Table | Paragraph:
-    frame = b.behind
+    frame, more = listed(b.behind)
     if frame.empty:
         return Paragraph(sentence("bulletin_text.j2", "none_behind"))
     rows = [[r.project_id, name, department_label(r.lead_department), _pct(r.progress_counted), _pct(r.elapsed_pct),
@@ -284,7 +303,7 @@ def _behind(b: Bulletin) -> Table | Paragraph:
             for r, name in zip(frame.itertuples(), data_texts(frame["name"]))]
     return Table(_("Projects behind their planned time"),
                  [_("project_id"), _("name"), _("lead_department"), _("progress_pct"), _("Time elapsed"),
-                  _("Points behind"), _("Light")], rows)
+                  _("Points behind"), _("Light")], rows, _left_out(more))
 
 
 def _departments(b: Bulletin) -> list[Paragraph]:
