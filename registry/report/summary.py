@@ -23,7 +23,7 @@ from ..errors import ValidationError
 from ..params import parse
 from ..query import find
 from ..stats import OUTSIDE, UNLOCATED, statistics
-from ..store import Reader, history
+from ..store import Reader, history, per_revision
 from ..text import to_script
 from . import SUMMARY_TEXT_KEY
 from .document import Document, Figure, Heading, Paragraph, Table, elements
@@ -338,9 +338,11 @@ def summary(view: Reader, year: int, as_of: str, *, narrative: str | None = None
         doc_elements = elements(view)
     with script.use(chosen):
         doc = _converted(Document(title, doc_elements, blocks), chosen)
-        figures = [Figure(to_script(captions["map"], chosen), _map(view, year, as_of)),
-                   Figure(to_script(captions["chart"], chosen),
-                          _chart([year, year + 1], projects[projects["year"].isin([year, year + 1])]))]
+        # the map and the chart are drawn once per revision (a page and its PDF ask for the same)
+        drawn = per_revision(view, ("summary figures", year, as_of, chosen), lambda: (
+            _map(view, year, as_of), _chart([year, year + 1], projects[projects["year"].isin([year, year + 1])])))
+        figures = [Figure(to_script(captions["map"], chosen), drawn[0]),
+                   Figure(to_script(captions["chart"], chosen), drawn[1])]
     at = next(i for i, b in enumerate(doc.blocks) if isinstance(b, Table)) + 1  # after the street table
     doc.blocks[at:at] = figures
     return doc
