@@ -482,7 +482,8 @@ def _docx(doc: Document) -> bytes:
         elif isinstance(block, Paragraph):
             line(block.text, body_face, BODY_PT, indent=True)
         elif isinstance(block, Table):
-            caption = line(f"{item.label} {block.caption}", f.hei, TABLE_PT + 2, align=WD_ALIGN_PARAGRAPH.CENTER)
+            caption = line(f"{item.label} {block.caption}", f.hei, TABLE_PT + 2, bold=True,
+                           align=WD_ALIGN_PARAGRAPH.CENTER)
             caption.paragraph_format.keep_with_next = True
             table = word.add_table(rows=1 + len(block.rows), cols=len(block.header))
             table.style = word.styles["Table Grid"]
@@ -507,7 +508,7 @@ def _docx(doc: Document) -> bytes:
             picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
             picture.paragraph_format.keep_with_next = True
             picture.add_run().add_picture(io.BytesIO(block.png), width=Mm(TEXT_WIDTH_MM))
-            line(f"{item.label} {block.caption}", f.hei, TABLE_PT + 2, align=WD_ALIGN_PARAGRAPH.CENTER)
+            line(f"{item.label} {block.caption}", f.hei, TABLE_PT + 2, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
     line("", body_face, BODY_PT)
     line(e.issuer, body_face, BODY_PT, align=WD_ALIGN_PARAGRAPH.RIGHT)
     line(e.date, body_face, BODY_PT, align=WD_ALIGN_PARAGRAPH.RIGHT)
