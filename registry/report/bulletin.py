@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from .. import model, numbers, progress, script
@@ -24,7 +25,7 @@ from ..spatial import parse_date
 from ..store import Reader, history
 from ..text import to_script, to_script_all
 from . import document
-from .document import Document, Heading, Paragraph, Table
+from .document import Document, Figure, Heading, Paragraph, Table
 
 DEPARTMENT = "lead_department"
 UNASSIGNED = ""  # projects without a lead department are grouped under this (shown as "unassigned")
@@ -306,6 +307,36 @@ def _behind(b: Bulletin) -> Table | Paragraph:
                   _("Points behind"), _("Light")], rows, _left_out(more))
 
 
+def chart(b: Bulletin) -> bytes | None:
+    """Each ranked department's mean progress beside the share of planned time elapsed (PNG), or None when no
+    department is ranked."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from ..maps.style import drawing, figure_bytes
+
+    ranked = b.departments[b.departments["rank"].notna()]
+    if ranked.empty:
+        return None
+    names = [department_label(str(name)) for name in ranked.index]
+    positions = np.arange(len(ranked))
+    with drawing():
+        fig = MplFigure(figsize=(7.2, 0.45 * len(ranked) + 1.2))
+        ax = fig.add_subplot()
+        for offset, column, label, colour in ((-0.2, "progress_counted", _("Mean progress"), "#2c7bb6"),
+                                              (0.2, "elapsed_pct", _("Time elapsed"), "#bdbdbd")):
+            values = ranked[column].astype(float).to_numpy()
+            bars = ax.barh(positions + offset, values, height=0.38, color=colour, label=label)
+            ax.bar_label(bars, labels=[numbers.percent(v) for v in values], padding=2, fontsize=7)
+        ax.set_yticks(positions, names)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 115)
+        ax.set_xlabel(_("Percent"))
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+        fig.tight_layout()
+    return figure_bytes(fig, "png", 150)
+
+
 def _departments(b: Bulletin) -> list[Paragraph]:
     out, count = [], numbers.count
     for name, r in b.departments.iterrows():
@@ -328,7 +359,9 @@ def build(b: Bulletin, view: Reader) -> Document:
     department's sentence, and the projects overdue, delayed or behind."""
     elements = dataclasses.replace(document.elements(view), date=numbers.date(b.on))
     blocks = [Heading(1, _("Overall progress")), *_overall(b),
-              Heading(1, _("The lead departments ranked")), _ranking(b), *_departments(b),
+              Heading(1, _("The lead departments ranked")), _ranking(b),
+              *([Figure(_("Mean progress against the share of planned time elapsed"), png)]
+                if (png := chart(b)) is not None else []), *_departments(b),
               Heading(1, _("Projects overdue or delayed")), _listed(b),
               Heading(1, _("Projects behind their planned time")), _behind(b)]
     title = _("Progress bulletin of the urban-environment renovation programme (as of %(date)s)",
