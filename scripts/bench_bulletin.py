@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     with script.use("zh-Hans"), read_store(str(path)) as view:
         n = len(view.projects())
         timed("bulletin of today's state: compute (no rebuild)", rows,
-              lambda: bulletin.compute(view, date.today().isoformat()), f"{n:,} projects")
+              lambda: bulletin.compute(view, history.today()), f"{n:,} projects")
         on = view.meta()["data_date"]
         for day in (on, SINCE):  # the store's as-of reads, kept per revision: compute below finds them made
             timed(f"store: the registry as recorded on {day}", rows, lambda day=day: history.as_of(view, day),
