@@ -7,6 +7,7 @@ the base map is the registry's reference layers, so the map works with no intern
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cache
 from pathlib import Path
@@ -47,9 +48,17 @@ def static_map():
     return Response(body, mimetype=MEDIA[fmt])
 
 
+MAP_FILTERS = ("street", "year", "status", "department", "in_statement", "category")  # the map's own controls
+LIST_ONLY = ("q", "investment_min", "investment_max", "bbox", "polygon", "as_of")  # other list filters it keeps
+_CODED = {"street": "street", "status": "status", "category": "category", "department": "lead_department"}
+
+
 @bp.get("/map")
 def web_map():
-    """The web map; its colours and each category's layers come from the registry (as JSON data in the page)."""
+    """The web map; its colours and each category's layers come from the registry (as JSON data in the page).
+
+    It takes the project list's filters in its URL (codes or names, as the list does) and keeps its own state
+    there, so a map can be bookmarked and opened from a list; ``project`` zooms to one project."""
     chosen = script.current()  # names in the request's script; layer titles are data text
     names = model.name_labels("category", chosen)
     categories = [{"slug": c.slug, "zh": names[c.slug], "colour": palette.CATEGORY_COLOURS[c.slug],
@@ -61,9 +70,26 @@ def web_map():
             "department": gettext("lead_department"), "projectPage": gettext("Project page"),
             "loading": gettext("Loading…"), "legend": gettext("Legend"), "wan": gettext("10,000 yuan"),
             "drawn": template("%(drawn)s features drawn (%(matched)s match)"),
-            "failed": template("Loading failed: %(error)s")}
+            "failed": template("Loading failed: %(error)s"), "noMatch": gettext("No project matches")}
+    years = sorted(int(y) for y in store().projects()["year"].dropna().unique())
     return render_template("map.html", categories=categories, statuses=model.name_labels("status", chosen),
-                           streets=model.name_labels("street", chosen), text=text, lang=chosen)
+                           streets=model.name_labels("street", chosen), text=text, lang=chosen, years=years,
+                           departments=model.name_labels("lead_department", chosen), initial=_map_state(),
+                           today=dt.date.today().isoformat())
+
+
+def _map_state() -> dict[str, str]:
+    """The filters of the map's URL, each coded value as its stored code (a name the model does not know is
+    kept as given: the layers' requests then refuse it, naming it, in the map's status line)."""
+    state = {}
+    for key in (*MAP_FILTERS, *LIST_ONLY, "project"):
+        values = [v.strip() for v in request.args.getlist(key) if v.strip()]
+        if not values:
+            continue
+        kind = _CODED.get(key)
+        parts = [part for v in values for part in v.split(",")] if kind else values
+        state[key] = ",".join((model.resolve_name(kind, part) or part) if kind else part for part in parts)
+    return state
 
 
 def basemap_config() -> dict | None:

@@ -5,15 +5,12 @@ The static maps' HTTP answers are checked in-process in test_api.py.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from registry import model
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAYERS = [layer for c in model.CATEGORIES for layer in model.category_layers(c.slug)]  # what the map fetches
 
 
@@ -24,20 +21,18 @@ def api_count(base: str, **params) -> int:
 
 
 @pytest.fixture(scope="module")
-def page(demo_server):
+def page(demo_server, browser):
+    """One map page for the module, in the session's Chromium (a second Playwright in one process would fail)."""
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        tab.goto(demo_server + "map")
-        tab.wait_for_selector("#status[data-state=ready]", timeout=60_000)
-        tab.errors = errors
-        yield tab
-        browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.goto(demo_server + "map")
+    tab.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+    tab.errors = errors
+    yield tab
+    context.close()
 
 
 def wait_ready(tab) -> int:
