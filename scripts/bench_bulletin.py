@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {}
         for fmt in ("html", "md", "docx", "pdf"):
             sizes[fmt] = len(timed(f"bulletin: render {fmt}", rows, lambda fmt=fmt: document.render(doc, fmt)))
-            rows[-1] = (*rows[-1][:2], f"{sizes[fmt]:,} bytes")
+            rows[-1] = (*rows[-1][:2], f"{sizes[fmt]:,} bytes" + (", importing WeasyPrint" if fmt == "pdf" else ""))
+        timed("bulletin: render pdf again (WeasyPrint loaded)", rows, lambda: document.render(doc, "pdf"))
         year = int(pd.Timestamp(made.on).year)
         judged = timed(f"assessment {year}: compute", rows, lambda: assessment.compute(view, year))
         timed(f"assessment {year}: xlsx", rows, lambda: assessment.render(judged, view, "xlsx"))
@@ -96,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                                         f"store: the registry as recorded on {SINCE}",
                                         "bulletin: compute (as of the data date, since)",
                                         "bulletin: build the document", "bulletin: render html"))
-    pdf_total = html_total - steps["bulletin: render html"] + steps["bulletin: render pdf"]
-    rows += [("bulletin as HTML, in all", html_total, f"target < {TARGET_S:.0f} s"),
-             ("bulletin as PDF, in all", pdf_total, f"target < {TARGET_S:.0f} s")]
+    pdf_total = html_total - steps["bulletin: render html"] + steps["bulletin: render pdf again (WeasyPrint loaded)"]
+    reads = steps[f"store: the registry as recorded on {on}"] + steps[f"store: the registry as recorded on {SINCE}"]
+    rows += [("bulletin as HTML, in all", html_total, f"target < {TARGET_S:.0f} s; {reads:.2f} s of it the store's"),
+             ("bulletin as PDF, in all (WeasyPrint loaded)", pdf_total, f"target < {TARGET_S:.0f} s")]
     width = max(len(label) for label, _, _ in rows)
     print(f"{'step'.ljust(width)}  {'seconds':>8}  note")
     for label, seconds, note in rows:
