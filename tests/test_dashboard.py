@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import lxml.html
+import orjson
 import pytest
 from playwright.sync_api import Page
 
-from .conftest import VIEWPORTS, screenshot, serious_violations
+from api import create_app
+from registry.store import GeoPackageStore
+
+from .conftest import VIEWPORTS, role_accounts, screenshot, serious_violations
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "zh-TW"}
 GROUPS = ("year", "category", "status", "street")
@@ -90,6 +94,18 @@ def test_the_ogc_landing_links_stay_on_the_dashboard(client):
     rels = {a.get("rel") for a in dashboard(client).xpath('//section[@id="services"]//a')}
     assert {"service-desc", "service-doc", "conformance", "data"} <= rels
     assert client.get("/", headers={"Accept": "application/json"}).json["links"]
+
+
+def test_an_edit_reaches_the_dashboard_at_once(demo_copy):
+    admin = role_accounts(GeoPackageStore(demo_copy))["admin"]
+    client = create_app({"REGISTRY_STORE": str(demo_copy)}).test_client()
+    assert "2014-RIV-002" not in dashboard(client).get_element_by_id("attention").text_content()
+    change = {"status": "delayed", "delay_reason": "征地未完成", "planned_finish": "2015-06-30"}
+    headers = {"Authorization": f"Bearer {admin.token}", "Content-Type": "application/merge-patch+json"}
+    edit = client.patch("/projects/2014-RIV-002", data=orjson.dumps(change), headers=headers)
+    assert edit.status_code == 200, edit.text
+    attention = dashboard(client).get_element_by_id("attention").text_content()
+    assert "2014-RIV-002" in attention and "徵地" in attention
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,10 @@
     }),
   ];
   window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
-  Promise.all(drawn).then(() => { document.body.dataset.ready = "1"; });
+  Promise.all(drawn).then(() => {
+    performance.mark("data-ready");
+    document.body.dataset.ready = "1";
+  });
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
   function items(collection, params) {
