@@ -50,7 +50,7 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).wi
 _TEMPLATES.filters.update(
     yi=numbers.yi, yi_about=numbers.yi_about, wan=numbers.wan, wan_over=numbers.wan_over, count=numbers.count,
     ten_thousands=numbers.ten_thousands, date=numbers.date, month_end=numbers.month_end, ten_days=numbers.ten_days,
-    numeral=numbers.chinese_numeral,
+    numeral=numbers.chinese_numeral, whole=lambda value: numbers.quantity(value, places=0),
 )
 
 
@@ -158,6 +158,7 @@ def _category(slug: str, rows: pd.DataFrame, beyond: pd.DataFrame, feature_count
         "stalls": int(pd.to_numeric(rows["stalls"]).fillna(0).sum()),
         "spaces": int(pd.to_numeric(rows["parking_spaces"]).fillna(0).sum()),
         "area": float(pd.to_numeric(rows["area_m2"]).fillna(0).sum()),
+        "length": float(pd.to_numeric(rows["length_m"]).fillna(0).sum()),
         "streets": [model.name_label("street", c, "zh-Hant") for c in spatial.STREET_ORDER if c in streets],
         "beyond": [{"name": _short(b.name), "tasks": b.tasks or "", "investment": int(b.investment_yuan),
                     "features": int(feature_counts.get(b.project_id, 0)), "open": b.status in OPEN,
