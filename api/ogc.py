@@ -174,8 +174,8 @@ def queryables(name: str):
     view = features.view(store(), name)
     doc = cql.queryables_schema(name, view.queryables, base_url().rstrip("/"))
     if negotiate(["json", "html"]) == "html":
-        rows = [{"name": key, "title": p.get("title") if p.get("title") != key else "", "type": _type_label(p)}
-                for key, p in doc["properties"].items()]
+        rows = [{"name": key, "title": p.get("title") if p.get("title") not in (None, key) else "",
+                 "type": _type_label(p)} for key, p in doc["properties"].items()]
         example = "status = 'completed' AND year = 2013" if model.LAYER_BY_NAME[name].kind == "project" else None
         return html_response("queryables.html", doc=doc, name=name, rows=rows, example=example)
     return json_response(doc, mimetype="application/schema+json")
