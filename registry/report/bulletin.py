@@ -86,18 +86,16 @@ def _counts(standing: pd.DataFrame, column: str, values: tuple[str, ...], order:
 
 
 def departments(standing: pd.DataFrame) -> pd.DataFrame:
-    """Per lead department: projects, counts by status and by light, overdue ones and those listed (overdue or
-    delayed), and the means of progress, elapsed share and points behind over its judged (not grey) projects;
-    ranked by points behind (fewest first), then red projects, then overdue ones, equal departments sharing a
-    place. A department with nothing judged is not ranked."""
+    """Per lead department: projects, counts by status and by light, overdue ones, and the means of progress,
+    elapsed share and points behind over its judged (not grey) projects; ranked by points behind (fewest
+    first), then red projects, then overdue ones, equal departments sharing a place. A department with
+    nothing judged is not ranked."""
     order = department_order(standing[DEPARTMENT])
     out = pd.concat([_counts(standing, "status", tuple(model.STATUSES), order),
                      _counts(standing, "light", progress.LIGHTS, order)], axis=1)
-    flags = standing[["overdue"]].assign(listed=standing["overdue"] | standing["delayed"])
-    flagged = flags.groupby(standing[DEPARTMENT]).sum().reindex(order, fill_value=0).astype(int)
     out.insert(0, "projects", standing.groupby(DEPARTMENT).size().reindex(order, fill_value=0).astype(int))
     out["finished"] = out[list(FINISHED)].sum(axis=1)
-    out[["overdue", "listed"]] = flagged[["overdue", "listed"]]
+    out["overdue"] = standing.groupby(DEPARTMENT)["overdue"].sum().reindex(order, fill_value=0).astype(int)
     judged = standing[standing["light"] != "grey"]
     out["judged"] = judged.groupby(DEPARTMENT).size().reindex(order, fill_value=0).astype(int)
     means = judged.groupby(DEPARTMENT)[list(MEANS)].mean().reindex(order)
@@ -341,6 +339,8 @@ def _departments(b: Bulletin) -> list[Paragraph]:
     out, count = [], numbers.count
     for name, r in b.departments.iterrows():
         label = department_label(str(name))
+        if not r["projects"]:
+            continue
         if pd.isna(r["rank"]):
             out.append(Paragraph(sentence("bulletin_text.j2", "department_not_judged", name=label,
                                           projects=count(r["projects"]))))
