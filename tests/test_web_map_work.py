@@ -96,6 +96,8 @@ def test_search_finds_a_project_by_name_in_either_script_and_by_id(tab, demo_ser
     assert sorted(re.search(r"（(.+)）", text).group(1) for text in shown) == wanted[:10]
     assert serious_violations(tab) == []
     screenshot(tab, "map-search")
+    tab.goto(demo_server + "map?project=2013-POL-004")  # a project page's "show on the map"
+    expect(tab.locator(".leaflet-popup-content")).to_contain_text("2013-POL-004")
     assert tab.errors == []
 
 

@@ -1,5 +1,6 @@
 // The project list: a clean URL from the filter form (blank fields left out), a polygon drawn on a small map
-// (clicks add corners; closing it writes WKT into the polygon field), and the page marked ready once drawn.
+// (clicks add corners; closing it writes WKT into the polygon field), and the page marked ready once drawn
+// (the table is the server's: ready as soon as the document is parsed).
 (function () {
   "use strict";
   const C = JSON.parse(document.getElementById("list-config").textContent);
@@ -58,7 +59,20 @@
     });
   }
 
-  details.addEventListener("toggle", () => { if (details.open) { setUp(); } });
-  if (details.open) { setUp(); }
+  // Leaflet is loaded when the drawing map is first opened: the list itself needs no map.
+  let loading = null;
+  function load() {
+    loading = loading || C.scripts.reduce((done, src) => done.then(() => new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`${src} did not load`));
+      document.head.append(script);
+    })), Promise.resolve());
+    return loading.then(setUp).catch((error) => console.error(error));
+  }
+
+  details.addEventListener("toggle", () => { if (details.open) { load(); } });
+  if (details.open) { load(); }
   document.body.dataset.ready = "1";
 })();
