@@ -31,7 +31,7 @@ DEPARTMENT = "lead_department"
 UNASSIGNED = ""  # projects without a lead department are grouped under this (shown as "unassigned")
 MEANS = ("progress_counted", "elapsed_pct", "points_behind")  # averaged over a department's judged projects
 FINISHED = ("completed", "long_term_management")
-LISTED_PER_DEPARTMENT = 20  # projects a list shows per department, worst first
+LISTED_PER_DEPARTMENT = 10  # projects a list shows per department, worst first
 RANK_DECIMALS = 1  # points behind are compared as shown, to a tenth of a point
 
 
