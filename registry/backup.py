@@ -39,7 +39,7 @@ PG_DUMP_MAGIC = b"PGDMP"  # the first bytes of pg_dump's custom format
 BUSY_TIMEOUT_S = 30  # how long a backup waits for a writer's commit, and a restore for writers to finish
 REGISTRY_TABLES = ("registry_meta", "projects", *model.LAYER_BY_NAME)
 _TOC_META = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) registry_meta \S+$", re.MULTILINE)
-_NOT_CARRIED = ("schema_version", "revision", "last_change")  # registry_meta keys a new store sets itself
+_NOT_CARRIED = ("schema_version", "revision", "last_change", "unlogged", "reload_at")  # keys a store sets itself
 _TOC_SCHEMA = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT - SCHEMA|ACL - SCHEMA) ")
 
 

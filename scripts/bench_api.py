@@ -93,6 +93,7 @@ WRITE_BATCH = 25_000  # features per write transaction
 def ensure_registry(workdir: Path, n_features: int, seed: int) -> Path:
     path = workdir / f"synthetic-{LAYER}-{n_features}-seed{seed}.gpkg"
     if path.exists():
+        GeoPackageStore.upgrade(path)  # one made by an older schema is brought up to date (a no-op when current)
         counts = {info.name: info.count for info in GeoPackageStore(path).layers()}
         if counts.get(LAYER) == n_features:
             log(f"reusing {path} ({n_features:,} features in {LAYER})")

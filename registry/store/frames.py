@@ -1,14 +1,15 @@
 """A registry's committed state held in memory as frames with spatial indexes, and the snapshot answering from it.
 
-The GeoPackage store loads each revision of its file into one; any store's state as of a past date, rebuilt
-from its change log, is one too.
+The GeoPackage store loads its file into one, and after its own writes derives the next state from the rows the
+change log names (``State.changed``), so an edit to one project costs its rows, not whole layers; any store's state
+as of a past date, rebuilt from its change log, is one too.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import geopandas as gpd
@@ -21,12 +22,156 @@ from ..spatial import StreetArea
 from .base import BBox, LayerInfo, Near, Snapshot, layer_spec
 
 
+class LayerFrames:
+    """A layer of a state: the frame loaded from the file (the base) with its spatial index, which the states derived
+    from it share; which base rows are still current; and the rows changed since (the delta, small, in a tree of
+    its own), so that deriving a state after an edit costs the changed rows, not a copy or a new tree of the layer.
+
+    A position names a row of either: ``0 .. len(base) - 1`` the base's, ``len(base) + i`` the delta's i-th.
+    """
+
+    def __init__(self, base: gpd.GeoDataFrame, alive: np.ndarray | None = None,
+                 delta: gpd.GeoDataFrame | None = None) -> None:
+        self.base, self.alive = base, alive
+        self.delta = delta if delta is not None and len(delta) else None
+        self._fids = base.index.to_numpy(dtype=np.int64)
+        self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
+
+    def __len__(self) -> int:
+        current = len(self.base) if self.alive is None else int(self.alive.sum())
+        return current + (0 if self.delta is None else len(self.delta))
+
+    @property
+    def changed_rows(self) -> int:
+        """How many rows the delta holds (past a share of the layer, a whole load is cheaper to query)."""
+        return 0 if self.delta is None else len(self.delta)
+
+    def positions(self) -> np.ndarray:
+        """Every current row's position, ascending."""
+        base = np.arange(len(self.base)) if self.alive is None else np.flatnonzero(self.alive)
+        if self.delta is None:
+            return base
+        return np.concatenate([base, len(self.base) + np.arange(len(self.delta))])
+
+    def query(self, geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
+        """Positions (ascending, each once) of the current rows whose envelopes meet ``geometry``'s, or any of an
+        array's."""
+        hits = self.base.sindex.query(geometry)
+        found = hits[-1] if hits.ndim == 2 else hits
+        if self.alive is not None:
+            found = found[self.alive[found]]
+        if self._tree is not None:
+            more = self._tree.query(geometry)
+            found = np.concatenate([found, len(self.base) + (more[-1] if more.ndim == 2 else more)])
+        return np.unique(found)
+
+    def values(self, column: str, positions: np.ndarray) -> np.ndarray:
+        """A column's values (``geometry``: the geometries) at ``positions`` (ascending)."""
+        split = len(self.base)
+        parts = [(self.base, positions[positions < split])]
+        if self.delta is not None:
+            parts.append((self.delta, positions[positions >= split] - split))
+        return np.concatenate([np.asarray(frame.geometry.array)[at] if column == "geometry" else
+                               frame[column].to_numpy()[at] for frame, at in parts])
+
+    def take(self, positions: np.ndarray | None = None) -> gpd.GeoDataFrame:
+        """The rows at ``positions`` (None: every current row) as one frame in fid order, a new one: callers cannot
+        change the shared frames."""
+        if positions is None:
+            if self.alive is None and self.delta is None:
+                return self.base.copy(deep=False)
+            positions = self.positions()
+        split = len(self.base)
+        if self.delta is None or not (positions >= split).any():
+            return self.base.take(positions)
+        parts = pd.concat([self.base.take(positions[positions < split]),
+                           self.delta.take(positions[positions >= split] - split)])
+        return parts.sort_index(kind="stable")
+
+    def at(self, fids: np.ndarray) -> np.ndarray:
+        """Positions of the current rows with those fids (ascending fids; absent ones left out)."""
+        found = _found(self._fids, fids)
+        found = found[found >= 0]
+        if self.alive is not None:
+            found = found[self.alive[found]]
+        if self.delta is not None:
+            more = _found(self.delta.index.to_numpy(dtype=np.int64), fids)
+            found = np.concatenate([found, len(self.base) + more[more >= 0]])
+        return found
+
+    def changed(self, fids: np.ndarray, rows: gpd.GeoDataFrame) -> LayerFrames:
+        """The layer after the features ``fids`` (ascending) were inserted, updated or deleted: ``rows`` are those of
+        them that exist now."""
+        alive = np.ones(len(self.base), dtype=bool) if self.alive is None else self.alive.copy()
+        gone = _found(self._fids, fids)
+        alive[gone[gone >= 0]] = False
+        delta = rows
+        if self.delta is not None:
+            kept = self.delta[~self.delta.index.isin(fids)]
+            delta = pd.concat([kept, rows]).sort_index(kind="stable") if len(rows) else kept
+        return LayerFrames(self.base, alive, delta)
+
+    def members(self, positions: np.ndarray, street: StreetArea) -> np.ndarray:
+        """A street's members in this layer, from those of the layer it was derived from (``positions``): the
+        base rows still current, and the delta's rows the membership rule puts in the street."""
+        split = len(self.base)
+        own = positions[positions < split]
+        if self.alive is not None:
+            own = own[self.alive[own]]
+        if self.delta is None:
+            return own
+        inside = spatial.membership(np.asarray(self.delta.geometry.array), street.boundary, list(street.before))
+        return np.concatenate([own, split + np.flatnonzero(inside)])
+
+
+def _found(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions of ``values`` in the ascending array ``ordered`` (-1 where absent)."""
+    at = np.searchsorted(ordered, values)
+    inside = at < len(ordered)
+    hit = np.zeros(len(values), dtype=bool)
+    hit[inside] = ordered[at[inside]] == values[inside]
+    return np.where(hit, at, -1)
+
+
+# SQLite's R*Tree keeps 32-bit floats rounded outwards (rtreeValueDown/Up in its rtree.c); a layer's extent as the
+# GeoPackage's index gives it is computed the same way here, so a derived state reports what a load would.
+_TOWARDS, _AWAY = 1.0 - 1.0 / 8388608.0, 1.0 + 1.0 / 8388608.0
+
+
+def _rtree_bounds(geoms: np.ndarray) -> np.ndarray:
+    """Each geometry's (minx, miny, maxx, maxy) as SQLite's R*Tree stores it."""
+    exact = shapely.bounds(geoms).reshape(-1, 4)
+    single = exact.astype(np.float32).astype(np.float64)
+    low, high = exact[:, :2], exact[:, 2:]
+    down = np.where(single[:, :2] > low, (low * np.where(low < 0, _AWAY, _TOWARDS)).astype(np.float32), single[:, :2])
+    up = np.where(single[:, 2:] < high, (high * np.where(high < 0, _TOWARDS, _AWAY)).astype(np.float32),
+                  single[:, 2:])
+    return np.hstack([down, up])
+
+
+def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new: LayerFrames,
+                  rows: gpd.GeoDataFrame) -> tuple | None:
+    """A layer's extent after a change: the old one widened by the rows written, unless a changed row reached
+    its edge (then computed over the whole layer)."""
+    if not len(new):
+        return None
+    before = _rtree_bounds(old.values("geometry", old.at(fids)))
+    if extent is None or (before[:, :2] <= np.asarray(extent[:2])).any() or \
+            (before[:, 2:] >= np.asarray(extent[2:])).any():
+        bounds = _rtree_bounds(new.values("geometry", new.positions()))
+    else:
+        bounds = np.vstack([np.asarray(extent, dtype=np.float64), _rtree_bounds(np.asarray(rows.geometry.array))])
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+
+
 @dataclass
 class State:
     """One committed state of the file, as frames: what every read of a snapshot answers from.
 
-    Never changed once loaded, except for the street-membership answers it keeps (each a pure
-    function of the state's own layers), so threads share it freely.
+    Never changed once made, except for the street-membership answers it keeps (each a pure function of the
+    state's own layers, kept with the street they answer for), so threads share it freely. ``layers`` may be
+    given as frames (sorted by fid, spatial index built); they are held as ``LayerFrames``. ``last_change`` is
+    the change log's last entry the state holds (0: not known; such a state is never derived from).
     """
 
     revision: str
@@ -34,9 +179,39 @@ class State:
     meta: dict[str, str]
     infos: list[LayerInfo]
     projects: pd.DataFrame
-    layers: dict[str, gpd.GeoDataFrame]
-    members: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    layers: dict[str, LayerFrames]
+    members: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_change: int = 0
+
+    def __post_init__(self) -> None:
+        self.layers = {name: frames if isinstance(frames, LayerFrames) else LayerFrames(frames)
+                       for name, frames in self.layers.items()}
+
+    def changed(self, *, revision: str, modified: datetime, meta: dict[str, str], last_change: int,
+                project_ids: Sequence[str], projects: pd.DataFrame | None, fids: dict[str, np.ndarray],
+                rows: dict[str, gpd.GeoDataFrame]) -> State:
+        """The state after the projects ``project_ids`` and, per layer, the features ``fids`` (ascending) changed:
+        ``projects`` and ``rows`` are those of them that exist now (read in the transaction that named them).
+        Unchanged layers and their street memberships are shared with this state."""
+        merged = self.projects
+        if len(project_ids):
+            kept = merged[~merged["project_id"].isin(list(project_ids))]
+            merged = pd.concat([kept, projects], ignore_index=True) if projects is not None and len(projects) else kept
+            merged = merged.sort_values("project_id", kind="stable", ignore_index=True)
+        layers, members = dict(self.layers), dict(self.members)
+        infos = {info.name: info for info in self.infos}
+        infos["projects"] = replace(infos["projects"], count=len(merged))
+        for layer, changed in fids.items():
+            old = self.layers[layer]
+            layers[layer] = new = old.changed(changed, rows[layer])
+            infos[layer] = replace(infos[layer], count=len(new),
+                                   extent=_extent_after(infos[layer].extent, old, changed, new, rows[layer]))
+            for key, (street, positions) in self.members.items():
+                if key[0] == layer:
+                    members[key] = (street, new.members(positions, street))
+        return State(revision, modified, meta, list(infos.values()), merged, layers, members,
+                     last_change=last_change)
 
 
 class FrameSnapshot(Snapshot):
@@ -72,22 +247,21 @@ class FrameSnapshot(Snapshot):
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
-        frame = self._state.layers[layer]
+        frames = self._state.layers[layer]
         rows = None
         if street is not None:
             rows = self._street_members(layer, street)
         if bbox is not None:
-            hits = frame.sindex.query(shapely.box(*bbox))
-            rows = np.sort(hits) if rows is None else np.intersect1d(rows, hits)
+            hits = frames.query(shapely.box(*bbox))
+            rows = hits if rows is None else np.intersect1d(rows, hits)
         if near is not None:
-            hits = _near_rows(frame, *near)
+            hits = _near_rows(frames, *near)
             rows = hits if rows is None else np.intersect1d(rows, hits)
         if project_ids is not None and spec.kind == "project":
-            wanted = frame["project_id"].to_numpy() if rows is None else frame["project_id"].to_numpy()[rows]
-            hit = np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))
-            rows = hit if rows is None else rows[hit]
-        # A take is a new frame; the whole layer is handed out as a copy: callers cannot change the shared one.
-        return frame.copy(deep=False) if rows is None else frame.take(rows)
+            rows = frames.positions() if rows is None else rows
+            wanted = frames.values("project_id", rows)
+            rows = rows[np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))]
+        return frames.take(rows)
 
     def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
         """Positions of a layer's features in a street office, kept with the state per boundary version:
@@ -96,17 +270,17 @@ class FrameSnapshot(Snapshot):
         with self._state.lock:
             hit = self._state.members.get(key)
         if hit is not None:
-            return hit
-        frame = self._state.layers[layer]
-        candidates = np.sort(frame.sindex.query(street.boundary))
-        geoms = np.asarray(frame.geometry.array)[candidates]
+            return hit[1]
+        frames = self._state.layers[layer]
+        candidates = frames.query(street.boundary)
+        geoms = frames.values("geometry", candidates)
         found = candidates[spatial.membership(geoms, street.boundary, list(street.before))]
         with self._state.lock:
-            self._state.members[key] = found
+            self._state.members[key] = (street, found)
         return found
 
 
-def _near_rows(frame: gpd.GeoDataFrame, geom: shapely.Geometry, distance: float) -> np.ndarray:
+def _near_rows(frames: LayerFrames, geom: shapely.Geometry, distance: float) -> np.ndarray:
     """Positions (ascending) of the features whose envelope comes within ``distance`` of a piece of ``geom``'s.
 
     The index is asked with the envelopes of small pieces, not of the whole geometry: one long river's envelope
@@ -126,4 +300,4 @@ def _near_rows(frame: gpd.GeoDataFrame, geom: shapely.Geometry, distance: float)
                              np.hstack([np.minimum(starts, ends), np.maximum(starts, ends)])])
     boxes = shapely.box(bounds[:, 0] - distance, bounds[:, 1] - distance, bounds[:, 2] + distance,
                         bounds[:, 3] + distance)
-    return np.unique(frame.sindex.query(boxes)[1])
+    return frames.query(boxes)

@@ -4,7 +4,8 @@ Layers are created by GDAL (through fiona, which takes a typed schema) so the fi
 GeoPackage metadata, EPSG:4490 and R-tree spatial indexes GDAL expects. Writes go through SQLite
 directly so that a batch across layers is one transaction. Reads use the same SQLite (never GDAL's own
 copy in this process, whose locks would not see ours): the whole registry is read in one read
-transaction into frames with spatial indexes, kept until the file's revision changes.
+transaction into frames with spatial indexes; after the registry's own writes, the next state is derived from
+the rows the change log names, and after anyone else's the file is read whole again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from .rows import iso_dates, project_column_sql, sql_values, typed_projects
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
 GEOMETRY_COLUMN = "geom"
+# registry_meta keys: 1 once a row is changed by anything but the registry's writes (schema 3's triggers set it,
+# those writes clear it), and the last revision whose changes the log does not cover (see ``_refreshed``).
+_UNLOGGED, _RELOAD_AT = "unlogged", "reload_at"
+_REFRESH_SHARE = 0.05  # past this share of a layer changed since its tree was built, a whole load is cheaper
 
 
 def _projects_ddl() -> str:
@@ -171,9 +176,10 @@ class GeoPackageStore(Store):
         return frame
 
     def _state(self) -> State:
-        """The latest committed state, loaded whole in one read transaction when the file has changed.
+        """The latest committed state: derived from the one held when only the registry's own writes changed
+        the file since, else loaded whole, each in one read transaction.
 
-        One thread loads while the others wait for it (a load costs a second or more on large layers);
+        One thread loads while the others wait for it (a whole load costs a second or more on large layers);
         requests already answering keep the state they began with.
         """
         current = self._current
@@ -183,8 +189,50 @@ class GeoPackageStore(Store):
             current = self._current
             if current is not None and current.revision == self._peek_revision():
                 return current
-            self._current = _load_state(self.path)
+            self._current = (current and self._refreshed(current)) or _load_state(self.path)
             return self._current
+
+    def _refreshed(self, state: State) -> State | None:
+        """The state after the registry's own writes since ``state``: the rows the change log names since, read in
+        one read transaction of this thread's connection, merged into it (``State.changed``). None when a whole
+        load is needed: the file was replaced, upgraded or changed by another program, a write changed what the log
+        does not cover (reference layers), or so much changed that the layers' trees are better built anew."""
+        held, held_inode = _counted(state.revision)
+        if held is None or not state.last_change:
+            return None
+        con = self._reader()
+        try:
+            con.execute("BEGIN")
+            revision = _revision(con, self.path)
+            meta = dict(con.execute("SELECT key, value FROM registry_meta"))
+            counter, inode = _counted(revision)
+            if (counter is None or inode != held_inode or counter <= held or meta.get(_UNLOGGED) != "0"
+                    or int(meta.get(_RELOAD_AT) or 0) > held):
+                return None
+            changes = con.execute("SELECT change_id, layer, project_id, fid FROM changes WHERE change_id > ?",
+                                  (state.last_change,)).fetchall()
+            names = {layer.name: layer for layer in model.PROJECT_LAYERS}
+            fids: dict[str, set[int]] = {}
+            for _, layer, _, fid in changes:
+                if layer != "projects":
+                    fids.setdefault(layer, set()).add(fid)
+            if any(name not in names or len(found) + state.layers[name].changed_rows >
+                   _REFRESH_SHARE * max(len(state.layers[name]), 1) for name, found in fids.items()):
+                return None
+            project_ids = sorted({pid for _, layer, pid, _ in changes if layer == "projects"})
+            projects = _read_projects(con, project_ids) if project_ids else None
+            texts = dict(zip(state.projects["project_id"], state.projects["project_id"]))
+            found = {name: np.array(sorted(f), dtype=np.int64) for name, f in fids.items()}
+            rows = {name: _read_layer(con, names[name], texts, f) for name, f in found.items()}
+            last_change = max((c[0] for c in changes), default=state.last_change)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+        finally:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+        modified = datetime.fromtimestamp(os.stat(self.path).st_mtime, tz=UTC)
+        return state.changed(revision=revision, modified=modified, meta=meta, last_change=last_change,
+                             project_ids=project_ids, projects=projects, fids=found, rows=rows)
 
     def _peek_revision(self) -> str:
         """The file's revision now, read outside any transaction (only to tell whether to reload)."""
@@ -209,7 +257,10 @@ class GeoPackageStore(Store):
 
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, logged: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction that counts the revision up. Unless the change log covers all it changes
+        (``logged``) and nothing else changed rows since the registry's last write, it names its revision as
+        one readers holding an older state must load whole."""
         con = _connect(self.path)
         try:
             try:
@@ -218,8 +269,13 @@ class GeoPackageStore(Store):
                 raise StoreUnavailable(f"{self.path}: busy, another edit is being written ({exc}); "
                                        "try again") from None
             try:
+                marked = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,)))
                 yield con
                 _bump_revision(con)
+                if not logged or marked.get(_UNLOGGED) != "0":
+                    con.execute("INSERT OR REPLACE INTO registry_meta (key, value) "
+                                "SELECT ?, value FROM registry_meta WHERE key = 'revision'", (_RELOAD_AT,))
+                con.execute("UPDATE registry_meta SET value = '0' WHERE key = ?", (_UNLOGGED,))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -244,7 +300,7 @@ class GeoPackageStore(Store):
                 _refresh_contents(con, writer.touched | {"changes"})
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
-        with self._transaction() as con:
+        with self._transaction(logged=False) as con:  # reference layers are not in the change log
             con.execute(f'DELETE FROM "{layer}"')
             _insert_features(con, layer, frame)
             _refresh_contents(con, {layer})
@@ -361,13 +417,11 @@ def _load_state(path: Path) -> State:
         modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
         infos = _layer_infos(con)
-        columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
-        rows = con.execute(f'SELECT {columns} FROM "projects" ORDER BY "project_id"').fetchall()
-        projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
-        projects[VERSION] = projects[VERSION].infer_objects()  # integers, as pandas reads a column of them
+        projects = _read_projects(con)
         ids = projects["project_id"].tolist()
         texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: look-ups compare identity
         layers = {layer.name: _read_layer(con, layer, texts) for layer in model.LAYERS}
+        last_change = con.execute("SELECT coalesce(max(change_id), 0) FROM changes").fetchone()[0]
         con.execute("COMMIT")
     except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
         raise StoreUnavailable(f"{path}: cannot be read now ({exc}); try again") from None
@@ -376,7 +430,24 @@ def _load_state(path: Path) -> State:
         if collecting:
             gc.enable()
     gc.freeze()
-    return State(revision, modified, meta, infos, projects, layers)
+    return State(revision, modified, meta, infos, projects, layers, last_change=last_change)
+
+
+def _counted(revision: str) -> tuple[int | None, str]:
+    """The write counter and the file's inode a revision names (``_revision``)."""
+    parts = revision.split("-")
+    return (int(parts[0]) if parts[0].isdigit() else None), parts[-1]
+
+
+def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The projects table's rows (all, or those ids) by project_id, typed as every reader gets them."""
+    columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
+    where = "" if project_ids is None else f'WHERE "project_id" IN ({", ".join("?" * len(project_ids))})'
+    rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY "project_id"',
+                       list(project_ids or ())).fetchall()
+    projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+    projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
+    return projects
 
 
 def _objects(values: Sequence[object]) -> np.ndarray:
@@ -392,8 +463,10 @@ _ENVELOPE = "(instr('0123456789ABCDEF', substr(hex(substr(geom, 4, 1)), 2, 1)) -
 _WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 THEN 48 WHEN 4 THEN 64 ELSE 0 END)"
 
 
-def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str]) -> gpd.GeoDataFrame:
-    """A layer as a GeoDataFrame indexed by fid, with its spatial index built (so threads only query it).
+def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str],
+                fids: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """A layer (or its features ``fids``) as a GeoDataFrame indexed by fid, with its spatial index built (so
+    threads only query it).
 
     Equal text values are one string object, ``texts``'s (shared by the layers of a state): names repeat
     across features, and a million copies of them cost memory and cache misses in every take.
@@ -401,7 +474,8 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
     columns_read = (*layer.columns, (VERSION, "INTEGER")) if layer.kind == "project" else layer.columns
     names = [name for name, _ in columns_read]
     selected = ", ".join(f'"{n}"' for n in names)
-    rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" ORDER BY fid').fetchall()
+    where = "" if fids is None else f"WHERE fid IN ({', '.join(str(int(f)) for f in fids)})"
+    rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" {where} ORDER BY fid').fetchall()
     columns = list(zip(*rows)) if rows else [()] * (len(names) + 2)
     del rows
     index = pd.Index(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), name="fid")
@@ -421,11 +495,13 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
     return frame
 
 
-def _layer_infos(con: sqlite3.Connection) -> list[LayerInfo]:
+def _layer_infos(con: sqlite3.Connection, names: Sequence[str] | None = None) -> list[LayerInfo]:
+    """Every layer's (or those ``names``') count, extent and CRS, as the GeoPackage's tables record them."""
+    where = "" if names is None else f"WHERE c.table_name IN ({', '.join('?' * len(names))})"
     rows = con.execute(
         "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
         "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
-        "LEFT JOIN gpkg_ogr_contents o USING (table_name)"
+        f"LEFT JOIN gpkg_ogr_contents o USING (table_name) {where}", list(names or ())
     ).fetchall()
     infos = {}
     for name, data_type, gtype, srs, count in rows:

@@ -1,0 +1,145 @@
+"""A GeoPackage reader holding a state derives the next one from the rows the change log names after the
+registry's own writes, and loads the file whole after anyone else's; either way its answers equal a reader
+that loads the file afresh."""
+
+import subprocess
+
+import pandas as pd
+import pytest
+import shapely
+
+from registry import editing, model
+from registry.store import GeoPackageStore
+from registry.store.edits import Author
+from registry.streets import street_area
+
+from .conftest import STREET_ORDER
+
+ADMIN = Author("office", role="admin")
+
+
+@pytest.fixture
+def worker(demo_copy):
+    """A second reader of the copy (as another gunicorn worker is), its state loaded and its street answers kept."""
+    reader = GeoPackageStore(demo_copy)
+    with reader.snapshot() as view:
+        for street in areas(view):
+            for layer in ("rivers", "alleys", "polders", "sluices"):
+                view.features(layer, street=street)
+    return reader
+
+
+def areas(view):
+    """The street offices' resolved boundaries on the registry's data date."""
+    return [street_area(view, code, view.meta()["data_date"]) for code in STREET_ORDER[:4]]
+
+
+def state(store):
+    with store.snapshot() as view:
+        return view._state
+
+
+def same_answers(held: GeoPackageStore, fresh: GeoPackageStore) -> None:
+    """Every table, every layer, and street, bbox and near answers of two readers are the same."""
+    with held.snapshot() as a, fresh.snapshot() as b:
+        assert a.revision() == b.revision()
+        pd.testing.assert_frame_equal(a.projects(), b.projects())
+        assert [(i.name, i.count, i.extent) for i in a.layers()] == [(i.name, i.count, i.extent) for i in b.layers()]
+        streets = areas(b)
+        box = (120.66, 31.26, 120.74, 31.33)
+        for layer in model.LAYER_BY_NAME:
+            mine, theirs = a.features(layer), b.features(layer)
+            assert list(mine.index) == list(theirs.index)
+            pd.testing.assert_frame_equal(mine.drop(columns="geometry"), theirs.drop(columns="geometry"))
+            assert shapely.equals_exact(mine.geometry.values, theirs.geometry.values, 0).all()
+            assert list(a.features(layer, bbox=box).index) == list(b.features(layer, bbox=box).index)
+            near = (shapely.Point(120.70, 31.30), 0.02)
+            assert list(a.features(layer, near=near).index) == list(b.features(layer, near=near).index)
+            for street in streets:
+                assert list(a.features(layer, street=street).index) == list(b.features(layer, street=street).index)
+
+
+def test_an_attribute_edit_keeps_every_layer_of_the_held_state(demo_copy, worker):
+    before = state(worker)
+    planned = before.projects.loc[before.projects["status"] == "planned", "project_id"].iloc[0]
+    editing.patch_project(GeoPackageStore(demo_copy), planned, {"status": "in_progress",
+                          "actual_start": "2014-01-06", "progress_pct": 5}, ADMIN)
+    after = state(worker)
+    assert after is not before and after.revision != before.revision
+    assert all(after.layers[name] is before.layers[name] for name in before.layers)  # derived, not loaded
+    assert after.projects.set_index("project_id").loc[planned, "status"] == "in_progress"
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_a_moved_feature_changes_only_its_layer_and_its_street_answers(demo_copy, worker):
+    before = state(worker)
+    writer = GeoPackageStore(demo_copy)
+    with writer.snapshot() as view:
+        river = view.features("rivers").iloc[0]
+    moved = shapely.affinity.translate(river.geometry, 0.05, 0.02)  # into another street office's area
+    editing.patch_project(writer, river["project_id"], {"features": [
+        {"layer": "rivers", "fid": int(river.name), "name": river["name"],
+         "geometry": shapely.geometry.mapping(moved)}]}, ADMIN)
+    after = state(worker)
+    assert after.layers["rivers"] is not before.layers["rivers"]
+    assert after.layers["alleys"] is before.layers["alleys"]
+    assert shapely.equals_exact(after.layers["rivers"].take().loc[river.name, "geometry"], moved, 1e-9)
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_created_and_deleted_projects_reach_the_held_state(demo_copy, worker):
+    writer = GeoPackageStore(demo_copy)
+    with writer.snapshot() as view:
+        doomed = view.projects()["project_id"].iloc[-1]
+    body = {"name": "新河道", "category": "rivers", "year": 2014, "investment_yuan": 1_000_000,
+            "lead_department": "城市管理局", "street_codes": "LF", "status": "planned", "in_statement": False,
+            "beyond_statement": False,
+            "features": [{"layer": "rivers", "name": "全段", "geometry": {
+                "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}
+    created, _ = editing.create_project(writer, body, ADMIN)
+    editing.delete_project(writer, doomed, ADMIN)
+    ids = set(state(worker).projects["project_id"])
+    assert created in ids and doomed not in ids
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def edit_outside(path) -> None:
+    """Rename a river with GDAL, as QGIS edits a GeoPackage: straight to the file, past the registry."""
+    subprocess.run(["ogrinfo", str(path), "-sql",
+                    "UPDATE rivers SET name = '外部改名' WHERE fid = (SELECT min(fid) FROM rivers)"],
+                   check=True, capture_output=True)
+
+
+def test_an_edit_by_another_program_before_the_registrys_makes_the_reader_load_whole(demo_copy, worker):
+    edit_outside(demo_copy)
+    editing.patch_project(GeoPackageStore(demo_copy), "2013-RIV-001", {"notes": "其後的登記"}, ADMIN)
+    after = state(worker)
+    assert "外部改名" in set(after.layers["rivers"].take()["name"])
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_an_edit_by_another_program_after_the_registrys_makes_the_reader_load_whole(demo_copy, worker):
+    editing.patch_project(GeoPackageStore(demo_copy), "2013-RIV-001", {"notes": "其前的登記"}, ADMIN)
+    edit_outside(demo_copy)
+    after = state(worker)
+    assert "外部改名" in set(after.layers["rivers"].take()["name"])
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_a_replaced_reference_layer_makes_the_reader_load_whole(demo_copy, worker):
+    writer = GeoPackageStore(demo_copy)
+    with writer.snapshot() as view:
+        lakes = view.features("lakes")
+    writer.replace_reference("lakes", lakes.iloc[:-1])
+    assert len(state(worker).layers["lakes"].take()) == len(lakes) - 1
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_the_writes_mark_that_their_log_covers_them(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    editing.patch_project(store, "2013-RIV-001", {"notes": "一"}, ADMIN)
+    meta = store.meta()
+    editing.patch_project(store, "2013-RIV-001", {"notes": "二"}, ADMIN)
+    assert store.meta()["unlogged"] == "0"
+    assert store.meta().get("reload_at") == meta.get("reload_at")  # a logged write asks no one to reload
+    assert int(store.meta()["revision"]) == int(meta["revision"]) + 1
