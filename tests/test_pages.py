@@ -39,6 +39,17 @@ def test_a_browser_gets_a_400_page_naming_the_parameter(client):
     assert page.xpath("//main//a/@href")[0] == "/stats?by=category"  # the same page without the bad value
 
 
+def test_a_server_failure_is_a_page_for_browsers_and_a_problem_for_json_clients(demo_path):
+    app = create_app({"REGISTRY_STORE": str(demo_path)})
+    app.add_url_rule("/fails", "fails", lambda: 1 // 0)  # any unhandled error
+    client = app.test_client()
+    page = client.get("/fails", headers=BROWSER)
+    assert page.status_code == 500 and page_of(page).xpath("string(//h1)") == "伺服器未能回應"
+    assert "ZeroDivisionError" not in page.text  # the traceback goes to the log, not to the browser
+    problem = client.get("/fails", headers={"Accept": "application/json"})
+    assert problem.status_code == 500 and problem.mimetype == "application/problem+json"
+
+
 @pytest.mark.parametrize(("path", "status", "param"), [("/projects?year=abc", 400, "year"),
                                                        ("/projects/2099-RIV-001", 404, "projectId"),
                                                        ("/nothing", 404, None)])
