@@ -41,7 +41,7 @@ def filters() -> dict[str, str]:
 
 def page_url(endpoint: str, **changes: Any) -> str:
     """A link to ``endpoint`` keeping this page's filters, with ``changes`` (None removes a parameter)."""
-    args = {**filters(), **{k: v for k, v in changes.items()}}
+    args = {**filters(), **changes}
     query = urlencode({k: v for k, v in args.items() if v is not None})
     return url_for(endpoint) + (f"?{query}" if query else "")
 
@@ -58,10 +58,9 @@ def dashboard(landing: dict) -> Response:
                   "links": {"collections": url_for("ogc.collections"),
                             "projects": page_url("registry.projects", f="html")}}
     filtered = any(key not in ("f", "lang") for key in request.args)
-    return html_response("landing.html", doc=landing, figures=figures, chart_data=chart_data, yi=numbers.yi,
-                         filtered=filtered,
-                         wan=numbers.format_wan, list_url=lambda **c: page_url("registry.projects", f="html", **c),
-                         map_url=page_url("webmap.web_map"))
+    return html_response("landing.html", doc=landing, figures=figures, chart_data=chart_data, filtered=filtered,
+                         yi=numbers.yi, wan=numbers.format_wan, map_url=page_url("webmap.web_map"),
+                         list_url=lambda **c: page_url("registry.projects", f="html", **c))
 
 
 @lru_cache(maxsize=64)
