@@ -6,8 +6,10 @@ routes' media types and problem documents."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
+import opencc
 import openpyxl
 import pandas as pd
 import pytest
@@ -246,3 +248,11 @@ def test_a_long_list_shows_the_worst_of_each_department_and_counts_the_rest():
     shown, more = bulletin.listed(frame)
     assert list(shown["project_id"]) == [*range(bulletin.LISTED_PER_DEPARTMENT), 25, 26, 27]
     assert more == 25 - bulletin.LISTED_PER_DEPARTMENT
+
+
+@pytest.mark.parametrize("chosen", model.SCRIPTS)
+@pytest.mark.parametrize("url", ["/reports/bulletin?f=md&since=2013-10-01", "/reports/assessment/2013?f=md"])
+def test_a_report_is_written_in_one_script(client, url, chosen):
+    text = client.get(f"{url}&lang={chosen}").get_data(as_text=True)
+    assert opencc.OpenCC({"zh-Hans": "tw2s", "zh-Hant": "s2tw"}[chosen]).convert(text) == text
+    assert re.findall(r"[A-Za-z]{4,}", re.sub(r"\d{4}-[A-Z]{3}-\d{3}", "", text)) == []  # no English left
