@@ -251,20 +251,21 @@ def _overall(b: Bulletin) -> list[Paragraph]:
 
 
 def _ranking(b: Bulletin) -> Table:
+    """The departments in rank order; the lights as green/yellow/red counts in one column, so that the table
+    fits the page's width (the counts of projects under construction and planned are in the sentences)."""
     status = model.name_labels("status", script.current())
     header = [_("Rank"), _("lead_department"), _("Number of projects"), _("Completed (incl. long-term management)"),
-              status["in_progress"], status["planned"], status["delayed"], _("Overdue"), _("Mean progress"),
-              _("Time elapsed"), _("Points behind"), *(light_label(light) for light in ("green", "yellow", "red"))]
+              status["delayed"], _("Overdue"), _("Mean progress"), _("Time elapsed"), _("Points behind"),
+              "/".join(light_label(light) for light in ("green", "yellow", "red"))]
     if b.since:
-        header += [_("Rank change"), _("Points behind change")]
+        header.append(_("Rank change"))
     rows = []
     for name, r in b.departments.iterrows():
         row = [rank_label(r["rank"]), department_label(str(name)), str(r["projects"]), str(r["finished"]),
-               str(r["in_progress"]), str(r["planned"]), str(r["delayed"]), str(r["overdue"]),
-               _pct(r["progress_counted"]), _pct(r["elapsed_pct"]), _points(r["points_behind"]),
-               str(r["green"]), str(r["yellow"]), str(r["red"])]
+               str(r["delayed"]), str(r["overdue"]), _pct(r["progress_counted"]), _pct(r["elapsed_pct"]),
+               _points(r["points_behind"]), f'{r["green"]}/{r["yellow"]}/{r["red"]}']
         if b.since:
-            row += [_change(r["rank_change"]), _change(r["points_behind_change"], places=1)]
+            row.append(_change(r["rank_change"]))
         rows.append(row)
     note = sentence("bulletin_text.j2", "rule", yellow_from=numbers.points(progress.YELLOW_FROM_POINTS),
                     red_above=numbers.points(progress.RED_ABOVE_POINTS))
