@@ -51,6 +51,13 @@ def static_map():
 MAP_FILTERS = ("street", "year", "status", "department", "in_statement", "category")  # the map's own controls
 LIST_ONLY = ("q", "investment_min", "investment_max", "bbox", "polygon", "as_of")  # other list filters it keeps
 _CODED = {"street": "street", "status": "status", "category": "category", "department": "lead_department"}
+DEPARTMENTS = model.NAMES["lead_department"]
+
+
+def _code(kind: str, text: str) -> str | None:
+    """The code a spelling of a coded value means (a lead department's too, which is stored by its name)."""
+    stored = model.resolve_name(kind, text)
+    return next((n.code for n in model.NAMES[kind] if model.stored_value(kind, n) == stored), None)
 
 
 @bp.get("/map")
@@ -74,7 +81,8 @@ def web_map():
     years = sorted(int(y) for y in store().projects()["year"].dropna().unique())
     return render_template("map.html", categories=categories, statuses=model.name_labels("status", chosen),
                            streets=model.name_labels("street", chosen), text=text, lang=chosen, years=years,
-                           departments=model.name_labels("lead_department", chosen), initial=_map_state(),
+                           departments={n.code: n.hans if chosen == "zh-Hans" else n.hant for n in DEPARTMENTS},
+                           initial=_map_state(),
                            today=dt.date.today().isoformat())
 
 
@@ -88,7 +96,7 @@ def _map_state() -> dict[str, str]:
             continue
         kind = _CODED.get(key)
         parts = [part for v in values for part in v.split(",")] if kind else values
-        state[key] = ",".join((model.resolve_name(kind, part) or part) if kind else part for part in parts)
+        state[key] = ",".join((_code(kind, part) or part) if kind else part for part in parts)
     return state
 
 
