@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,14 +34,22 @@ TARGET_S = 5.0  # the 2013 summary as PDF on the demo
 YEAR = 2013
 
 
-def best(run: Callable[[], object], repeat: int) -> float:
-    """The shortest of ``repeat`` wall-clock times of ``run``, in seconds."""
-    times = []
+def best(run: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """The shortest of ``repeat`` wall-clock times of ``run`` and the shortest CPU time (this process and the
+    children it waited for), in seconds: on a shared machine the CPU time shows the work, the wall clock the wait."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = _cpu()
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu() - before)
+    return min(walls), min(cpus)
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -61,7 +70,7 @@ def main() -> None:
             doc = summary(view, YEAR, day)
             for fmt in ("pdf", "docx", "html"):
                 rows.append((f"render {fmt}", best(lambda fmt=fmt: render(doc, fmt), args.repeat)))
-        in_process = rows[0][1] + rows[1][1]
+        in_process = tuple(a + b for a, b in zip(rows[0][1], rows[1][1]))
         out = Path(folder) / "summary.pdf"
         command = [sys.executable, "-m", "registry", "report", "summary", "--store", str(location),
                    "--year", str(YEAR), "--out", str(out)]
@@ -70,12 +79,15 @@ def main() -> None:
                  ("registry report summary --out FILE.pdf (new process)", whole)]
         width = max(len(name) for name, _ in rows)
         print(f"2013 work summary on the demo registry; best of {args.repeat}; load average "
-              f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; PDF {out.stat().st_size:,} bytes")
-        for name, seconds in rows:
-            print(f"{name:<{width}}  {seconds:6.2f} s")
-        verdict = "met" if in_process < TARGET_S else "NOT met"
+              f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs; "
+              f"PDF {out.stat().st_size:,} bytes")
+        print(f"{'':<{width}}  {'wall':>8}  {'CPU':>8}")
+        for name, (wall, cpu) in rows:
+            print(f"{name:<{width}}  {wall:6.2f} s  {cpu:6.2f} s")
+        verdict = "met" if in_process[0] < TARGET_S else "NOT met"
         print(f"target: the summary as PDF under {TARGET_S:.0f} s in a running process: {verdict} "
-              f"({in_process:.2f} s); a new process adds its imports ({whole - in_process:.2f} s more)")
+              f"({in_process[0]:.2f} s wall, {in_process[1]:.2f} s CPU); a new process adds its imports "
+              f"({whole[0] - in_process[0]:.2f} s more)")
 
 
 if __name__ == "__main__":
