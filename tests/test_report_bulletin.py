@@ -200,7 +200,7 @@ def test_the_assessment_workbook_reads_back_as_the_computation(assessed):
     book = openpyxl.load_workbook(io.BytesIO(body))
     first = book.worksheets[0]
     rows = list(first.values)
-    assert rows[0][:3] == ("排名", "牽頭部門", "責任狀專案數")
+    assert rows[0][:3] == ("排名", "牽頭部門", "責任狀專案數") and rows[0][9] == "計劃投資(元)"
     assert [r[1] for r in rows[1:]] == [CITY, PLANNING]
     for got, (department, row) in zip(rows[1:], result.departments.iterrows()):
         assert got[0] == row["rank"] and got[2:8] == tuple(int(row[k]) for k in ("projects", *assessment.OUTCOMES))

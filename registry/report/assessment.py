@@ -105,14 +105,16 @@ def _share(value: float | None) -> str:
     return "-" if value is None or pd.isna(value) else numbers.percent(float(value) * 100)
 
 
-def _wan(yuan: int | None, shown=numbers.format_wan) -> str:
-    """An amount in 萬元, or "not recorded" where no figure was recorded."""
+def _wan(yuan: int | None, shown=lambda yuan: numbers.quantity(yuan / numbers.WAN)) -> str:
+    """An amount in 萬元 (the table's unit is in its header), or "not recorded" where no figure was recorded."""
     return _("not recorded") if yuan is None or pd.isna(yuan) else shown(yuan)
 
 
-def _header() -> list[str]:
+def _header(unit: str) -> list[str]:
+    """The departments' columns, sums in ``unit`` (named in the header)."""
     return [_("Rank"), _("lead_department"), _("Statement projects"), *map(outcome_label, OUTCOMES),
-            _("Share on time"), _("Planned investment"), _("Investment completed"), _("Share of investment completed")]
+            _("Share on time"), _("Planned investment (%(unit)s)", unit=unit),
+            _("Investment completed (%(unit)s)", unit=unit), _("Share of investment completed")]
 
 
 def _rows(a: Assessment) -> list[list]:
@@ -150,10 +152,10 @@ def build(a: Assessment, view: Reader) -> Document:
         on_time=count(totals["on_time"]), share=_share(totals["on_time"] / totals["projects"]),
         late=count(totals["late"]), delayed=count(totals["delayed"]), open=count(totals["open"]),
         investment=numbers.wan(totals["investment_yuan"]), completed=_wan(recorded, numbers.wan)))]
-    rows = [[*map(str, r[:8]), _share(r[8]), numbers.format_wan(r[9]), _wan(r[10]), _share(r[11])]
+    rows = [[*map(str, r[:8]), _share(r[8]), _wan(r[9]), _wan(r[10]), _share(r[11])]
             for r in _rows(a)]
     blocks += [Heading(1, _("Results by lead department")),
-               Table(_("The lead departments ranked by the share completed on time"), _header(), rows,
+               Table(_("The lead departments ranked by the share completed on time"), _header(_("10,000 yuan")), rows,
                      sentence("assessment_text.j2", "rule"))]
     for name, r in a.departments.iterrows():
         blocks.append(Paragraph(sentence(
@@ -174,7 +176,7 @@ def workbook(a: Assessment) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = _("Assessment %(year)s", year=a.year)
-    sheet.append(_header())
+    sheet.append(_header(_("yuan")))
     for row in _rows(a):
         sheet.append([neutralise_cell(v) for v in row])
     for cells in sheet.iter_rows(min_row=2):
