@@ -22,7 +22,6 @@
   function chart(key, option) {
     const element = document.getElementById(`chart-${key}`);
     const instance = echarts.init(element, null, { renderer: "svg" });
-    const finished = new Promise((resolve) => instance.on("finished", resolve));
     instance.setOption({ animation: false, textStyle: { fontFamily: font, color: "#1f2933" },
       tooltip: { trigger: "item", confine: true }, ...option });
     instance.on("click", (event) => {
@@ -30,7 +29,6 @@
       if (row && !["outside", "unlocated"].includes(row.key)) { window.location.href = listUrl(key, row.key); }
     });
     charts.push(instance);
-    return finished;
   }
 
   const axisLabel = { color: "#52606d" };
@@ -42,52 +40,49 @@
   const street = D.groups.street;
   const status = D.groups.status;
 
-  const drawn = [
-    chart("year", {
-      tooltip: { trigger: "axis", confine: true },
-      legend: { top: 0, textStyle: axisLabel },
-      grid,
-      xAxis: { type: "category", data: year.map((r) => r.label), axisLabel },
-      yAxis: [valueAxis(D.text.yi), { ...valueAxis(D.text.projects), splitLine: { show: false } }],
-      series: [
-        { name: D.text.investment, type: "bar", data: year.map((r) => Number(r.investment_yuan) / YI),
-          itemStyle: { color: "#17457a" }, barMaxWidth: 48,
-          tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } },
-        { name: D.text.projects, type: "line", yAxisIndex: 1, data: year.map((r) => r.projects),
-          itemStyle: { color: "#e07b00" }, lineStyle: { width: 3 }, symbolSize: 8 },
-      ],
-    }),
-    chart("category", {
-      grid: { ...grid, top: 8 },
-      xAxis: valueAxis(D.text.yi),
-      yAxis: { type: "category", inverse: true, data: category.map((r) => r.label), axisLabel },
-      series: [{ name: D.text.investment, type: "bar", barMaxWidth: 18,
-        data: category.map((r) => ({ value: Number(r.investment_yuan) / YI,
-          itemStyle: { color: D.colours.category[r.key] } })),
-        tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
-    }),
-    chart("street", {
-      grid: { ...grid, top: 28 },
-      xAxis: { type: "category", data: street.map((r) => r.label), axisLabel },
-      yAxis: valueAxis(D.text.yi),
-      series: [{ name: D.text.investment, type: "bar", barMaxWidth: 48, itemStyle: { color: "#2c7bb6" },
-        data: street.map((r) => Number(r.investment_yuan) / YI),
-        label: { show: true, position: "top", color: "#1f2933", formatter: (p) => number.format(p.value) },
-        tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
-    }),
-    chart("status", {
-      legend: { bottom: 0, textStyle: axisLabel, itemWidth: 12, itemHeight: 10 },
-      series: [{ name: D.text.projects, type: "pie", radius: ["42%", "70%"], center: ["50%", "44%"],
-        label: { show: document.getElementById("chart-status").clientWidth > 480, formatter: "{b}\n{c}",
-          color: "#1f2933" },
-        data: status.map((r) => ({ name: r.label, value: r.projects, itemStyle: { color: D.colours.status[r.key] } })) }],
-    }),
-  ];
-  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
-  Promise.all(drawn).then(() => {
-    performance.mark("data-ready");
-    document.body.dataset.ready = "1";
+  chart("year", {
+    tooltip: { trigger: "axis", confine: true },
+    legend: { top: 0, textStyle: axisLabel },
+    grid,
+    xAxis: { type: "category", data: year.map((r) => r.label), axisLabel },
+    yAxis: [valueAxis(D.text.yi), { ...valueAxis(D.text.projects), splitLine: { show: false } }],
+    series: [
+      { name: D.text.investment, type: "bar", data: year.map((r) => Number(r.investment_yuan) / YI),
+        itemStyle: { color: "#17457a" }, barMaxWidth: 48,
+        tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } },
+      { name: D.text.projects, type: "line", yAxisIndex: 1, data: year.map((r) => r.projects),
+        itemStyle: { color: "#e07b00" }, lineStyle: { width: 3 }, symbolSize: 8 },
+    ],
   });
+  chart("category", {
+    grid: { ...grid, top: 8 },
+    xAxis: valueAxis(D.text.yi),
+    yAxis: { type: "category", inverse: true, data: category.map((r) => r.label), axisLabel },
+    series: [{ name: D.text.investment, type: "bar", barMaxWidth: 18,
+      data: category.map((r) => ({ value: Number(r.investment_yuan) / YI,
+        itemStyle: { color: D.colours.category[r.key] } })),
+      tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
+  });
+  chart("street", {
+    grid: { ...grid, top: 28 },
+    xAxis: { type: "category", data: street.map((r) => r.label), axisLabel },
+    yAxis: valueAxis(D.text.yi),
+    series: [{ name: D.text.investment, type: "bar", barMaxWidth: 48, itemStyle: { color: "#2c7bb6" },
+      data: street.map((r) => Number(r.investment_yuan) / YI),
+      label: { show: true, position: "top", color: "#1f2933", formatter: (p) => number.format(p.value) },
+      tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
+  });
+  chart("status", {
+    legend: { bottom: 0, textStyle: axisLabel, itemWidth: 12, itemHeight: 10 },
+    series: [{ name: D.text.projects, type: "pie", radius: ["42%", "70%"], center: ["50%", "44%"],
+      label: { show: document.getElementById("chart-status").clientWidth > 480, formatter: "{b}\n{c}",
+        color: "#1f2933" },
+      data: status.map((r) => ({ name: r.label, value: r.projects, itemStyle: { color: D.colours.status[r.key] } })) }],
+  });
+  // setOption draws at once (no animation), so the charts are on the page now.
+  performance.mark("data-ready");
+  document.body.dataset.ready = "1";
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
   function items(collection, params) {
