@@ -20,6 +20,8 @@ from .conftest import screenshot, serious_violations
 
 LAYERS = [layer for c in model.CATEGORIES for layer in model.category_layers(c.slug)]  # what the map fetches
 TILES = "https://t{s}.tiles.example.org/vec/{z}/{x}/{y}.png"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5f6a8e40000000049454e44ae426082")  # 1×1
 
 
 def api_count(base: str, **params) -> int:
@@ -161,3 +163,22 @@ def test_without_a_basemap_the_pages_draw_the_registrys_own_layers(client):
     config = re.search(r'id="registry-config">(.*?)</script>', client.get("/map").get_data(as_text=True), re.S)
     assert json.loads(config.group(1))["basemap"] is None
     assert "img-src 'self' data:;" in client.get("/map").headers["Content-Security-Policy"]
+
+
+def test_a_configured_basemap_draws_its_tiles_under_the_pages_policy(tab, demo_server, demo_path):
+    """The map page (body and policy) of an app configured with tiles, its data from the demo server, its tiles
+    answered by the test: a tile the policy refused would never be asked for and would log a console error."""
+    configured = create_app({"REGISTRY_STORE": str(demo_path), "REGISTRY_BASEMAP": TILES,
+                             "REGISTRY_BASEMAP_SUBDOMAINS": "0123"}).test_client().get("/map")
+    tab.route(demo_server + "map", lambda route: route.fulfill(status=200, headers=dict(configured.headers),
+                                                               body=configured.data))
+    asked: list[str] = []
+    tab.route(re.compile(r"https://t[0-3]\.tiles\.example\.org/.*"),
+              lambda route: (asked.append(route.request.url), route.fulfill(body=PNG, content_type="image/png")))
+    tab.goto(demo_server + "map")
+    ready(tab)
+    tab.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 0")
+    assert asked and all(re.fullmatch(r"https://t[0-3]\.tiles\.example\.org/vec/\d+/\d+/\d+\.png", u) for u in asked)
+    assert "婁葑" in tab.locator(".leaflet-tooltip.street").all_inner_texts() or \
+        "娄葑" in tab.locator(".leaflet-tooltip.street").all_inner_texts()  # the streets drawn over the tiles
+    assert tab.errors == []  # a tile refused by the policy would be a console error
