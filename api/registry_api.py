@@ -252,7 +252,8 @@ def _projects_page(extra: dict | None, title: str) -> Response:
                  for fmt, label in DOWNLOADS]
     chosen = script.current()
     context = dict(
-        title=title, state=state, errors=errors, projects=rows, total=None if result is None else result.total,
+        title=title, state=state, errors=errors, form_fields=LIST_FILTERS, projects=rows,
+        total=None if result is None else result.total,
         limit=limit, offset=offset, sorted_by=sorted_by, columns=LIST_COLUMNS, page_sizes=PAGE_SIZES,
         pages=[] if result is None else _pages(result.total, limit, offset),
         url=lambda **changes: _list_url({**state, "f": "html"}, **changes), downloads=downloads,

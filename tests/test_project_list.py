@@ -139,6 +139,21 @@ def test_bad_filters_come_back_in_the_form_next_to_their_fields(tab, demo_server
     assert [e for e in tab.errors if "400" not in e] == []  # the browser logs the page's own status only
 
 
+@pytest.mark.parametrize(("query", "field"), [
+    ("street=nowhere", "street"), ("year=20x3", "year"), ("year=2015..2013", "year"),
+    ("department=nobody", "department"),
+    ("investment_min=-5", "investment_min"), ("investment_max=lots", "investment_max"), ("bbox=1,2,3", "bbox"),
+    ("polygon=POLYGON((120.7 31.3, 120.8 31.4))", "polygon"), ("category=parks", "category"),
+    ("status=sleeping", "status"), ("in_statement=maybe", "in_statement"), ("sortby=height", "sortby"),
+    ("limit=0", "limit"), ("offset=-1", "offset")])
+def test_every_bad_value_comes_back_as_the_form_with_its_message(client, query, field):
+    page = client.get(f"/projects?f=html&{query}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert re.search(rf'id="{field}-error" role="alert">[^<]+<', text)
+    assert '<form id="filters"' in text and 'id="project-table"' not in text
+
+
 @pytest.mark.parametrize("path", ["projects/2013-RIV-001", "projects/2013-POL-004", "collections/rivers/items/1",
                                   "collections/sluices/items/1", "collections/rivers/items?limit=30",
                                   "collections/rivers", "streets", "streets/LF/projects"])
