@@ -7,11 +7,11 @@ boundaries and the rest) are today's: they carry their own validity dates.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
@@ -43,6 +43,8 @@ def today() -> str:
 
 def utc_text(value: object) -> str:
     """A log time (SQLite's text or PostgreSQL's timestamptz) as UTC ISO text with milliseconds."""
+    if isinstance(value, str) and len(value) == 24 and value[10] == "T" and value[-1] == "Z":
+        return value  # already so: the GeoPackage keeps its times in this form
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -67,7 +69,7 @@ def entries(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS), dtype=object)
     frame["at"] = [utc_text(v) for v in frame["at"]]
     for column in ("before", "after"):
-        frame[column] = [json.loads(v) if isinstance(v, str) else v for v in frame[column]]
+        frame[column] = [orjson.loads(v) if isinstance(v, str) else v for v in frame[column]]
     frame["conditional"] = frame["conditional"].astype(bool)
     return frame
 
