@@ -34,7 +34,12 @@
       R.items("street_offices", { datetime: today }).then((fc) => L.geoJSON(fc, {
         style: { color: "#4a5568", weight: 1.5, dashArray: "4 3", fill: false },
         interactive: opts.labels,
-        onEachFeature: (f, layer) => { if (opts.labels) { layer.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "street" }); } },
+        onEachFeature: (f, layer) => {
+          if (opts.labels) { // named in the page's script when the page gives the names (options.names: code → name)
+            const name = (opts.names && opts.names[f.properties.code]) || f.properties.name;
+            layer.bindTooltip(name, { permanent: true, direction: "center", className: "street" });
+          }
+        },
       }).addTo(group)),
       ...water,
     ]).then((layers) => layers[0].getBounds());

@@ -249,7 +249,7 @@
   }
   document.getElementById("street").addEventListener("change", zoomToStreet);
 
-  Promise.all([API.basemap(map, R.basemap, base, { labels: true }), loadStreets()]).then(([park]) => {
+  Promise.all([API.basemap(map, R.basemap, base, { labels: true, names: R.streets }), loadStreets()]).then(([park]) => {
     parkBounds = park || L.latLngBounds(Object.values(streetBounds).flatMap((b) => [b.getSouthWest(), b.getNorthEast()]));
     zoomToStreet();
     const drawing = drawProjects();
