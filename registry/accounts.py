@@ -8,6 +8,7 @@ of their lead department; an admin does everything, including accounts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -26,7 +27,14 @@ from .store.edits import Author
 ROLES = model.ROLES
 _NAME = re.compile(r"[^\s:/\\]{1,64}")  # no ':' (HTTP Basic splits on it), no spaces or path separators
 _HASHER = PasswordHasher()
-_NO_SUCH_HASH = _HASHER.hash(secrets.token_urlsafe(16))  # verified for unknown names, so they take as long
+
+
+@functools.cache
+def _no_such_hash() -> str:
+    """A hash verified for unknown names, so that they take as long (made on first sign-in, not at import:
+    every command imports this module)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def authenticate_password(store: Store, name: str, password: str) -> User | None
     found = _records(rows[rows["name"] == name])
     stored = found[0]["password_hash"] if found else None
     try:
-        _HASHER.verify(stored or _NO_SUCH_HASH, password)
+        _HASHER.verify(stored or _no_such_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     user = _user(found[0]) if stored else None
