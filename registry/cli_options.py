@@ -7,7 +7,8 @@ import getpass
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 import click
@@ -80,6 +81,18 @@ def print_csv(header: list[str], rows: list[list[object]]) -> None:
     stream = click.get_binary_stream("stdout")
     write_csv(stream, rows_table(header, rows), bom=_is_regular_file(stream))
     stream.flush()
+
+
+def suffix_in(formats: Iterable[str]) -> Callable[[click.Context, click.Parameter, Path], Path]:
+    """A click callback checking that an output file's suffix names one of ``formats`` (the format is read from it)."""
+    names = list(formats)
+
+    def check(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+        if value.suffix.lower().lstrip(".") not in names:
+            raise click.BadParameter(f"{value.name}: the file name must end in "
+                                     f"{', '.join('.' + f for f in names)}", ctx=ctx, param=param)
+        return value
+    return check
 
 
 def _is_regular_file(stream: BinaryIO) -> bool:

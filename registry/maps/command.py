@@ -9,18 +9,10 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import STORE_OPTION, filter_options, query_params, use_registry_script
+from ..cli_options import STORE_OPTION, filter_options, query_params, suffix_in, use_registry_script
 from ..store import read_store
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
 from .style import DPI_RANGE
-
-
-def _format_of(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Check the output file's suffix names a format the maps are written in."""
-    if value.suffix.lower().lstrip(".") not in FORMATS:
-        raise click.BadParameter(f"{value.name}: the file name must end in "
-                                 f"{', '.join('.' + f for f in FORMATS)}", ctx=ctx, param=param)
-    return value
 
 
 @click.command("map")
@@ -31,7 +23,7 @@ def _format_of(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
 @click.option("--theme", type=click.Choice(list(THEMES)), default=None,
               help="Instead a choropleth of the street offices by investment (萬元) or project count.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              callback=_format_of, help="Output file: .png, .svg or .pdf.")
+              callback=suffix_in(FORMATS), help="Output file: .png, .svg or .pdf.")
 @click.option("--dpi", type=click.IntRange(*DPI_RANGE), default=150, show_default=True, help="PNG resolution.")
 @click.option("--title", default=None, help="Map title (default: one naming the map's subject).")
 def map_command(store: str | None, by: str | None, theme: str | None, out: Path, dpi: int, title: str | None,

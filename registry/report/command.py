@@ -10,25 +10,17 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import STORE_OPTION, choose_lang, use_registry_script
+from ..cli_options import STORE_OPTION, choose_lang, suffix_in, use_registry_script
 from ..store import open_store, read_store, store_location
 from . import SUMMARY_TEXT_KEY
+from .assessment import FORMATS as ASSESSMENT_FORMATS
 from .document import FORMATS, render
-
-
-def document_format(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Check ``--out`` names a document format by its suffix (.html, .pdf, .docx, .md)."""
-    if value.suffix.lower().lstrip(".") not in FORMATS:
-        raise click.BadParameter(f"{value.name}: the file name must end in "
-                                 f"{', '.join('.' + f for f in FORMATS)}", ctx=ctx, param=param)
-    return value
-
 
 LANG_OPTION = click.option("--lang", default=None, expose_value=False,
                            callback=lambda _ctx, _param, value: choose_lang(value),
                            help="Script of the document: zh-Hans or zh-Hant (default: the registry's).")
 OUT_OPTION = click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                          callback=document_format, help="Output file: .html, .pdf, .docx or .md.")
+                          callback=suffix_in(FORMATS), help="Output file: .html, .pdf, .docx or .md.")
 
 
 @click.group("report")
@@ -75,16 +67,6 @@ def bulletin_command(store: str | None, as_of: str | None, since: str | None, ou
     click.echo(f"wrote {out} ({len(data):,} bytes): {doc.title}")
 
 
-def assessment_format(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Check ``--out`` names an assessment format by its suffix (.xlsx or a document format)."""
-    from .assessment import FORMATS as WRITTEN
-
-    if value.suffix.lower().lstrip(".") not in WRITTEN:
-        raise click.BadParameter(f"{value.name}: the file name must end in "
-                                 f"{', '.join('.' + f for f in WRITTEN)}", ctx=ctx, param=param)
-    return value
-
-
 @report_command.command("assessment")
 @STORE_OPTION
 @click.option("--year", type=int, required=True, help="The year of the responsibility statement assessed.")
@@ -92,7 +74,7 @@ def assessment_format(ctx: click.Context, param: click.Parameter, value: Path) -
               help="Judge the registry as recorded on this date, YYYY-MM-DD (default: the registry's data date).")
 @LANG_OPTION
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              callback=assessment_format, help="Output file: .xlsx, .html, .pdf, .docx or .md.")
+              callback=suffix_in(ASSESSMENT_FORMATS), help="Output file: .xlsx, .html, .pdf, .docx or .md.")
 def assessment_command(store: str | None, year: int, as_of: str | None, out: Path) -> None:
     """The assessment (考核) of the lead departments: their statement projects of the year completed on time."""
     from .assessment import compute
