@@ -614,7 +614,8 @@ def document(root: str) -> dict:
     paths["/collections/{collectionId}/items/{featureId}"]["get"]["responses"]["200"]["headers"]["ETag"] = _TAG
     for path, operations in _edit_paths(collection_id, feature_id, project_id).items():
         paths[path].update(operations)
-    problem = {PROBLEM: {"schema": _ref("schemas", "Problem")}}
+    # An error is an RFC 7807 problem, or for a browser (f=html, or HTML preferred) a page saying the same.
+    problem = {PROBLEM: {"schema": _ref("schemas", "Problem")}, **_html()}
     refusals = {401: "No or wrong credentials (Bearer token, or Basic with the token as password).",
                 403: "The account may not change this (a viewer; another department's project).",
                 412: "If-Match names another version: the body and ETag are the current version's.",

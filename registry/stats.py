@@ -122,7 +122,8 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
     measures = measures.groupby(["project_id", "street"], as_index=False)["measure"].sum()
     totals = measures[measures["street"] == "__total__"].set_index("project_id")["measure"]
     inside = measures[(measures["street"] != "__total__") & (measures["measure"] > 0)].copy()
-    inside["share"] = (inside["measure"] / inside["project_id"].map(totals)).round(_SHARE_DIGITS).clip(upper=1.0)
+    whole = inside["project_id"].map(totals).astype(float)  # float even when empty (no street on that date)
+    inside["share"] = (inside["measure"].astype(float) / whole).round(_SHARE_DIGITS).clip(upper=1.0)
     # Rounded shares of a project lying wholly in streets may miss 1 by a few 1e-9: that residue goes
     # to its largest share, so "outside" holds only real parts outside (more than 1 ppm).
     residual = (1.0 - inside.groupby("project_id")["share"].sum()).round(_SHARE_DIGITS)

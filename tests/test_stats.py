@@ -117,3 +117,9 @@ def test_cli_stats_csv_has_a_header_and_rows(demo_path):
     rows = list(csv.reader(lines))
     assert rows[0][:3] == ["year", "projects", "investment_yuan"]
     assert [row[0] for row in rows[1:]] == ["2013", "2014", "2015"]
+
+
+def test_statistics_as_of_a_day_long_before_the_registry_count_nothing(client):
+    for day in ("1990-01-01", "0251-07-26"):  # a year under 1000 once compared as text after every later one
+        answer = client.get(f"/stats?by=street&as_of={day}").get_json()
+        assert answer["rows"] == [] and answer["totals"]["projects"] == 0

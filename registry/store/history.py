@@ -26,14 +26,20 @@ LOG_COLUMNS = ("change_id", "at", "who", "department", "operation", "layer", "pr
                "conditional", "reason", "before", "after")
 
 
+def _log_time(moment: datetime) -> str:
+    """A whole second as the log's UTC text; the year zero-padded (strftime leaves year 251 as "251", which
+    would sort after every year from 1000 on)."""
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.000Z"
+
+
 def day_end_utc(day: str) -> str:
     """The first instant after ``day`` (YYYY-MM-DD) in Asia/Shanghai, as the log's UTC text."""
-    return (datetime.fromisoformat(day) + timedelta(days=1) - SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return _log_time(datetime.fromisoformat(day) + timedelta(days=1) - SHANGHAI)
 
 
 def day_start_utc(day: str) -> str:
     """The start of ``day`` (YYYY-MM-DD) in Asia/Shanghai, as the log's UTC text (for backdated entries)."""
-    return (datetime.fromisoformat(day) - SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return _log_time(datetime.fromisoformat(day) - SHANGHAI)
 
 
 def today() -> str:
