@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, str]] = []
     if not path.exists():
         timed("make the registry (once)", rows, lambda: make_registry(path, args.projects, args.seed))
+    GeoPackageStore.upgrade(path)  # one kept from an older version is brought to this one's schema
     with script.use("zh-Hans"), read_store(str(path)) as view:
         n = len(view.projects())
         timed("bulletin of today's state: compute (no rebuild)", rows,
