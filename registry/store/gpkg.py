@@ -221,9 +221,8 @@ class GeoPackageStore(Store):
                 return None
             project_ids = sorted({pid for _, layer, pid, _ in changes if layer == "projects"})
             projects = _read_projects(con, project_ids) if project_ids else None
-            texts = dict(zip(state.projects["project_id"], state.projects["project_id"]))
             found = {name: np.array(sorted(f), dtype=np.int64) for name, f in fids.items()}
-            rows = {name: _read_layer(con, names[name], texts, f) for name, f in found.items()}
+            rows = {name: _read_layer(con, names[name], {}, f) for name, f in found.items()}
             last_change = max((c[0] for c in changes), default=state.last_change)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
@@ -489,8 +488,10 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
     frame["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=model.STORAGE_EPSG)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
     # Build lazily made structures now, once, rather than racing for them in several threads later:
-    # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up.
-    frame.sindex.query(shapely.box(0, 0, 0, 0))
+    # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up. (A few
+    # changed rows need no tree: ``LayerFrames`` keeps them in one of its own.)
+    if fids is None:
+        frame.sindex.query(shapely.box(0, 0, 0, 0))
     index.get_indexer(index[:1])
     return frame
 
