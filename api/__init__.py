@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from typing import Any
 
 from flask import Flask, Response, request
@@ -23,10 +24,25 @@ from registry.store import open_store, store_location
 
 from .http import release_store
 
+START_WAIT_S = 20  # how long a starting worker waits for its database (under gunicorn's 30 s boot timeout)
 RETRY_AFTER_S = 10  # what a 503 asks a client to wait: about the time a store connection is waited for
 # Registry errors that are not a bad request: (kind, HTTP status, title); the rest answer 400.
 _ERROR_STATUS = ((NotFound, 404, "Not Found"), (Forbidden, 403, "Forbidden"), (Conflict, 412, "Precondition Failed"))
 _ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _open_store(location: str):
+    """Open the store, waiting up to START_WAIT_S for a database that cannot be reached yet (a worker that
+    starts while PostgreSQL restarts would otherwise fail to boot, and gunicorn then stops the whole server);
+    a store that is wrong (no such file, not a registry) fails at once."""
+    deadline = time.monotonic() + START_WAIT_S
+    while True:
+        try:
+            return open_store(location)
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -43,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     tiles = " ".join([app.config["REGISTRY_TILE_ORIGIN"] or "", *basemap_origins(app.config["REGISTRY_BASEMAP"])])
     policy = content_security_policy(tiles.strip() or None)
-    app.extensions["registry_store"] = open_store(app.config["REGISTRY_STORE"])
+    app.extensions["registry_store"] = _open_store(app.config["REGISTRY_STORE"])
     app.json.ensure_ascii = False
 
     from . import auth, browser_edit, dashboard, i18n, ogc, registry_api, reports, webmap
