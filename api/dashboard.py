@@ -7,15 +7,15 @@ The figures are ``registry.overview``'s; this module only renders them.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from registry import numbers, palette, script
 from registry.i18n import gettext
 from registry.overview import overview
+from registry.store.base import per_revision
 
 from .http import HTML, JSON, html_response, problem, store
 
@@ -48,8 +48,7 @@ def page_url(endpoint: str, **changes: Any) -> str:
 
 def dashboard(landing: dict) -> Response:
     """The dashboard for browsers at ``/``: the OGC landing document's links and the programme's figures."""
-    figures = _figures(current_app.config["REGISTRY_STORE"], store().revision(), tuple(sorted(request.args.items())),
-                       script.current(), dt.date.today().isoformat())
+    figures = _figures(tuple(sorted(request.args.items())))
     chart_data = {"groups": figures["groups"], "lang": script.current(),
                   "colours": {"category": palette.CATEGORY_COLOURS, "status": palette.STATUS_COLOURS},
                   "boundaries": figures["boundaries"],
@@ -63,12 +62,12 @@ def dashboard(landing: dict) -> Response:
                          list_url=lambda **c: page_url("registry.projects", f="html", **c))
 
 
-@lru_cache(maxsize=64)
-def _figures(_location: str, _revision: str, args: tuple[tuple[str, str], ...], _script: str, _today: str) -> dict:
+def _figures(args: tuple[tuple[str, str], ...]) -> dict:
     """The dashboard's figures, kept per registry revision (every write moves it on), filters, script and day (the
     default judgement and boundary date): on 100,000 features they take about 2 s to compute and change only when
     the registry does. The result is only read."""
-    return overview(store(), dict(args))
+    key = ("dashboard", args, script.current(), dt.date.today().isoformat())
+    return per_revision(store(), key, lambda: overview(store(), dict(args)))
 
 
 @bp.get("/downloads")
