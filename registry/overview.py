@@ -118,7 +118,7 @@ def attention(projects: pd.DataFrame, on: str) -> list[dict]:
     flagged = projects[late | progress.delayed(projects)]
     rows = output.records(*output.with_labels(flagged.assign(overdue=late[flagged.index]),
                                               [*_ATTENTION_COLUMNS, "overdue"]))
-    finish = pd.to_datetime(pd.Series([r["planned_finish"] for r in rows], dtype=object), errors="coerce")
+    finish = progress.dates(pd.Series([r["planned_finish"] for r in rows], dtype=object))
     for row, day in zip(rows, finish):
         row["days_overdue"] = int((pd.Timestamp(on) - day).days) if row["overdue"] and pd.notna(day) else None
     return sorted(rows, key=lambda r: (r["planned_finish"] or "", r["project_id"]))

@@ -25,14 +25,15 @@ def reference_date(as_of: str | None, meta: Mapping[str, str]) -> str:
     return meta.get("data_date") or dt.date.today().isoformat()
 
 
-def _dates(values: pd.Series) -> pd.Series:
+def dates(values: pd.Series) -> pd.Series:
+    """ISO date text (None or unreadable: NaT) as timestamps, for comparing dates."""
     return pd.to_datetime(values.astype(object).where(values.notna(), None), errors="coerce", format="ISO8601")
 
 
 def overdue(projects: pd.DataFrame, on: str) -> pd.Series:
     """True where the planned finish is before ``on`` and the project is not completed, under
     long-term management or cancelled."""
-    finish = _dates(projects["planned_finish"])
+    finish = dates(projects["planned_finish"])
     return (finish < pd.Timestamp(on)).fillna(False).astype(bool) & ~projects["status"].isin(CLOSED_STATUSES)
 
 
@@ -44,7 +45,7 @@ def delayed(projects: pd.DataFrame) -> pd.Series:
 def elapsed_pct(projects: pd.DataFrame, on: str) -> pd.Series:
     """The share of planned time (planned start to planned finish) elapsed on ``on``, in percent, 0 to 100;
     NaN where either date is missing."""
-    start, finish = _dates(projects["planned_start"]), _dates(projects["planned_finish"])
+    start, finish = dates(projects["planned_start"]), dates(projects["planned_finish"])
     span = (finish - start).dt.days.astype(float)
     done = (pd.Timestamp(on) - start).dt.days.astype(float)
     share = np.where(span > 0, done / span.where(span > 0), np.where(done >= 0, 1.0, 0.0))
@@ -63,7 +64,7 @@ def traffic_light(projects: pd.DataFrame, on: str) -> pd.Series:
     """grey: not started and not due to (or cancelled); green: under 10 points behind; yellow: 10 to 30
     points behind, inclusive; red: more than 30 behind, or overdue."""
     behind = points_behind(projects, on)
-    start = _dates(projects["planned_start"])
+    start = dates(projects["planned_start"])
     progress = projects["progress_pct"].astype(float).fillna(0.0)
     not_due = projects["status"].eq("planned") & progress.eq(0.0) & ~(start <= pd.Timestamp(on)).fillna(False)
     light = np.select([projects["status"].eq("cancelled") | not_due,

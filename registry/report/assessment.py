@@ -44,10 +44,10 @@ class Assessment:
 def outcome(projects: pd.DataFrame) -> pd.Series:
     """Each project's outcome: on_time or late when it has an actual finish (judged against the original
     planned finish, or the planned finish where no original is recorded), else cancelled, delayed or open."""
-    finish = pd.to_datetime(projects["actual_finish"], errors="coerce", format="ISO8601")
+    finish = progress.dates(projects["actual_finish"])
     baseline = projects["planned_finish_original"].where(projects["planned_finish_original"].notna(),
                                                          projects["planned_finish"])
-    due = pd.to_datetime(baseline, errors="coerce", format="ISO8601")
+    due = progress.dates(baseline)
     finished = finish.notna() & projects["status"].isin(("completed", "long_term_management"))
     values = pd.Series("open", index=projects.index, dtype=object)
     values[projects["status"].eq("cancelled")] = "cancelled"
