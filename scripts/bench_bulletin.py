@@ -5,8 +5,8 @@
 The registry is made once in ``--workdir`` by ``scripts/make_synthetic.py``'s ``build`` (about ten features a
 project), registered on 2025-06-30 (``OGR_CURRENT_DATE`` backdates its change log), and then a month of work is
 recorded on 2025-12-01: progress for every in-progress and delayed project. The bulletin is computed as of
-the registry's data date (2025-12-31, so the store rebuilds that state from its change log, and the state of
-2025-11-15 for the change since then; both timed apart) and rendered as HTML, Markdown, DOCX and PDF. Each step
+the registry's data date (2025-12-31, so its projects are rebuilt from the change log's project entries, and
+those of 2025-11-15 for the change since then; both timed apart) and rendered as HTML, Markdown, DOCX and PDF. Each step
 is timed; the totals (the store's reads, the computation, the document and one format) are judged against the
 target. The bulletin of today's state (no rebuild) is timed as well.
 """
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
               lambda: bulletin.compute(view, history.today()), f"{n:,} projects")
         on = view.meta()["data_date"]
         for day in (on, SINCE):  # the store's as-of reads, kept per revision: compute below finds them made
-            timed(f"store: the registry as recorded on {day}", rows, lambda day=day: history.as_of(view, day),
-                  "rebuilt from the change log")
+            timed(f"store: the projects as recorded on {day}", rows,
+                  lambda day=day: history.projects_as_of(view, day), "rebuilt from the change log")
         made = timed("bulletin: compute (as of the data date, since)", rows,
                      lambda: bulletin.compute(view, None, SINCE), f"{n:,} projects")
         doc = timed("bulletin: build the document", rows, lambda: bulletin.build(made, view),
@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         judged = timed(f"assessment {year}: compute", rows, lambda: assessment.compute(view, year))
         timed(f"assessment {year}: xlsx", rows, lambda: assessment.render(judged, view, "xlsx"))
     steps = {label: seconds for label, seconds, _ in rows}
-    html_total = sum(steps[k] for k in (f"store: the registry as recorded on {on}",
-                                        f"store: the registry as recorded on {SINCE}",
+    html_total = sum(steps[k] for k in (f"store: the projects as recorded on {on}",
+                                        f"store: the projects as recorded on {SINCE}",
                                         "bulletin: compute (as of the data date, since)",
                                         "bulletin: build the document", "bulletin: render html"))
     pdf_total = html_total - steps["bulletin: render html"] + steps["bulletin: render pdf again (WeasyPrint loaded)"]
-    reads = steps[f"store: the registry as recorded on {on}"] + steps[f"store: the registry as recorded on {SINCE}"]
+    reads = steps[f"store: the projects as recorded on {on}"] + steps[f"store: the projects as recorded on {SINCE}"]
     rows += [("bulletin as HTML, in all", html_total, f"target < {TARGET_S:.0f} s; {reads:.2f} s of it the store's"),
              ("bulletin as PDF, in all (WeasyPrint loaded)", pdf_total, f"target < {TARGET_S:.0f} s")]
     width = max(len(label) for label, _, _ in rows)

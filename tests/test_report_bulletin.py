@@ -17,7 +17,7 @@ import pytest
 from registry import editing, model, script
 from registry.cli import main
 from registry.report import assessment, bulletin, document
-from registry.store import Author, Batch, GeoPackageStore, read_store
+from registry.store import Author, Batch, GeoPackageStore, history, read_store
 from registry.store.history import day_start_utc
 
 from .conftest import project
@@ -141,6 +141,19 @@ def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_
     assert after.departments.loc[PLANNING, "finished_change"] == \
         after.departments.loc[PLANNING, "finished"] - before.departments.loc[PLANNING, "finished"]
     assert "2013-POL-004" in before_text and "2013-POL-004" not in after_text
+
+
+def test_the_projects_as_of_a_day_are_those_of_the_registry_rebuilt_as_of_that_day(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    editing.patch_project(store, "2013-POL-004", {"status": "completed", "actual_finish": "2014-03-28",
+                                                  "progress_pct": 100},
+                          Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
+    with read_store(str(demo_copy)) as view:
+        for day in ("2013-05-19", "2013-10-01", "2014-03-27", "2014-03-28", "2014-06-30"):
+            pd.testing.assert_frame_equal(history.projects_as_of(view, day), history.as_of(view, day).projects(),
+                                          check_index_type=False, obj=day)
+        assert history.projects_as_of(view, "2014-03-28").set_index("project_id").loc["2013-POL-004", "status"] \
+            == "completed"
 
 
 def _cli_bulletin(store, *args: str) -> str:

@@ -87,7 +87,7 @@ def compute(view: Reader, year: int, as_of: str | None = None) -> Assessment:
     """The assessment of ``year``'s statement projects in the registry ``view`` reads, as recorded by the end of
     ``as_of`` (default its data date)."""
     on = progress.reference_date(parse_date(as_of) if as_of else None, view.meta())
-    projects = history.as_of(view, on).projects()
+    projects = history.projects_as_of(view, on)
     chosen = projects[(projects["year"] == int(year)) & projects["in_statement"].astype(bool)]
     chosen = chosen.assign(**{DEPARTMENT: chosen[DEPARTMENT].fillna(UNASSIGNED)}, outcome=outcome(chosen))
     return Assessment(int(year), on, chosen, departments(chosen))

@@ -149,14 +149,14 @@ def compute(view: Reader, as_of: str | None = None, since: str | None = None) ->
     """The bulletin of the registry ``view`` reads as recorded by the end of ``as_of`` (default its data date)
     and judged on that day, with the change since ``since`` (the same, as recorded and judged then) if given."""
     on = progress.reference_date(parse_date(as_of) if as_of else None, view.meta())
-    standing = judge(history.as_of(view, on).projects(), on)
+    standing = judge(history.projects_as_of(view, on), on)
     table = departments(standing)
     before = None
     if since:
         since = parse_date(since, "since")
         if since >= on:
             raise ValidationError(f"since must be a date before the bulletin's date {on}, got {since}", param="since")
-        before = departments(judge(history.as_of(view, since).projects(), since))
+        before = departments(judge(history.projects_as_of(view, since), since))
         table = with_change(table, before)
     return Bulletin(on, since, standing, table, before)
 

