@@ -224,7 +224,8 @@ class Writer(ABC):
 
     @abstractmethod
     def load(self, project_ids: Sequence[str]) -> Records:
-        """The stored records of these projects (ids not stored are left out)."""
+        """The stored records of these projects (ids not stored are left out), with the layers holding their
+        features."""
 
     @abstractmethod
     def apply(self, changes: edits.Plan) -> None:

@@ -48,7 +48,7 @@ class Author:
 @dataclass
 class Records:
     """Projects (one row each, with their version) and their features by layer (indexed by fid; a feature
-    still to be created has a negative fid)."""
+    still to be created has a negative fid). A layer holding none of the projects' features may be left out."""
 
     projects: pd.DataFrame
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
@@ -110,6 +110,15 @@ def feature_rows(rows: list[tuple]) -> gpd.GeoDataFrame:
     return frame
 
 
+def layer_rows(rows: list[tuple]) -> dict[str, gpd.GeoDataFrame]:
+    """Stored feature rows ``(layer, fid, project_id, name, version, WKB)`` of several layers (read in one
+    statement) as ``Records.features`` holds them: a frame per layer that has rows; layers without are left out."""
+    by_layer: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_layer.setdefault(row[0], []).append(row[1:])
+    return {layer: feature_rows(found) for layer, found in sorted(by_layer.items())}
+
+
 def new_fids(count: int, taken: Sequence[int] = ()) -> np.ndarray:
     """Placeholder fids (negative, unused in ``taken``) for features still to be created."""
     low = min([0, *[int(f) for f in taken]])
@@ -164,16 +173,15 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
 def plan(before: Records, after: Records) -> Plan:
     """The rows that differ between the records before and after (attributes compared value by value,
     geometry by its WKB); rows equal in both are not written, so they keep their version."""
-    old = before.projects.set_index("project_id", drop=False)
-    new = after.projects.set_index("project_id", drop=False)
-    delete_projects = [i for i in old.index if i not in new.index]
-    inserted = new[~new.index.isin(old.index)]
-    common = new.index[new.index.isin(old.index)]
+    old_ids, new_ids = pd.Index(before.projects["project_id"]), pd.Index(after.projects["project_id"])
+    delete_projects = old_ids[~old_ids.isin(new_ids)].tolist()
+    at = old_ids.get_indexer(new_ids)  # each project after: its row before, -1 if new
+    stored = np.flatnonzero(at >= 0)
     columns = list(model.PROJECT_COLUMNS)
-    was, now = old.loc[common, columns].astype(object), new.loc[common, columns].astype(object)
-    was, now = was.where(was.notna(), None).to_numpy(), now.where(now.notna(), None).to_numpy()
-    changed = (was != now).any(axis=1) if len(common) else np.zeros(0, bool)
-    updated = new.loc[common[changed]]
+    was = before.projects[columns].to_numpy(dtype=object, na_value=None)[at[stored]]
+    now = after.projects[columns].to_numpy(dtype=object, na_value=None)[stored]
+    changed = stored[(was != now).any(axis=1)] if len(stored) else stored
+    inserted, updated = after.projects.iloc[np.flatnonzero(at < 0)], after.projects.iloc[changed]
     delete_features, insert_features, update_features = {}, {}, {}
     for layer in sorted(set(before.features) | set(after.features)):
         if before.features.get(layer) is after.features.get(layer):

@@ -11,6 +11,7 @@ the rows the change log names, and after anyone else's the file is read whole ag
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sqlite3
 import tempfile
@@ -33,7 +34,7 @@ from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_sc
 from .edits import VERSION, Author, Plan, Records
 from .frames import FrameSnapshot, State
 from .history import LOG_COLUMNS, entries, log_filter, utc_text
-from .rows import iso_dates, project_column_sql, sql_values, typed_projects
+from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
 GEOMETRY_COLUMN = "geom"
@@ -343,17 +344,11 @@ class _Writer(Writer):
 
     def load(self, project_ids: Sequence[str]) -> Records:
         self._ids(project_ids)
-        con = self.con
-        columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
-        projects = typed_projects(pd.read_sql_query(
-            f'SELECT {columns} FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids) '
-            'ORDER BY project_id', con))
-        features = {}
-        for layer in model.PROJECT_LAYERS:
-            rows = con.execute(f'SELECT fid, project_id, name, version, {_WKB} FROM "{layer.name}" '
-                               'WHERE project_id IN (SELECT project_id FROM batch_ids) ORDER BY fid').fetchall()
-            features[layer.name] = edits.feature_rows(rows)
-        return Records(projects, features)
+        projects = _read_projects(self.con, [str(i) for i in project_ids])
+        selects = " UNION ALL ".join(
+            f"SELECT '{layer.name}', fid, project_id, name, version, {_WKB} FROM \"{layer.name}\" "
+            "WHERE project_id IN (SELECT project_id FROM batch_ids)" for layer in model.PROJECT_LAYERS)
+        return Records(projects, edits.layer_rows(self.con.execute(f"{selects} ORDER BY 1, 2").fetchall()))
 
     def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
         self._ids(project_ids)
@@ -439,12 +434,13 @@ def _counted(revision: str) -> tuple[int | None, str]:
 
 
 def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """The projects table's rows (all, or those ids) by project_id, typed as every reader gets them."""
+    """The projects table's rows (all, or those ids: passed as one JSON array, so any number fits) by project_id,
+    typed as every reader gets them."""
     columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
-    where = "" if project_ids is None else f'WHERE "project_id" IN ({", ".join("?" * len(project_ids))})'
-    rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY "project_id"',
-                       list(project_ids or ())).fetchall()
-    projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+    where, params = ("", ()) if project_ids is None else \
+        ('WHERE "project_id" IN (SELECT value FROM json_each(?))', (json.dumps(list(project_ids)),))
+    rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY "project_id"', params).fetchall()
+    projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
     projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
     return projects
 

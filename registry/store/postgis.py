@@ -44,7 +44,7 @@ from .base import (
 )
 from .edits import VERSION, Author, Plan, Records
 from .history import LOG_COLUMNS, entries, log_filter
-from .rows import iso_dates, project_column_sql, sql_values, typed_projects
+from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
 _PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision", "date": "date", "bool": "boolean"}
@@ -232,14 +232,14 @@ class _Writer(Writer):
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
         rows = self.con.execute(f'SELECT {columns}, version FROM projects WHERE project_id = ANY(%s) '
                                 'ORDER BY project_id FOR UPDATE', (ids,)).fetchall()
-        projects = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+        projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
         projects[VERSION] = projects[VERSION].astype("int64")
-        features = {}
+        rows = []  # one statement per layer: PostgreSQL locks no rows of a UNION
         for layer in model.PROJECT_LAYERS:
-            rows = self.con.execute(f'SELECT fid, project_id, name, version, ST_AsBinary(geom) FROM "{layer.name}" '
-                                    'WHERE project_id = ANY(%s) ORDER BY fid FOR UPDATE', (ids,)).fetchall()
-            features[layer.name] = edits.feature_rows(rows)
-        return Records(projects, features)
+            rows += self.con.execute(f'SELECT %s, fid, project_id, name, version, ST_AsBinary(geom) FROM '
+                                     f'"{layer.name}" WHERE project_id = ANY(%s) ORDER BY fid FOR UPDATE',
+                                     (layer.name, ids)).fetchall()
+        return Records(projects, edits.layer_rows(rows))
 
     def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
         rows = self.con.execute("SELECT project_id, category FROM projects WHERE project_id = ANY(%s)",
@@ -337,7 +337,7 @@ class PostGISSnapshot(Snapshot):
     def _load_projects(self) -> pd.DataFrame:
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
         rows = self._rows(f'SELECT {columns}, version FROM "projects" ORDER BY project_id')
-        frame = typed_projects(pd.DataFrame(rows, columns=[*model.PROJECT_COLUMNS, VERSION], dtype=object))
+        frame = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
         frame[VERSION] = frame[VERSION].astype("int64")
         return frame
 

@@ -6,6 +6,8 @@ same frames, so these helpers live once, here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -35,7 +37,7 @@ def project_column_sql(field: model.Field, sql_type: str, check: str | None = No
 
 def sql_values(series: pd.Series) -> list[object]:
     """Column values as SQL parameters: None for missing, plain ints/floats/strings."""
-    values = series.astype(object).where(series.notna(), None).tolist()
+    values = series.to_numpy(dtype=object, na_value=None).tolist()
     if series.dtype != object:  # numpy's own types become Python's on the way to object
         return values
     return [v.item() if isinstance(v, np.generic) else v for v in values]
@@ -51,22 +53,33 @@ def iso_dates(series: pd.Series) -> pd.Series:
 
 
 def typed_projects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the projects table's columns the model's pandas types (dates stay ISO strings; missing text is None).
+    """Give the projects table's columns the model's pandas types (dates stay ISO strings; missing text is None)."""
+    return typed_rows(frame.to_numpy(dtype=object), list(frame.columns), frame.index)
+
+
+def typed_rows(rows: Sequence[tuple] | np.ndarray, columns: Sequence[str],
+               index: pd.Index | None = None) -> pd.DataFrame:
+    """Rows of the projects table (tuples in ``columns``' order, as a driver returns them) as ``typed_projects``
+    gives them; columns that are not project fields stay as read.
 
     Built column by column in NumPy and made a frame once: an edit loads one project's row twice, and pandas'
     per-column conversions cost more than the row's SQL.
     """
-    data = {name: frame[name] for name in frame.columns}
-    for field in model.PROJECT_FIELDS:
-        values = frame[field.name].to_numpy(dtype=object)
-        if field.kind == "bool":
-            data[field.name] = values.astype(bool)
-        elif field.kind == "integer":
-            data[field.name] = np.asarray(values, dtype=np.int64) if field.required else pd.array(values, dtype="Int64")
-        elif field.kind == "real":
-            data[field.name] = np.asarray(values, dtype=np.float64)
+    values = np.empty((len(rows), len(columns)), dtype=object)
+    if len(rows):
+        values[:] = rows
+    data = {}
+    for j, name in enumerate(columns):
+        field, column = model.FIELD_BY_NAME.get(name), values[:, j]
+        kind = field.kind if field is not None else None
+        if kind == "bool":
+            data[name] = column.astype(bool)
+        elif kind == "integer":
+            data[name] = np.asarray(column, dtype=np.int64) if field.required else pd.array(column, dtype="Int64")
+        elif kind == "real":
+            data[name] = np.asarray(column, dtype=np.float64)
         else:
-            values = values.copy()
-            values[pd.isna(values)] = None
-            data[field.name] = pd.Series(values, index=frame.index, dtype=object)  # pandas would infer strings
-    return pd.DataFrame(data, index=frame.index, columns=frame.columns)
+            column = column.copy()
+            column[pd.isna(column)] = None
+            data[name] = pd.Series(column, index=index, dtype=object, copy=False)  # pandas would infer strings
+    return pd.DataFrame(data, index=index, columns=pd.Index(list(columns), dtype=object), copy=False)
