@@ -20,10 +20,17 @@ def largest_remainder(groups: np.ndarray, wholes: np.ndarray, shares: np.ndarray
     wholes = np.asarray(wholes, dtype="int64")
     raw = wholes * np.asarray(shares, dtype=float)
     base = np.floor(raw).astype("int64")
-    frame = pd.DataFrame({"group": groups, "frac": raw - base, "base": base, "order": np.arange(len(base))})
-    deficit = wholes - frame.groupby("group", sort=False)["base"].transform("sum").to_numpy()
-    rank = frame.sort_values(["group", "frac", "order"], ascending=[True, False, True]).groupby("group").cumcount()
-    return base + (rank.reindex(frame.index).to_numpy() < deficit).astype("int64")
+    codes = pd.factorize(np.asarray(groups))[0]
+    given = np.zeros(codes.max() + 1 if len(codes) else 0, dtype="int64")
+    np.add.at(given, codes, base)
+    deficit = wholes - given[codes]
+    # Rank of each row in its group by remainder, largest first (ties: the earlier row; lexsort is stable).
+    order = np.lexsort((base - raw, codes))
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    rank = np.empty(len(codes), dtype="int64")
+    rank[order] = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    return base + (rank < deficit).astype("int64")
 
 
 def investment_shares(frame: pd.DataFrame, projects: pd.DataFrame, layer: str) -> np.ndarray:

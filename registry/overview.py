@@ -36,14 +36,15 @@ def overview(view: Reader, args: Mapping[str, str]) -> dict:
     """
     query = replace(parse(args, view), limit=None, offset=0, sortby=(("project_id", True),))
     on = progress.reference_date(args.get("as_of"), view.meta())
-    grouped = statistics(view, query, list(GROUPS))
-    streets = statistics(view, query, "street").to_json()
     projects = find(view, query).projects
+    grouped = statistics(view, query, list(GROUPS), projects)
+    streets = statistics(view, query, "street", projects).to_json()
     return {
         "reference_date": on,
         "boundaries": query.as_of,
         "selection": query_caption(query),
-        "totals": {"projects": grouped.totals["projects"], "investment_yuan": grouped.to_json()["totals"]
+        "totals": {"projects": grouped.totals["projects"],
+                   "investment_yuan": Stats([], grouped.rows.iloc[:0], grouped.totals).to_json()["totals"]
                    ["investment_yuan"]},
         "groups": {**{key: _labelled(key, _marginal(grouped, key)) for key in GROUPS},
                    "street": _labelled("street", [{"street": r["street"], "projects": r["projects"],
@@ -89,21 +90,22 @@ def statement_progress(projects: pd.DataFrame) -> dict:
     """The responsibility statement's projects by category: how many, done, under way, delayed, not started."""
     chosen = model.name_labels("category", script.current())
     ours = projects[projects["in_statement"].fillna(False).astype(bool)]
+    counts = ours.groupby(["category", "status"]).size()  # one pass, not one per category
     rows = []
     for category in model.CATEGORIES:
-        mine = ours[ours["category"] == category.slug]
-        if len(mine):
-            rows.append({"key": category.slug, "label": chosen[category.slug], **_statuses(mine)})
-    return {"rows": rows, "totals": _statuses(ours),
+        if category.slug in counts.index.get_level_values(0):
+            rows.append({"key": category.slug, "label": chosen[category.slug], **_statuses(counts[category.slug])})
+    return {"rows": rows, "totals": _statuses(ours["status"].value_counts()),
             "beyond": int(projects["beyond_statement"].fillna(False).astype(bool).sum())}
 
 
-def _statuses(frame: pd.DataFrame) -> dict:
-    counts = frame["status"].value_counts()
+def _statuses(counts: pd.Series) -> dict:
+    """Projects, done, in progress, delayed and planned of a count of projects by status."""
+    total = int(counts.sum())
     done = int(counts.reindex(DONE_STATUSES, fill_value=0).sum())
-    return {"projects": len(frame), "done": done, "in_progress": int(counts.get("in_progress", 0)),
+    return {"projects": total, "done": done, "in_progress": int(counts.get("in_progress", 0)),
             "delayed": int(counts.get("delayed", 0)), "planned": int(counts.get("planned", 0)),
-            "done_pct": round(100.0 * done / len(frame), 1) if len(frame) else None}
+            "done_pct": round(100.0 * done / total, 1) if total else None}
 
 
 def _lights(projects: pd.DataFrame, on: str) -> dict[str, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -24,7 +25,7 @@ from .apportion import largest_remainder
 from .errors import ValidationError
 from .params import Query, parse
 from .query import find
-from .store import Store
+from .store import Store, per_revision
 from .streets import streets_as_of as streets_of
 
 GROUP_KEYS = {"street": "street", "category": "category", "year": "year", "status": "status",
@@ -83,82 +84,138 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
 
     Lines by length, polygons by area (both in EPSG:4549), points by count, over the features of the
     project's category layer; the rest of 1 is ``outside``, a project without features ``unlocated``.
+    Rows come by project_id, then street code. Each layer's measures in each street are kept per revision and
+    boundary version (``_layer_measures``), so another selection costs sums over arrays, not geometry.
     """
     streets = streets_of(store, as_of)
-    codes = list(streets["code"])
-    street_geoms = streets.geometry.values
-    street_metric = spatial.metric(street_geoms)
-    pieces = []
-    for category, group in projects.groupby("category"):
-        frame = store.features(category, project_ids=group["project_id"])
-        if frame.empty:
-            continue
-        geoms = frame.geometry.values
-        pids = frame["project_id"].to_numpy()
-        if model.CATEGORY_BY_SLUG[category].geometry_type == "Point":
-            total = np.ones(len(geoms))
-            for i, code in enumerate(codes):
-                inside = spatial.membership(geoms, street_geoms[i], list(street_geoms[:i]))
-                pieces.append(pd.DataFrame({"project_id": pids[inside], "street": code, "measure": 1.0}))
-        else:
-            measure = shapely.length if "Line" in model.CATEGORY_BY_SLUG[category].geometry_type else shapely.area
-            metric = spatial.metric(geoms)
-            total = measure(metric)
-            tree = shapely.STRtree(metric)
-            s_idx, f_idx = tree.query(street_metric, predicate="intersects")
-            # A feature wholly inside a street lies there by its whole measure; only those crossing a boundary
-            # are cut (on 100,000 features, 6 % crossing, statistics by street took 2.2 s instead of 3.9).
-            whole_s, whole_f = tree.query(street_metric, predicate="contains_properly")
-            whole = np.isin(s_idx * len(metric) + f_idx, whole_s * len(metric) + whole_f)
-            inside = total[f_idx]
-            inside[~whole] = measure(shapely.intersection(metric[f_idx[~whole]], street_metric[s_idx[~whole]]))
-            pieces.append(pd.DataFrame({"project_id": pids[f_idx], "street": np.array(codes, dtype=object)[s_idx],
-                                        "measure": inside}))
-        pieces.append(pd.DataFrame({"project_id": pids, "street": "__total__", "measure": total}))
-    if not pieces:
-        measures = pd.DataFrame(columns=["project_id", "street", "measure"])
-    else:
-        measures = pd.concat(pieces, ignore_index=True)
-    measures = measures.groupby(["project_id", "street"], as_index=False)["measure"].sum()
-    totals = measures[measures["street"] == "__total__"].set_index("project_id")["measure"]
-    inside = measures[(measures["street"] != "__total__") & (measures["measure"] > 0)].copy()
-    whole = inside["project_id"].map(totals).astype(float)  # float even when empty (no street on that date)
-    inside["share"] = (inside["measure"].astype(float) / whole).round(_SHARE_DIGITS).clip(upper=1.0)
+    codes = np.array(streets["code"], dtype=object)
+    ids = projects["project_id"].to_numpy(dtype=object)
+    rank = np.empty(len(ids), dtype=np.int64)  # each project's place in project_id order, the rows' order
+    rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    n_streets = len(codes)
+    inside_keys, inside_measures, totals, counts = [], [], np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
+    for category in pd.unique(projects["category"]):
+        layer = _layer_measures(store, category, streets)
+        at = pd.Index(ids).get_indexer(layer.project_ids)  # each feature's project among the selected (-1: none)
+        chosen = at >= 0
+        totals += np.bincount(at[chosen], weights=layer.totals[chosen], minlength=len(ids))
+        counts += np.bincount(at[chosen], minlength=len(ids))
+        mine = at[layer.piece_features]
+        keep = mine >= 0
+        inside_keys.append(mine[keep] * n_streets + layer.piece_streets[keep])
+        inside_measures.append(layer.piece_measures[keep])
+    keys = np.concatenate(inside_keys) if inside_keys else np.array([], dtype=np.int64)
+    pairs, where = np.unique(keys, return_inverse=True)
+    measure = np.bincount(where, weights=np.concatenate(inside_measures) if inside_measures else None,
+                          minlength=len(pairs)) if len(pairs) else np.array([])
+    positive = measure > 0
+    pairs, measure = pairs[positive], measure[positive]
+    at, street = pairs // n_streets, pairs % n_streets
+    share = np.minimum(np.round(measure / totals[at], _SHARE_DIGITS), 1.0)
+    # Rows by project_id, then street code (ties of the largest share below go to the first such row).
+    order = np.lexsort((np.argsort(np.argsort(codes, kind="stable"), kind="stable")[street], rank[at]))
+    at, street, share = at[order], street[order], share[order]
+    located = counts > 0
     # Rounded shares of a project lying wholly in streets may miss 1 by a few 1e-9: that residue goes
     # to its largest share, so "outside" holds only real parts outside (more than 1 ppm).
-    residual = (1.0 - inside.groupby("project_id")["share"].sum()).round(_SHARE_DIGITS)
-    residual = residual.reindex(totals.index, fill_value=1.0)
-    tiny = residual[residual.abs() <= _RESIDUE]
-    largest = inside.sort_values(["project_id", "share"], ascending=[True, False], kind="stable")
-    largest = largest.drop_duplicates("project_id")
-    largest = largest[largest["project_id"].isin(tiny.index)]
-    inside.loc[largest.index, "share"] += largest["project_id"].map(tiny).to_numpy()
-    outside = residual[residual > _RESIDUE]
-    rest = pd.DataFrame({"project_id": outside.index, "street": OUTSIDE, "share": outside.to_numpy()})
-    missing = projects.loc[~projects["project_id"].isin(totals.index), "project_id"]
-    unlocated = pd.DataFrame({"project_id": missing.to_numpy(), "street": UNLOCATED, "share": 1.0})
-    return pd.concat([inside[["project_id", "street", "share"]], rest, unlocated], ignore_index=True)
+    residual = np.round(1.0 - np.bincount(at, weights=share, minlength=len(ids)), _SHARE_DIGITS)
+    tiny = located & (np.abs(residual) <= _RESIDUE)
+    if len(at):
+        by_share = np.lexsort((-share, at))  # per project, its largest share first (stable: the first row)
+        first = by_share[np.r_[True, at[by_share][1:] != at[by_share][:-1]]]
+        first = first[tiny[at[first]]]
+        share[first] += residual[at[first]]
+    outside = np.flatnonzero(located & (residual > _RESIDUE))
+    outside = outside[np.argsort(rank[outside], kind="stable")]
+    unlocated = np.flatnonzero(~located)
+    return pd.DataFrame({
+        "project_id": np.concatenate([ids[at], ids[outside], ids[unlocated]]),
+        "street": np.concatenate([codes[street], np.full(len(outside), OUTSIDE, dtype=object),
+                                  np.full(len(unlocated), UNLOCATED, dtype=object)]),
+        "share": np.concatenate([share, residual[outside], np.ones(len(unlocated))])})
 
 
-def _apportion(shares: pd.DataFrame, amounts: pd.Series) -> np.ndarray:
-    """Each project's integer ``amounts`` (by project_id) split over its share rows, summing exactly."""
-    wholes = shares["project_id"].map(amounts).fillna(0).astype("int64").to_numpy()
-    return largest_remainder(shares["project_id"].to_numpy(), wholes, shares["share"].to_numpy())
+@dataclass(frozen=True)
+class _LayerMeasures:
+    """A category layer's features by street: each feature's project and whole measure, and the pieces
+    (feature, street, measure inside) of the features that lie in a street."""
+
+    project_ids: np.ndarray
+    totals: np.ndarray
+    piece_features: np.ndarray
+    piece_streets: np.ndarray
+    piece_measures: np.ndarray
 
 
-def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str] | str) -> Stats:
-    """Figures for the projects a query selects, grouped by ``by`` (see the module docstring)."""
+def _layer_measures(store: Store, category: str, streets: gpd.GeoDataFrame) -> _LayerMeasures:
+    """The measures of ``category``'s layer in ``streets`` (valid on one day), kept per revision and boundary
+    version: a pure function of the stored layers, which every statistic by street of any selection reads."""
+    version = tuple(streets["code"] + "@" + streets["valid_from"].astype(str))
+    return per_revision(store, ("street_measures", category, version),
+                        lambda: _measure_layer(store.features(category), streets.geometry.values,
+                                               model.CATEGORY_BY_SLUG[category].geometry_type))
+
+
+def _measure_layer(frame: gpd.GeoDataFrame, street_geoms: np.ndarray, geometry_type: str) -> _LayerMeasures:
+    """Lines by length, polygons by area in EPSG:4549, points by count (the membership rule); a feature wholly
+    inside a street lies there by its whole measure, and only those crossing a boundary are cut (on 100,000
+    features about 6 % cross)."""
+    geoms = np.asarray(frame.geometry.array)  # shapely's functions on a GeometryArray go through pandas, 10x slower
+    pids = frame["project_id"].to_numpy(dtype=object)
+    features, where, measures = [], [], []
+    if geometry_type == "Point":
+        totals = np.ones(len(geoms))
+        for i in range(len(street_geoms)):
+            inside = np.flatnonzero(spatial.membership(geoms, street_geoms[i], list(street_geoms[:i])))
+            features.append(inside)
+            where.append(np.full(len(inside), i))
+            measures.append(np.ones(len(inside)))
+    else:
+        measure = shapely.length if "Line" in geometry_type else shapely.area
+        metric = np.asarray(spatial.metric(geoms))
+        totals = measure(metric)
+        bounds = shapely.bounds(metric)
+        for i, street in enumerate(np.asarray(spatial.metric(street_geoms))):
+            x0, y0, x1, y1 = street.bounds
+            near = np.flatnonzero((bounds[:, 0] <= x1) & (bounds[:, 2] >= x0) & (bounds[:, 1] <= y1)
+                                  & (bounds[:, 3] >= y0))
+            street = spatial.prepared(street)
+            whole = shapely.contains_properly(street, metric[near])
+            cut = near[~whole][shapely.intersects(street, metric[near[~whole]])]
+            features += [near[whole], cut]
+            where.append(np.full(len(near[whole]) + len(cut), i))
+            measures += [totals[near[whole]], measure(shapely.intersection(metric[cut], street))]
+    empty = np.array([], dtype=np.int64)
+    return _LayerMeasures(pids, totals, np.concatenate(features) if features else empty,
+                          np.concatenate(where) if where else empty,
+                          np.concatenate(measures) if measures else np.array([]))
+
+
+def _apportion(groups: np.ndarray, wholes: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Each row's part of its project's integer ``wholes`` (one per row) for its share, summing exactly."""
+    return largest_remainder(groups, np.nan_to_num(wholes).astype("int64"), shares)
+
+
+def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str] | str,
+               projects: pd.DataFrame | None = None) -> Stats:
+    """Figures for the projects a query selects, grouped by ``by`` (see the module docstring).
+
+    ``projects`` are the query's projects when the caller has them already (``find``'s, every page).
+    """
     keys = parse_by(by)
     if not isinstance(query, Query):
         query = parse(query, store)
-    projects = find(store, replace(query, limit=None, offset=0)).projects
+    if projects is None:
+        projects = find(store, replace(query, limit=None, offset=0)).projects
     if "street" in keys or query.street:  # under a street filter every grouping shows that street's shares
         shares = street_shares(store, projects, query.as_of)
-        rows = shares.merge(projects, on="project_id", how="left")
-        by_id = projects.set_index("project_id")
-        rows["investment_fen"] = _apportion(shares, by_id["investment_yuan"] * 100)
+        at = pd.Index(projects["project_id"]).get_indexer(shares["project_id"])  # each row's project
+        rows = pd.concat([shares, projects.drop(columns="project_id").take(at).reset_index(drop=True)], axis=1)
+        groups, share = shares["project_id"].to_numpy(), shares["share"].to_numpy()
+        yuan = projects["investment_yuan"].to_numpy(dtype="float64", na_value=np.nan)[at]
+        rows["investment_fen"] = _apportion(groups, yuan * 100, share)
         for column in _COUNTS:
-            rows[column] = _apportion(shares, by_id[column].fillna(0).astype("int64"))
+            rows[column] = _apportion(groups, projects[column].to_numpy(dtype="float64", na_value=0)[at], share)
         for column in _MEASURES:
             rows[column] = rows[column].fillna(0.0) * rows["share"]
         if query.street:  # apportioned over all streets first, then only the asked street is shown
