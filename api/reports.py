@@ -1,16 +1,21 @@
 """Reports over HTTP: ``/reports/summary/{year}?f=html|pdf|docx|md`` (with ``as_of`` and ``lang``), the progress
-bulletin ``/reports/bulletin`` (``as_of``, ``since``) and the assessment ``/reports/assessment/{year}`` (also xlsx).
+bulletin ``/reports/bulletin`` (``as_of``, ``since``; also xlsx, its complete lists) and the assessment
+``/reports/assessment/{year}`` (also xlsx).
 
 The HTML page links its stylesheet (``/reports/document.css``): the pages' security policy runs no inline style.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Blueprint, Response, request, url_for
 
 from registry import script
 from registry.errors import ValidationError
+from registry.i18n import gettext as _
 from registry.report import document
+from registry.report.assessment import XLSX
 from registry.report.summary import summary, summary_view
 from registry.spatial import parse_date
 
@@ -21,17 +26,19 @@ bp = Blueprint("reports", __name__)
 _DOWNLOADS = {"pdf", "docx", "md"}
 
 
-def _format() -> str:
-    """``f``: html (default), pdf, docx or md."""
-    fmt = request.args.get("f") or "html"
-    if fmt not in document.FORMATS:
-        raise ValidationError(f"f must be one of {', '.join(document.FORMATS)}, got {fmt[:20]!r}", param="f")
+def _format(formats: Iterable[str] = tuple(document.FORMATS)) -> str:
+    """``f``: html (default), pdf, docx or md, or another of a report's ``formats``."""
+    fmt, formats = request.args.get("f") or "html", list(formats)
+    if fmt not in formats:
+        raise ValidationError(_("f must be one of %(values)s, got %(value)s", values=", ".join(formats),
+                                value=repr(fmt[:20])), param="f")
     return fmt
 
 
 def _year(text: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) != 4:
-        raise ValidationError(f"year must be a year such as 2013, got {text[:20]!r}", param="year")
+        raise ValidationError(_("year must be a year such as 2013, got %(value)s", value=repr(text[:20])),
+                              param="year")
     return int(text)
 
 
@@ -43,6 +50,14 @@ def _document_response(doc: document.Document, fmt: str, name: str) -> Response:
         response = Response(document.render(doc, fmt), content_type=document.mimetype(fmt))
         response.headers["Content-Disposition"] = f'{"attachment" if fmt in _DOWNLOADS else "inline"}; ' \
                                                   f'filename="{name}.{fmt}"'
+    response.headers["ETag"] = etag()
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _workbook_response(data: bytes, name: str) -> Response:
+    response = Response(data, content_type=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
     response.headers["ETag"] = etag()
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -64,14 +79,17 @@ def work_summary(year: str) -> Response:
 
 @bp.get("/reports/bulletin")
 def progress_bulletin() -> Response:
-    """The progress bulletin as of ``as_of`` (default: the registry's data date), with the change since ``since``."""
-    from registry.report.bulletin import bulletin_document
+    """The progress bulletin as of ``as_of`` (default: the registry's data date), with the change since ``since``:
+    f=html|pdf|docx|md, or xlsx for its workbook of complete lists."""
+    from registry.report import bulletin
 
-    fmt = _format()
+    fmt = _format(bulletin.FORMATS)
     if (cached := not_modified()) is not None:
         return cached
-    doc = bulletin_document(store(), request.args.get("as_of"), request.args.get("since"))
-    return _document_response(doc, fmt, "bulletin")
+    result = bulletin.compute(store(), request.args.get("as_of"), request.args.get("since"))
+    if fmt == "xlsx":
+        return _workbook_response(document.workbook(bulletin.sheets(result)), "bulletin")
+    return _document_response(bulletin.build(result, store()), fmt, "bulletin")
 
 
 @bp.get("/reports/assessment/<year>")
@@ -79,19 +97,13 @@ def assessment_of(year: str) -> Response:
     """The assessment of the lead departments against a year's statement: f=html|pdf|docx|md|xlsx."""
     from registry.report import assessment
 
-    fmt, wanted = request.args.get("f") or "html", _year(year)
-    if fmt not in assessment.FORMATS:
-        raise ValidationError(f"f must be one of {', '.join(assessment.FORMATS)}, got {fmt[:20]!r}", param="f")
+    fmt, wanted = _format(assessment.FORMATS), _year(year)
     if (cached := not_modified()) is not None:
         return cached
     result = assessment.compute(store(), wanted, request.args.get("as_of"))
-    if fmt != "xlsx":
-        return _document_response(assessment.build(result, store()), fmt, f"assessment-{wanted}")
-    response = Response(assessment.workbook(result), content_type=assessment.XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="assessment-{wanted}.xlsx"'
-    response.headers["ETag"] = etag()
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    if fmt == "xlsx":
+        return _workbook_response(assessment.workbook(result), f"assessment-{wanted}")
+    return _document_response(assessment.build(result, store()), fmt, f"assessment-{wanted}")
 
 
 @bp.get("/reports/document.css")

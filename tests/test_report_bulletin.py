@@ -5,6 +5,7 @@ routes' media types and problem documents."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
@@ -236,13 +237,15 @@ def test_the_shares_rank_departments_sharing_a_place_when_equal():
     ("/reports/bulletin?f=docx&since=2013-10-01", document.FORMATS["docx"]),
     ("/reports/bulletin?f=pdf&as_of=2013-12-01", "application/pdf"),
     ("/reports/assessment/2013?f=xlsx", assessment.XLSX),
+    ("/reports/bulletin?f=xlsx&since=2013-10-01", assessment.XLSX),
     ("/reports/assessment/2013?f=md", "text/markdown"),
 ])
 def test_the_report_routes_answer_in_their_media_types(client, url, media):
     response = client.get(url)
     assert response.status_code == 200 and response.mimetype == media, response.data[:300]
     if media == assessment.XLSX:
-        assert openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0].max_row == 5  # header, 4 departments
+        rows = openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0].max_row  # a header, the departments
+        assert rows == (5 if "assessment" in url else 1 + len(model.LEAD_DEPARTMENTS))
     if media == "text/markdown":
         assert "2013-POL-004" in response.get_data(as_text=True)
 
@@ -261,6 +264,25 @@ def test_a_long_list_shows_the_worst_of_each_department_and_counts_the_rest():
     shown, more = bulletin.listed(frame)
     assert list(shown["project_id"]) == [*range(bulletin.LISTED_PER_DEPARTMENT), 25, 26, 27]
     assert more == 25 - bulletin.LISTED_PER_DEPARTMENT
+
+
+def test_the_bulletins_workbook_lists_every_overdue_project_the_document_cuts(tmp_path):
+    many = bulletin.LISTED_PER_DEPARTMENT + 3
+    rows = [_row(f"2014-RIV-{n:03d}", CITY, "in_progress", 50.0, planned_finish=f"2014-03-{n:02d}")
+            for n in range(1, many + 1)]
+    store = _store(tmp_path / "many.gpkg", rows)
+    with script.use("zh-Hans"), read_store(store.location) as view:
+        result = bulletin.compute(view)
+        text = document.render(bulletin.build(result, view), "md").decode()
+        book = openpyxl.load_workbook(io.BytesIO(bulletin.render(result, view, "xlsx")))
+    overdue = sorted(r["project_id"] for r in rows if r["planned_finish"] < ON)  # every one, by hand
+    listed = list(book.worksheets[1].values)
+    assert [r[0] for r in listed[1:]] == overdue and len(overdue) == many
+    assert listed[1][5] == dt.datetime(2014, 3, 1)  # dates as dates
+    assert sum(f"| {pid} |" in text for pid in overdue) == bulletin.LISTED_PER_DEPARTMENT
+    assert "另有3个未列出" in text and "全部项目见本通报所附的电子表格" in text
+    ranking = list(book.worksheets[0].values)
+    assert ranking[1][1] == CITY and ranking[1][2] == many and ranking[1][7] == many  # projects, overdue
 
 
 @pytest.mark.parametrize("chosen", model.SCRIPTS)

@@ -8,21 +8,17 @@ planned and completed investment; ranked by the share completed on time.
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass
 
-import openpyxl
 import pandas as pd
-from openpyxl.styles import Font
 
 from .. import model, numbers, progress, script
-from ..exchange.rows import neutralise_cell
 from ..i18n import gettext as _
 from ..spatial import parse_date
 from ..store import Reader, history
 from . import document
 from .bulletin import DEPARTMENT, UNASSIGNED, data_texts, department_label, department_order, sentence, shared_ranks
-from .document import Document, Heading, Paragraph, Table
+from .document import Document, Heading, Paragraph, Sheet, Table
 
 FORMATS = ("xlsx", *document.FORMATS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -171,31 +167,12 @@ def build(a: Assessment, view: Reader) -> Document:
 
 def workbook(a: Assessment) -> bytes:
     """The assessment as an XLSX workbook for people: the departments ranked (shares as percentages, sums in
-    yuan), then the statement projects not completed on time; headers in the display script, text cells that
-    would run as formulas neutralised as the exports do."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = _("Assessment %(year)s", year=a.year)
-    sheet.append(_header(_("yuan")))
-    for row in _rows(a):
-        sheet.append([neutralise_cell(v) for v in row])
-    for cells in sheet.iter_rows(min_row=2):
-        for at in (8, 11):
-            cells[at].number_format = "0.0%"
-        for at in (9, 10):
-            cells[at].number_format = "#,##0"
+    yuan), then the statement projects not completed on time; headers in the display script."""
     header, late = _project_rows(a)
-    projects = book.create_sheet(_("Statement projects not completed on time")[:31])
-    projects.append(header)
-    for row in late:
-        projects.append([neutralise_cell(v) for v in row])
-    for page in (sheet, projects):
-        for cell in page[1]:
-            cell.font = Font(bold=True)
-        page.freeze_panes = "A2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return document.workbook([
+        Sheet(_("Assessment %(year)s", year=a.year), _header(_("yuan")), _rows(a),
+              {8: "0.0%", 9: "#,##0", 10: "#,##0", 11: "0.0%"}),
+        Sheet(_("Statement projects not completed on time"), header, late)])
 
 
 def render(a: Assessment, view: Reader, fmt: str) -> bytes:

@@ -8,6 +8,7 @@ date (the same bulletin computed from the registry as recorded then). Every rule
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..spatial import parse_date
 from ..store import Reader, history
 from ..text import to_script, to_script_all
 from . import document
-from .document import Document, Figure, Heading, Paragraph, Table
+from .document import Document, Figure, Heading, Paragraph, Sheet, Table
 
 DEPARTMENT = "lead_department"
 UNASSIGNED = ""  # projects without a lead department are grouped under this (shown as "unassigned")
@@ -33,6 +34,7 @@ MEANS = ("progress_counted", "elapsed_pct", "points_behind")  # averaged over a 
 FINISHED = ("completed", "long_term_management")
 LISTED_PER_DEPARTMENT = 10  # projects a list shows per department, worst first
 RANK_DECIMALS = 1  # points behind are compared as shown, to a tenth of a point
+FORMATS = ("xlsx", *document.FORMATS)  # the workbook holds the complete lists the document cuts
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,8 @@ def compute(view: Reader, as_of: str | None = None, since: str | None = None) ->
     if since:
         since = parse_date(since, "since")
         if since >= on:
-            raise ValidationError(f"since must be a date before the bulletin's date {on}, got {since}", param="since")
+            raise ValidationError(_("since must be a date before the bulletin's date %(date)s, got %(value)s",
+                                    date=on, value=since), param="since")
         before = departments(judge(history.projects_as_of(view, since), since))
         table = with_change(table, before)
     return Bulletin(on, since, standing, table, before)
@@ -269,15 +272,18 @@ def _ranking(b: Bulletin) -> Table:
         rows.append(row)
     note = sentence("bulletin_text.j2", "rule", yellow_from=numbers.points(progress.YELLOW_FROM_POINTS),
                     red_above=numbers.points(progress.RED_ABOVE_POINTS))
-    return Table(_("Progress of the lead departments, ranked"), header, rows, note)
+    widths = (6, 9, 8, 12, 6, 6, 10, 12, 10, 15, 7)[:len(header)]  # as the automatic layout set them
+    return Table(_("Progress of the lead departments, ranked"), header, rows, note, widths)
 
 
 def _left_out(more: int) -> str:
-    """The note under a list cut at ``LISTED_PER_DEPARTMENT`` a department, or none."""
+    """The note under a list cut at ``LISTED_PER_DEPARTMENT`` a department, naming the workbook that lists them
+    all; or none."""
     if not more:
         return ""
-    return sentence("bulletin_text.j2", "left_out", more=numbers.count(more),
-                    limit=numbers.count(LISTED_PER_DEPARTMENT))
+    return " ".join((sentence("bulletin_text.j2", "left_out", more=numbers.count(more),
+                              limit=numbers.count(LISTED_PER_DEPARTMENT)),
+                     sentence("bulletin_text.j2", "in_workbook")))
 
 
 def _listed(b: Bulletin) -> Table | Paragraph:
@@ -291,7 +297,8 @@ def _listed(b: Bulletin) -> Table | Paragraph:
                                        data_texts(frame["delay_reason"]))]
     return Table(_("Projects overdue or delayed"),
                  [_("project_id"), _("name"), _("lead_department"), _("status"), _("Overdue"),
-                  _("planned_finish_original"), _("planned_finish"), _("delay_reason")], rows, _left_out(more))
+                  _("planned_finish_original"), _("planned_finish"), _("delay_reason")], rows, _left_out(more),
+                 (15, 21, 11, 6, 6, 14, 14, 11))
 
 
 def _behind(b: Bulletin) -> Table | Paragraph:
@@ -303,7 +310,7 @@ def _behind(b: Bulletin) -> Table | Paragraph:
             for r, name in zip(frame.itertuples(), data_texts(frame["name"]))]
     return Table(_("Projects behind their planned time"),
                  [_("project_id"), _("name"), _("lead_department"), _("progress_pct"), _("Time elapsed"),
-                  _("Points behind"), _("Light")], rows, _left_out(more))
+                  _("Points behind"), _("Light")], rows, _left_out(more), (16, 26, 14, 11, 11, 11, 11))
 
 
 def chart(b: Bulletin) -> bytes | None:
@@ -355,6 +362,51 @@ def _departments(b: Bulletin) -> list[Paragraph]:
     return out
 
 
+def _date_value(value: Any) -> dt.date | None:
+    return None if pd.isna(value) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _fraction(value: Any) -> float | None:
+    """A percentage as the fraction a spreadsheet's percent format shows (75 → 0.75)."""
+    return None if pd.isna(value) else float(value) / 100
+
+
+def sheets(b: Bulletin) -> list[Sheet]:
+    """The bulletin's figures for a spreadsheet, numbers as numbers: the departments ranked, then every project
+    overdue or delayed and every other project behind (the document lists each department's worst ten)."""
+    status = model.name_labels("status", script.current())
+    counts = ("projects", "finished", "in_progress", "planned", "delayed", "overdue", "green", "yellow", "red", "grey")
+    header = [_("Rank"), _("lead_department"), _("Number of projects"), _("Completed (incl. long-term management)"),
+              status["in_progress"], status["planned"], status["delayed"], _("Overdue"),
+              *(light_label(light) for light in ("green", "yellow", "red", "grey")), _("Mean progress"),
+              _("Time elapsed"), _("Points behind"), *([_("Rank change")] if b.since else [])]
+    ranking = [[None if pd.isna(r["rank"]) else int(r["rank"]), department_label(str(name)),
+                *(int(r[key]) for key in counts), _fraction(r["progress_counted"]), _fraction(r["elapsed_pct"]),
+                None if pd.isna(r["points_behind"]) else round(float(r["points_behind"]), 1),
+                *([None if pd.isna(r["rank_change"]) else int(r["rank_change"])] if b.since else [])]
+               for name, r in b.departments.iterrows()]
+    late = b.overdue_or_delayed
+    overdue = [[r.project_id, name, department_label(r.lead_department), status.get(r.status, r.status),
+                _("Overdue") if r.overdue else "", _date_value(r.planned_finish_original),
+                _date_value(r.planned_finish), reason]
+               for r, name, reason in zip(late.itertuples(), data_texts(late["name"]),
+                                          data_texts(late["delay_reason"]))]
+    slow = b.behind
+    behind = [[r.project_id, name, department_label(r.lead_department), _fraction(r.progress_counted),
+               _fraction(r.elapsed_pct), round(float(r.points_behind), 1), light_label(r.light)]
+              for r, name in zip(slow.itertuples(), data_texts(slow["name"]))]
+    at = len(counts) + 2
+    return [Sheet(_("Progress of the lead departments, ranked"), header, ranking,
+                  {at: "0.0%", at + 1: "0.0%", at + 2: "0.0"}),
+            Sheet(_("Projects overdue or delayed"),
+                  [_("project_id"), _("name"), _("lead_department"), _("status"), _("Overdue"),
+                   _("planned_finish_original"), _("planned_finish"), _("delay_reason")], overdue,
+                  {5: "yyyy-mm-dd", 6: "yyyy-mm-dd"}),
+            Sheet(_("Projects behind their planned time"),
+                  [_("project_id"), _("name"), _("lead_department"), _("progress_pct"), _("Time elapsed"),
+                   _("Points behind"), _("Light")], behind, {3: "0.0%", 4: "0.0%", 5: "0.0"})]
+
+
 def build(b: Bulletin, view: Reader) -> Document:
     """The bulletin as a document in the display script: the overall position, the departments ranked, each
     department's sentence, and the projects overdue, delayed or behind."""
@@ -373,3 +425,9 @@ def build(b: Bulletin, view: Reader) -> Document:
 def bulletin_document(view: Reader, as_of: str | None = None, since: str | None = None) -> Document:
     """The bulletin of ``view`` (the registry as it stood on ``as_of``) as a document."""
     return build(compute(view, as_of, since), view)
+
+
+def render(b: Bulletin, view: Reader, fmt: str) -> bytes:
+    """The bulletin in ``fmt``: a document format (html, pdf, docx, md), or xlsx, its workbook of complete
+    lists (sent with the document as its attachment)."""
+    return document.workbook(sheets(b)) if fmt == "xlsx" else document.render(build(b, view), fmt)

@@ -14,6 +14,7 @@ from ..cli_options import STORE_OPTION, choose_lang, suffix_in, use_registry_scr
 from ..store import open_store, read_store, store_location
 from . import SUMMARY_TEXT_KEY
 from .assessment import FORMATS as ASSESSMENT_FORMATS
+from .bulletin import FORMATS as BULLETIN_FORMATS
 from .document import FORMATS, render
 
 LANG_OPTION = click.option("--lang", default=None, expose_value=False,
@@ -54,17 +55,21 @@ def summary_command(store: str | None, year: int, as_of: str | None, out: Path) 
 @click.option("--since", default=None, metavar="DATE",
               help="Show the change since this earlier date (the bulletin as recorded and judged then).")
 @LANG_OPTION
-@OUT_OPTION
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=suffix_in(BULLETIN_FORMATS),
+              help="Output file: .html, .pdf, .docx or .md; .xlsx for its workbook of complete lists.")
 def bulletin_command(store: str | None, as_of: str | None, since: str | None, out: Path) -> None:
     """The progress bulletin: lead departments ranked by progress against planned time, lights, overdue projects."""
-    from .bulletin import bulletin_document
+    from .bulletin import compute
+    from .bulletin import render as written
 
     with read_store(store) as latest:
         use_registry_script(latest)
-        doc = bulletin_document(latest, as_of, since)
-        data = render(doc, out.suffix.lower().lstrip("."))
+        result = compute(latest, as_of, since)
+        data = written(result, latest, out.suffix.lower().lstrip("."))
     out.write_bytes(data)
-    click.echo(f"wrote {out} ({len(data):,} bytes): {doc.title}")
+    click.echo(f"wrote {out} ({len(data):,} bytes): progress bulletin as of {result.on}"
+               + (f", change since {result.since}" if result.since else ""))
 
 
 @report_command.command("assessment")

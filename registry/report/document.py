@@ -80,6 +80,8 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     note: str = ""
+    widths: tuple[int, ...] = ()  # the columns' relative widths; the PDF then lays the table out without
+    # measuring every cell (WeasyPrint's automatic layout of a long table costs most of a bulletin's PDF)
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ h4 {{ font-family: {body}; font-weight: normal; }}
 p {{ margin: 0; text-indent: 2em; text-align: justify; }}
 table {{ border-collapse: collapse; width: 100%; font-size: {TABLE_PT}pt; line-height: 1.5; margin: 0.5em 0;
   page-break-inside: auto; }}
+table.fixed {{ table-layout: fixed; }}
 caption, figcaption, th {{ font-family: {_css_family([f.hei])}; font-weight: bold; }}
 caption {{ text-align: center; font-size: {TABLE_PT + 2}pt; padding-bottom: 0.3em; }}
 th, td {{ border: 1px solid #000; padding: 0.15em 0.4em; text-align: center; }}
@@ -305,9 +308,16 @@ def _is_number(cell: str) -> bool:
     return bool(cell) and cell.replace(",", "").replace(".", "", 1).replace("-", "", 1).isdigit()
 
 
-def html_text(doc: Document, stylesheet_href: str | None = None) -> str:
+def _columns(widths: tuple[int, ...]) -> str:
+    """A fixed table's column widths, in percent of the table (inline styles: for the PDF, not the browser)."""
+    total = sum(widths)
+    return "<colgroup>" + "".join(f'<col style="width: {100 * w / total:.2f}%">' for w in widths) + "</colgroup>"
+
+
+def html_text(doc: Document, stylesheet_href: str | None = None, *, fixed_tables: bool = False) -> str:
     """The document as an HTML page; its stylesheet inline, or linked from ``stylesheet_href`` (for a server
-    whose security policy forbids inline styles; ``stylesheet(doc)`` is its text)."""
+    whose security policy forbids inline styles; ``stylesheet(doc)`` is its text). ``fixed_tables`` sets the
+    tables that give their columns' widths in a fixed layout (inline styles), as the PDF does."""
     e, esc = doc.elements, html.escape
     style = (f'<link rel="stylesheet" href="{esc(stylesheet_href)}">' if stylesheet_href
              else f"<style>{stylesheet(doc)}</style>")
@@ -329,7 +339,9 @@ def html_text(doc: Document, stylesheet_href: str | None = None) -> str:
             head = "".join(f'<th scope="col">{esc(h)}</th>' for h in block.header)
             rows = "".join("<tr>" + "".join(f'<td{" class=num" if _is_number(c) else ""}>{esc(c)}</td>'
                                             for c in row) + "</tr>" for row in block.rows)
-            out.append(f"<table><caption>{esc(item.label)} {esc(block.caption)}</caption>"
+            fixed = fixed_tables and len(block.widths) == len(block.header)
+            out.append(f"<table{' class=fixed' if fixed else ''}><caption>{esc(item.label)} {esc(block.caption)}"
+                       f"</caption>{_columns(block.widths) if fixed else ''}"
                        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             if block.note:
                 out.append(f'<p class="note">{esc(block.note)}</p>')
@@ -348,7 +360,7 @@ def _pdf(doc: Document) -> bytes:
     from weasyprint import HTML
 
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # subsetting chatters at INFO
-    return HTML(string=html_text(doc)).write_pdf()
+    return HTML(string=html_text(doc, fixed_tables=True)).write_pdf()
 
 
 # -- DOCX -----------------------------------------------------------------------------------------
@@ -550,6 +562,46 @@ def markdown_text(doc: Document) -> str:
             out += [f"*{item.label} {block.caption}*", ""]
     out += [e.issuer, "", e.date, ""]
     return "\n".join(out)
+
+
+# -- XLSX -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A worksheet of a report's workbook: plain values (numbers stay numbers), ``formats`` by column index
+    (Excel number formats such as ``0.0%``)."""
+
+    title: str
+    header: list[str]
+    rows: list[list]
+    formats: dict[int, str] = field(default_factory=dict)
+
+
+def workbook(sheets: Iterable[Sheet]) -> bytes:
+    """A report's figures as an XLSX workbook for people: one sheet each, bold frozen headers, and text cells
+    that would run as formulas neutralised as the exports do."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    from ..exchange.rows import neutralise_cell
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for sheet in sheets:
+        page = book.create_sheet(sheet.title[:31])  # Excel's limit for a sheet's name
+        page.append(sheet.header)
+        for row in sheet.rows:
+            page.append([neutralise_cell(v) for v in row])
+        for at, number_format in sheet.formats.items():
+            for (cell,) in page.iter_rows(min_row=2, min_col=at + 1, max_col=at + 1):
+                cell.number_format = number_format
+        for cell in page[1]:
+            cell.font = Font(bold=True)
+        page.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def render(doc: Document, fmt: str) -> bytes:

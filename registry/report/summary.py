@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import model, numbers, palette, progress, script, spatial
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..params import parse
 from ..query import find
 from ..stats import OUTSIDE, UNLOCATED, statistics
@@ -77,12 +78,13 @@ def parse_narrative(text: str) -> dict[str, list[Heading | Paragraph]]:
         if line.startswith("# "):
             name = line[2:].strip()
             if name not in NARRATIVE_PARTS:
-                raise ValidationError(f"line {number}: the summary's text has parts {', '.join(NARRATIVE_PARTS)}, "
-                                      f"not {name!r}", param="text")
+                raise ValidationError(_("line %(line)s: the summary's text has parts %(parts)s, not %(value)s",
+                                        line=number, parts=", ".join(NARRATIVE_PARTS), value=repr(name)),
+                                      param="text")
             current = parts.setdefault(name, [])
         elif current is None:
-            raise ValidationError(f"line {number}: the summary's text must begin with a part heading such as "
-                                  "'# opening'", param="text")
+            raise ValidationError(_("line %(line)s: the summary's text must begin with a part heading such as "
+                                    "'# opening'", line=number), param="text")
         elif line.startswith("### "):
             current.append(Heading(3, line[4:].strip()))
         elif line.startswith("## "):
@@ -311,8 +313,9 @@ def summary(view: Reader, year: int, as_of: str, *, narrative: str | None = None
     every = _all(view, {"as_of": as_of})
     projects = every.projects
     if not (projects["year"] == year).any():
-        raise ValidationError(f"the registry holds no project of {year}; years held: "
-                              f"{', '.join(str(y) for y in sorted(projects['year'].unique())) or 'none'}", param="year")
+        held = ", ".join(str(y) for y in sorted(projects["year"].unique())) or _("none")
+        raise ValidationError(_("the registry holds no project of %(year)s; years held: %(years)s", year=year,
+                                years=held), param="year")
     this_year = _all(view, {"year": str(year), "as_of": as_of})
     feature_counts = this_year.features.groupby("project_id").size()
     next_year = projects[projects["year"] == year + 1]
