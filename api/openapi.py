@@ -12,6 +12,8 @@ from registry import crs, features, limits, model, output, stats
 from registry.maps import BY_CHOICES, FORMATS, THEMES
 from registry.maps.style import DPI_RANGE
 from registry.params import PARAMETERS
+from registry.report import assessment, bulletin
+from registry.report.document import FORMATS as DOCUMENT_FORMATS
 
 from .http import EXPORTS, GEOJSON, HTML, JSON
 from .registry_api import DEFAULT_PROJECTS, MAX_PROJECTS
@@ -532,6 +534,48 @@ def _projects_answer(description: str) -> dict:
                              **_export_media()})
 
 
+def _report(summary: str, op: str, params: list, formats: tuple[str, ...], description: str) -> dict:
+    """A report's GET: a document (HTML page, or a download in the other formats), 304 while the store is
+    unchanged; a bad parameter (f, a date, the year, lang) is a 400 problem."""
+    media = {fmt: assessment.media_type(fmt).split(";")[0] for fmt in formats}
+    content = {kind: {"schema": _TEXT if kind.startswith("text/") else _BINARY} for kind in media.values()}
+    disposition = {"Content-Disposition": {"description": "attachment (pdf, docx, md, xlsx) with a file name.",
+                                           "schema": {"type": "string"}}}
+    operation = _operation(summary, op, "reports", [*params, _param("f", "Format.", {
+        "type": "string", "enum": list(formats), "default": "html"})],
+        _ok(description, content, cached=False, headers={"ETag": _HEADERS["ETag"], **disposition}),
+        not_modified=True)
+    operation["get"]["responses"]["304"]["headers"] = {"ETag": _HEADERS["ETag"]}
+    return operation
+
+
+def _report_paths() -> dict[str, dict]:
+    """The reports (``api/reports.py``): the work summary, the progress bulletin, the assessment, and the
+    documents' stylesheet."""
+    year = _param("year", "The year reported on.", {"type": "string", "pattern": r"^\d{4}$"}, where="path",
+                  required=True)
+    as_of = _param("as_of", "The registry as recorded by the end of this day, YYYY-MM-DD, and the day projects "
+                            "are judged on (default: the registry's data date).", _DATE)
+    lang = _param("lang", "Script of the document (default: the signed-in user's, Accept-Language, the "
+                          "registry's).", {"type": "string", "enum": list(model.SCRIPTS)})
+    since = _param("since", "Show the change since this earlier day, YYYY-MM-DD (the bulletin as recorded and "
+                            "judged then).", _DATE)
+    return {
+        "/reports/summary/{year}": _report(
+            "The year's work summary and next year's plan", "getSummaryReport", [year, as_of, lang],
+            tuple(DOCUMENT_FORMATS), "The work summary in the source document's structure."),
+        "/reports/bulletin": _report(
+            "The progress bulletin of the lead departments", "getBulletinReport", [as_of, since, lang],
+            bulletin.FORMATS, "The bulletin; as xlsx, its workbook of complete lists (its attachment)."),
+        "/reports/assessment/{year}": _report(
+            "The assessment of the lead departments against a year's statement", "getAssessmentReport",
+            [year, as_of, lang], assessment.FORMATS, "The assessment; as xlsx, its workbook."),
+        "/reports/document.css": _operation(
+            "The reports' stylesheet (screen and print)", "getReportStylesheet", "reports", [lang],
+            _ok("The stylesheet in the script's faces.", {"text/css": {"schema": _TEXT}}, cached=False), (400,)),
+    }
+
+
 def document(root: str) -> dict:
     """The OpenAPI document for an API served at ``root``."""
     collection_id = _param("collectionId", "Layer name.", {"type": "string", "enum": list(model.LAYER_BY_NAME)},
@@ -606,6 +650,7 @@ def document(root: str) -> dict:
             _ok("The map.", {MAP_MEDIA[f]: {"schema": _BINARY} for f in FORMATS}, cached=False), (400,)),
         "/map": _operation("The interactive web map (HTML)", "getWebMap", "maps", [],
                            _ok("The web map page.", _html(), cached=False), (), reads_store=False),
+        **_report_paths(),
     }
     for layer in model.LAYERS:
         paths[f"/collections/{layer.name}/items"] = _items_operation(layer)

@@ -28,8 +28,9 @@ CONFIG = schemathesis.Config.from_dict({
     # The coverage phase enumerates boundary values of every parameter: thousands of requests for the
     # items paths' ~50 parameters. Fuzzing alone stays within CI's time.
     "phases": {"coverage": {"enabled": False}},
-    # A map is drawn by matplotlib (up to dpi 600): a few suffice.
-    "operations": [{"include-path": "/maps", "generation": {"max-examples": 4}}],
+    # A map is drawn by matplotlib (up to dpi 600), a report set in PDF by WeasyPrint: a few suffice.
+    "operations": [{"include-path": "/maps", "generation": {"max-examples": 4}},
+                   {"include-tag": "reports", "generation": {"max-examples": 6}}],
 })
 schema = schemathesis.openapi.from_dict(openapi.document(ROOT), config=CONFIG)
 
