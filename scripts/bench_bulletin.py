@@ -6,9 +6,10 @@ The registry is made once in ``--workdir`` by ``scripts/make_synthetic.py``'s ``
 project), registered on 2025-06-30 (``OGR_CURRENT_DATE`` backdates its change log), and then a month of work is
 recorded on 2025-12-01: progress for every in-progress and delayed project. The bulletin is computed as of
 the registry's data date (2025-12-31, so its projects are rebuilt from the change log's project entries, and
-those of 2025-11-15 for the change since then; both timed apart) and rendered as HTML, Markdown, DOCX and PDF. Each step
-is timed; the totals (the store's reads, the computation, the document and one format) are judged against the
-target. The bulletin of today's state (no rebuild) is timed as well.
+those of 2025-11-15 for the change since then; both timed apart) and rendered as HTML, Markdown, DOCX and PDF, and its
+workbook of complete lists (XLSX, the attachment). Each step is timed; the totals (the store's reads, the
+computation, the document and one format) are judged against the target. The bulletin of today's state (no
+rebuild) is timed as well, and built once first: that loads matplotlib, which a server has loaded.
 """
 
 from __future__ import annotations
@@ -54,10 +55,15 @@ def make_registry(path: Path, projects: int, seed: int) -> None:
     store.edit(open_ids, work, Author("bench", role="admin", at=day_start_utc(WORKED)))
 
 
-def timed(label: str, rows: list[tuple[str, float, str]], step: Callable[[], object], note: str = "") -> object:
-    started = time.perf_counter()
+Row = tuple[str, float, float, str]  # step, wall-clock seconds, CPU seconds of this process, note
+
+
+def timed(label: str, rows: list[Row], step: Callable[[], object], note: str = "") -> object:
+    """Run ``step``, adding its wall-clock and CPU time to ``rows``: on a machine others load, the CPU time is
+    close to what the wall clock shows on a quiet one (the work is one thread)."""
+    started, cpu = time.perf_counter(), time.process_time()
     value = step()
-    rows.append((label, time.perf_counter() - started, note))
+    rows.append((label, time.perf_counter() - started, time.process_time() - cpu, note))
     return value
 
 
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = args.workdir / f"registry-{args.projects}p-s{args.seed}.gpkg"
-    rows: list[tuple[str, float, str]] = []
+    rows: list[Row] = []
     if not path.exists():
         timed("make the registry (once)", rows, lambda: make_registry(path, args.projects, args.seed))
     GeoPackageStore.upgrade(path)  # one kept from an older version is brought to this one's schema
@@ -86,33 +92,39 @@ def main(argv: list[str] | None = None) -> int:
         made = timed("bulletin: compute (as of the data date, since)", rows,
                      lambda: bulletin.compute(view, None, SINCE), f"{n:,} projects")
         doc = timed("bulletin: build the document", rows, lambda: bulletin.build(made, view),
-                    f"{len(made.overdue_or_delayed):,} overdue or delayed, {len(made.behind):,} behind listed")
-        sizes = {}
+                    f"{len(made.overdue_or_delayed):,} overdue or delayed, {len(made.behind):,} behind")
         for fmt in ("html", "md", "docx", "pdf"):
-            sizes[fmt] = len(timed(f"bulletin: render {fmt}", rows, lambda fmt=fmt: document.render(doc, fmt)))
-            rows[-1] = (*rows[-1][:2], f"{sizes[fmt]:,} bytes" + (", importing WeasyPrint" if fmt == "pdf" else ""))
+            size = len(timed(f"bulletin: render {fmt}", rows, lambda fmt=fmt: document.render(doc, fmt)))
+            rows[-1] = (*rows[-1][:3], f"{size:,} bytes" + (", importing WeasyPrint" if fmt == "pdf" else ""))
         timed("bulletin: render pdf again (WeasyPrint loaded)", rows, lambda: document.render(doc, "pdf"))
+        size = len(timed("bulletin: its workbook, xlsx (the complete lists)", rows,
+                         lambda: bulletin.render(made, view, "xlsx")))
+        rows[-1] = (*rows[-1][:3], f"{size:,} bytes")
         year = int(pd.Timestamp(made.on).year)
         judged = timed(f"assessment {year}: compute", rows, lambda: assessment.compute(view, year))
         timed(f"assessment {year}: xlsx", rows, lambda: assessment.render(judged, view, "xlsx"))
-    steps = {label: seconds for label, seconds, _ in rows}
-    html_total = sum(steps[k] for k in (f"store: the projects as recorded on {on}",
-                                        f"store: the projects as recorded on {SINCE}",
-                                        "bulletin: compute (as of the data date, since)",
-                                        "bulletin: build the document", "bulletin: render html"))
-    pdf_total = html_total - steps["bulletin: render html"] + steps["bulletin: render pdf again (WeasyPrint loaded)"]
-    reads = steps[f"store: the projects as recorded on {on}"] + steps[f"store: the projects as recorded on {SINCE}"]
-    rows += [("bulletin as HTML, in all", html_total, f"target < {TARGET_S:.0f} s; {reads:.2f} s of it the store's"),
-             ("bulletin as PDF, in all (WeasyPrint loaded)", pdf_total, f"target < {TARGET_S:.0f} s")]
-    width = max(len(label) for label, _, _ in rows)
-    print(f"{'step'.ljust(width)}  {'seconds':>8}  note")
-    for label, seconds, note in rows:
-        print(f"{label.ljust(width)}  {seconds:8.2f}  {note}")
-    ok = html_total < TARGET_S and pdf_total < TARGET_S
-    print(f"{'PASS' if ok else 'FAIL'}: the bulletin of {n:,} projects in {html_total:.2f} s (HTML), "
-          f"{pdf_total:.2f} s (PDF); target {TARGET_S:.0f} s")
+    totals = {}
+    for at, kind in ((1, "wall"), (2, "cpu")):
+        steps = {row[0]: row[at] for row in rows}
+        reads = steps[f"store: the projects as recorded on {on}"] + steps[f"store: the projects as recorded on {SINCE}"]
+        made_in = reads + steps["bulletin: compute (as of the data date, since)"]
+        document_in = made_in + steps["bulletin: build the document"]
+        totals[kind] = {"HTML": document_in + steps["bulletin: render html"],
+                        "DOCX": document_in + steps["bulletin: render docx"],
+                        "PDF": document_in + steps["bulletin: render pdf again (WeasyPrint loaded)"],
+                        "XLSX": made_in + steps["bulletin: its workbook, xlsx (the complete lists)"]}
+    rows += [(f"bulletin as {fmt}, in all", seconds, totals["cpu"][fmt], f"target < {TARGET_S:.0f} s")
+             for fmt, seconds in totals["wall"].items()]
+    width = max(len(row[0]) for row in rows)
+    print(f"{'step'.ljust(width)}  {'seconds':>8}  {'CPU s':>8}  note")
+    for label, seconds, cpu, note in rows:
+        print(f"{label.ljust(width)}  {seconds:8.2f}  {cpu:8.2f}  {note}")
+    ok = all(seconds < TARGET_S for seconds in totals["wall"].values())
+    print(f"{'PASS' if ok else 'FAIL'}: the bulletin of {n:,} projects in "
+          + ", ".join(f"{seconds:.2f} s ({fmt})" for fmt, seconds in totals["wall"].items())
+          + f"; target {TARGET_S:.0f} s. CPU: " + ", ".join(f"{s:.2f} s" for s in totals["cpu"].values())
+          + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
