@@ -48,14 +48,16 @@ def page_url(endpoint: str, **changes: Any) -> str:
 
 def dashboard(landing: dict) -> Response:
     """The dashboard for browsers at ``/``: the OGC landing document's links and the programme's figures."""
-    figures = _figures(tuple(sorted(request.args.items())))
+    figures = _figures(tuple(sorted((k, v) for k, v in filters().items() if k != "lang")))
     chart_data = {"groups": figures["groups"], "lang": script.current(),
                   "colours": {"category": palette.CATEGORY_COLOURS, "status": palette.STATUS_COLOURS},
                   "boundaries": figures["boundaries"],
                   "text": {"projects": gettext("Number of projects"), "investment": gettext("Investment"),
                            "yi": gettext("100 million yuan")},
                   "links": {"collections": url_for("ogc.collections"),
-                            "projects": page_url("registry.projects", f="html")}}
+                            "projects": page_url("registry.projects", f="html")},
+                  "leaflet": {"script": url_for("webmap.vendor", package="leaflet", filename="dist/leaflet.js"),
+                              "style": url_for("webmap.vendor", package="leaflet", filename="dist/leaflet.css")}}
     filtered = any(key not in ("f", "lang") for key in request.args)
     return html_response("landing.html", doc=landing, figures=figures, chart_data=chart_data, filtered=filtered,
                          yi=numbers.yi, wan=numbers.format_wan, map_url=page_url("webmap.web_map"),
@@ -64,8 +66,8 @@ def dashboard(landing: dict) -> Response:
 
 def _figures(args: tuple[tuple[str, str], ...]) -> dict:
     """The dashboard's figures, kept per registry revision (every write moves it on), filters, script and day (the
-    default judgement and boundary date): on 100,000 features they take about 2 s to compute and change only when
-    the registry does. The result is only read."""
+    default judgement and boundary date): they change only when the registry does (``/`` and ``/?f=html`` share
+    them). The result is only read."""
     key = ("dashboard", args, script.current(), dt.date.today().isoformat())
     return per_revision(store(), key, lambda: overview(store(), dict(args)))
 

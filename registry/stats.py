@@ -93,10 +93,11 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
     rank = np.empty(len(ids), dtype=np.int64)  # each project's place in project_id order, the rows' order
     rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
     n_streets = len(codes)
+    selected = pd.Index(ids, dtype=object)  # object, as the layers' ids: no conversion to Arrow text per look-up
     inside_keys, inside_measures, totals, counts = [], [], np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
     for category in pd.unique(projects["category"]):
         layer = _layer_measures(store, category, streets)
-        at = pd.Index(ids).get_indexer(layer.project_ids)  # each feature's project among the selected (-1: none)
+        at = selected.get_indexer(layer.project_ids)  # each feature's project among the selected (-1: none)
         chosen = at >= 0
         totals += np.bincount(at[chosen], weights=layer.totals[chosen], minlength=len(ids))
         counts += np.bincount(at[chosen], minlength=len(ids))
@@ -209,7 +210,8 @@ def statistics(store: Store, query: Query | Mapping[str, str], by: Sequence[str]
         projects = find(store, replace(query, limit=None, offset=0)).projects
     if "street" in keys or query.street:  # under a street filter every grouping shows that street's shares
         shares = street_shares(store, projects, query.as_of)
-        at = pd.Index(projects["project_id"]).get_indexer(shares["project_id"])  # each row's project
+        at = pd.Index(projects["project_id"].to_numpy(dtype=object), dtype=object).get_indexer(
+            shares["project_id"].to_numpy(dtype=object))  # each row's project
         rows = pd.concat([shares, projects.drop(columns="project_id").take(at).reset_index(drop=True)], axis=1)
         groups, share = shares["project_id"].to_numpy(), shares["share"].to_numpy()
         yuan = projects["investment_yuan"].to_numpy(dtype="float64", na_value=np.nan)[at]

@@ -10,7 +10,7 @@ times in a fresh browser context (nothing cached: the HTML, the figures, ECharts
 ``--runs`` times reloaded in one context (the browser's cache holds the scripts, as for someone at work). The
 first load is shown apart: it computes the dashboard's figures, which are then kept until the registry changes.
 The time is from the navigation's start to the marker (the page's ``data-ready`` performance mark if it makes
-one, else when Playwright saw the marker). Prints a table.
+one, else when Playwright saw the marker). Prints a table, with the load average (1 min) after each page's runs.
 """
 
 from __future__ import annotations
@@ -140,18 +140,20 @@ def main() -> None:
                     if which != registry:
                         continue
                     log(f"{name} on {registry}: {base}{path}")
-                    rows.append((name, registry, measure(browser, base + path, args.runs), target))
+                    rows.append((name, registry, measure(browser, base + path, args.runs), target,
+                                 os.getloadavg()[0]))
         browser.close()
     print(f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f} (2 cores shared with other work)")
     print(f"{'page':<18} {'registry':<9} {'first':>7} {'cold median':>12} {'cold max':>9} {'warm median':>12} "
-          f"{'(HTML first byte)':>18} {'target':>7}  verdict")
-    for name, registry, times, target in rows:
+          f"{'(HTML first byte)':>18} {'target':>7} {'load':>5}  verdict")
+    for name, registry, times, target, after in rows:
         cold = statistics.median(t[0] for t in times["cold"])
         warm = statistics.median(t[0] for t in times["warm"])
         byte = statistics.median(t[1] for t in times["cold"])
         verdict = "ok" if cold < target and warm < target else "SLOW"
         print(f"{name:<18} {registry:<9} {times['first'][0][0]:>5.0f}ms {cold:>10.0f}ms "
-              f"{max(t[0] for t in times['cold']):>7.0f}ms {warm:>10.0f}ms {byte:>16.0f}ms {target:>5}ms  {verdict}")
+              f"{max(t[0] for t in times['cold']):>7.0f}ms {warm:>10.0f}ms {byte:>16.0f}ms {target:>5}ms "
+              f"{after:>5.1f}  {verdict}")
 
 if __name__ == "__main__":
     main()

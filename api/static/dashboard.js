@@ -85,6 +85,18 @@
   window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
+  // Leaflet (script and stylesheet) is loaded only now: the charts do not wait for the browser to fetch and compile it.
+  function load(tag, attributes) {
+    return new Promise((resolve, reject) => {
+      const element = Object.assign(document.createElement(tag), attributes);
+      element.onload = resolve;
+      element.onerror = () => reject(new Error(`${attributes.src || attributes.href} did not load`));
+      document.head.append(element);
+    });
+  }
+  function leaflet() {
+    return Promise.all([load("link", { rel: "stylesheet", href: D.leaflet.style }), load("script", { src: D.leaflet.script })]);
+  }
   function items(collection, params) {
     const query = new URLSearchParams({ limit: "1000", ...params });
     return fetch(`${D.links.collections}/${collection}/items?${query}`, { headers: { Accept: "application/geo+json" } })
@@ -95,13 +107,14 @@
   const most = Math.max(1, ...Object.values(investment));
   const ramp = ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"];
   const shade = (code) => (code in investment ? ramp[Math.min(4, Math.floor((investment[code] / most) * 5))] : "#ffffff");
-  const map = L.map("overview-map", { attributionControl: false, scrollWheelZoom: false, zoomSnap: 0.25 })
-    .setView([31.33, 120.75], 11);
   Promise.all([
     items("lakes", {}),
     items("street_offices", { datetime: D.boundaries }),
     items("park_boundary", {}),
+    leaflet(),
   ]).then(([lakes, streets, park]) => {
+    const map = L.map("overview-map", { attributionControl: false, scrollWheelZoom: false, zoomSnap: 0.25 })
+      .setView([31.33, 120.75], 11);
     L.geoJSON(streets, {
       style: (f) => ({ color: "#334e68", weight: 1.5, fillColor: shade(f.properties.code), fillOpacity: 0.85 }),
       onEachFeature: (f, layer) => {

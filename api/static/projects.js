@@ -59,20 +59,24 @@
     });
   }
 
-  // Leaflet is loaded when the drawing map is first opened: the list itself needs no map.
+  // Leaflet (scripts and stylesheet) is loaded when the drawing map is first opened: the list itself needs no map.
+  function element(tag, attributes) {
+    return new Promise((resolve, reject) => {
+      const made = Object.assign(document.createElement(tag), attributes);
+      made.onload = resolve;
+      made.onerror = () => reject(new Error(`${attributes.src || attributes.href} did not load`));
+      document.head.append(made);
+    });
+  }
   let loading = null;
   function load() {
-    loading = loading || C.scripts.reduce((done, src) => done.then(() => new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = src;
-      script.onload = resolve;
-      script.onerror = () => reject(new Error(`${src} did not load`));
-      document.head.append(script);
-    })), Promise.resolve());
+    loading = loading || Promise.all([element("link", { rel: "stylesheet", href: C.style }),
+      C.scripts.reduce((done, src) => done.then(() => element("script", { src })), Promise.resolve())]);
     return loading.then(setUp).catch((error) => console.error(error));
   }
 
   details.addEventListener("toggle", () => { if (details.open) { load(); } });
   if (details.open) { load(); }
+  performance.mark("data-ready");
   document.body.dataset.ready = "1";
 })();
