@@ -272,7 +272,7 @@ def _ranking(b: Bulletin) -> Table:
         rows.append(row)
     note = sentence("bulletin_text.j2", "rule", yellow_from=numbers.points(progress.YELLOW_FROM_POINTS),
                     red_above=numbers.points(progress.RED_ABOVE_POINTS))
-    widths = (6, 9, 8, 12, 6, 6, 10, 12, 10, 15, 7)[:len(header)]  # as the automatic layout set them
+    widths = (5, 14, 6, 9, 5, 5, 9, 9, 7, 11, 6)[:len(header)]  # a department's name on one line
     return Table(_("Progress of the lead departments, ranked"), header, rows, note, widths)
 
 
@@ -298,7 +298,7 @@ def _listed(b: Bulletin) -> Table | Paragraph:
     return Table(_("Projects overdue or delayed"),
                  [_("project_id"), _("name"), _("lead_department"), _("status"), _("Overdue"),
                   _("planned_finish_original"), _("planned_finish"), _("delay_reason")], rows, _left_out(more),
-                 (15, 21, 11, 6, 6, 14, 14, 11))
+                 (15, 17, 15, 6, 6, 12, 12, 17))
 
 
 def _behind(b: Bulletin) -> Table | Paragraph:
@@ -310,7 +310,7 @@ def _behind(b: Bulletin) -> Table | Paragraph:
             for r, name in zip(frame.itertuples(), data_texts(frame["name"]))]
     return Table(_("Projects behind their planned time"),
                  [_("project_id"), _("name"), _("lead_department"), _("progress_pct"), _("Time elapsed"),
-                  _("Points behind"), _("Light")], rows, _left_out(more), (16, 26, 14, 11, 11, 11, 11))
+                  _("Points behind"), _("Light")], rows, _left_out(more), (15, 25, 16, 11, 11, 11, 11))
 
 
 def chart(b: Bulletin) -> bytes | None:
