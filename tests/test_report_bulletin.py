@@ -259,6 +259,16 @@ def test_a_bad_date_is_a_problem_naming_its_parameter(client, query, param):
     assert response.get_json()["parameter"] == param
 
 
+@pytest.mark.parametrize(("url", "words"), [
+    ("/reports/bulletin?since=2014-02-01&lang=zh-Hans", "since 须为通报日期 2014-01-10 之前的日期"),
+    ("/reports/bulletin?f=odt&lang=zh-Hant", "f 須為"),
+    ("/reports/summary/13?lang=zh-Hant", "year 須為年份"),
+    ("/reports/summary/1999?lang=zh-Hans", "登记簿中没有 1999 年的项目；现有年份：2013, 2014, 2015")])
+def test_a_refused_report_says_why_in_the_requests_script(client, url, words):
+    response = client.get(url)
+    assert response.status_code == 400 and words in response.get_json()["detail"]
+
+
 def test_a_long_list_shows_the_worst_of_each_department_and_counts_the_rest():
     frame = pd.DataFrame({"lead_department": [CITY] * 25 + [POLICE] * 3, "project_id": range(28)})
     shown, more = bulletin.listed(frame)
