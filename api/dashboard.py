@@ -7,10 +7,14 @@ The figures are ``registry.overview``'s; this module only renders them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from registry import numbers, palette, script
 from registry.i18n import gettext
@@ -18,6 +22,7 @@ from registry.overview import overview
 from registry.store.base import per_revision
 
 from .http import HTML, JSON, html_response, problem, store
+from .webmap import NODE_MODULES
 
 bp = Blueprint("dashboard", __name__)
 OUTPUT_OPTIONS = ("f", "crs", "encoding", "style_by")  # not filters: left out of the links a page makes
@@ -32,6 +37,53 @@ DOWNLOADS = (("GeoJSON", "geojson", {"limit": "100000"},
              ("FlatGeobuf", "fgb", {}, "FlatGeobuf"),
              ("CSV", "csv", {}, "CSV with WKT geometry (UTF-8 with BOM, opens in Excel)"),
              ("Excel", "xlsx", {}, "Excel workbook of the projects (Chinese headers)"))
+
+
+ASSET_MAX_AGE_S = 365 * 24 * 3600  # an asset whose URL names its version never changes under that URL
+
+
+@bp.app_url_defaults
+def versioned_assets(endpoint: str, values: dict[str, Any]) -> None:
+    """Links to the app's scripts and styles name their version (``v``: a hash of the file, or the npm package's
+    pinned version), so browsers keep them for a year without asking again, and fetch a changed one at once."""
+    if endpoint in ("static", "webmap.vendor") and "filename" in values and "v" not in values:
+        version = _asset_version(endpoint, values.get("package"), values["filename"])
+        if version:
+            values["v"] = version
+
+
+@bp.after_app_request
+def cache_versioned_assets(response: Response) -> Response:
+    """An asset asked for by its current version is cached for a year (others keep their short revalidation)."""
+    asked = request.args.get("v")
+    if asked and response.status_code == 200 and request.endpoint in ("static", "webmap.vendor") and \
+            asked == _asset_version(request.endpoint, (request.view_args or {}).get("package"),
+                                    (request.view_args or {}).get("filename", "")):
+        response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE_S}, immutable"
+    return response
+
+
+def _asset_version(endpoint: str, package: str | None, filename: str) -> str | None:
+    if endpoint == "webmap.vendor":
+        return _package_versions().get(package or "")
+    path = Path(current_app.static_folder or "") / filename
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _file_hash(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _file_hash(path: Path, _mtime_ns: int, _size: int) -> str:
+    """A file's content hash, kept until the file changes (its time and size are part of the key)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+@cache
+def _package_versions() -> dict[str, str]:
+    """The front-end packages' exact versions pinned in api/web/package.json."""
+    return json.loads((NODE_MODULES.parent / "package.json").read_text())["dependencies"]
 
 
 def filters() -> dict[str, str]:
