@@ -30,6 +30,7 @@ from wtforms.validators import InputRequired, Length
 
 from registry import accounts
 from registry.accounts import User
+from registry.i18n import gettext
 from registry.store.edits import Author
 
 from .http import HTML, JSON, problem, store
@@ -46,8 +47,11 @@ class SignInRequired(HTTPException):
     """No credentials, or wrong ones: API clients get 401 with a challenge, browsers the sign-in page."""
 
     code = 401
-    description = "this needs an account: send Authorization: Bearer TOKEN (or HTTP Basic with the token as " \
-                  "password), or sign in at /login"
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description or gettext(
+            "This needs an account: send Authorization: Bearer TOKEN (or HTTP Basic with the token as password), "
+            "or sign in at /login"))
 
 
 def current_user_of_request() -> User | None:
@@ -61,7 +65,7 @@ def current_user_of_request() -> User | None:
         if user is None:
             current_app.logger.warning("refused %s credentials%s from %s", header.partition(" ")[0][:20],
                                        _basic_name(header), request.remote_addr)
-            raise SignInRequired("the credentials sent in Authorization are wrong, or the account is disabled")
+            raise SignInRequired(gettext("The credentials sent in Authorization are wrong, or the account is disabled"))
     else:
         user = current_user._get_current_object() if current_user.is_authenticated else None
     g.registry_user = user
@@ -149,6 +153,7 @@ class SignOutForm(FlaskForm):
 def login():
     """The sign-in page: name and password (argon2-checked here only), then a session cookie."""
     form = SignInForm()
+    form.name.label.text, form.password.label.text = gettext("Account"), gettext("Password")  # the request's script
     error = None
     if form.validate_on_submit():
         user = accounts.authenticate_password(_store(), form.name.data, form.password.data)
@@ -156,11 +161,11 @@ def login():
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         current_app.logger.warning("failed sign-in for account %r from %s", form.name.data, request.remote_addr)
-        error = "帳號或密碼不正確，或帳號已停用"
+        error = gettext("The account name or password is wrong, or the account is disabled")
     elif request.method == "POST":
         current_app.logger.warning("refused sign-in form for account %r from %s: %s", form.name.data,
                                    request.remote_addr, "; ".join(sum(form.errors.values(), [])))
-        error = "表單已過期或不完整，請重新輸入"
+        error = gettext("The form has expired or is incomplete; fill it in again")
     return Response(render_template("login.html", form=form, error=error), status=400 if form.errors else 200,
                     mimetype=HTML)
 
@@ -170,8 +175,8 @@ def logout():
     """Sign out (a POST with the CSRF token), then back to the landing page."""
     form = SignOutForm()
     if not form.validate_on_submit():
-        return problem(400, "Bad Request", "sign-out needs the form's CSRF token; sign out from a page's button",
-                       "csrf_token")
+        return problem(400, "Bad Request", gettext("Sign-out needs the form's CSRF token; sign out with a page's "
+                                                   "button"), "csrf_token")
     logout_user()
     return redirect(url_for("ogc.landing", f="html"))
 
@@ -230,7 +235,7 @@ def init_app(app: Flask) -> None:
         if request.endpoint in _OPEN_ENDPOINTS:
             return
         if user is None and not current_app.config["REGISTRY_ANONYMOUS_READ"]:
-            raise SignInRequired("anonymous reading is off (REGISTRY_ANONYMOUS_READ=0): this needs an account")
+            raise SignInRequired(gettext("Anonymous reading is off (REGISTRY_ANONYMOUS_READ=0): this needs an account"))
         if request.method not in ("GET", "HEAD", "OPTIONS") and user is not None \
                 and not request.headers.get("Authorization"):
             _csrf.protect()

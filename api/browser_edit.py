@@ -171,7 +171,7 @@ def edit_project(project_id: str):
     records = editing.project_records(store(), project_id)
     project = editing.project_document(records, project_id) if len(records.projects) else None
     if project is None:
-        raise NotFound(f"project {project_id!r} does not exist", param="projectId")
+        raise NotFound(gettext("project %(id)s does not exist", id=repr(project_id)), param="projectId")
     if not auth.may_write(project):
         return _forbidden(gettext("Account %(name)s may not edit project %(id)s: editors change the projects "
                                   "their department leads", name=author.name, id=project_id))

@@ -13,6 +13,7 @@ from flask import Response, current_app, g, render_template, request
 
 from registry import script
 from registry.errors import ValidationError
+from registry.i18n import gettext
 from registry.spatial import parse_date
 from registry.store import Reader, history
 
@@ -57,7 +58,8 @@ def negotiate(allowed: Iterable[str], default: str = "json") -> str:
     asked = request.args.get("f")
     if asked:
         if asked not in allowed:
-            raise ValidationError(f"f must be one of {', '.join(allowed)}, got {asked!r}", param="f")
+            raise ValidationError(gettext("f must be one of %(values)s, got %(value)s", values=", ".join(allowed),
+                                          value=repr(asked[:40])), param="f")
         return asked
     offered = [_MEDIA[f] for f in allowed if f in _MEDIA]
     best = request.accept_mimetypes.best_match(offered, default=None) if request.accept_mimetypes else None

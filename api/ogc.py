@@ -205,8 +205,8 @@ def items(name: str):
     args = request.args.to_dict()
     if fmt in EXPORTS:
         if model.LAYER_BY_NAME[name].kind != "project":
-            raise ValidationError(f"f={fmt} exports project layers; {name} is a reference layer (use f=geojson)",
-                                  param="f")
+            raise ValidationError(gettext("f=%(format)s exports project layers; %(layer)s is a reference layer (use "
+                                          "f=geojson)", format=fmt, layer=name), param="f")
         args.setdefault("limit", str(features.MAX_LIMIT))  # a download holds every match unless limited
     query = features.parse_items(store(), name, args)
     if (cached := not_modified()) is not None:
@@ -298,7 +298,8 @@ def _fid(fid: str) -> int:
     try:
         return int(fid)
     except ValueError:
-        raise NotFound(f"feature {fid!r} does not exist (ids are integers)", param="featureId") from None
+        raise NotFound(gettext("feature %(value)s does not exist (ids are integers)", value=repr(fid)),
+                       param="featureId") from None
 
 
 def _answer(records, name: str, fid: int, status: int = 200, location: str | None = None):

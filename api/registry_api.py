@@ -286,7 +286,8 @@ def project_history(project_id: str):
     fmt = negotiate(["json", "html"])
     entries = history.project_history(store(), project_id)
     if not entries:
-        raise NotFound(f"project {project_id!r} has no recorded history (does it exist?)", param="projectId")
+        raise NotFound(gettext("project %(id)s has no recorded history (does it exist?)", id=repr(project_id)),
+                       param="projectId")
     if auth.current_author() is None:
         for entry in entries:
             entry["who"] = None
@@ -299,7 +300,7 @@ def _project(project_id: str) -> Response:
     fmt = negotiate(["json", "geojson", "html"])
     rows = store().projects([project_id])
     if rows.empty:
-        raise NotFound(f"project {project_id!r} does not exist", param="projectId")
+        raise NotFound(gettext("project %(id)s does not exist", id=repr(project_id)), param="projectId")
     frames = []
     for layer in model.category_layers(rows.iloc[0]["category"]):
         frame = store().features(layer, project_ids=[project_id])

@@ -33,14 +33,16 @@ def static_map():
     args = request.args.to_dict()
     fmt = args.pop("f", "png")
     if fmt not in MEDIA:
-        raise ValidationError(f"f must be one of {', '.join(MEDIA)}, got {fmt!r}", param="f")
+        raise ValidationError(gettext("f must be one of %(values)s, got %(value)s", values=", ".join(MEDIA),
+                                      value=repr(fmt[:40])), param="f")
     by, theme, title = args.pop("by", None), args.pop("theme", None), args.pop("title", None)
     if title is not None and len(title) > limits.MAX_SHORT_TEXT_CHARS:  # matplotlib lays out every character
-        raise ValidationError(f"title has {len(title):,} characters, more than the {limits.MAX_SHORT_TEXT_CHARS} "
-                              "allowed", param="title")
+        raise ValidationError(gettext("%(param)s has %(count)s characters, more than the %(limit)s allowed",
+                                      param="title", count=len(title), limit=limits.MAX_SHORT_TEXT_CHARS),
+                              param="title")
     dpi = limits.whole_number(args.pop("dpi", "150"), "dpi")
     if by and theme:
-        raise ValidationError("give by (an overlay map) or theme (a choropleth), not both", param="theme")
+        raise ValidationError(gettext("give by (an overlay map) or theme (a choropleth), not both"), param="theme")
     if theme:
         body = maps.render_choropleth(store(), args, value=theme, fmt=fmt, dpi=dpi, title=title)
     else:
@@ -136,11 +138,13 @@ def vendor(package: str, filename: str):
     """A file of a front-end package installed from npm (``api/web/package.json``'s dependencies: Leaflet,
     ECharts, ...), served by the app so pages need no CDN and their policy admits only the app's scripts."""
     if package not in _installed_packages():
-        raise NotFound(f"{package!r} is not a front-end package of the registry; api/web/package.json lists "
-                       f"{', '.join(sorted(_installed_packages()))}", param="package")
+        raise NotFound(gettext("%(package)s is not a front-end package of the registry; api/web/package.json lists "
+                               "%(packages)s", package=repr(package),
+                               packages=", ".join(sorted(_installed_packages()))), param="package")
     folder = NODE_MODULES / package
     if not folder.is_dir():
-        raise NotFound(f"{package} is not installed; run scripts/setup (npm ci in api/web)", param="package")
+        raise NotFound(gettext("%(package)s is not installed; run scripts/setup (npm ci in api/web)", package=package),
+                       param="package")
     return send_from_directory(folder, filename, max_age=3600)
 
 

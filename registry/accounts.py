@@ -19,8 +19,9 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import model
+from . import model, script
 from .errors import NotFound, ValidationError
+from .i18n import gettext
 from .store.base import Reader, Store, per_revision
 from .store.edits import Author
 
@@ -48,6 +49,7 @@ class User:
     disabled: bool
     created_at: str
     session_id: str
+    script: str | None = None  # the account's display script (zh-Hans or zh-Hant); None: as its browser asks
 
     @property
     def is_active(self) -> bool:
@@ -77,7 +79,8 @@ def token_hash(token: str) -> str:
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}", param="role")
+        raise ValidationError(gettext("role must be one of %(roles)s, got %(value)s", roles=", ".join(ROLES),
+                                      value=repr(role)), param="role")
     return role
 
 
@@ -85,12 +88,14 @@ def check_department(text: str | None, role: str) -> str | None:
     """The stored (Traditional) name of a lead department given by code or any script; editors need one."""
     if text is None or not text.strip():
         if role == "editor":
-            raise ValidationError("an editor needs --department: the lead department whose projects they edit "
-                                  f"({model.accepted_names('lead_department')})", param="department")
+            names = model.accepted_names("lead_department", script.current())
+            raise ValidationError(gettext("an editor needs --department: the lead department whose projects they edit "
+                                          "(%(names)s)", names=names), param="department")
         return None
     stored = model.resolve_name("lead_department", text.strip())
     if stored is None:
-        raise ValidationError(f"unknown department {text!r}; use one of {model.accepted_names('lead_department')}",
+        raise ValidationError(gettext("unknown department %(value)s; use one of %(names)s", value=repr(text),
+                                      names=model.accepted_names("lead_department", script.current())),
                               param="department")
     return stored
 
@@ -99,14 +104,16 @@ def _row(store: Store, name: str) -> dict:
     rows = store.users()
     found = _records(rows[rows["name"] == name])
     if not found:
-        raise NotFound(f"no account named {name!r}; `registry user list` shows the accounts", param="name")
+        raise NotFound(gettext("no account named %(name)s; `registry user list` shows the accounts", name=repr(name)),
+                       param="name")
     return found[0]
 
 
 def _user(row: dict) -> User:
     stamp = hashlib.sha256(f"{row['password_hash']}|{row['token_hash']}".encode()).hexdigest()[:16]
     return User(name=row["name"], role=row["role"], department=row["department"] or None,
-                disabled=bool(row["disabled"]), created_at=row["created_at"], session_id=f"{stamp}:{row['name']}")
+                disabled=bool(row["disabled"]), created_at=row["created_at"], session_id=f"{stamp}:{row['name']}",
+                script=row.get("script") or None)
 
 
 def _new_secrets(row: dict) -> Credentials:
@@ -116,18 +123,21 @@ def _new_secrets(row: dict) -> Credentials:
     return Credentials(row["name"], password, token)
 
 
-def add(store: Store, name: str, role: str, department: str | None = None) -> Credentials:
-    """Create an account and return its password and token (stored only as hashes)."""
+def add(store: Store, name: str, role: str, department: str | None = None,
+        chosen_script: str | None = None) -> Credentials:
+    """Create an account (with its display script, if given) and return its password and token (stored only
+    as hashes)."""
     if not _NAME.fullmatch(name or ""):
-        raise ValidationError(f"account name {name!r}: 1-64 characters without spaces, ':', '/' or '\\'",
-                              param="name")
+        raise ValidationError(gettext("account name %(name)s: 1-64 characters without spaces, ':', '/' or '\\'",
+                                      name=repr(name)), param="name")
     role = check_role(role)
     department = check_department(department, role)
     if (store.users()["name"] == name).any():
-        raise ValidationError(f"an account named {name!r} exists already; `registry user reset {name}` gives it "
-                              "new credentials", param="name")
+        raise ValidationError(gettext("an account named %(name)s exists already; `registry user reset %(plain)s` gives "
+                                      "it new credentials", name=repr(name), plain=name), param="name")
     row = {"name": name, "role": role, "department": department, "disabled": False,
-           "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+           "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "script": script.parse(chosen_script, "script")}
     credentials = _new_secrets(row)
     store.save_user(row)
     return credentials
@@ -142,6 +152,15 @@ def disable(store: Store, name: str) -> User:
     """Refuse the account from now on (its password, token and sessions); reset gives it credentials again."""
     row = _row(store, name)
     row["disabled"] = True
+    store.save_user(row)
+    return _user(row)
+
+
+def set_script(store: Store, name: str, chosen_script: str | None) -> User:
+    """Set the display script an account sees (``zh-Hans`` or ``zh-Hant``; None or empty: follow the browser's
+    Accept-Language, then the registry's default). It ranks below ``lang=`` and above Accept-Language."""
+    row = _row(store, name)
+    row["script"] = script.parse(chosen_script, "script")
     store.save_user(row)
     return _user(row)
 

@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import model
 from .errors import StoreError
+from .i18n import gettext
 from .store import Batch, GeoPackageStore, PostGISStore, Reader, is_database_url, open_store
 from .store.base import change_stamp, check_schema_version
 from .store.postgis import _connection, _current_schema, _redacted, _tables_in
@@ -51,7 +52,7 @@ class _NoDump(Exception):
 class BackupReport:
     """What a backup or restore did: from where to where, in which form, and the state it carried."""
 
-    action: str  # "backed up" or "restored"
+    action: str  # "backed up" or "restored", in the reader's script
     source: str
     target: str
     form: str  # "GeoPackage", "pg_dump" or "registry copy ..."
@@ -61,8 +62,9 @@ class BackupReport:
 
     def line(self) -> str:
         """One line for the clerk: what was copied where, and which state (projects, revision) it holds."""
-        return (f"{self.action} {self.source} to {self.target} ({self.form}): {self.projects} projects, "
-                f"revision {self.revision}")
+        return gettext("%(action)s %(source)s to %(target)s (%(form)s): %(projects)s projects, revision %(revision)s",
+                       action=self.action, source=self.source, target=self.target, form=self.form,
+                       projects=self.projects, revision=self.revision)
 
 
 def backup(location: str, target: str | os.PathLike[str], *, force: bool = False) -> BackupReport:
@@ -72,9 +74,10 @@ def backup(location: str, target: str | os.PathLike[str], *, force: bool = False
     """
     target = Path(target)
     if target.exists() and not force:
-        raise StoreError(f"{target}: exists already; use --force to replace it, or choose another file")
+        raise StoreError(gettext("%(file)s: exists already; use --force to replace it, or choose another file",
+                                 file=target))
     if target.is_dir():
-        raise StoreError(f"{target}: is a folder; name the backup file")
+        raise StoreError(gettext("%(file)s: is a folder; name the backup file", file=target))
     if is_database_url(location):
         try:
             with _beside(target) as tmp:
@@ -82,17 +85,18 @@ def backup(location: str, target: str | os.PathLike[str], *, force: bool = False
         except _NoDump as why:
             with _beside(target, suffix=".gpkg") as tmp:
                 label, projects, revision = _copy_registry(open_store(location), tmp)
-            return BackupReport("backed up", label, str(target), f"registry copy: {why}", projects, revision)
-        return BackupReport("backed up", f"{_redacted(location)} (schema {schema})", str(target), "pg_dump", projects,
+            return BackupReport(gettext("backed up"), label, str(target), gettext("registry copy: %(why)s", why=why),
+                                projects, revision)
+        return BackupReport(gettext("backed up"), _in_schema(location, schema), str(target), "pg_dump", projects,
                             revision)
     path = Path(location)
     if target.exists() and target.resolve() == path.resolve():
-        raise StoreError(f"{target}: is the store itself; back it up to another file")
+        raise StoreError(gettext("%(file)s: is the store itself; back it up to another file", file=target))
     GeoPackageStore(path)  # refuse what is no registry (SQLite reads it, nothing else) before writing anything
     with _beside(target) as tmp:
-        _copy_sqlite(path, tmp, f"{path}: ")
-        projects, revision = _check_gpkg(tmp, f"{path} (copied)")
-    return BackupReport("backed up", str(path), str(target), "GeoPackage", projects, revision)
+        _copy_sqlite(path, tmp, str(path))
+        projects, revision = _check_gpkg(tmp, gettext("%(file)s (copied)", file=path))
+    return BackupReport(gettext("backed up"), str(path), str(target), "GeoPackage", projects, revision)
 
 
 def restore(source: str | os.PathLike[str], location: str, *, force: bool = False) -> BackupReport:
@@ -106,32 +110,34 @@ def restore(source: str | os.PathLike[str], location: str, *, force: bool = Fals
     """
     source = Path(source)
     if not source.is_file():
-        raise StoreError(f"{source}: no such backup file")
+        raise StoreError(gettext("%(file)s: no such backup file", file=source))
     with open(source, "rb") as f:  # read before SQLite opens it: closing this descriptor drops no lock of SQLite's
         head = f.read(len(SQLITE_MAGIC))
     if head != SQLITE_MAGIC and not head.startswith(PG_DUMP_MAGIC):
-        raise StoreError(f"{source}: not a registry backup (neither a GeoPackage nor a pg_dump file)")
+        raise StoreError(gettext("%(file)s: not a registry backup (neither a GeoPackage nor a pg_dump file)",
+                                 file=source))
     if is_database_url(location) and head == SQLITE_MAGIC:
         schema, projects, revision = _load_postgis(source, location, force)
-        return BackupReport("restored", str(source), f"{_redacted(location)} (schema {schema})", "registry copy",
+        return BackupReport(gettext("restored"), str(source), _in_schema(location, schema), gettext("registry copy"),
                             projects, revision)
     if is_database_url(location):
         schema, projects, revision = _restore_postgis(source, location, force)
-        return BackupReport("restored", str(source), f"{_redacted(location)} (schema {schema})", "pg_dump", projects,
+        return BackupReport(gettext("restored"), str(source), _in_schema(location, schema), "pg_dump", projects,
                             revision)
     if head.startswith(PG_DUMP_MAGIC):
-        raise StoreError(f"{source}: a pg_dump backup of a PostGIS store; restore it with --store postgresql://...")
+        raise StoreError(gettext("%(file)s: a pg_dump backup of a PostGIS store; restore it with --store "
+                                 "postgresql://...", file=source))
     target = Path(location)
     if target.exists() and target.resolve() == source.resolve():
-        raise StoreError(f"{source}: is the store itself; name the backup to restore")
+        raise StoreError(gettext("%(file)s: is the store itself; name the backup to restore", file=source))
     if target.exists() and not force:
-        raise StoreError(f"{target}: exists already; use --force to replace it with the backup")
+        raise StoreError(gettext("%(file)s: exists already; use --force to replace it with the backup", file=target))
     projects, revision = _check_gpkg(source, str(source))
     with _beside(target, _replace_store_file) as tmp:
-        _copy_sqlite(source, tmp, f"{source}: ")
+        _copy_sqlite(source, tmp, str(source))
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o7777)  # whoever could use the store still can
-    return BackupReport("restored", str(source), str(target), "GeoPackage", projects, revision)
+    return BackupReport(gettext("restored"), str(source), str(target), "GeoPackage", projects, revision)
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -144,7 +150,7 @@ def _beside(target: Path, install: Callable[[Path, Path], None] = os.replace, su
     """
     folder = target.parent
     if not folder.is_dir():
-        raise StoreError(f"{target}: folder {folder} does not exist")
+        raise StoreError(gettext("%(file)s: folder %(folder)s does not exist", file=target, folder=folder))
     handle, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}-", suffix=suffix)
     os.close(handle)
     tmp = Path(name)
@@ -161,6 +167,11 @@ def _beside(target: Path, install: Callable[[Path, Path], None] = os.replace, su
         os.close(handle)
 
 
+def _in_schema(location: str, schema: str) -> str:
+    """How a report names a PostGIS store: its URL without the password, and its schema."""
+    return gettext("%(store)s (schema %(schema)s)", store=_redacted(location), schema=schema)
+
+
 def _copy_sqlite(path: Path, tmp: Path, label: str) -> None:
     """Copy an SQLite file with the online backup API, in one read transaction: one committed state."""
     source = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
@@ -171,9 +182,11 @@ def _copy_sqlite(path: Path, tmp: Path, label: str) -> None:
         source.backup(copy)
         source.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        raise StoreError(f"{label}busy for {BUSY_TIMEOUT_S} s or unreadable ({exc}); try again") from None
+        raise StoreError(gettext("%(file)s: busy for %(seconds)s s or unreadable (%(reason)s); try again", file=label,
+                                 seconds=BUSY_TIMEOUT_S, reason=exc)) from None
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{label}cannot be read as a GeoPackage ({exc})") from None
+        raise StoreError(gettext("%(file)s: cannot be read as a GeoPackage (%(reason)s)", file=label,
+                                 reason=exc)) from None
     finally:
         copy.close()
         source.close()
@@ -188,7 +201,8 @@ def _check_gpkg(path: Path, label: str) -> tuple[int, str]:
     try:
         problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")]
         if problems != ["ok"]:
-            raise StoreError(f"{label}: fails SQLite's integrity check ({'; '.join(problems)})")
+            raise StoreError(gettext("%(file)s: fails SQLite's integrity check (%(problems)s)", file=label,
+                                     problems="; ".join(problems)))
         try:
             GeoPackageStore(path)
         except StoreError as exc:
@@ -196,7 +210,7 @@ def _check_gpkg(path: Path, label: str) -> tuple[int, str]:
         projects = con.execute('SELECT count(*) FROM "projects"').fetchone()[0]
         revision = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{label}: not a GeoPackage registry ({exc})") from None
+        raise StoreError(gettext("%(file)s: not a GeoPackage registry (%(reason)s)", file=label, reason=exc)) from None
     finally:
         con.close()
     return projects, revision[0] if revision else "-"
@@ -213,14 +227,15 @@ def _replace_store_file(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
         return
     if Path(f"{target}-wal").exists():
-        raise StoreError(f"{target}: has a write-ahead log, so a program (QGIS?) has it open in WAL mode; "
-                         "close it and try again")
+        raise StoreError(gettext("%(file)s: has a write-ahead log, so a program (QGIS?) has it open in WAL mode; close "
+                                 "it and try again", file=target))
     con = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         try:
             con.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{target}: busy for {BUSY_TIMEOUT_S} s ({exc}); stop the writers and try again") from None
+            raise StoreError(gettext("%(file)s: busy for %(seconds)s s (%(reason)s); stop the writers and try again",
+                                     file=target, seconds=BUSY_TIMEOUT_S, reason=exc)) from None
         except sqlite3.DatabaseError:
             Path(f"{target}-journal").unlink(missing_ok=True)
         os.replace(tmp, target)
@@ -232,8 +247,8 @@ def _replace_store_file(tmp: Path, target: Path) -> None:
 def _pg_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise StoreError(f"{name} not found; install the PostgreSQL client tools (Debian: postgresql-client, "
-                         "which scripts/setup installs)")
+        raise StoreError(gettext("%(tool)s not found; install the PostgreSQL client tools (Debian: postgresql-client, "
+                                 "which scripts/setup installs)", tool=name))
     return found
 
 
@@ -251,14 +266,15 @@ def _pg_environment(url: str) -> tuple[str, dict[str, str]]:
 def _run(args: list[str], env: dict[str, str], what: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        raise StoreError(f"{what} failed: {' '.join(done.stderr.split()) or f'exit code {done.returncode}'}")
+        raise StoreError(gettext("%(what)s failed: %(reason)s", what=what, reason=" ".join(done.stderr.split())
+                                 or gettext("exit code %(code)s", code=done.returncode)))
     return done.stdout
 
 
 def _registry_state(con: psycopg.Connection, schema: str, location: str) -> tuple[int, str]:
     """Projects and revision of the registry in ``schema`` (refusing a schema without one, or a newer one)."""
     if not _tables_in(con, schema, ["registry_meta"]):
-        raise StoreError(f"{location}: schema {schema} holds no registry")
+        raise StoreError(gettext("%(store)s: schema %(schema)s holds no registry", store=location, schema=schema))
     name = sql.Identifier(schema)
     meta = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta").format(name)).fetchall())
     check_schema_version(location, meta.get("schema_version"))
@@ -275,7 +291,7 @@ def _dump_postgis(url: str, tmp: Path) -> tuple[str, int, str]:
     conninfo, env = _pg_environment(url)
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
-        raise _NoDump("pg_dump not found (Debian: postgresql-client)")
+        raise _NoDump(gettext("pg_dump not found (Debian: postgresql-client)"))
     with _connection(url) as con:
         con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         con.read_only = True
@@ -287,7 +303,7 @@ def _dump_postgis(url: str, tmp: Path) -> tuple[str, int, str]:
                   f"--file={tmp}", "--no-password", f"--dbname={conninfo}"], env, "pg_dump")
         except StoreError as exc:
             if "version mismatch" in exc.message:
-                raise _NoDump("pg_dump is older than the server") from None
+                raise _NoDump(gettext("pg_dump is older than the server")) from None
             raise
     return schema, projects, revision
 
@@ -300,7 +316,7 @@ def _exact(name: str) -> str:
 def _dump_meta(pg_restore: str, source: Path, schema: str, env: dict[str, str]) -> dict[str, str]:
     """The registry_meta rows a dump holds (COPY text: one ``key<TAB>value`` line each)."""
     text = _run([pg_restore, "--data-only", f"--schema={schema}", "--table=registry_meta", "--file=-",
-                 str(source)], env, f"pg_restore of {source.name}")
+                 str(source)], env, f"pg_restore {source.name}")
     lines = text.splitlines()
     start = next((at for at, line in enumerate(lines) if line.startswith("COPY ")), len(lines))
     rows = lines[start + 1:]
@@ -320,26 +336,29 @@ def _restore_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str
     listing = _run([pg_restore, "--list", str(source)], env, f"pg_restore --list {source.name}")
     found = _TOC_META.search(listing)
     if found is None:
-        raise StoreError(f"{source}: a PostgreSQL dump, but of no registry (it holds no registry_meta table)")
+        raise StoreError(gettext("%(file)s: a PostgreSQL dump, but of no registry (it holds no registry_meta table)",
+                                 file=source))
     dumped = found.group(1)
     meta = _dump_meta(pg_restore, source, dumped, env)
     check_schema_version(str(source), meta.get("schema_version"))
     with _connection(url) as con:
         schema = _current_schema(con, location)
         if schema != dumped:
-            raise StoreError(f"{source}: holds schema {dumped}, but the store's schema is {schema}; restore into a "
-                             f"URL whose search_path names {dumped} (?options=-csearch_path%3D{dumped},public)")
+            raise StoreError(gettext("%(file)s: holds schema %(dumped)s, but the store's schema is %(schema)s; restore "
+                                     "into a URL whose search_path names %(dumped)s (%(option)s)", file=source,
+                                     dumped=dumped, schema=schema,
+                                     option=f"?options=-csearch_path%3D{dumped},public"))
         present = _tables_in(con, schema, list(REGISTRY_TABLES))
         if present and not force:
-            raise StoreError(f"{location}: schema {schema} holds a registry already; use --force to replace it "
-                             "with the backup")
+            raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to replace it "
+                                     "with the backup", store=location, schema=schema))
         before = _registry_state(con, schema, location)[1] if "registry_meta" in present else None
     with tempfile.NamedTemporaryFile("w", suffix=".list", prefix="registry-restore-") as entries:
         # the schema exists already (and may hold other things, or PostGIS itself): restore what is in it only
         entries.write("\n".join(line for line in listing.splitlines() if not _TOC_SCHEMA.match(line)) + "\n")
         entries.flush()
         _run([pg_restore, "--single-transaction", "--clean", "--if-exists", "--no-owner", f"--use-list={entries.name}",
-              "--no-password", f"--dbname={conninfo}", str(source)], env, f"pg_restore of {source.name}")
+              "--no-password", f"--dbname={conninfo}", str(source)], env, f"pg_restore {source.name}")
     return schema, _move_revision_on(url, schema, before), meta.get("revision", "-")
 
 
@@ -388,7 +407,7 @@ def _copy_registry(source: PostGISStore, tmp: Path) -> tuple[str, int, str]:
         con.execute("UPDATE registry_meta SET value = ? WHERE key = 'revision'", (revision,))
     finally:
         con.close()
-    _check_gpkg(tmp, f"{source.location} (copied)")
+    _check_gpkg(tmp, gettext("%(file)s (copied)", file=source.location))
     return source.location, len(batch.projects), revision
 
 
@@ -406,8 +425,8 @@ def _load_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str]:
         schema = _current_schema(con, location)
         present = _tables_in(con, schema, list(REGISTRY_TABLES))
         if present and not force:
-            raise StoreError(f"{location}: schema {schema} holds a registry already; use --force to replace it "
-                             "with the backup")
+            raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to replace it "
+                                     "with the backup", store=location, schema=schema))
         before = _registry_state(con, schema, location)[1] if "registry_meta" in present else None
     _fill(PostGISStore.create(url, meta=meta, overwrite=True), batch, references)
     return schema, _move_revision_on(url, schema, before), revision

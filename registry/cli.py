@@ -17,14 +17,18 @@ from .cli_options import (
     print_csv,
     print_table,
     query_params,
+    read_view,
     use_registry_script,
+    use_script_of,
 )
 from .errors import RegistryError
 from .exchange.commands import export_command, import_command
 from .history_command import history_command, upgrade_command
+from .i18n import gettext
 from .maps.command import map_command
 from .report.command import report_command
-from .store import create_store, open_store, read_store, store_location
+from .store import create_store, open_store, store_location
+from .text import to_script
 from .users_command import user_command
 
 
@@ -51,7 +55,9 @@ def config_script(store: str | None, value: str | None) -> None:
     opened = open_store(store_location(store))
     if value is not None:
         opened.set_meta({script.META_KEY: script.parse(value, "script")})
-    click.echo(f"{opened.location}: script {script.registry_default(opened.meta())}")
+    use_registry_script(opened)
+    click.echo(gettext("%(store)s: script %(script)s", store=opened.location,
+                       script=script.registry_default(opened.meta())))
 
 
 @cli.command()
@@ -60,7 +66,8 @@ def config_script(store: str | None, value: str | None) -> None:
 def init(store: str | None, force: bool) -> None:
     """Create an empty registry with every layer (a .gpkg file, or a postgresql:// URL's schema)."""
     created = create_store(store_location(store), overwrite=force)  # its location names a PostGIS schema
-    click.echo(f"created empty registry {created.location}{', replacing any registry there' if force else ''}")
+    click.echo(gettext("created empty registry %(store)s, replacing any registry there", store=created.location)
+               if force else gettext("created empty registry %(store)s", store=created.location))
 
 
 @cli.command()
@@ -72,8 +79,9 @@ def demo(store: str | None, force: bool) -> None:
 
     built = build_demo(store_location(store), overwrite=force)  # its location names a PostGIS schema
     count = len(built.projects())
-    click.echo(f"built demo registry {built.location}: {count} projects"
-               f"{', replacing any registry there' if force else ''}")
+    click.echo(gettext("built demo registry %(store)s: %(count)s projects, replacing any registry there",
+                       store=built.location, count=count) if force else
+               gettext("built demo registry %(store)s: %(count)s projects", store=built.location, count=count))
 
 
 @cli.command()
@@ -81,7 +89,7 @@ def demo(store: str | None, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def info(store: str | None, fmt: str) -> None:
     """List layers with feature counts, geometry types, extents and CRS."""
-    with read_store(store) as opened:
+    with read_view(store) as opened:
         meta, layers = opened.meta(), opened.layers()
     if fmt == "json":
         payload = {
@@ -98,19 +106,18 @@ def info(store: str | None, fmt: str) -> None:
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    click.echo(f"store: {opened.location}  schema {meta['schema_version']}  "
-               f"data date {meta.get('data_date', '-')}")
-    click.echo(f"note: {meta.get('notice', '')}")
-    header = ("layer", "kind", "geometry", "count", "extent (lon/lat)", "crs")
+    click.echo(gettext("store: %(store)s  schema %(version)s  data date %(date)s", store=opened.location,
+                       version=meta["schema_version"], date=meta.get("data_date", "-")))
+    click.echo(gettext("note: %(note)s", note=to_script(meta.get("notice", ""), script.current())))
+    header = (gettext("Layer"), gettext("Kind"), gettext("Geometry type"), gettext("Count"),
+              gettext("Extent (lon/lat)"), gettext("CRS"))
     rows = [
         (i.name, i.kind, i.geometry_type or "-", str(i.count),
          ", ".join(f"{v:.4f}" for v in i.extent) if i.extent else "-",
          f"EPSG:{i.epsg}" if i.epsg else "-")
         for i in layers
     ]
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print_table(list(header), [list(row) for row in rows])
 
 
 @cli.command()
@@ -127,8 +134,7 @@ def query(store: str | None, fmt: str, **options) -> None:
     from .output import QUERY_FEATURE_PROPERTIES, feature_collection, query_json, records
     from .query import find
 
-    with read_store(store, options.get("as_of")) as opened:
-        use_registry_script(opened)
+    with read_view(store, options.get("as_of")) as opened:
         result = find(opened, query_params(options))
     if fmt == "json":
         click.echo(json.dumps(query_json(result), ensure_ascii=False))
@@ -167,8 +173,7 @@ def stats(store: str | None, by: str, fmt: str, **options) -> None:
     from .numbers import format_wan
     from .stats import statistics
 
-    with read_store(store, options.get("as_of")) as opened:
-        use_registry_script(opened)
+    with read_view(store, options.get("as_of")) as opened:
         result = statistics(opened, query_params(options), by)
     payload = result.to_json()
     if fmt == "json":
@@ -210,14 +215,14 @@ def qa(store: str | None, fmt: str) -> None:
     """Quality checks: geometry, streets, quantities, street boundaries."""
     from .qa import run_qa
 
-    with read_store(store) as opened:
+    with read_view(store) as opened:
         findings = run_qa(opened)
     if fmt == "json":
         click.echo(json.dumps([f.to_json() for f in findings], ensure_ascii=False))
         return
-    print_table(["check", "layer", "fid", "project_id", "detail"],
+    print_table([gettext("Check"), gettext("Layer"), "fid", gettext("project_id"), gettext("Detail")],
                 [[f.check, f.layer, f.fid, f.project_id, f.detail] for f in findings])
-    click.echo(f"{len(findings)} findings")
+    click.echo(gettext("%(count)s findings", count=len(findings)))
 
 
 @cli.command()
@@ -242,6 +247,7 @@ def backup(store: str | None, target: Path, force: bool) -> None:
     """Copy the registry as one committed state, while it is served and others write."""
     from .backup import backup as back_up
 
+    use_script_of(store_location(store))
     click.echo(back_up(store_location(store), target, force=force).line())
 
 
@@ -253,6 +259,7 @@ def restore(store: str | None, file: Path, force: bool) -> None:
     """Check a backup written by `registry backup`, then put it back as the store's registry."""
     from .backup import restore as put_back
 
+    use_script_of(store_location(store))
     click.echo(put_back(file, store_location(store), force=force).line())
 
 
@@ -268,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         # in a context of its own: the script a command chooses ends with it (tests call main in-process)
         code = contextvars.copy_context().run(cli.main, args=argv, prog_name="registry", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("registry: aborted", err=True)
+        click.echo(gettext("registry: aborted"), err=True)
         sys.exit(1)
     except click.ClickException as exc:
         click.echo(f"registry: error: {exc.format_message()}", err=True)

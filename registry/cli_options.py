@@ -7,18 +7,20 @@ import getpass
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
 import click
 
 from . import script
-from .errors import ValidationError
+from .errors import RegistryError, ValidationError
 from .exchange.csvfile import rows_table, write_csv
+from .i18n import gettext
 from .params import PARAMETERS
 from .spatial import parse_date
-from .store import Author, Reader
+from .store import Author, Reader, history, open_store, read_store
 from .store.history import day_start_utc
 
 STORE_OPTION = click.option(
@@ -89,8 +91,8 @@ def suffix_in(formats: Iterable[str]) -> Callable[[click.Context, click.Paramete
 
     def check(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
         if value.suffix.lower().lstrip(".") not in names:
-            raise click.BadParameter(f"{value.name}: the file name must end in "
-                                     f"{', '.join('.' + f for f in names)}", ctx=ctx, param=param)
+            raise click.BadParameter(gettext("%(file)s: the file name must end in %(suffixes)s", file=value.name,
+                                             suffixes=", ".join("." + f for f in names)), ctx=ctx, param=param)
         return value
     return check
 
@@ -103,7 +105,10 @@ def _is_regular_file(stream: BinaryIO) -> bool:
 
 
 def choose_lang(value: str | None) -> str | None:
-    """``--lang``: the script this command shows (it wins over the registry's default)."""
+    """``--lang``: the script this command shows (it wins over the registry's default). Without it, messages
+    are in ``REGISTRY_SCRIPT``'s script, else Simplified, until the command opens its registry
+    (``use_registry_script``): then in the registry's."""
+    script.set_current(script.registry_default({}))
     try:
         chosen = script.parse(value, "--lang")
     except ValidationError as exc:
@@ -119,6 +124,22 @@ def use_registry_script(view: Reader) -> str:
     chosen = click.get_current_context().find_root().meta.get("registry_lang") or script.registry_default(view.meta())
     script.set_current(chosen)
     return chosen
+
+
+def use_script_of(location: str) -> None:
+    """The command's script, for a command that reaches its registry through the library (backup, restore):
+    --lang, else the script of the registry at ``location`` if one opens there (else the command's default)."""
+    with suppress(RegistryError):  # no registry there (yet): the command itself says so, or creates one
+        use_registry_script(open_store(location))
+
+
+@contextmanager
+def read_view(location: str | None, as_of: str | None = None) -> Iterator[Reader]:
+    """One committed state of the command's registry (as recorded by the end of ``as_of``), with the command's
+    script chosen from it first (``use_registry_script``), so that even a bad ``--as-of`` is refused in it."""
+    with read_store(location) as latest:
+        use_registry_script(latest)
+        yield history.as_of(latest, parse_date(as_of)) if as_of else latest
 
 
 def author_options(command: Callable) -> Callable:

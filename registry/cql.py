@@ -49,6 +49,7 @@ from pygeofilter.parsers import cql2_json, cql2_text
 from . import limits, model, script, spatial
 from .crs import parse_epsg, to_storage
 from .errors import NotFound, ValidationError
+from .i18n import gettext
 from .text import to_traditional
 
 # filter-lang values accepted -> the language they name (GDAL sends cql-text)
@@ -57,14 +58,23 @@ LANGS = {"cql2-text": "cql2-text", "cql-text": "cql2-text", "cql2-json": "cql2-j
 # queryable kind -> the kind of value it holds in a filter
 _KINDS = {"text": "text", "integer": "number", "real": "number", "date": "date", "bool": "boolean",
           "geometry": "geometry"}
-_HINTS = {
-    "text": "quote text in single quotes, e.g. 'completed'",
-    "number": "write numbers without quotes, e.g. 2013",
-    "date": "write dates as DATE('2014-01-01') or TIMESTAMP('2014-01-01T00:00:00Z')",
-    "boolean": "write true or false",
-    "geometry": "give a WKT or GeoJSON geometry or BBOX(minx, miny, maxx, maxy)",
-    "interval": "use a temporal operator such as T_INTERSECTS",
-}
+
+
+def _hint(kind: str) -> str:
+    """How to write a value of ``kind`` in a filter, in the reader's script."""
+    return {"text": gettext("quote text in single quotes, e.g. 'completed'"),
+            "number": gettext("write numbers without quotes, e.g. 2013"),
+            "date": gettext("write dates as DATE('2014-01-01') or TIMESTAMP('2014-01-01T00:00:00Z')"),
+            "boolean": gettext("write true or false"),
+            "geometry": gettext("give a WKT or GeoJSON geometry or BBOX(minx, miny, maxx, maxy)"),
+            "interval": gettext("use a temporal operator such as T_INTERSECTS")}[kind]
+
+
+def _kind(kind: str) -> str:
+    """The name of a kind of value (text, number...) in the reader's script."""
+    return {"text": gettext("text"), "number": gettext("number"), "date": gettext("date"),
+            "boolean": gettext("boolean"), "geometry": gettext("geometry"), "interval": gettext("interval")}[kind]
+
 # Properties holding coded values (model.NAMES): = <> and IN compare them with any spelling of a value
 # (category = '河道' is category = 'rivers'), resolved to what is stored.
 _CODED = {field: kind for kind, field in model.NAME_FIELDS.items()}
@@ -116,22 +126,22 @@ def parse_filter(text: str | dict, lang: str | None = None) -> ast.Node:
     else:
         chosen = LANGS.get(str(lang).strip().lower())
         if chosen is None:
-            raise ValidationError(f"filter-lang must be cql2-text or cql2-json (or cql-text, cql-json), got {lang!r}",
-                                  param="filter-lang")
+            raise ValidationError(gettext("filter-lang must be cql2-text or cql2-json (or cql-text, cql-json), got "
+                                          "%(value)s", value=repr(lang)[:60]), param="filter-lang")
     if chosen == "cql2-text" and not isinstance(text, str):
-        raise ValidationError("filter-lang cql2-text needs the filter as text; send a JSON filter as cql2-json",
-                              param="filter-lang")
+        raise ValidationError(gettext("filter-lang cql2-text needs the filter as text; send a JSON filter as "
+                                      "cql2-json"), param="filter-lang")
     if not isinstance(text, str):
         text = json.dumps(text)
     if len(text) > limits.MAX_FILTER_CHARS:
-        raise ValidationError(f"filter has {len(text):,} characters, more than the {limits.MAX_FILTER_CHARS:,} "
-                              "allowed; shorten it (IN lists instead of ORs, fewer vertices in geometries)",
-                              param="filter")
+        raise ValidationError(gettext("filter has %(count)s characters, more than the %(limit)s allowed; shorten it "
+                                      "(IN lists instead of ORs, fewer vertices in geometries)", count=len(text),
+                                      limit=limits.MAX_FILTER_CHARS), param="filter")
     limits.check_nesting(text, "filter", cql=chosen == "cql2-text")
     node = _parse_json(text) if chosen == "cql2-json" else _parse_text(text)
     if not isinstance(node, ast.Node):
-        raise ValidationError(f"filter must be a condition such as status = 'completed', got {node!r:.60}",
-                              param="filter")
+        raise ValidationError(gettext("filter must be a condition such as status = 'completed', got %(value)s",
+                                      value=f"{node!r:.60}"), param="filter")
     return node
 
 
@@ -143,7 +153,8 @@ def _parse_text(text: str) -> Any:
     error messages, reads them left to right.
     """
     if not text.strip():
-        raise ValidationError("filter is empty; give a condition such as status = 'completed'", param="filter")
+        raise ValidationError(gettext("filter is empty; give a condition such as status = 'completed'"),
+                              param="filter")
     try:
         return _parse_json(cql2.parse_text(text).to_json())
     except (cql2.ParseError, ValidationError):
@@ -153,26 +164,27 @@ def _parse_text(text: str) -> Any:
     except UnexpectedInput as exc:
         raise ValidationError(_syntax_message(text, exc), param="filter") from None
     except (ValueError, TypeError) as exc:  # raised by pygeofilter's transformer, e.g. for DATE('2014-02-30')
-        raise ValidationError(f"filter has a value that cannot be read ({_one_line(exc)}); {_HINTS['date']}",
-                              param="filter") from None
+        raise ValidationError(gettext("filter has a value that cannot be read (%(reason)s); %(hint)s",
+                                      reason=_one_line(exc), hint=_hint("date")), param="filter") from None
 
 
 def _syntax_message(text: str, exc: UnexpectedInput) -> str:
     """Where a cql2-text filter stops making sense, and the likely fix."""
     token = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedCharacters):
-        where = f"unexpected {exc.char!r} at column {exc.column}"
+        where = gettext("unexpected %(value)s at column %(column)s", value=repr(exc.char), column=exc.column)
     elif token is None or token.type == "$END":
-        where = f"it ends too early, after {text.strip()[-30:]!r}"
+        where = gettext("it ends too early, after %(value)s", value=repr(text.strip()[-30:]))
     else:
-        where = f"unexpected {str(token)!r} at column {exc.column}"
+        where = gettext("unexpected %(value)s at column %(column)s", value=repr(str(token)), column=exc.column)
     expected = getattr(exc, "accepts", None) or getattr(exc, "expected", None) or getattr(exc, "allowed", set())
     if "EQUAL" in expected:
-        fix = ("a value must be followed by a comparison (=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL); "
-               "booleans too: in_statement = true")
+        fix = gettext("a value must be followed by a comparison (=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL); "
+                      "booleans too: in_statement = true")
     else:
-        fix = "check quotes, parentheses and commas; text is quoted 'like this', dates are DATE('2014-01-01')"
-    return f"filter is not valid CQL2 text: {where}; {fix}"
+        fix = gettext("check quotes, parentheses and commas; text is quoted 'like this', dates are "
+                      "DATE('2014-01-01')")
+    return gettext("filter is not valid CQL2 text: %(where)s; %(fix)s", where=where, fix=fix)
 
 
 def _parse_json(source: str | dict) -> Any:
@@ -181,12 +193,13 @@ def _parse_json(source: str | dict) -> Any:
         try:
             source = json.loads(source)
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"filter is not valid JSON: {exc}", param="filter") from None
+            raise ValidationError(gettext("filter is not valid JSON: %(reason)s", reason=exc), param="filter") from None
     document = _standard_json(source)
     try:
         return cql2_json.parse(document)
     except Exception as exc:  # pygeofilter 0.4 raises bare Exception, ValueError, KeyError... on bad documents
-        raise ValidationError(f"filter is not valid CQL2 JSON: {_one_line(exc)}", param="filter") from None
+        raise ValidationError(gettext("filter is not valid CQL2 JSON: %(reason)s", reason=_one_line(exc)),
+                              param="filter") from None
 
 
 def _standard_json(node: Any) -> Any:
@@ -194,24 +207,27 @@ def _standard_json(node: Any) -> Any:
     if isinstance(node, list):
         return [_standard_json(item) for item in node]
     if node is None:
-        raise ValidationError("filter: null is not a value in CQL2; test missing values with isNull", param="filter")
+        raise ValidationError(gettext("filter: null is not a value in CQL2; test missing values with isNull"),
+                              param="filter")
     if not isinstance(node, dict):
         return node
     node = {key: _standard_json(value) for key, value in node.items()}
     box = node.get("bbox")
     if isinstance(box, list) and "coordinates" not in node:
         if len(box) not in (4, 6) or not all(_is_number(v) for v in box):
-            raise ValidationError(f"filter: bbox must be 4 numbers [minx, miny, maxx, maxy], got {box!r:.80}",
-                                  param="filter")
+            raise ValidationError(gettext("filter: bbox must be 4 numbers [minx, miny, maxx, maxy], got %(value)s",
+                                          value=f"{box!r:.80}"), param="filter")
         minx, miny, maxx, maxy = box if len(box) == 4 else (box[0], box[1], box[3], box[4])
         if minx > maxx or miny > maxy:
-            raise ValidationError(f"filter: bbox min must not exceed max, got {box!r:.80}", param="filter")
+            raise ValidationError(gettext("filter: bbox min must not exceed max, got %(value)s", value=f"{box!r:.80}"),
+                                  param="filter")
         node["bbox"] = [minx, maxx, miny, maxy]  # pygeofilter reads it as Envelope(x1, x2, y1, y2)
     op, args = node.get("op"), node.get("args")
     if isinstance(op, str) and isinstance(args, list):
         wanted = _JSON_ARITY.get(op)
         if wanted is not None and len(args) != wanted:
-            raise ValidationError(f"filter: op {op!r} takes {wanted} args, got {len(args)}", param="filter")
+            raise ValidationError(gettext("filter: op %(op)s takes %(wanted)s args, got %(count)s", op=repr(op),
+                                          wanted=wanted, count=len(args)), param="filter")
         if op == "between":
             node["args"] = [args[0], args[1:]]
     return node
@@ -296,11 +312,13 @@ class _Evaluator:
         if isinstance(node, ast.Predicate):
             op = getattr(type(node), "op", None)
             name = op.name if op is not None else type(node).__name__.upper()
-            raise ValidationError(f"filter: operator {name} is not supported; supported: {_SUPPORTED}",
-                                  param="filter")
+            raise ValidationError(gettext("filter: operator %(op)s is not supported; supported: %(supported)s",
+                                          op=name, supported=_SUPPORTED), param="filter")
         value = self.operand(node)
-        fix = f"write {value.label} = true" if value.kind == "boolean" else "compare it with =, <, LIKE, IN..."
-        raise ValidationError(f"filter: {value.label} is a value, not a condition; {fix}", param="filter")
+        fix = (gettext("write %(value)s = true", value=value.label) if value.kind == "boolean"
+               else gettext("compare it with =, <, LIKE, IN..."))
+        raise ValidationError(gettext("filter: %(value)s is a value, not a condition; %(fix)s", value=value.label,
+                                      fix=fix), param="filter")
 
     def chain(self, node: ast.And | ast.Or) -> pd.arrays.BooleanArray:
         """a AND b AND c... (or OR), left to right in a loop: pygeofilter nests a chain as deep as it is long."""
@@ -323,12 +341,14 @@ class _Evaluator:
         """Refuse to compare values of different kinds, or of kinds that have no scalar comparison."""
         ref, other = (b, a) if b.per_row and not a.per_row else (a, b)
         if ref.kind in ("geometry", "interval"):
-            raise ValidationError(f"filter: {what} cannot compare {ref.kind} values ({ref.label}); "
-                                  f"{_HINTS['interval'] if ref.kind == 'interval' else 'use S_EQUALS or S_INTERSECTS'}",
-                                  param="filter")
+            fix = _hint("interval") if ref.kind == "interval" else gettext("use S_EQUALS or S_INTERSECTS")
+            raise ValidationError(gettext("filter: %(what)s cannot compare %(kind)s values (%(value)s); %(fix)s",
+                                          what=what, kind=_kind(ref.kind), value=ref.label, fix=fix), param="filter")
         if other.kind != ref.kind:
-            raise ValidationError(f"filter: cannot compare {ref.label} ({ref.kind}) with {other.label} "
-                                  f"({other.kind}); {_HINTS[ref.kind]}", param="filter")
+            raise ValidationError(gettext("filter: cannot compare %(value)s (%(kind)s) with %(other)s "
+                                          "(%(other_kind)s); %(hint)s", value=ref.label, kind=_kind(ref.kind),
+                                          other=other.label, other_kind=_kind(other.kind), hint=_hint(ref.kind)),
+                                  param="filter")
 
     @staticmethod
     def coded(subject: _Operand, value: _Operand) -> _Operand:
@@ -343,8 +363,9 @@ class _Evaluator:
         if found is None and kind == "lead_department":
             found = to_traditional(value.values)
         if found is None:
-            raise ValidationError(f"filter: unknown {subject.label} {value.label[:42]}; valid: "
-                                  f"{model.accepted_names(kind, script.current())}", param="filter")
+            raise ValidationError(gettext("filter: unknown %(field)s %(value)s; valid: %(names)s", field=subject.label,
+                                          value=value.label[:42], names=model.accepted_names(kind, script.current())),
+                                  param="filter")
         return _Operand("text", found, False, value.label, False)
 
     def between(self, node: ast.Between) -> pd.arrays.BooleanArray:
@@ -359,11 +380,11 @@ class _Evaluator:
         """CQL2 LIKE: % any text, _ one character, backslash escapes the next character."""
         subject, pattern = self.operand(node.lhs), self.operand(node.pattern)
         if subject.kind != "text":
-            raise ValidationError(f"filter: LIKE needs text, but {subject.label} is {subject.kind}; use = or "
-                                  "BETWEEN instead", param="filter")
+            raise ValidationError(gettext("filter: LIKE needs text, but %(value)s is %(kind)s; use = or BETWEEN "
+                                          "instead", value=subject.label, kind=_kind(subject.kind)), param="filter")
         if pattern.kind != "text" or pattern.per_row:
-            raise ValidationError(f"filter: LIKE needs a quoted pattern such as '%河%', got {pattern.label}",
-                                  param="filter")
+            raise ValidationError(gettext("filter: LIKE needs a quoted pattern such as '%%河%%', got %(value)s",
+                                          value=pattern.label), param="filter")
         texts = pd.Series(np.broadcast_to(np.asarray(subject.values, dtype=object), (self.rows,)), dtype=object)
         return self.truth(texts.str.fullmatch(_like_regex(pattern.values), flags=re.DOTALL).to_numpy(dtype=bool),
                           subject.null)
@@ -385,8 +406,9 @@ class _Evaluator:
         """A shapely predicate over every row, with a literal geometry prepared for speed."""
         for side in (a, b):
             if side.kind != "geometry":
-                raise ValidationError(f"filter: {name} needs geometries, but {side.label} is {side.kind}; "
-                                      f"{_HINTS['geometry']}", param="filter")
+                raise ValidationError(gettext("filter: %(op)s needs geometries, but %(value)s is %(kind)s; %(hint)s",
+                                              op=name, value=side.label, kind=_kind(side.kind),
+                                              hint=_hint("geometry")), param="filter")
         if not a.per_row:
             shapely.prepare(a.values)
             result = test(a.values, b.values)
@@ -407,8 +429,9 @@ class _Evaluator:
             elif side.kind == "interval":
                 periods.append((*side.values, side.null))
             else:
-                raise ValidationError(f"filter: {name} needs dates or intervals, but {side.label} is {side.kind}; "
-                                      f"{_HINTS['date']}", param="filter")
+                raise ValidationError(gettext("filter: %(op)s needs dates or intervals, but %(value)s is %(kind)s; "
+                                              "%(hint)s", op=name, value=side.label, kind=_kind(side.kind),
+                                              hint=_hint("date")), param="filter")
         (a0, a1, a_null), (b0, b1, b_null) = periods
         return self.truth(test(a0, a1, b0, b1), a_null | b_null)
 
@@ -421,15 +444,15 @@ class _Evaluator:
         if isinstance(node, ast.Function):
             return self.function(node)
         if isinstance(node, ast.Node):
-            raise ValidationError("filter: a condition cannot be used as a value; compare properties with "
-                                  "literals, e.g. year = 2013", param="filter")
+            raise ValidationError(gettext("filter: a condition cannot be used as a value; compare properties with "
+                                          "literals, e.g. year = 2013"), param="filter")
         return self.literal(node)
 
     def property(self, name: str) -> _Operand:
         """A queryable's column as a typed per-row value; missing values are marked null."""
         if name not in self.queryables:
-            raise ValidationError(f"filter: unknown property {name!r}; queryables: {', '.join(self.queryables)}",
-                                  param="filter")
+            raise ValidationError(gettext("filter: unknown property %(value)s; queryables: %(fields)s",
+                                          value=repr(name), fields=", ".join(self.queryables)), param="filter")
         if name not in self.columns:
             kind = _KINDS[self.queryables[name]]
             series = self.frame[name]
@@ -453,7 +476,8 @@ class _Evaluator:
         a, b = self.operand(node.lhs), self.operand(node.rhs)
         for side in (a, b):
             if side.kind != "number":
-                raise ValidationError(f"filter: {node.op.value} needs numbers, but {side.label} is {side.kind}",
+                raise ValidationError(gettext("filter: %(op)s needs numbers, but %(value)s is %(kind)s",
+                                              op=node.op.value, value=side.label, kind=_kind(side.kind)),
                                       param="filter")
         with np.errstate(divide="ignore", invalid="ignore"):
             result = _ARITHMETIC[type(node)](a.values, b.values)
@@ -466,17 +490,19 @@ class _Evaluator:
         if name == "bbox":
             numbers = node.arguments
             if len(numbers) not in (4, 6) or not all(_is_number(v) for v in numbers):
-                raise ValidationError("filter: BBOX takes 4 numbers: BBOX(minx, miny, maxx, maxy)", param="filter")
+                raise ValidationError(gettext("filter: BBOX takes 4 numbers: BBOX(minx, miny, maxx, maxy)"),
+                                      param="filter")
             return self.box(numbers if len(numbers) == 4 else numbers[:2] + numbers[3:5])
         if name == "lower" and len(node.arguments) == 1:
             text = self.operand(node.arguments[0])
             if text.kind != "text":
-                raise ValidationError(f"filter: CASEI needs text, but {text.label} is {text.kind}", param="filter")
+                raise ValidationError(gettext("filter: CASEI needs text, but %(value)s is %(kind)s", value=text.label,
+                                              kind=_kind(text.kind)), param="filter")
             lowered = (pd.Series(text.values, dtype=object).str.lower().to_numpy(dtype=object) if text.per_row
                        else text.values.lower())
             return _Operand("text", lowered, text.null, f"CASEI({text.label})", text.per_row)
-        raise ValidationError(f"filter: function {node.name.upper()} is not supported; supported: CASEI, BBOX",
-                              param="filter")
+        raise ValidationError(gettext("filter: function %(name)s is not supported; supported: CASEI, BBOX",
+                                      name=node.name.upper()), param="filter")
 
     def literal(self, value: Any) -> _Operand:
         """A literal of the filter as a typed value for all rows."""
@@ -498,8 +524,8 @@ class _Evaluator:
             return self.box((xs[0], ys[0], xs[1], ys[1]))
         if isinstance(value, values.Geometry):
             return self.geometry(dict(value.geometry))
-        raise ValidationError(f"filter: {value!r:.40} is not a single value; a list is only allowed after IN",
-                              param="filter")
+        raise ValidationError(gettext("filter: %(value)s is not a single value; a list is only allowed after IN",
+                                      value=f"{value!r:.40}"), param="filter")
 
     def box(self, bounds: Any, crs: str | None = None) -> _Operand:
         """A bbox literal (minx, miny, maxx, maxy) in the filter's CRS, or in ``crs`` when given, as a polygon."""
@@ -514,22 +540,24 @@ class _Evaluator:
         try:
             epsg = self.filter_crs if crs is None else parse_epsg(str(crs["properties"]["name"]), "filter")
         except (KeyError, TypeError):
-            raise ValidationError("filter: a geometry's crs must look like {\"type\": \"name\", \"properties\": "
-                                  "{\"name\": \"EPSG:4549\"}}", param="filter") from None
+            raise ValidationError(gettext("filter: a geometry's crs must look like %(example)s",
+                                          example='{"type": "name", "properties": {"name": "EPSG:4549"}}'),
+                                  param="filter") from None
         try:
             geom = shapely.from_geojson(json.dumps(geojson))
         except (shapely.errors.ShapelyError, ValueError, TypeError) as exc:
-            raise ValidationError(f"filter: the {kind} literal is malformed ({_one_line(exc)}); check its "
-                                  "coordinates", param="filter") from None
+            raise ValidationError(gettext("filter: the %(kind)s literal is malformed (%(reason)s); check its "
+                                          "coordinates", kind=kind, reason=_one_line(exc)), param="filter") from None
         if geom.is_empty:
-            raise ValidationError(f"filter: the {kind} literal is empty; give its coordinates", param="filter")
-        if not geom.is_valid:
-            raise ValidationError(f"filter: the {kind} literal is not a valid geometry "
-                                  f"({shapely.is_valid_reason(geom)}); close its rings and remove self-intersections",
+            raise ValidationError(gettext("filter: the %(kind)s literal is empty; give its coordinates", kind=kind),
                                   param="filter")
+        if not geom.is_valid:
+            raise ValidationError(gettext("filter: the %(kind)s literal is not a valid geometry (%(reason)s); close "
+                                          "its rings and remove self-intersections", kind=kind,
+                                          reason=shapely.is_valid_reason(geom)), param="filter")
         geom = to_storage(geom, epsg)
         spatial.check_lonlat(geom, "filter")
-        return _Operand("geometry", geom, False, f"{kind} literal", False)
+        return _Operand("geometry", geom, False, gettext("%(kind)s literal", kind=kind), False)
 
 
 def _like_regex(pattern: str) -> str:
@@ -566,7 +594,7 @@ def _interval_end(value: Any, open_end: pd.Timestamp) -> np.datetime64:
         return open_end.to_datetime64()
     if isinstance(value, date):
         return _instant(value)
-    raise ValidationError("filter: INTERVAL takes dates, timestamps or '..' for an open end, not durations",
+    raise ValidationError(gettext("filter: INTERVAL takes dates, timestamps or '..' for an open end, not durations"),
                           param="filter")
 
 
@@ -574,8 +602,8 @@ def queryables_schema(layer: str, queryables: dict[str, str], base_url: str) -> 
     """The JSON Schema of a collection's queryables (OGC API – Features Part 3, JSON Schema 2019-09)."""
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None:
-        raise NotFound(f"collection {layer!r} does not exist; collections: {', '.join(model.LAYER_BY_NAME)}",
-                       param="collectionId")
+        raise NotFound(gettext("collection %(value)s does not exist; collections: %(layers)s", value=repr(layer),
+                               layers=", ".join(model.LAYER_BY_NAME)), param="collectionId")
     properties: dict[str, dict] = {}
     for name, kind in queryables.items():
         if kind == "geometry":

@@ -16,6 +16,7 @@ from pyproj.exceptions import CRSError
 
 from . import model
 from .errors import ValidationError
+from .i18n import gettext
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS_URIS = {
@@ -40,7 +41,8 @@ def crs_uri(text: str | None, param: str = "crs") -> str:
         return CRS84
     if upper.startswith("EPSG:") and f"http://www.opengis.net/def/crs/EPSG/0/{raw[5:]}" in CRS_URIS:
         return f"http://www.opengis.net/def/crs/EPSG/0/{raw[5:]}"
-    raise ValidationError(f"{param}: unsupported CRS {text!r}; supported: {', '.join(CRS_URIS)}", param=param)
+    raise ValidationError(gettext("%(param)s: unsupported CRS %(value)s; supported: %(supported)s", param=param,
+                                  value=repr(text)[:60], supported=", ".join(CRS_URIS)), param=param)
 
 
 def lat_first(uri: str) -> bool:
@@ -73,14 +75,17 @@ def parse_epsg(text: str | int | None, param: str = "crs") -> int:
         return 4326
     code = raw.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     if not (code.isascii() and code.isdigit()):  # str.isdigit alone accepts ² and ١, which int() refuses
-        raise ValidationError(f"{param} must be an EPSG code like EPSG:4490, got {raw[:40]!r}", param=param)
+        raise ValidationError(gettext("%(param)s must be an EPSG code like EPSG:4490, got %(value)s", param=param,
+                                      value=repr(raw[:40])), param=param)
     try:
         crs = pyproj.CRS.from_epsg(int(code))
     except CRSError:
-        raise ValidationError(f"{param}: unknown EPSG code {code}", param=param) from None
+        raise ValidationError(gettext("%(param)s: unknown EPSG code %(code)s", param=param, code=code),
+                              param=param) from None
     if not (crs.is_projected or crs.type_name == "Geographic 2D CRS"):
-        raise ValidationError(f"{param}: EPSG:{code} is a {crs.type_name}; give a 2D geographic or projected CRS "
-                              "such as EPSG:4490 or EPSG:4549", param=param)
+        raise ValidationError(gettext("%(param)s: EPSG:%(code)s is a %(kind)s; give a 2D geographic or projected CRS "
+                                      "such as EPSG:4490 or EPSG:4549", param=param, code=code, kind=crs.type_name),
+                              param=param)
     return int(code)
 
 

@@ -17,6 +17,7 @@ import pyogrio
 
 from . import model
 from .errors import StoreError
+from .i18n import gettext
 from .report import SUMMARY_TEXT_KEY
 from .store import Author, Batch, GeoPackageStore, Store, backend, is_database_url
 from .store.edits import Records
@@ -124,7 +125,7 @@ def build_demo(location: str | os.PathLike[str], geodata: Path = GEODATA, *, ove
         return store
     path = Path(location)
     if path.exists() and not overwrite:
-        raise StoreError(f"{path}: file exists already; use --force to replace it with the demo")
+        raise StoreError(gettext("%(path)s: file exists already; use --force to replace it with the demo", path=path))
     tmp = path.with_name(f".{path.stem}.building.gpkg")
     with _fixed_clock(f"{DATA_DATE}T00:00:00Z"):
         try:

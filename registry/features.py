@@ -25,6 +25,7 @@ from . import limits, model, output, script
 from .apportion import investment_shares
 from .crs import CRS84, reproject
 from .errors import NotFound
+from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
 from .store import Reader
@@ -42,20 +43,48 @@ class LayerView:
     queryables: dict[str, str]
     extent: tuple[float, float, float, float] | None
     interval: tuple[str | None, str | None]
-    _fragments: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per script (labels differ)
+    _fragments: dict[str, Fragments] = field(default_factory=dict, repr=False)  # per script (labels differ)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def properties(self) -> list[str]:
         return [c for c in self.frame.columns if c != "geometry"]
 
-    def fragments(self) -> np.ndarray:
+    def fragments(self) -> Fragments:
         """GeoJSON Feature text of every row in CRS84 with all properties, encoded once per script."""
         chosen = script.current()
         with self._lock:
             if chosen not in self._fragments:
-                self._fragments[chosen] = encode_features(self.frame, self.properties, self.frame.geometry.values)
+                self._fragments[chosen] = Fragments.of(
+                    output.feature_texts(self.frame, self.properties, self.frame.geometry.values,
+                                         self.frame.index.tolist()))
             return self._fragments[chosen]
+
+
+@dataclass(frozen=True)
+class Fragments:
+    """Every row's Feature text in one buffer, comma-separated, with where each starts and ends: a run of
+    consecutive rows is one slice of it, and taking rows touches no per-feature object, so server workers
+    forked after it was made share its pages instead of copying them."""
+
+    text: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Sequence[bytes]) -> Fragments:
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        ends = np.cumsum(lengths + 1) - 1  # each text is followed by a comma
+        return cls(b",".join(texts), ends - lengths, ends)
+
+    def join(self, rows: np.ndarray) -> bytes:
+        """The texts of ``rows`` (positions), comma-separated: one slice of the buffer per run of consecutive rows."""
+        if not len(rows):
+            return b""
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        first, last = rows[np.r_[0, breaks]], rows[np.r_[breaks - 1, len(rows) - 1]]
+        text = memoryview(self.text)
+        return b",".join([text[a:b] for a, b in zip(self.starts[first].tolist(), self.ends[last].tolist())])
 
 
 def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
@@ -69,8 +98,8 @@ def build_view(store: Reader, layer: str) -> LayerView:
     """The served form of a layer: project attributes joined to features, queryables, extents."""
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None:
-        raise NotFound(f"collection {layer!r} does not exist; collections: {', '.join(model.LAYER_BY_NAME)}",
-                       param="collectionId")
+        raise NotFound(gettext("collection %(value)s does not exist; collections: %(layers)s", value=repr(layer),
+                               layers=", ".join(model.LAYER_BY_NAME)), param="collectionId")
     frame = store.features(layer).sort_index()
     queryables = model.queryables(spec)
     interval: tuple[str | None, str | None] = (None, None)
@@ -157,7 +186,7 @@ def encode_page(layer_view: LayerView, rows: np.ndarray, query: Query, chunk: in
     if query.crs == CRS84 and query.properties is None:
         fragments = layer_view.fragments()
         for start in range(0, len(rows), chunk):
-            yield (b"," if start else b"") + b",".join(fragments[rows[start:start + chunk]])
+            yield (b"," if start else b"") + fragments.join(rows[start:start + chunk])
         return
     properties = query.properties if query.properties is not None else layer_view.properties
     for start in range(0, len(rows), chunk):
@@ -171,9 +200,10 @@ def feature(layer_view: LayerView, fid: str, crs: str) -> bytes:
     try:
         key = int(fid)
     except ValueError:
-        raise NotFound(f"feature {fid!r} does not exist in {layer_view.name} (ids are integers)",
-                       param="featureId") from None
+        raise NotFound(gettext("feature %(value)s does not exist in %(layer)s (ids are integers)", value=repr(fid),
+                               layer=layer_view.name), param="featureId") from None
     if key not in layer_view.frame.index:
-        raise NotFound(f"feature {key} does not exist in {layer_view.name}", param="featureId")
+        raise NotFound(gettext("feature %(value)s does not exist in %(layer)s", value=key, layer=layer_view.name),
+                       param="featureId")
     row = layer_view.frame.loc[[key]]
     return encode_features(row, layer_view.properties, reproject(row.geometry.values, crs))[0]

@@ -6,9 +6,10 @@ import json
 
 import click
 
-from .cli_options import STORE_OPTION, print_table
+from .cli_options import STORE_OPTION, print_table, read_view, use_script_of
 from .errors import NotFound
-from .store import backend, read_store, store_location
+from .i18n import gettext
+from .store import backend, store_location
 from .store.history import project_history
 
 
@@ -18,18 +19,21 @@ from .store.history import project_history
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def history_command(store: str | None, project_id: str, fmt: str) -> None:
     """Every recorded change of a project and its features: when, who, what (oldest first)."""
-    with read_store(store) as opened:
+    with read_view(store) as opened:
         entries = project_history(opened, project_id)
     if not entries:
-        raise NotFound(f"project {project_id} has no recorded changes (is the id right?)", param="project_id")
+        raise NotFound(gettext("project %(id)s has no recorded changes (is the id right?)", id=project_id),
+                       param="project_id")
     if fmt == "json":
         click.echo(json.dumps(entries, ensure_ascii=False))
         return
-    print_table(["time (Asia/Shanghai)", "who", "operation", "layer", "fid", "version", "changes"],
-                [[e["local_time"], e["who"], e["operation"] + (" (correction)" if e["reason"] else ""), e["layer"],
+    print_table([gettext("Time (Asia/Shanghai)"), gettext("Who"), gettext("Operation"), gettext("Layer"), "fid",
+                 gettext("Version"), gettext("Changes")],
+                [[e["local_time"], e["who"],
+                  gettext(e["operation"]) + (f"({gettext('correction')})" if e["reason"] else ""), e["layer"],
                   e["fid"] if e["fid"] is not None else "", e["version"],
-                  "; ".join(f"{k}: {v[0]} → {v[1]}" if k != "geometry" else "geometry" for k, v in e["changes"].items())
-                  if e["operation"] == "update" else ""]
+                  "; ".join(f"{k}: {v[0]} → {v[1]}" if k != "geometry" else gettext("geometry")
+                            for k, v in e["changes"].items()) if e["operation"] == "update" else ""]
                  for e in entries])
 
 
@@ -38,5 +42,7 @@ def history_command(store: str | None, project_id: str, fmt: str) -> None:
 def upgrade_command(store: str | None) -> None:
     """Bring a registry's schema up to this software's version (the migrations it has not run, in one go)."""
     location = store_location(store)
+    use_script_of(location)  # the registry's script, when this software opens it before the upgrade
     ran = backend(location).upgrade(location)
-    click.echo(f"{location}: ran migrations {', '.join(ran)}" if ran else f"{location}: schema up to date")
+    click.echo(gettext("%(store)s: ran migrations %(migrations)s", store=location, migrations=", ".join(ran)) if ran
+               else gettext("%(store)s: schema up to date", store=location))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from .errors import ValidationError
+from .i18n import gettext
 
 MAX_UPLOAD_BYTES = 64 * 1024**2  # an HTTP request body (Flask's MAX_CONTENT_LENGTH)
 MAX_UNPACKED_BYTES = 2 * 1024**3  # what a zip given to ``registry import`` may unpack to
@@ -37,13 +38,15 @@ def whole_number(raw: object, param: str, low: int | None = None, high: int | No
     """An integer parameter written in ASCII digits (``str.isdigit`` and ``int`` accept ² and ١٢), within bounds."""
     text = str(raw).strip()
     if not _WHOLE.fullmatch(text):
-        raise ValidationError(f"{param} must be a whole number in digits 0-9 (at most {MAX_INTEGER_DIGITS}), "
-                              f"got {text[:40]!r}", param=param)
+        raise ValidationError(gettext("%(param)s must be a whole number in digits 0-9 (at most %(digits)s), got "
+                                      "%(value)s", param=param, digits=MAX_INTEGER_DIGITS, value=repr(text[:40])),
+                              param=param)
     value = int(text)
     if (low is not None and value < low) or (high is not None and value > high):
-        bound = (f"between {low} and {high}" if low is not None and high is not None
+        bound = (gettext("between %(low)s and %(high)s", low=low, high=high) if low is not None and high is not None
                  else f">= {low}" if low is not None else f"<= {high}")
-        raise ValidationError(f"{param} must be {bound}, got {value}", param=param)
+        raise ValidationError(gettext("%(param)s must be %(bound)s, got %(value)s", param=param, bound=bound,
+                                      value=value), param=param)
     return value
 
 
@@ -85,5 +88,7 @@ def nesting(text: str, cql: bool = False) -> int:
 def check_nesting(text: str, param: str, cql: bool = False) -> None:
     """Refuse text that nests deeper than ``MAX_NESTING`` (see ``nesting``)."""
     if nesting(text, cql) > MAX_NESTING:
-        raise ValidationError(f"{param} nests too deeply (more than {MAX_NESTING} levels of brackets"
-                              + (", NOTs and operators in a row" if cql else "") + "); simplify it", param=param)
+        raise ValidationError(gettext("%(param)s nests too deeply (more than %(limit)s levels of brackets, NOTs and "
+                                      "operators in a row); simplify it", param=param, limit=MAX_NESTING) if cql else
+                              gettext("%(param)s nests too deeply (more than %(limit)s levels of brackets); simplify "
+                                      "it", param=param, limit=MAX_NESTING), param=param)

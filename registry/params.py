@@ -17,6 +17,7 @@ import shapely
 
 from . import cql, crs, limits, model, script, spatial, streets
 from .errors import ValidationError
+from .i18n import gettext
 from .store import Reader
 from .text import to_traditional
 
@@ -105,9 +106,9 @@ def parse(args: Mapping[str, str], view: Reader, *, layer: str | None = None,
     distance = _distance(args)
     near = _near(args, view)
     if near is not None and distance is None:
-        raise ValidationError("near needs a distance in metres", param="distance")
+        raise ValidationError(gettext("near needs a distance in metres"), param="distance")
     if near is None and distance is not None:
-        raise ValidationError("distance needs near (a feature name or WKT)", param="near")
+        raise ValidationError(gettext("distance needs near (a feature name or WKT)"), param="near")
     parsed = _filter(args)  # over project attributes (projects), or over the layer's queryables (items)
     project_filter, item_filter = (parsed, None) if queryables is None else (None, parsed)
     return Query(
@@ -135,8 +136,9 @@ def _text(args: Mapping[str, str], key: str, traditional: bool = True) -> str | 
     """A name to look for (in traditional characters); no stored name is longer than the limit, nor may this be."""
     text = str(args.get(key) or "").strip()
     if len(text) > limits.MAX_SHORT_TEXT_CHARS:
-        raise ValidationError(f"{key} has {len(text):,} characters; a stored name holds at most "
-                              f"{limits.MAX_SHORT_TEXT_CHARS}, so nothing longer can match", param=key)
+        raise ValidationError(gettext("%(param)s has %(count)s characters; a stored name holds at most %(limit)s, so "
+                                      "nothing longer can match", param=key, count=len(text),
+                                      limit=limits.MAX_SHORT_TEXT_CHARS), param=key)
     return (to_traditional(text) if traditional else text) or None
 
 
@@ -153,7 +155,7 @@ def _limit(args: Mapping[str, str], default: int | None, maximum: int | None) ->
 def _after(args: Mapping[str, str]) -> int | None:
     value = _whole(args, "after", 0)
     if value is not None and args.get("sortby"):
-        raise ValidationError("after (keyset paging) works with the default fid order only; use offset",
+        raise ValidationError(gettext("after (keyset paging) works with the default fid order only; use offset"),
                               param="after")
     return value
 
@@ -193,10 +195,11 @@ def _distance(args: Mapping[str, str]) -> float | None:
     try:
         distance = float(raw)
     except ValueError:
-        raise ValidationError(f"distance must be metres, got {str(raw)[:40]!r}", param="distance") from None
+        raise ValidationError(gettext("distance must be metres, got %(value)s", value=repr(str(raw)[:40])),
+                              param="distance") from None
     if not 0 <= distance <= limits.MAX_DISTANCE_M:
-        raise ValidationError(f"distance must be between 0 and {limits.MAX_DISTANCE_M} metres, got {distance:g}",
-                              param="distance")
+        raise ValidationError(gettext("distance must be between 0 and %(limit)s metres, got %(value)s",
+                                      limit=limits.MAX_DISTANCE_M, value=f"{distance:g}"), param="distance")
     return distance
 
 
@@ -222,14 +225,16 @@ def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
             hit |= frame["project_id"].isin(ids)
         found.extend(frame.geometry.values[hit.to_numpy()])
     if not found:
-        raise ValidationError(f"near: no feature or project is named {raw[:40]!r}", param="near")
+        raise ValidationError(gettext("near: no feature or project is named %(value)s", value=repr(raw[:40])),
+                              param="near")
     return shapely.union_all(found)
 
 
 def _predicate(args: Mapping[str, str]) -> str:
     predicate = args.get("predicate") or "intersects"
     if predicate not in ("intersects", "within"):
-        raise ValidationError(f"predicate must be intersects or within, got {predicate[:40]!r}", param="predicate")
+        raise ValidationError(gettext("predicate must be intersects or within, got %(value)s",
+                                      value=repr(predicate[:40])), param="predicate")
     return predicate
 
 
@@ -242,8 +247,9 @@ def resolve_value(kind: str, text: str, param: str) -> str:
     """The stored value a spelling of a coded value means (``model.resolve_name``), or refuse listing the names."""
     found = model.resolve_name(kind, text)
     if found is None:
-        raise ValidationError(f"unknown {param} {str(text)[:40]!r}; valid: "
-                              f"{model.accepted_names(kind, script.current())}", param=param)
+        raise ValidationError(gettext("unknown %(param)s %(value)s; valid: %(names)s", param=param,
+                                      value=repr(str(text)[:40]), names=model.accepted_names(kind, script.current())),
+                              param=param)
     return found
 
 
@@ -263,10 +269,11 @@ def _years(text: str | None) -> tuple[int, int] | None:
         return None
     match = re.fullmatch(r"\s*([0-9]{4})\s*(?:\.\.\s*([0-9]{4})\s*)?", str(text))
     if not match:
-        raise ValidationError(f"year must be 2013 or a range 2013..2014, got {str(text)[:40]!r}", param="year")
+        raise ValidationError(gettext("year must be 2013 or a range 2013..2014, got %(value)s",
+                                      value=repr(str(text)[:40])), param="year")
     first, last = int(match.group(1)), int(match.group(2) or match.group(1))
     if first > last:
-        raise ValidationError(f"year range {text} runs backwards", param="year")
+        raise ValidationError(gettext("year range %(value)s runs backwards", value=text), param="year")
     return first, last
 
 
@@ -280,7 +287,8 @@ def _bool(text: str | bool | None, param: str) -> bool | None:
         return True
     if value in ("false", "0", "no"):
         return False
-    raise ValidationError(f"{param} must be true or false, got {str(text)[:40]!r}", param=param)
+    raise ValidationError(gettext("%(param)s must be true or false, got %(value)s", param=param,
+                                  value=repr(str(text)[:40])), param=param)
 
 
 def _datetime(text: str | None) -> tuple[str | None, str | None] | None:
@@ -289,7 +297,8 @@ def _datetime(text: str | None) -> tuple[str | None, str | None] | None:
         return None
     parts = str(text).split("/")
     if len(parts) > 2:
-        raise ValidationError(f"datetime must be an instant or an interval a/b, got {text[:60]!r}", param="datetime")
+        raise ValidationError(gettext("datetime must be an instant or an interval a/b, got %(value)s",
+                                      value=repr(text[:60])), param="datetime")
     bounds = []
     for part in parts:
         part = part.strip()
@@ -299,11 +308,11 @@ def _datetime(text: str | None) -> tuple[str | None, str | None] | None:
         try:
             bounds.append(datetime.fromisoformat(part).date().isoformat())  # pandas read -1 as a year, and "now"
         except ValueError:
-            raise ValidationError(f"datetime: {part[:40]!r} is not an RFC 3339 date or timestamp",
-                                  param="datetime") from None
+            raise ValidationError(gettext("datetime: %(value)s is not an RFC 3339 date or timestamp",
+                                          value=repr(part[:40])), param="datetime") from None
     start, end = (bounds[0], bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
     if start and end and start > end:
-        raise ValidationError(f"datetime interval {text} runs backwards", param="datetime")
+        raise ValidationError(gettext("datetime interval %(value)s runs backwards", value=text), param="datetime")
     return start, end
 
 
@@ -340,9 +349,11 @@ def _sortby(text: str | None, queryables: dict[str, str] | None) -> tuple[tuple[
     for part in _split(text):
         name = part.lstrip("+-")
         if name not in sortable:
-            raise ValidationError(f"cannot sort by {name[:40]!r}; sortable: {', '.join(sortable)}", param="sortby")
+            raise ValidationError(gettext("cannot sort by %(value)s; sortable: %(fields)s", value=repr(name[:40]),
+                                          fields=", ".join(sortable)), param="sortby")
         if name in dict(keys):
-            raise ValidationError(f"sortby names {name} twice; name each field once", param="sortby")
+            raise ValidationError(gettext("sortby names %(field)s twice; name each field once", field=name),
+                                  param="sortby")
         keys.append((name, not part.startswith("-")))
     if queryables is None and all(k != "project_id" for k, _ in keys):
         keys.append(("project_id", True))  # a total order, so pages are stable
@@ -356,6 +367,6 @@ def _properties(args: Mapping[str, str], queryables: dict[str, str] | None) -> t
     wanted = tuple(dict.fromkeys(p.strip() for p in str(args["properties"]).split(",") if p.strip()))  # once each
     unknown = [p for p in wanted if p not in served]
     if unknown:
-        raise ValidationError(f"unknown property {unknown[0][:40]!r}; properties: {', '.join(served)}",
-                              param="properties")
+        raise ValidationError(gettext("unknown property %(value)s; properties: %(fields)s",
+                                      value=repr(unknown[0][:40]), fields=", ".join(served)), param="properties")
     return wanted

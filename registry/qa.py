@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from . import model, spatial
+from .i18n import gettext
 from .store import Store
 from .streets import streets_as_of
 
@@ -64,10 +65,10 @@ def invalid_geometries(store: Store) -> list[Finding]:
         invalid = ~empty & ~shapely.is_valid(geoms)
         pids = frame["project_id"] if "project_id" in frame.columns else pd.Series(None, index=frame.index)
         for fid, pid in zip(frame.index[empty], pids[empty]):
-            found.append(Finding("empty_geometry", layer.name, int(fid), pid, "feature has no geometry"))
+            found.append(Finding("empty_geometry", layer.name, int(fid), pid, gettext("feature has no geometry")))
         for fid, pid, geom in zip(frame.index[invalid], pids[invalid], geoms[invalid]):
             found.append(Finding("invalid_geometry", layer.name, int(fid), pid,
-                                 f"invalid geometry: {shapely.is_valid_reason(geom)}"))
+                                 gettext("invalid geometry: %(reason)s", reason=shapely.is_valid_reason(geom))))
     return found
 
 
@@ -77,7 +78,8 @@ def projects_without_features(store: Store) -> list[Finding]:
     for _, frame in _category_layers(store):
         located.update(frame["project_id"])
     missing = projects[~projects["project_id"].isin(located)]
-    return [Finding("no_features", r.category, None, r.project_id, f"project has no feature in layer {r.category}")
+    return [Finding("no_features", r.category, None, r.project_id,
+                    gettext("project has no feature in layer %(layer)s", layer=r.category))
             for r in missing.itertuples()]
 
 
@@ -104,8 +106,9 @@ def street_mismatches(store: Store) -> list[Finding]:
         got = computed[row.project_id]
         if got and got != declared:
             found.append(Finding("street_mismatch", row.category, None, row.project_id,
-                                 f"declared {','.join(sorted(declared))}, features lie in "
-                                 f"{','.join(sorted(got))} (boundaries of {starts[row.Index]})"))
+                                 gettext("declared %(declared)s, features lie in %(found)s (boundaries of %(date)s)",
+                                         declared=",".join(sorted(declared)), found=",".join(sorted(got)),
+                                         date=starts[row.Index])))
     return found
 
 
@@ -124,8 +127,10 @@ def quantity_mismatches(store: Store) -> list[Finding]:
         off = declared.notna() & ((declared - measured).abs() > TOLERANCE * measured)
         for pid in measured.index[off.to_numpy()]:
             found.append(Finding("quantity_mismatch", category.slug, None, pid,
-                                 f"declared {column} {declared[pid]:,.0f} vs measured {measured[pid]:,.0f} "
-                                 f"({(declared[pid] / measured[pid] - 1) * 100:+.0f} %)"))
+                                 gettext("declared %(field)s %(declared)s vs measured %(measured)s (%(off)s %%)",
+                                         field=column, declared=f"{declared[pid]:.0f}",
+                                         measured=f"{measured[pid]:.0f}",
+                                         off=f"{(declared[pid] / measured[pid] - 1) * 100:+.0f}")))
     return found
 
 
@@ -141,13 +146,15 @@ def street_gaps_and_overlaps(store: Store) -> list[Finding]:
         gap = shapely.difference(spatial.metric(np.array([park]))[0], shapely.union_all(metric))
         if gap.area > SLIVER_M2:
             found.append(Finding("street_gap", "street_offices", None, None,
-                                 f"from {start}: {gap.area:,.0f} m² of the park lies in no street"))
+                                 gettext("from %(date)s: %(area)s m² of the park lies in no street", date=start,
+                                         area=f"{gap.area:.0f}")))
         for i in range(len(metric)):
             for j in range(i + 1, len(metric)):
                 area = shapely.intersection(metric[i], metric[j]).area
                 if area > SLIVER_M2:
                     found.append(Finding("street_overlap", "street_offices", None, None,
-                                         f"from {start}: {codes[i]} and {codes[j]} overlap by {area:,.0f} m²"))
+                                         gettext("from %(date)s: %(first)s and %(second)s overlap by %(area)s m²",
+                                                 date=start, first=codes[i], second=codes[j], area=f"{area:.0f}")))
     return found
 
 

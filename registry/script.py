@@ -33,7 +33,10 @@ def parse(value: str | None, param: str = "lang") -> str | None:
     for script in SCRIPTS:
         if wanted == script.lower():
             return script
-    raise ValidationError(f"{param} must be zh-Hans or zh-Hant, got {str(value)[:40]!r}", param=param)
+    from .i18n import gettext  # i18n reads the current script from here
+
+    raise ValidationError(gettext("%(param)s must be zh-Hans or zh-Hant, got %(value)s", param=param,
+                                  value=repr(str(value)[:40])), param=param)
 
 
 def registry_default(meta: Mapping[str, str]) -> str:

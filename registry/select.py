@@ -19,6 +19,7 @@ import shapely
 
 from . import cql, limits, model, spatial, streets
 from .errors import ValidationError
+from .i18n import gettext
 from .params import Query
 from .store import Reader, per_revision
 from .text import fold, fold_all, to_script_all
@@ -167,7 +168,8 @@ class Selector:
                     keep[keep] = _spatial_mask(query, condition, geoms[keep])
         if (query.equals or query.filter is not None) and keep.any():
             if properties is None:
-                raise ValidationError("filter and equality conditions apply to collection items", param="filter")
+                raise ValidationError(gettext("filter and equality conditions apply to collection items"),
+                                      param="filter")
             rows = properties.iloc[properties.index.get_indexer(frame.index[keep])]
             queryables = model.queryables(spec)
             found = np.ones(len(rows), dtype=bool)
@@ -194,10 +196,11 @@ def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:
     """Refuse conditions a reference layer cannot meet: on projects' attributes, or dates it does not have."""
     if conditions := _project_conditions(query):
         param = conditions[0]
-        raise ValidationError(f"{layer} is a reference layer: {param} is a condition on projects and does not "
-                              "apply to it", param=param)
+        raise ValidationError(gettext("%(layer)s is a reference layer: %(param)s is a condition on projects and does "
+                                      "not apply to it", layer=layer, param=param), param=param)
     if query.datetime is not None and "valid_from" not in dict(spec.columns):
-        raise ValidationError(f"collection {layer} has no dates to match datetime", param="datetime")
+        raise ValidationError(gettext("collection %(layer)s has no dates to match datetime", layer=layer),
+                              param="datetime")
 
 
 def _conditions(view: Reader, query: Query) -> list[_Condition]:
@@ -267,5 +270,6 @@ def _equals_mask(frame: pd.DataFrame, name: str, kind: str, raw: str) -> np.ndar
         else:
             wanted = values
     except ValueError:
-        raise ValidationError(f"{name} must be {kind}, got {raw[:40]!r}", param=name) from None
+        raise ValidationError(gettext("%(param)s must be %(kind)s, got %(value)s", param=name, kind=kind,
+                                      value=repr(raw[:40])), param=name) from None
     return frame[name].isin(wanted).to_numpy(dtype=bool)

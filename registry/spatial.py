@@ -21,6 +21,7 @@ import shapely
 
 from . import crs, limits, model
 from .errors import ValidationError
+from .i18n import gettext
 
 STREET_ORDER = tuple(model.STREETS)  # LF, XT, WT, SP, JJH: the tie-break for boundary points
 _PLAUSIBLE = {4490: (-180, -90, 180, 90), 4326: (-180, -90, 180, 90)}
@@ -35,7 +36,8 @@ def parse_date(text: str | date | None, param: str = "as_of") -> str:
     try:
         return date.fromisoformat(str(text).strip()).isoformat()
     except ValueError:
-        raise ValidationError(f"{param} must be a date YYYY-MM-DD, got {text!r}", param=param) from None
+        raise ValidationError(gettext("%(param)s must be a date YYYY-MM-DD, got %(value)s", param=param,
+                                      value=repr(text)[:60]), param=param) from None
 
 
 def check_lonlat(geom: shapely.Geometry, param: str) -> None:
@@ -44,14 +46,15 @@ def check_lonlat(geom: shapely.Geometry, param: str) -> None:
 
     minx, miny, maxx, maxy = geom.bounds
     if not all(map(math.isfinite, (minx, miny, maxx, maxy))):
-        raise ValidationError(f"{param}: coordinates are not finite numbers", param=param)
+        raise ValidationError(gettext("%(param)s: coordinates are not finite numbers", param=param), param=param)
     if PLAUSIBLE_LAT[0] <= minx <= PLAUSIBLE_LAT[1] and PLAUSIBLE_LON[0] <= miny <= PLAUSIBLE_LON[1]:
-        raise ValidationError(f"{param}: latitude and longitude look swapped ({minx:.4f}, {miny:.4f}); give "
-                              "longitude first", param=param)
+        raise ValidationError(gettext("%(param)s: latitude and longitude look swapped (%(x).4f, %(y).4f); give "
+                                      "longitude first", param=param, x=minx, y=miny), param=param)
     if maxx < 118 or minx > 123 or maxy < 29 or miny > 34 or not (-180 <= minx <= maxx <= 180
                                                                    and -90 <= miny <= maxy <= 90):
-        raise ValidationError(f"{param}: coordinates ({minx:.4f}, {miny:.4f}, {maxx:.4f}, {maxy:.4f}) are far "
-                              "from the park (about lon 120.6–120.9, lat 31.2–31.5); check the CRS", param=param)
+        raise ValidationError(gettext("%(param)s: coordinates (%(box)s) are far from the park (about lon 120.6–120.9, "
+                                      "lat 31.2–31.5); check the CRS", param=param,
+                                      box=f"{minx:.4f}, {miny:.4f}, {maxx:.4f}, {maxy:.4f}"), param=param)
 
 
 def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "bbox") -> shapely.Geometry:
@@ -61,24 +64,26 @@ def parse_bbox(text: str | tuple, epsg: int = model.STORAGE_EPSG, param: str = "
     try:
         values = [float(v) for v in parts]
     except ValueError:
-        raise ValidationError(f"{param} must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}",
-                              param=param) from None
+        raise ValidationError(gettext("%(param)s must be four numbers minlon,minlat,maxlon,maxlat, got %(value)s",
+                                      param=param, value=repr(text)[:60]), param=param) from None
     if len(values) == 6:  # a 3D bbox: drop the heights
         values = [values[0], values[1], values[3], values[4]]
     if len(values) != 4 or not all(map(math.isfinite, values)):
-        raise ValidationError(f"{param} must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}",
-                              param=param)
+        raise ValidationError(gettext("%(param)s must be four numbers minlon,minlat,maxlon,maxlat, got %(value)s",
+                                      param=param, value=repr(text)[:60]), param=param)
     minx, miny, maxx, maxy = values
     if minx > maxx or miny > maxy:
-        raise ValidationError(f"{param}: min must not exceed max ({text})", param=param)
+        raise ValidationError(gettext("%(param)s: min must not exceed max (%(value)s)", param=param, value=text),
+                              param=param)
     # Clipped to where the CRS is defined: beyond it, projected coordinates reproject to nonsense or infinity.
     west, south, east, north = crs.domain(epsg)
     clipped = max(minx, west), max(miny, south), min(maxx, east), min(maxy, north)
     if clipped[0] > clipped[2] or clipped[1] > clipped[3]:
         if (west, south, east, north) == crs.LONLAT_DOMAIN:
             check_lonlat(shapely.box(minx, miny, maxx, maxy), param)  # it says whether lat and lon look swapped
-        raise ValidationError(f"{param}: ({text}) lies outside the area EPSG:{epsg} is defined for "
-                              f"({west:.6g}, {south:.6g}, {east:.6g}, {north:.6g}); check the CRS and the axis order",
+        raise ValidationError(gettext("%(param)s: (%(value)s) lies outside the area EPSG:%(epsg)s is defined for "
+                                      "(%(domain)s); check the CRS and the axis order", param=param, value=text,
+                                      epsg=epsg, domain=f"{west:.6g}, {south:.6g}, {east:.6g}, {north:.6g}"),
                               param=param)
     box = crs.to_storage(_box(*clipped), epsg)
     check_lonlat(box, param)
@@ -119,17 +124,18 @@ def parse_geometry(text: str, epsg: int = model.STORAGE_EPSG, param: str = "poly
         else:
             parts = [shapely.from_wkt(raw)]
     except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise ValidationError(f"{param} is neither valid WKT nor GeoJSON: {str(exc).splitlines()[0]}",
-                              param=param) from None
+        raise ValidationError(gettext("%(param)s is neither valid WKT nor GeoJSON: %(reason)s", param=param,
+                                      reason=(str(exc).splitlines() or [""])[0]), param=param) from None
     vertices = int(shapely.get_num_coordinates(parts).sum())
     if vertices > max_vertices:
-        raise ValidationError(f"{param} has {vertices:,} vertices, more than the {max_vertices:,} allowed; "
-                              "simplify it", param=param)
+        raise ValidationError(gettext("%(param)s has %(count)s vertices, more than the %(limit)s allowed; simplify it",
+                                      param=param, count=vertices, limit=max_vertices), param=param)
     geom = shapely.union_all(parts) if len(parts) > 1 else parts[0]
     if geom is None or geom.is_empty:
-        raise ValidationError(f"{param} is empty", param=param)
+        raise ValidationError(gettext("%(param)s is empty", param=param), param=param)
     if not geom.is_valid:
-        raise ValidationError(f"{param} is not a valid geometry ({shapely.is_valid_reason(geom)})", param=param)
+        raise ValidationError(gettext("%(param)s is not a valid geometry (%(reason)s)", param=param,
+                                      reason=shapely.is_valid_reason(geom)), param=param)
     geom = crs.to_storage(geom, epsg)
     check_lonlat(geom, param)
     return geom

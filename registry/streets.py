@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import model
 from .errors import ValidationError
+from .i18n import gettext
 from .script import current
 from .spatial import STREET_ORDER, StreetArea
 from .store import Reader, per_revision
@@ -38,8 +39,10 @@ def resolve_street(view: Reader, text: str, as_of: str, param: str = "street") -
     if hit.empty:
         names = ", ".join(f"{c} {model.name_label('street', c, current())}" for c in valid["code"])
         known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
-        why = f"had no boundary on {as_of}" if known else "is not a street office"
-        raise ValidationError(f"street {text!r} {why}; valid on {as_of}: {names}", param=param)
+        raise ValidationError(gettext("%(param)s %(value)s had no boundary on %(as_of)s; valid on %(as_of)s: %(names)s",
+                                      param=param, value=repr(text), as_of=as_of, names=names) if known else
+                              gettext("%(param)s %(value)s is not a street office; valid on %(as_of)s: %(names)s",
+                                      param=param, value=repr(text), as_of=as_of, names=names), param=param)
     return hit.iloc[0]
 
 

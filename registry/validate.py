@@ -18,6 +18,7 @@ import shapely
 
 from . import limits, model, script
 from .errors import ValidationError
+from .i18n import gettext
 from .text import to_traditional_all
 
 _ID_RE = re.compile(r"^(\d{4})-([A-Z]{3})-(\d{3})$")
@@ -46,7 +47,7 @@ def _null(value: object) -> bool:
 def check_mode(mode: str) -> None:
     """Refuse a write mode other than insert or upsert."""
     if mode not in WRITE_MODES:
-        _fail(f"mode must be insert or upsert, got {mode!r}", "mode")
+        _fail(gettext("mode must be insert or upsert, got %(value)s", value=repr(mode)), "mode")
 
 
 def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,11 +58,11 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
     """
     unknown = [c for c in frame.columns if c not in model.FIELD_BY_NAME]
     if unknown:
-        _fail(f"unknown project column(s) {', '.join(map(str, unknown))}; "
-              f"valid columns: {', '.join(model.PROJECT_COLUMNS)}", unknown[0])
+        _fail(gettext("unknown project column(s) %(columns)s; valid columns: %(valid)s",
+                      columns=", ".join(map(str, unknown)), valid=", ".join(model.PROJECT_COLUMNS)), unknown[0])
     missing = [f.name for f in model.PROJECT_FIELDS if f.required and f.name not in frame.columns]
     if missing:
-        _fail(f"missing required project column(s): {', '.join(missing)}", missing[0])
+        _fail(gettext("missing required project column(s): %(columns)s", columns=", ".join(missing)), missing[0])
     rows = frame.reset_index(drop=True)
     ids = rows["project_id"].to_numpy(dtype=object)
     out = pd.DataFrame({field.name: _convert_column(field, rows[field.name] if field.name in rows.columns else None,
@@ -69,7 +70,7 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
                         for field in model.PROJECT_FIELDS}, index=range(len(rows)))
     dup = out["project_id"][out["project_id"].duplicated()]
     if len(dup):
-        _fail(f"duplicate project_id {dup.iloc[0]} in the batch", "project_id")
+        _fail(gettext("duplicate project_id %(id)s in the batch", id=dup.iloc[0]), "project_id")
     _check_rows(out)
     for column in ("year", "investment_yuan"):
         out[column] = out[column].astype("int64")
@@ -116,12 +117,15 @@ def _convert_column(field: model.Field, values: pd.Series | None, ids: np.ndarra
     if bad.any():
         at = int(np.argmax(bad))
         if not invalid[at]:
-            _fail(f"project {ids[at]}: {field.name} is required", field.name)
+            _fail(gettext("project %(id)s: %(field)s is required", id=ids[at], field=field.name), field.name)
         if isinstance(converted[at], _TooLong):
-            _fail(f"project {_short(ids[at])}: {field.name} has {converted[at].length:,} characters, more than the "
-                  f"{limits.text_limit(field.name):,} allowed; shorten it", field.name)
-        kind = {"date": "an ISO date YYYY-MM-DD", "bool": "true or false"}.get(field.kind, field.kind)
-        _fail(f"project {ids[at]}: {field.name} must be {kind}, got {_short(values.iloc[at])}", field.name)
+            _fail(gettext("project %(id)s: %(field)s has %(count)s characters, more than the %(limit)s allowed; "
+                          "shorten it", id=_short(ids[at]), field=field.name, count=converted[at].length,
+                          limit=limits.text_limit(field.name)), field.name)
+        kind = {"date": gettext("an ISO date YYYY-MM-DD"), "bool": gettext("true or false"),
+                "integer": gettext("an integer"), "real": gettext("a number")}.get(field.kind, field.kind)
+        _fail(gettext("project %(id)s: %(field)s must be %(kind)s, got %(value)s", id=ids[at], field=field.name,
+                      kind=kind, value=_short(values.iloc[at])), field.name)
     return pd.Series(converted, dtype=object)
 
 
@@ -204,36 +208,32 @@ def _check_rows(out: pd.DataFrame) -> None:
 
     checks: list[tuple[np.ndarray, str, Callable[[pd.Series], str]]] = [
         (~id_ok, "project_id",
-         lambda r: f"project_id {r['project_id']!r} is not of the form YEAR-CAT-NNN (e.g. 2013-RIV-004)"),
-        (~known, "category", lambda r: f"project {r['project_id']}: unknown category {r['category']!r}; valid: "
-                                       f"{_names('category')}"),
+         lambda r: gettext("project_id %(value)s is not of the form YEAR-CAT-NNN (e.g. 2013-RIV-004)",
+                           value=repr(r["project_id"]))),
+        (~known, "category", lambda r: _unknown(r, "category", r["category"], "category")),
         (mismatch, "project_id",
-         lambda r: f"project {r['project_id']}: id does not match year {r['year']} and category {r['category']} "
-                   f"({r['year']}-{model.CATEGORY_BY_SLUG[r['category']].code}-NNN)"),
+         lambda r: gettext("project %(id)s: id does not match year %(year)s and category %(category)s (%(form)s)",
+                           id=r["project_id"], year=r["year"], category=r["category"],
+                           form=f"{r['year']}-{model.CATEGORY_BY_SLUG[r['category']].code}-NNN")),
         ((years < 1990) | (years > 2100), "year",
-         lambda r: f"project {r['project_id']}: year {r['year']} is out of range"),
-        ((out["investment_yuan"] < 0).to_numpy(), "investment_yuan",
-         lambda r: f"project {r['project_id']}: investment_yuan must be >= 0, got {r['investment_yuan']}"),
-        (~status.isin(model.STATUSES).to_numpy(), "status",
-         lambda r: f"project {r['project_id']}: unknown status {r['status']!r}; valid: {_names('status')}"),
+         lambda r: gettext("project %(id)s: year %(year)s is out of range", id=r["project_id"], year=r["year"])),
+        ((out["investment_yuan"] < 0).to_numpy(), "investment_yuan", lambda r: _negative(r, "investment_yuan")),
+        (~status.isin(model.STATUSES).to_numpy(), "status", lambda r: _unknown(r, "status", r["status"], "status")),
         ((status == "delayed").to_numpy() & out["delay_reason"].isna().to_numpy(), "delay_reason",
-         lambda r: f"project {r['project_id']}: a delayed project needs a delay_reason"),
+         lambda r: gettext("project %(id)s: a delayed project needs a delay_reason", id=r["project_id"])),
         (street_bad.notna().to_numpy(), "street_codes",
-         lambda r: f"project {r['project_id']}: unknown street code {street_bad[r.name]!r}; valid: "
-                   f"{_names('street')}"),
+         lambda r: _unknown(r, "street_codes", street_bad[r.name], "street")),
         (unknown_code("site_type", model.SITE_TYPES), "site_type",
-         lambda r: f"project {r['project_id']}: unknown site_type {r['site_type']!r}; valid: "
-                   f"{_names('site_type')}"),
+         lambda r: _unknown(r, "site_type", r["site_type"], "site_type")),
         (unknown_code("billboard_action", model.BILLBOARD_ACTIONS), "billboard_action",
-         lambda r: f"project {r['project_id']}: unknown billboard_action {r['billboard_action']!r}; valid: "
-                   f"{_names('billboard_action')}"),
+         lambda r: _unknown(r, "billboard_action", r["billboard_action"], "billboard_action")),
     ]
     progress = pd.to_numeric(out["progress_pct"])
     checks.append((((progress < 0) | (progress > 100)).to_numpy(), "progress_pct",
-                   lambda r: f"project {r['project_id']}: progress_pct must be 0–100, got {r['progress_pct']}"))
+                   lambda r: gettext("project %(id)s: progress_pct must be 0–100, got %(value)s", id=r["project_id"],
+                                     value=r["progress_pct"])))
     for column in ("length_m", "area_m2", "stalls", "parking_spaces", "dredged_m3", "investment_completed_yuan"):
-        checks.append(((pd.to_numeric(out[column]) < 0).to_numpy(), column,
-                       lambda r, c=column: f"project {r['project_id']}: {c} must be >= 0, got {r[c]}"))
+        checks.append(((pd.to_numeric(out[column]) < 0).to_numpy(), column, lambda r, c=column: _negative(r, c)))
     broken = np.column_stack([mask for mask, _, _ in checks])
     failing = broken.any(axis=1)
     if failing.any():
@@ -242,9 +242,15 @@ def _check_rows(out: pd.DataFrame) -> None:
         _fail(message(out.iloc[at]), param)
 
 
-def _names(kind: str) -> str:
-    """The valid values of a coded column, as a message lists them (codes with their names in the reader's script)."""
-    return model.accepted_names(kind, script.current())
+def _unknown(row: pd.Series, field: str, value: object, kind: str) -> str:
+    """A message refusing a coded value, listing the valid ones (codes with their names in the reader's script)."""
+    return gettext("project %(id)s: unknown %(field)s %(value)s; valid: %(names)s", id=row["project_id"], field=field,
+                   value=repr(value), names=model.accepted_names(kind, script.current()))
+
+
+def _negative(row: pd.Series, field: str) -> str:
+    return gettext("project %(id)s: %(field)s must be >= 0, got %(value)s", id=row["project_id"], field=field,
+                   value=row[field])
 
 
 def _unknown_streets(column: pd.Series) -> dict[str, str | None]:
@@ -256,27 +262,29 @@ def check_reference(layer: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A whole reference layer's new content (street boundaries, lakes...) checked as ``check_geometries`` does."""
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None or spec.kind != "reference":
-        _fail(f"{layer!r} is not a reference layer; valid: {', '.join(x.name for x in model.REFERENCE_LAYERS)}",
-              "layer")
+        _fail(gettext("%(layer)s is not a reference layer; valid: %(layers)s", layer=repr(layer),
+                      layers=", ".join(x.name for x in model.REFERENCE_LAYERS)), "layer")
     missing = [n for n, _ in spec.columns if n not in frame.columns]
     if missing:
-        _fail(f"layer {layer}: missing column(s) {', '.join(missing)}", missing[0])
+        _fail(gettext("layer %(layer)s: missing column(s) %(columns)s", layer=layer, columns=", ".join(missing)),
+              missing[0])
     for name, kind in spec.columns:
         if kind == "TEXT":
-            _check_lengths(layer, frame, name, frame[name].to_numpy(dtype=object), "feature")
+            _check_lengths(layer, frame, name, frame[name].to_numpy(dtype=object))
     return check_geometries(layer, frame)
 
 
-def _check_lengths(layer: str, frame: pd.DataFrame, column: str, values: np.ndarray, label: str) -> None:
+def _check_lengths(layer: str, frame: pd.DataFrame, column: str, values: np.ndarray) -> None:
     """Refuse a text value of a layer's column longer than ``limits.MAX_SHORT_TEXT_CHARS``."""
     lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), np.int64, len(values))
     if (lengths > limits.MAX_SHORT_TEXT_CHARS).any():
         i = int(np.argmax(lengths > limits.MAX_SHORT_TEXT_CHARS))
-        _fail(f"layer {layer}: {_label(frame, i, label)}: {column} has {lengths[i]:,} characters, more than the "
-              f"{limits.MAX_SHORT_TEXT_CHARS:,} allowed; shorten it", column)
+        _fail(gettext("layer %(layer)s: %(row)s: %(field)s has %(count)s characters, more than the %(limit)s allowed; "
+                      "shorten it", layer=layer, row=_label(frame, i), field=column, count=lengths[i],
+                      limit=limits.MAX_SHORT_TEXT_CHARS), column)
 
 
-def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature") -> gpd.GeoDataFrame:
+def check_geometries(layer: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return ``frame`` in EPSG:4490 with the layer's geometry type, or raise naming the row.
 
     Rejects a missing CRS, empty or invalid geometry, the wrong geometry type, coordinates outside
@@ -284,25 +292,28 @@ def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature"
     """
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None:
-        _fail(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}", "layer")
+        _fail(gettext("unknown layer %(layer)s; valid: %(layers)s", layer=repr(layer),
+                      layers=", ".join(model.LAYER_BY_NAME)), "layer")
     if frame.crs is None:
-        _fail(f"layer {layer}: the data have no CRS; name one (e.g. EPSG:4490)", "crs")
+        _fail(gettext("layer %(layer)s: the data have no CRS; name one (e.g. EPSG:4490)", layer=layer), "crs")
     vertices = shapely.get_num_coordinates(frame.geometry.values)
     if (vertices > limits.MAX_VERTICES).any():
         i = int(np.argmax(vertices > limits.MAX_VERTICES))
-        _fail(f"layer {layer}: {_label(frame, i, label)} has {vertices[i]:,} vertices, more than the "
-              f"{limits.MAX_VERTICES:,} allowed; simplify it (QGIS: Vector > Geometry Tools > Simplify)", "geometry")
+        _fail(gettext("layer %(layer)s: %(row)s has %(count)s vertices, more than the %(limit)s allowed; simplify it "
+                      "(QGIS: Vector > Geometry Tools > Simplify)", layer=layer, row=_label(frame, i),
+                      count=vertices[i], limit=limits.MAX_VERTICES), "geometry")
     if frame.crs.to_epsg() != model.STORAGE_EPSG:
         frame = frame.to_crs(model.STORAGE_EPSG)
     geoms = frame.geometry.values
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if bad.any():
-        _fail(f"layer {layer}: {_label(frame, int(np.argmax(bad)), label)} has no geometry", "geometry")
+        _fail(gettext("layer %(layer)s: %(row)s has no geometry", layer=layer, row=_label(frame, int(np.argmax(bad)))),
+              "geometry")
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         i = int(np.argmax(invalid))
-        _fail(f"layer {layer}: {_label(frame, i, label)} has an invalid geometry "
-              f"({shapely.is_valid_reason(geoms[i])})", "geometry")
+        _fail(gettext("layer %(layer)s: %(row)s has an invalid geometry (%(reason)s)", layer=layer,
+                      row=_label(frame, i), reason=shapely.is_valid_reason(geoms[i])), "geometry")
     want = spec.geometry_type
     types = shapely.get_type_id(geoms)
     single = {"MultiLineString": 1, "MultiPolygon": 3, "Point": None}[want]
@@ -310,10 +321,10 @@ def check_geometries(layer: str, frame: gpd.GeoDataFrame, label: str = "feature"
     wrong = (types != multi) & (types != (single if single is not None else -1))
     if wrong.any():
         i = int(np.argmax(wrong))
-        _fail(f"layer {layer}: {_label(frame, i, label)} is a {geoms[i].geom_type}, the layer holds {want}",
-              "geometry")
+        _fail(gettext("layer %(layer)s: %(row)s is a %(type)s, the layer holds %(want)s", layer=layer,
+                      row=_label(frame, i), type=geoms[i].geom_type, want=want), "geometry")
     geoms = as_multi(geoms)
-    _check_coordinates(layer, geoms, frame, label)
+    _check_coordinates(layer, geoms, frame)
     out = frame.copy()
     out[frame.geometry.name] = geoms
     return out
@@ -331,14 +342,14 @@ def as_multi(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _label(frame: gpd.GeoDataFrame, at: int, label: str) -> str:
+def _label(frame: gpd.GeoDataFrame, at: int) -> str:
     """How a message names row ``at``: ``feature 3 (project 2013-RIV-004)``."""
     if "project_id" in frame.columns:
-        return f"{label} {at + 1} (project {frame['project_id'].iloc[at]})"
-    return f"{label} {at + 1}"
+        return gettext("feature %(number)s (project %(id)s)", number=at + 1, id=frame["project_id"].iloc[at])
+    return gettext("feature %(number)s", number=at + 1)
 
 
-def _check_coordinates(layer: str, geoms: np.ndarray, frame: gpd.GeoDataFrame, label: str) -> None:
+def _check_coordinates(layer: str, geoms: np.ndarray, frame: gpd.GeoDataFrame) -> None:
     bounds = shapely.bounds(geoms)
     lon_ok = (bounds[:, 0] >= PLAUSIBLE_LON[0]) & (bounds[:, 2] <= PLAUSIBLE_LON[1])
     lat_ok = (bounds[:, 1] >= PLAUSIBLE_LAT[0]) & (bounds[:, 3] <= PLAUSIBLE_LAT[1])
@@ -349,22 +360,23 @@ def _check_coordinates(layer: str, geoms: np.ndarray, frame: gpd.GeoDataFrame, l
     swapped = (PLAUSIBLE_LAT[0] <= bounds[i, 0] <= PLAUSIBLE_LAT[1]
                and PLAUSIBLE_LON[0] <= bounds[i, 1] <= PLAUSIBLE_LON[1])
     if swapped:
-        _fail(f"layer {layer}: {_label(frame, i, label)} has latitude and longitude swapped "
-              f"(x={bounds[i, 0]:.5f}, y={bounds[i, 1]:.5f}); give x=longitude, y=latitude",
+        _fail(gettext("layer %(layer)s: %(row)s has latitude and longitude swapped (x=%(x).5f, y=%(y).5f); give "
+                      "x=longitude, y=latitude", layer=layer, row=_label(frame, i), x=bounds[i, 0], y=bounds[i, 1]),
               "geometry")
-    _fail(f"layer {layer}: {_label(frame, i, label)} lies outside the park's surroundings "
-          f"(lon {PLAUSIBLE_LON[0]}–{PLAUSIBLE_LON[1]}, lat {PLAUSIBLE_LAT[0]}–{PLAUSIBLE_LAT[1]}, "
-          f"EPSG:4490); check its CRS", "geometry")
+    _fail(gettext("layer %(layer)s: %(row)s lies outside the park's surroundings (lon %(lon)s, lat %(lat)s, "
+                  "EPSG:4490); check its CRS", layer=layer, row=_label(frame, i),
+                  lon=f"{PLAUSIBLE_LON[0]}–{PLAUSIBLE_LON[1]}", lat=f"{PLAUSIBLE_LAT[0]}–{PLAUSIBLE_LAT[1]}"),
+          "geometry")
 
 
 def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, str]) -> gpd.GeoDataFrame:
     """Validate one project layer's features of a batch; ``categories`` maps project_id → category."""
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None or spec.kind != "project":
-        _fail(f"{layer!r} is not a project layer; valid: "
-              f"{', '.join(x.name for x in model.PROJECT_LAYERS)}", "layer")
+        _fail(gettext("%(layer)s is not a project layer; valid: %(layers)s", layer=repr(layer),
+                      layers=", ".join(x.name for x in model.PROJECT_LAYERS)), "layer")
     if "project_id" not in frame.columns:
-        _fail(f"layer {layer}: features need a project_id column", "project_id")
+        _fail(gettext("layer %(layer)s: features need a project_id column", layer=layer), "project_id")
     want = model.layer_category(layer)
     owners = frame["project_id"].map(categories).to_numpy(dtype=object)
     outside = pd.isna(owners)
@@ -373,14 +385,15 @@ def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, st
         at = int(np.argmax(outside | elsewhere))
         pid = frame["project_id"].iloc[at]
         if outside[at]:
-            _fail(f"layer {layer}: feature of project {pid}, which is not in the batch", "project_id")
-        _fail(f"layer {layer}: project {pid} is of category {owners[at]}; its features "
-              f"belong in layer {owners[at]}", "project_id")
+            _fail(gettext("layer %(layer)s: feature of project %(id)s, which is not in the batch", layer=layer, id=pid),
+                  "project_id")
+        _fail(gettext("layer %(layer)s: project %(id)s is of category %(category)s; its features belong in layer "
+                      "%(category)s", layer=layer, id=pid, category=owners[at]), "project_id")
     frame = check_geometries(layer, frame)
     names = (frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)).to_numpy(
         dtype=object, copy=True)
     given = ~pd.isna(names)
     names[given] = [str(n) for n in names[given]]
-    _check_lengths(layer, frame, "name", names, "feature")
+    _check_lengths(layer, frame, "name", names)
     names[given] = to_traditional_all(list(names[given]))
     return frame.assign(name=names)[["project_id", "name", frame.geometry.name]]

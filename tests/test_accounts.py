@@ -30,7 +30,8 @@ def _client(store: GeoPackageStore, **config) -> FlaskClient:
 
 def _printed(stdout: str) -> dict[str, str]:
     """The password and token a CLI command printed."""
-    return dict(re.findall(r"^(password|token):\s+(\S+)$", stdout, re.M))
+    labels = {"密码": "password", "密碼": "password", "令牌": "token", "權杖": "token"}  # in the registry's script
+    return {labels[k]: v for k, v in re.findall(r"^(密码|密碼|令牌|權杖)：(\S+)$", stdout, re.M)}
 
 
 def _csrf(page: str) -> str:
@@ -201,7 +202,7 @@ def test_a_reset_ends_sessions_signed_in_before(store, creds):
 def test_failed_sign_in_is_logged_without_the_password(store, creds, caplog):
     client = _client(store)
     response = _sign_in(client, "viewer1", "not-the-password-42")
-    assert response.status_code == 200 and "不正確" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "不正确" in response.get_data(as_text=True)
     assert "failed sign-in" in caplog.text and "viewer1" in caplog.text
     assert "not-the-password-42" not in caplog.text
 

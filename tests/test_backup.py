@@ -90,7 +90,7 @@ def back_up_during_a_storm(store: Store, location: str, target: Path) -> tuple[S
         after = storm.committed
     assert done.returncode == 0, done.stderr
     assert after > before, "no write committed while the backup ran"
-    assert str(target) in done.stdout and "projects, revision" in done.stdout
+    assert str(target) in done.stdout and ("修訂號" in done.stdout or "修订号" in done.stdout)
     return storm, before, after
 
 

@@ -3,6 +3,8 @@ in one script only (the Simplified unchanged by OpenCC tw2s, the Traditional unc
 
 from __future__ import annotations
 
+import re
+
 import opencc
 import openpyxl
 import pytest
@@ -87,3 +89,27 @@ def test_a_simplified_xlsx_speaks_simplified_and_imports_back_to_the_same_codes(
     before = demo_result.projects.set_index("project_id")
     for column in ("category", "status", "street_codes", "lead_department", "site_type", "billboard_action"):
         assert after[column].equals(before.loc[after.index, column]), column
+
+
+_REFUSED = ["/projects?year=13", "/projects?bbox=10,10,11,11", "/projects?category=parks", "/projects?sortby=colour",
+            "/collections/rivers/items?filter=colour%3D%27red%27", "/collections/nosuch/items",
+            "/projects/2099-RIV-001", "/projects?as_of=soon", "/maps?f=gif"]
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
+def test_problem_documents_are_in_one_script(client, chosen, config):
+    for url in _REFUSED:
+        body = client.get(f"{url}&lang={chosen}" if "?" in url else f"{url}?lang={chosen}",
+                          headers={"Accept": "application/json"}).get_json()
+        assert body["status"] in (400, 404) and _CJK.search(body["detail"]), (url, body)
+        assert opencc.OpenCC(config).convert(body["detail"]) == body["detail"], url
+
+
+@pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
+def test_cli_errors_are_in_one_script(demo_path, tmp_path, chosen, config):
+    for args in (["query", "--bbox", "0,0,1,1"], ["export", "--to", str(tmp_path / "out.dat")],
+                 ["import", str(tmp_path / "missing.csv")]):
+        done = run_cli("--lang", chosen, args[0], "--store", str(demo_path), *args[1:])
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and _CJK.search(done.stderr), done.stderr
+        assert opencc.OpenCC(config).convert(done.stderr) == done.stderr

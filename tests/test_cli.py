@@ -100,13 +100,13 @@ def test_query_geojson_is_a_feature_collection_in_longitude_latitude(demo_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--street", "虎丘"], "valid on"),
+        (["--street", "虎丘"], "有效的街道"),
         (["--polygon", "POLYGON((1 2"], "polygon"),
-        (["--bbox", "1,2,3,4", "--crs", "EPSG:123456"], "unknown EPSG code"),
+        (["--bbox", "1,2,3,4", "--crs", "EPSG:123456"], "未知的 EPSG 代碼"),
         (["--near", "唐莊河", "--distance", "-3"], "distance"),
-        (["--bbox", "120.8,31.3,120.7,31.4"], "min must not exceed max"),
-        (["--bbox", "31.2,120.7,31.3,120.8"], "swapped"),
-        (["--bbox", "0,0,1,1"], "far from the park"),
+        (["--bbox", "120.8,31.3,120.7,31.4"], "最小值不能大於最大值"),
+        (["--bbox", "31.2,120.7,31.3,120.8"], "經緯度似乎寫反了"),
+        (["--bbox", "0,0,1,1"], "離園區很遠"),
     ],
 )
 def test_bad_query_is_one_line_error_with_no_output(demo_path, args, needle):

@@ -73,33 +73,33 @@ def test_zip_unpacking_to_more_than_the_cap_is_refused(shapefile, tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         for part in shapefile.iterdir():
             zf.write(part, arcname=part.name)
-    with pytest.raises(ValidationError, match="more than the 1,000 allowed"):
+    with pytest.raises(ValidationError, match="超過上限 1000 位元組"):
         extract_zip(archive, tmp_path / "out", max_bytes=1000)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_shapefile_missing_its_shp_is_refused(demo_copy, shapefile):
     (shapefile / "rivers.shp").unlink()
-    refused(demo_copy, shapefile, r"shapefile rivers: missing \.shp")
+    refused(demo_copy, shapefile, r"shapefile rivers：缺少 \.shp")
 
 
 def test_shapefile_missing_its_dbf_is_refused(demo_copy, shapefile):
     (shapefile / "rivers.dbf").unlink()
-    refused(demo_copy, shapefile / "rivers.shp", r"missing \.dbf")
+    refused(demo_copy, shapefile / "rivers.shp", r"缺少 \.dbf")
 
 
 def test_cpg_naming_an_unknown_encoding_is_refused(demo_copy, shapefile):
     (shapefile / "rivers.cpg").write_text("KLINGON-8", encoding="ascii")
-    refused(demo_copy, shapefile, "unknown encoding 'KLINGON-8'")
+    refused(demo_copy, shapefile, "未知的編碼 'KLINGON-8'")
 
 
 def test_unknown_encoding_option_is_refused(demo_copy, shapefile):
-    refused(demo_copy, shapefile, "unknown encoding 'martian'", encoding="martian")
+    refused(demo_copy, shapefile, "未知的編碼 'martian'", encoding="martian")
 
 
 def test_prj_naming_no_known_crs_is_refused(demo_copy, shapefile):
     (shapefile / "rivers.prj").write_text('GEOGCS["unknown local",DATUM["local"]]', encoding="ascii")
-    refused(demo_copy, shapefile, r"\.prj names no known CRS; give --crs")
+    refused(demo_copy, shapefile, r"其 \.prj 所指的坐標系無法識別；請用 --crs 指定")
 
 
 def test_prj_of_a_crs_without_epsg_code_is_refused(demo_copy, shapefile):
@@ -109,12 +109,12 @@ def test_prj_of_a_crs_without_epsg_code_is_refused(demo_copy, shapefile):
         'PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",50000.0],PARAMETER["False_Northing",-3350000.0],'
         'PARAMETER["Central_Meridian",120.5833333],PARAMETER["Scale_Factor",1.0],PARAMETER["Latitude_Of_Origin",0.0],'
         'UNIT["Meter",1.0]]', encoding="ascii")
-    refused(demo_copy, shapefile, "names no known EPSG CRS; give --crs")
+    refused(demo_copy, shapefile, "不對應任何已知的 EPSG 坐標系；請用 --crs 指定")
 
 
 def test_shapefile_without_prj_is_refused(demo_copy, shapefile):
     (shapefile / "rivers.prj").unlink()
-    refused(demo_copy, shapefile, "declares no CRS; give --crs")
+    refused(demo_copy, shapefile, "未宣告坐標系；請用 --crs 指定")
 
 
 def test_mixed_geometry_types_are_refused(demo_copy, tmp_path):
@@ -125,25 +125,25 @@ def test_mixed_geometry_types_are_refused(demo_copy, tmp_path):
     ]}
     source = tmp_path / "mixed.geojson"
     source.write_text(json.dumps(collection), encoding="utf-8")
-    refused(demo_copy, source, "layer rivers mix LineString and Point")
+    refused(demo_copy, source, "圖層 rivers 的要素混有 LineString, Point 幾何類型")
 
 
 def test_empty_file_is_refused(demo_copy, tmp_path):
     source = tmp_path / "empty.geojson"
     source.write_bytes(b"")
-    refused(demo_copy, source, "the file is empty")
+    refused(demo_copy, source, "檔案為空")
 
 
 def test_file_without_features_is_refused(demo_copy, tmp_path):
     source = tmp_path / "none.geojson"
     source.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
-    refused(demo_copy, source, "no features or rows to import")
+    refused(demo_copy, source, "沒有可匯入的要素或列")
 
 
 def test_not_a_zip_is_refused(demo_copy, tmp_path):
     source = tmp_path / "broken.zip"
     source.write_bytes(b"PK\x03\x04 not really")
-    refused(demo_copy, source, "not a readable zip file")
+    refused(demo_copy, source, "不是可讀取的 zip 檔案")
 
 
 def test_cli_reports_bad_input_in_one_line_with_exit_code_2(demo_copy, shapefile):
@@ -151,5 +151,5 @@ def test_cli_reports_bad_input_in_one_line_with_exit_code_2(demo_copy, shapefile
     before = digest(demo_copy)
     done = run_cli("import", "--store", str(demo_copy), str(shapefile))
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("registry: error: shapefile rivers: missing .dbf")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("registry: error: shapefile rivers：缺少 .dbf")
     assert digest(demo_copy) == before

@@ -252,13 +252,13 @@ def test_export_bytes_serves_http_without_a_named_file(demo_result):
 
 
 def test_export_refuses_a_crs_other_than_4490_4326_4549(demo_result, tmp_path):
-    with pytest.raises(ValidationError, match="EPSG:4490, EPSG:4326 or EPSG:4549"):
+    with pytest.raises(ValidationError, match="EPSG:4490、EPSG:4326 或 EPSG:4549"):
         export(demo_result, tmp_path / "out.gpkg", crs=3857)
     assert not (tmp_path / "out.gpkg").exists()
 
 
 def test_export_refuses_gbk_for_formats_that_are_always_utf8(demo_result, tmp_path):
-    with pytest.raises(ValidationError, match="Shapefile exports only"):
+    with pytest.raises(ValidationError, match="只適用於匯出 Shapefile"):
         export(demo_result, tmp_path / "out.csv", encoding="gbk")
 
 
@@ -267,7 +267,7 @@ def test_cli_export_writes_the_filtered_query(demo_path, tmp_path):
     done = run_cli("export", "--store", str(demo_path), "--street", "LF", "--category", "rivers", "--to", str(target))
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no progress bar when stderr is not a terminal
-    assert f"wrote {target}" in done.stdout
+    assert f"已寫入 {target}" in done.stdout
     expected = find(GeoPackageStore(demo_path), {"street": "LF", "category": "rivers"})
     written = orjson.loads(target.read_bytes())["features"]
     assert sorted(f["properties"]["fid"] for f in written) == sorted(expected.features["fid"])
@@ -276,7 +276,7 @@ def test_cli_export_writes_the_filtered_query(demo_path, tmp_path):
 def test_cli_export_names_an_unknown_suffix_in_one_line(demo_path, tmp_path):
     done = run_cli("export", "--store", str(demo_path), "--to", str(tmp_path / "out.kml"))
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "give --format" in done.stderr
+    assert done.stderr.count("\n") == 1 and "請用 --format 指定" in done.stderr
 
 
 def test_progress_bar_is_off_when_stderr_is_not_a_terminal(capsys):

@@ -125,7 +125,7 @@ def test_gbk_shapefile_without_cpg_from_ogr2ogr_imports_with_chinese_intact(demo
     (folder / "rivers.cpg").unlink()
     assert "號河".encode("gbk") in (folder / "rivers.dbf").read_bytes()
     imported = import_file(reference_registry, folder)
-    assert "text of rivers.shp read as gbk (detected)" in imported.notes
+    assert "rivers.shp 的文字按 gbk (自動識別) 讀取" in imported.notes
     expected = GeoPackageStore(demo_path)
     river_ids = expected.projects().query("category == 'rivers'")["project_id"]
     pd.testing.assert_frame_equal(attributes(expected, river_ids), attributes(reference_registry))
@@ -149,7 +149,7 @@ def test_rejected_rows_are_named_and_nothing_is_written(demo_copy, tmp_path):
         import_file(GeoPackageStore(demo_copy), source)
     found = [(r.row, r.field) for r in caught.value.report.rejected]
     assert found == [(3, "status"), (4, "geometry")]
-    assert "swapped" in caught.value.report.rejected[1].reason
+    assert "經緯度寫反了" in caught.value.report.rejected[1].reason
     assert digest(demo_copy) == before
 
 
@@ -171,7 +171,7 @@ def test_dry_run_reports_and_writes_nothing(demo_copy, tmp_path):
 
 def test_insert_refuses_existing_projects_and_suggests_upsert(demo_copy, demo_result, tmp_path):
     report = export(demo_result, tmp_path / "out.geojson")
-    with pytest.raises(RowsRejected, match="use --mode upsert"):
+    with pytest.raises(RowsRejected, match="請使用 --mode upsert"):
         import_file(GeoPackageStore(demo_copy), report.path, mode="insert")
 
 
@@ -186,7 +186,7 @@ def test_duplicate_ids_in_a_sheet_are_rejected_on_every_row(demo_copy, tmp_path)
     with pytest.raises(RowsRejected) as caught:
         import_file(GeoPackageStore(demo_copy), tmp_path / "status.xlsx")
     assert [(r.row, r.reason) for r in caught.value.report.rejected] == [
-        (2, "duplicate project_id 2013-RIV-001"), (4, "duplicate project_id 2013-RIV-001 (first on row 2)")]
+        (2, "project_id 2013-RIV-001 重複"), (4, "project_id 2013-RIV-001 重複(首次出現在第 2 列)")]
 
 
 def test_conflicting_attributes_of_one_project_are_rejected(reference_registry, tmp_path):
@@ -196,7 +196,7 @@ def test_conflicting_attributes_of_one_project_are_rejected(reference_registry, 
         import_file(reference_registry, source)
     rejected = caught.value.report.rejected
     assert [(r.row, r.field) for r in rejected] == [(3, "investment_yuan")]
-    assert "on row 2" in rejected[0].reason
+    assert "在第 2 列" in rejected[0].reason
 
 
 def test_chinese_headers_and_values_map_to_the_model(reference_registry, tmp_path):
@@ -240,8 +240,8 @@ def test_cli_import_prints_the_report_and_one_error_line(demo_copy, tmp_path):
     before = digest(demo_copy)
     done = run_cli("import", "--store", str(demo_copy), str(source))
     assert done.returncode == 2
-    assert "rejected: 1 rows" in done.stdout and "billboards.csv row 3: status: " in done.stdout
-    assert done.stderr.count("\n") == 1 and "nothing written" in done.stderr
+    assert "拒收：1 列" in done.stdout and "billboards.csv 第 3 列：status：" in done.stdout
+    assert done.stderr.count("\n") == 1 and "未寫入任何資料" in done.stderr
     assert digest(demo_copy) == before
 
 
@@ -249,8 +249,8 @@ def test_cli_import_with_skip_invalid_reports_accepted_rows(demo_copy, tmp_path)
     source = write_csv(tmp_path / "billboards.csv", GOOD, BAD_STATUS)
     done = run_cli("import", "--store", str(demo_copy), str(source), "--skip-invalid")
     assert done.returncode == 0, done.stderr
-    assert "accepted: 1 projects (1 new, 0 updated), 1 features (billboards 1)" in done.stdout
-    assert "written in one transaction" in done.stdout
+    assert "接受：專案 1 個(新增 1 個，更新 0 個)，要素 1 個 (billboards 1)" in done.stdout
+    assert "已在一個交易中寫入" in done.stdout
 
 
 def test_layer_option_names_the_layer_of_features_the_file_does_not_place(demo_copy, tmp_path):
@@ -272,5 +272,5 @@ def test_geojson_arrays_are_read_as_items_joined_by_commas(reference_registry, t
     source.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": properties, "geometry": geometry}]}, ensure_ascii=False), encoding="utf-8")
     report = import_file(reference_registry, source)
-    assert report.written and any("lists in street_codes" in note for note in report.notes)
+    assert report.written and any("street_codes 中的列表" in note for note in report.notes)
     assert reference_registry.projects()["street_codes"].tolist() == ["LF,XT"]

@@ -248,7 +248,7 @@ def test_a_registry_of_schema_1_is_refused_until_upgraded_and_keeps_every_row(tm
         assert after == rows, table
     baseline = con.execute("SELECT count(*) FROM changes WHERE operation = 'baseline'").fetchone()[0]
     assert baseline == len(before["projects"]) + sum(len(before[x.name]) for x in model.PROJECT_LAYERS)
-    assert run_cli("upgrade", "--store", str(path)).stdout.strip().endswith("schema up to date")
+    assert run_cli("upgrade", "--store", str(path)).stdout.strip().endswith(("数据结构已是最新", "資料結構已是最新"))
     assert len(GeoPackageStore(path).projects()) == 180
 
 

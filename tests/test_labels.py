@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
-from registry import model
+import opencc
+
+from registry import model, script
+from registry.exchange import export
+from registry.query import find
+from registry.store import GeoPackageStore
 
 from .conftest import run_cli
 
@@ -69,3 +76,47 @@ def test_qgis_styles_name_classes_in_the_script():
         assert "长效管理" in layer_qml("rivers", "status", ["long_term_management"])
     with script.use("zh-Hant"):
         assert "長效管理" in layer_qml("rivers", "status", ["long_term_management"])
+
+
+_QGIS_FIELDS = """
+import json, os, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+seen = []
+for path in sys.argv[1:]:
+    layer = QgsVectorLayer(f"{path}|layername=rivers", "rivers", "ogr")
+    fields = layer.fields()
+    seen.append({"aliases": {name: layer.attributeAlias(fields.indexOf(name))
+                             for name in ("category", "status", "lead_department", "investment_yuan")},
+                 "widget": layer.editorWidgetSetup(fields.indexOf("status")).type(),
+                 "map": layer.editorWidgetSetup(fields.indexOf("status")).config().get("map"),
+                 "classes": [c.label() for c in layer.renderer().categories()]})
+print(json.dumps(seen, ensure_ascii=False))
+sys.stdout.flush()
+os._exit(0)  # QGIS 3.22's Python teardown can crash after the work is done
+"""
+_ALIASES = {"zh-Hans": {"category": "类别", "status": "状态", "lead_department": "牵头部门",
+                        "investment_yuan": "投资(元)"},
+            "zh-Hant": {"category": "類別", "status": "狀態", "lead_department": "牽頭部門",
+                        "investment_yuan": "投資(元)"}}
+
+
+def test_qgis_shows_a_geopackage_exports_fields_and_codes_by_their_names_in_its_script(demo_path, tmp_path):
+    result = find(GeoPackageStore(demo_path), {"category": "rivers"})
+    paths = []
+    for chosen in model.SCRIPTS:
+        with script.use(chosen):
+            paths.append(export(result, tmp_path / f"{chosen}.gpkg", style_by="status").path)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = subprocess.run(["/usr/bin/python3", "-c", _QGIS_FIELDS, *paths], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    present = set(result.features["status"])
+    for chosen, seen in zip(model.SCRIPTS, json.loads(done.stdout.strip().splitlines()[-1])):
+        names = {n.code: n.hans if chosen == "zh-Hans" else n.hant for n in model.NAMES["status"]}
+        assert seen["aliases"] == _ALIASES[chosen]
+        assert seen["widget"] == "ValueMap" and seen["map"] == [{names[code]: code} for code in names]
+        assert seen["classes"] == [names[code] for code in names if code in present]
+        text = json.dumps(seen, ensure_ascii=False)
+        assert opencc.OpenCC("tw2s" if chosen == "zh-Hans" else "s2tw").convert(text) == text

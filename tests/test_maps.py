@@ -258,7 +258,7 @@ def test_classify_one_value_is_one_class():
 
 
 def test_unknown_format_or_dpi_is_refused(store):
-    with pytest.raises(ValidationError, match="format"):
+    with pytest.raises(ValidationError, match="'gif'"):
         render_map(store, {}, fmt="gif")
     with pytest.raises(ValidationError, match="dpi"):
         render_choropleth(store, {}, dpi=5)
@@ -284,8 +284,8 @@ def test_cli_writes_the_map_file(demo_path, tmp_path, args, magic):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--out", "map.gif"], ".png, .svg, .pdf"),
-    (["--category", "nosuch", "--out", "map.png"], "unknown category"),
-    (["--by", "year", "--theme", "count", "--out", "map.png"], "exclude each other"),
+    (["--category", "nosuch", "--out", "map.png"], "未知的 category"),
+    (["--by", "year", "--theme", "count", "--out", "map.png"], "不能同时使用"),
 ])
 def test_cli_refuses_bad_input_in_one_line(demo_path, tmp_path, args, message):
     done = run_cli("map", "--store", str(demo_path), *args, cwd=tmp_path)

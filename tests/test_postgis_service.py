@@ -161,7 +161,7 @@ def test_init_force_replaces_only_the_current_schema_and_names_it(empty_schema_f
     for _ in range(2):  # the second replaces the registry the first made
         done = run_cli("init", "--store", empty_schema_first, "--force")
         assert done.returncode == 0, done.stderr
-        assert f"schema {schema_of(empty_schema_first)[1]}" in done.stdout and "replacing" in done.stdout
+        assert f"schema {schema_of(empty_schema_first)[1]}" in done.stdout and "替换了原有的登记簿" in done.stdout
     assert table_counts(postgis_demo) == before
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry import script
+from api import create_app
+from registry import accounts, script
 from registry.errors import ValidationError
 from registry.store import GeoPackageStore
 
@@ -75,3 +76,38 @@ def test_cli_lang_chooses_the_script_of_messages(demo_path):
     assert done.returncode == 2 and "polders (低洼易淹易涝片区)" in done.stderr
     done = run_cli("query", "--store", str(demo_path), "--category", "河流域")
     assert done.returncode == 2 and "polders (低窪易淹易澇片區)" in done.stderr
+
+
+def _account_client(path, chosen: str | None):
+    """An app on the registry at ``path`` and a Bearer header of a new viewer whose script is ``chosen``."""
+    token = accounts.add(GeoPackageStore(path), "reader", "viewer", chosen_script=chosen).token
+    app = create_app({"REGISTRY_STORE": str(path), "SECRET_KEY": "k" * 40})
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def test_a_signed_in_accounts_script_ranks_between_lang_and_accept_language(demo_copy):
+    client, auth = _account_client(demo_copy, "zh-Hans")  # the demo's own default is zh-Hant
+    assert "LF 娄葑" in _detail(client, headers={**auth, "Accept-Language": "zh-TW"})
+    assert "LF 婁葑" in _detail(client, headers=auth, query_string={"lang": "zh-Hant"})
+    assert "LF 婁葑" in _detail(client)  # anonymous: the registry's default
+
+
+def test_an_account_without_a_script_follows_accept_language(demo_copy):
+    client, auth = _account_client(demo_copy, None)
+    assert "LF 娄葑" in _detail(client, headers={**auth, "Accept-Language": "zh-CN"})
+
+
+def test_user_set_script_changes_what_the_account_sees(demo_copy):
+    client, auth = _account_client(demo_copy, None)
+    done = run_cli("user", "set", "reader", "--script", "zh-Hans", "--store", str(demo_copy))
+    assert done.returncode == 0 and "zh-Hans" in done.stdout, done.stderr
+    assert "LF 娄葑" in _detail(client, headers=auth)
+
+
+def test_refusals_before_the_request_runs_speak_its_script(client):
+    bad_lang = client.get("/projects", query_string={"lang": "fr"}, headers={"Accept-Language": "zh-CN"})
+    assert bad_lang.get_json()["detail"].startswith("lang 须为 zh-Hans 或 zh-Hant")
+    bad_date = client.get("/projects", query_string={"as_of": "soon", "lang": "zh-Hans"}).get_json()
+    assert (bad_date["parameter"], bad_date["detail"]) == ("as_of", "as_of 须为 YYYY-MM-DD 格式的日期，收到的是 'soon'")
+    wrong = client.get("/projects", headers={"Authorization": "Bearer nonsense", "Accept-Language": "zh-TW"})
+    assert wrong.status_code == 401 and "帳號已停用" in wrong.get_json()["detail"]

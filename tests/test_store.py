@@ -154,10 +154,10 @@ def test_a_bad_row_reports_conversion_errors_before_rules_and_the_first_row_firs
     rows = [project("2014-OLD-001", "old_compounds"),
             project("2014-OLD-002", "old_compounds", investment_yuan=-5, status="done"),
             project("2014-OLD-003", "old_compounds", year="二〇一四")]
-    with pytest.raises(ValidationError, match="2014-OLD-003: year must be integer") as caught:
+    with pytest.raises(ValidationError, match="專案 2014-OLD-003：year 須為整數") as caught:
         empty_store.write(Batch(pd.DataFrame(rows), {}))
     assert caught.value.param == "year"
-    with pytest.raises(ValidationError, match="2014-OLD-002: investment_yuan must be >= 0") as caught:
+    with pytest.raises(ValidationError, match="專案 2014-OLD-002：investment_yuan 不能為負數") as caught:
         empty_store.write(Batch(pd.DataFrame(rows[:2]), {}))
     assert caught.value.param == "investment_yuan"
 
@@ -165,18 +165,18 @@ def test_a_bad_row_reports_conversion_errors_before_rules_and_the_first_row_firs
 @pytest.mark.parametrize(
     ("row", "geom", "crs", "message"),
     [
-        ({}, SELF_CROSSING, 4490, "invalid geometry"),
-        ({}, Polygon([(31.28, 120.70), (31.28, 120.71), (31.29, 120.71)]), 4490, "swapped"),
-        ({}, Point(500000, 3460000), None, "no CRS"),
-        ({}, LINE, 4490, "is a LineString, the layer holds MultiPolygon"),
-        ({"category": "gardens"}, POLYGON, 4490, "unknown category"),
-        ({"investment_yuan": -5}, POLYGON, 4490, "investment_yuan must be >= 0"),
-        ({"status": "done"}, POLYGON, 4490, "unknown status"),
-        ({"street_codes": "LF,ZZ"}, POLYGON, 4490, "unknown street code 'ZZ'"),
-        ({"planned_start": "2014-02-30"}, POLYGON, 4490, "planned_start must be an ISO date"),
-        ({"status": "delayed"}, POLYGON, 4490, "needs a delay_reason"),
-        ({"project_id": "2014-XX-1"}, POLYGON, 4490, "not of the form"),
-        ({"project_id": "2015-OLD-001"}, POLYGON, 4490, "does not match year"),
+        ({}, SELF_CROSSING, 4490, "幾何圖形無效"),
+        ({}, Polygon([(31.28, 120.70), (31.28, 120.71), (31.29, 120.71)]), 4490, "經緯度寫反了"),
+        ({}, Point(500000, 3460000), None, "沒有坐標系"),
+        ({}, LINE, 4490, "是 LineString，該圖層存放 MultiPolygon"),
+        ({"category": "gardens"}, POLYGON, 4490, "未知的 category"),
+        ({"investment_yuan": -5}, POLYGON, 4490, "investment_yuan 不能為負數"),
+        ({"status": "done"}, POLYGON, 4490, "未知的 status"),
+        ({"street_codes": "LF,ZZ"}, POLYGON, 4490, "未知的 street_codes 'ZZ'"),
+        ({"planned_start": "2014-02-30"}, POLYGON, 4490, "planned_start 須為ISO 日期"),
+        ({"status": "delayed"}, POLYGON, 4490, "延期專案須填寫 delay_reason"),
+        ({"project_id": "2014-XX-1"}, POLYGON, 4490, "不符合 YEAR-CAT-NNN 格式"),
+        ({"project_id": "2015-OLD-001"}, POLYGON, 4490, "編號與年度"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_written(empty_store, row, geom, crs, message):
@@ -200,7 +200,7 @@ def test_features_in_another_crs_are_stored_in_4490(empty_store):
 def test_missing_required_column_is_named(empty_store):
     row = project("2014-OLD-001", "old_compounds")
     del row["lead_department"]
-    with pytest.raises(ValidationError, match="missing required project column.*lead_department"):
+    with pytest.raises(ValidationError, match="缺少必填的專案欄位.*lead_department"):
         empty_store.write(Batch(pd.DataFrame([row]), {}))
 
 

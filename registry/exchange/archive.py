@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..limits import MAX_UNPACKED_BYTES, MAX_ZIP_MEMBERS
 
 MAX_RATIO = 100  # unpacked / packed, over the whole archive...
@@ -37,8 +38,8 @@ def _safe_relative(archive: str, name: str) -> PurePosixPath | None:
     """The member's path inside the target folder, None for folders; raise on escaping paths."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or (path.parts and ":" in path.parts[0]) or ".." in path.parts:
-        raise ValidationError(f"{archive}: member {name!r} points outside the archive (path traversal); "
-                              "nothing was imported", param="file")
+        raise ValidationError(gettext("%(file)s: member %(member)s points outside the archive (path traversal); "
+                                      "nothing was imported", file=archive, member=repr(name)), param="file")
     return None if name.endswith(("/", "\\")) else path
 
 
@@ -46,20 +47,24 @@ def _check(archive: str, zf: zipfile.ZipFile, max_bytes: int) -> None:
     """Refuse, before unpacking, a zip that is too big, too compressed, encrypted or holds links."""
     infos = zf.infolist()
     if len(infos) > MAX_ZIP_MEMBERS:
-        raise ValidationError(f"{archive}: {len(infos)} members, more than {MAX_ZIP_MEMBERS:,}", param="file")
+        raise ValidationError(gettext("%(file)s: %(count)s members, more than %(limit)s", file=archive,
+                                      count=len(infos), limit=MAX_ZIP_MEMBERS), param="file")
     unpacked = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
     if unpacked > max_bytes:
-        raise ValidationError(f"{archive}: unpacks to {unpacked:,} bytes, more than the {max_bytes:,} allowed",
-                              param="file")
+        raise ValidationError(gettext("%(file)s: unpacks to %(size)s bytes, more than the %(limit)s allowed",
+                                      file=archive, size=unpacked, limit=max_bytes), param="file")
     if unpacked > RATIO_FLOOR_BYTES and unpacked > MAX_RATIO * max(packed, 1):
-        raise ValidationError(f"{archive}: compressed {unpacked / max(packed, 1):,.0f} to 1 (a zip bomb?); "
-                              f"refusing to unpack {unpacked:,} bytes", param="file")
+        raise ValidationError(gettext("%(file)s: compressed %(ratio)s to 1 (a zip bomb?); refusing to unpack %(size)s "
+                                      "bytes", file=archive, ratio=f"{unpacked / max(packed, 1):.0f}", size=unpacked),
+                              param="file")
     for info in infos:
         if info.flag_bits & 0x1:
-            raise ValidationError(f"{archive}: member {info.filename!r} is encrypted", param="file")
+            raise ValidationError(gettext("%(file)s: member %(member)s is encrypted", file=archive,
+                                          member=repr(info.filename)), param="file")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ValidationError(f"{archive}: member {info.filename!r} is a symbolic link", param="file")
+            raise ValidationError(gettext("%(file)s: member %(member)s is a symbolic link", file=archive,
+                                          member=repr(info.filename)), param="file")
         _safe_relative(archive, _member_name(info))
 
 
@@ -69,7 +74,8 @@ def extract_zip(path: Path, folder: Path, *, max_bytes: int = MAX_UNPACKED_BYTES
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
-        raise ValidationError(f"{archive}: not a readable zip file ({exc})", param="file") from None
+        raise ValidationError(gettext("%(file)s: not a readable zip file (%(reason)s)", file=archive, reason=exc),
+                              param="file") from None
     with zf:
         _check(archive, zf, max_bytes)
         written = 0
@@ -86,12 +92,14 @@ def extract_zip(path: Path, folder: Path, *, max_bytes: int = MAX_UNPACKED_BYTES
                         member += len(chunk)
                         written += len(chunk)
                         if member > info.file_size or written > max_bytes:
-                            raise ValidationError(f"{archive}: member {info.filename!r} unpacks to more than it "
-                                                  "declares (a zip bomb?)", param="file")
+                            raise ValidationError(gettext("%(file)s: member %(member)s unpacks to more than it "
+                                                          "declares (a zip bomb?)", file=archive,
+                                                          member=repr(info.filename)), param="file")
                         sink.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-                raise ValidationError(f"{archive}: member {info.filename!r} is damaged ({exc}); nothing was "
-                                      "imported", param="file") from None
+                raise ValidationError(gettext("%(file)s: member %(member)s is damaged (%(reason)s); nothing was "
+                                              "imported", file=archive, member=repr(info.filename), reason=exc),
+                                      param="file") from None
 
 
 def write_zip(target: Path, files: list[Path], extra: dict[str, bytes] | None = None) -> None:

@@ -7,8 +7,16 @@ from pathlib import Path
 import click
 
 from .. import validate
-from ..cli_options import STORE_OPTION, author_options, cli_author, filter_options, query_params
-from ..store import open_store, read_store
+from ..cli_options import (
+    STORE_OPTION,
+    author_options,
+    cli_author,
+    filter_options,
+    query_params,
+    read_view,
+    use_registry_script,
+)
+from ..store import open_store
 from .export import FORMATS, export
 from .importer import RowsRejected, import_file
 from .styles import STYLE_ATTRIBUTES
@@ -34,7 +42,7 @@ def export_command(store: str | None, target: Path, fmt: str | None, encoding: s
     """
     from ..query import find
 
-    with read_store(store, options.get("as_of")) as opened:
+    with read_view(store, options.get("as_of")) as opened:
         result = find(opened, query_params(options))
         report = export(result, target, fmt, crs=options.get("crs"), encoding=encoding, style_by=style_by,
                         store=opened)
@@ -65,8 +73,10 @@ def import_command(store: str | None, file: Path, layer: str | None, crs: str | 
     Every row is validated; the report lists rows accepted and rejected (row number, field, reason).
     Nothing is written if any row is rejected, unless --skip-invalid.
     """
+    opened = open_store(store)
+    use_registry_script(opened)  # the report and refusals in --lang or the registry's script
     try:
-        report = import_file(open_store(store), file, layer=layer, crs=crs, encoding=encoding, mapping=mapping,
+        report = import_file(opened, file, layer=layer, crs=crs, encoding=encoding, mapping=mapping,
                              mode=mode, skip_invalid=skip_invalid, dry_run=dry_run,
                              author=cli_author(correction, recorded_at))
     except RowsRejected as exc:

@@ -85,20 +85,23 @@ class ExportReport:
 
     def summary(self) -> str:
         """One line for people: what was written and anything cut or replaced on the way."""
-        layers = f"{len(self.layers)} layer" + ("s" if len(self.layers) != 1 else "")
-        what = (f"{self.projects} projects" if self.format == "xlsx"
-                else f"{self.features} features in {layers}, {self.projects} projects")
-        line = f"wrote {self.path or self.filename}: {self.format}, {what}"
+        what = (gettext("%(projects)s projects", projects=self.projects) if self.format == "xlsx"
+                else gettext("%(features)s features in %(layers)s layers, %(projects)s projects",
+                             features=self.features, layers=len(self.layers), projects=self.projects))
+        line = gettext("wrote %(file)s: %(format)s, %(what)s", file=self.path or self.filename, format=self.format,
+                       what=what)
         if self.crs:
             line += f", {self.crs}"
         if self.format == "shapefile":
             line += f", {self.encoding}"
         if self.truncated:
             cut = ", ".join(f"{k} ({v})" for k, v in self.truncated.items())
-            line += f"; {sum(self.truncated.values())} values cut to 254 bytes: {cut}"
+            line += "; " + gettext("%(count)s values cut to 254 bytes: %(fields)s", count=sum(self.truncated.values()),
+                                   fields=cut)
         if self.replaced:
             swapped = ", ".join(f"{k} ({v})" for k, v in self.replaced.items())
-            line += f"; {sum(self.replaced.values())} values had characters {self.encoding} lacks, now '?': {swapped}"
+            line += "; " + gettext("%(count)s values had characters %(encoding)s lacks, now '?': %(fields)s",
+                                   count=sum(self.replaced.values()), encoding=self.encoding, fields=swapped)
         return line
 
 
@@ -126,15 +129,16 @@ def format_for(target: str | Path, fmt: str | None = None) -> str:
     """The export format: ``fmt`` if given, else from the file name (``.shp``, ``.shp.zip``, ``.zip``: Shapefile)."""
     if fmt:
         if fmt not in FORMATS:
-            raise ValidationError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}", param="format")
+            raise ValidationError(gettext("unknown export format %(value)s; valid: %(formats)s", value=repr(fmt),
+                                          formats=", ".join(FORMATS)), param="format")
         return fmt
     name = Path(target).name.lower()
     if name.endswith(".fgb.zip"):
         return "flatgeobuf"
     found = SUFFIXES.get(Path(name).suffix)
     if found is None:
-        raise ValidationError(f"cannot tell the format of {Path(target).name!r} from its suffix; give --format "
-                              f"({', '.join(FORMATS)})", param="format")
+        raise ValidationError(gettext("cannot tell the format of %(file)s from its suffix; give --format (%(formats)s)",
+                                      file=repr(Path(target).name), formats=", ".join(FORMATS)), param="format")
     return found
 
 
@@ -194,7 +198,8 @@ def _write_layer(table: pa.Table, path: Path, layer: str, driver: str, epsg: int
 
 def _need_features(job: _Job, fmt: str) -> None:
     if not len(job.features):
-        raise ValidationError(f"the query matched no features: a {fmt} export would hold no layer", param="format")
+        raise ValidationError(gettext("the query matched no features: a %(format)s export would hold no layer",
+                                      format=fmt), param="format")
 
 
 def _geojson(job: _Job, path: Path) -> Path:
@@ -311,17 +316,18 @@ def _options(fmt: str, crs: int | str | None, encoding: str | None, style_by: st
     """The target EPSG code and codec, checked against what the format allows."""
     epsg = parse_epsg(crs, "crs")
     if epsg not in EXPORT_EPSGS:
-        raise ValidationError(f"exports are written in EPSG:4490, EPSG:4326 or EPSG:4549, not EPSG:{epsg}",
-                              param="crs")
+        raise ValidationError(gettext("exports are written in EPSG:4490, EPSG:4326 or EPSG:4549, not EPSG:%(epsg)s",
+                                      epsg=epsg), param="crs")
     chosen = codec(encoding or "utf-8")
     if chosen not in GDAL_ENCODINGS:
-        raise ValidationError(f"a Shapefile's encoding is utf-8 or gbk, not {encoding!r}", param="encoding")
-    if chosen != "utf-8" and fmt != "shapefile":
-        raise ValidationError(f"--encoding applies to Shapefile exports only ({fmt} is always UTF-8)",
+        raise ValidationError(gettext("a Shapefile's encoding is utf-8 or gbk, not %(value)s", value=repr(encoding)),
                               param="encoding")
+    if chosen != "utf-8" and fmt != "shapefile":
+        raise ValidationError(gettext("--encoding applies to Shapefile exports only (%(format)s is always UTF-8)",
+                                      format=fmt), param="encoding")
     if style_by not in STYLE_ATTRIBUTES:
-        raise ValidationError(f"style_by must be one of {', '.join(STYLE_ATTRIBUTES)}, got {style_by!r}",
-                              param="style_by")
+        raise ValidationError(gettext("style_by must be one of %(values)s, got %(value)s",
+                                      values=", ".join(STYLE_ATTRIBUTES), value=repr(style_by)), param="style_by")
     return epsg, chosen
 
 
@@ -341,7 +347,7 @@ def export(source: ExportSource, target: str | Path | BinaryIO, fmt: str | None 
     started = time.perf_counter()
     to_path = isinstance(target, str | Path)
     if fmt is None and not to_path:
-        raise ValidationError("give the format of an export to a stream", param="format")
+        raise ValidationError(gettext("give the format of an export to a stream"), param="format")
     fmt = format_for(target if to_path else "", fmt)
     epsg, chosen = _options(fmt, crs, encoding, style_by)
     projects, features = _frames(source, store, fmt)

@@ -112,20 +112,23 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, str | None]:
     try:
         mapping = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValidationError(f"{path}: no such mapping file", param="mapping") from None
+        raise ValidationError(gettext("%(file)s: no such mapping file", file=path), param="mapping") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"{path}: not a JSON mapping file ({exc})", param="mapping") from None
+        raise ValidationError(gettext("%(file)s: not a JSON mapping file (%(reason)s)", file=path, reason=exc),
+                              param="mapping") from None
     return check_mapping(mapping, str(path))
 
 
 def check_mapping(mapping: object, where: str = "mapping") -> dict[str, str | None]:
     """``mapping`` if it maps source names to known registry columns (or null), else raise."""
     if not isinstance(mapping, dict):
-        raise ValidationError(f"{where}: a mapping is a JSON object of source field → column", param="mapping")
+        raise ValidationError(gettext("%(file)s: a mapping is a JSON object of source field → column", file=where),
+                              param="mapping")
     for source, column in mapping.items():
         if column is not None and column not in FIELD_BY_NAME:
-            raise ValidationError(f"{where}: {source!r} maps to unknown column {column!r}; valid: "
-                                  f"{', '.join(FIELD_BY_NAME)}", param="mapping")
+            raise ValidationError(gettext("%(file)s: %(source)s maps to unknown column %(column)s; valid: %(columns)s",
+                                          file=where, source=repr(source), column=repr(column),
+                                          columns=", ".join(FIELD_BY_NAME)), param="mapping")
     return dict(mapping)
 
 

@@ -26,6 +26,7 @@ import shapely
 from .. import model, validate
 from ..crs import parse_epsg
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..store import Author, Batch, Store
 from . import fields
 from .progress import progress_bar
@@ -68,23 +69,26 @@ class ImportReport:
     def lines(self, limit: int | None = None) -> list[str]:
         """The report for people: counts, then each rejected row (the first ``limit`` of them)."""
         per_layer = ", ".join(f"{k} {v}" for k, v in self.features.items())
-        out = [f"{self.source} ({self.format}, mode {self.mode}): {self.rows} rows read",
-               f"accepted: {self.projects_new + self.projects_updated} projects ({self.projects_new} new, "
-               f"{self.projects_updated} updated), {sum(self.features.values())} features"
+        out = [gettext("%(source)s (%(format)s, mode %(mode)s): %(rows)s rows read", source=self.source,
+                       format=self.format, mode=self.mode, rows=self.rows),
+               gettext("accepted: %(projects)s projects (%(new)s new, %(updated)s updated), %(features)s features",
+                       projects=self.projects_new + self.projects_updated, new=self.projects_new,
+                       updated=self.projects_updated, features=sum(self.features.values()))
                + (f" ({per_layer})" if per_layer else "")]
         if self.rejected:
-            out.append(f"rejected: {len(self.rejected)} rows")
+            out.append(gettext("rejected: %(rows)s rows", rows=len(self.rejected)))
             shown = self.rejected if limit is None else self.rejected[:limit]
-            out.extend(f"  {r.source} row {r.row}: {r.field or '-'}: {r.reason}" for r in shown)
+            out.extend("  " + gettext("%(source)s row %(row)s: %(field)s: %(reason)s", source=r.source, row=r.row,
+                                      field=r.field or "-", reason=r.reason) for r in shown)
             if len(shown) < len(self.rejected):
-                out.append(f"  ... and {len(self.rejected) - len(shown)} more")
+                out.append("  " + gettext("... and %(count)s more", count=len(self.rejected) - len(shown)))
         if self.skipped:
-            out.append(f"skipped: {self.skipped} other rows of the rejected projects")
-        out.extend(f"note: {note}" for note in self.notes)
+            out.append(gettext("skipped: %(rows)s other rows of the rejected projects", rows=self.skipped))
+        out.extend(gettext("note: %(note)s", note=note) for note in self.notes)
         if self.dry_run:
-            out.append("dry run: nothing written")
+            out.append(gettext("dry run: nothing written"))
         elif self.written:
-            out.append(f"written in one transaction ({self.seconds:.1f} s)")
+            out.append(gettext("written in one transaction (%(seconds)s s)", seconds=f"{self.seconds:.1f}"))
         return out
 
 
@@ -93,8 +97,9 @@ class RowsRejected(ValidationError):
 
     def __init__(self, report: ImportReport) -> None:
         first = report.rejected[0]
-        super().__init__(f"{len(report.rejected)} rows rejected (first: {first.source} row {first.row}: "
-                         f"{first.reason}); nothing written; fix them or use --skip-invalid", param=first.field)
+        super().__init__(gettext("%(count)s rows rejected (first: %(source)s row %(row)s: %(reason)s); nothing "
+                                 "written; fix them or use --skip-invalid", count=len(report.rejected),
+                                 source=first.source, row=first.row, reason=first.reason), param=first.field)
         self.report = report
 
 
@@ -142,9 +147,9 @@ def _targets(frame: pd.DataFrame, geoms: np.ndarray, source_layer: SourceLayer, 
     if "category" in frame:
         points = np.isin(shapely.get_type_id(geoms), (0, 4))
         return frame["category"].where(~(points & (frame["category"] == "polders").to_numpy()), "sluices")
-    raise ValidationError(f"{source_layer.label}: cannot tell which registry layer its features belong to; "
-                          "name it after one (e.g. rivers), add a layer or category column, or give --layer",
-                          param="layer")
+    raise ValidationError(gettext("%(source)s: cannot tell which registry layer its features belong to; name it after "
+                                  "one (e.g. rivers), add a layer or category column, or give --layer",
+                                  source=source_layer.label), param="layer")
 
 
 def _clean_id(value: object) -> str | None:
@@ -165,18 +170,19 @@ def _prepare(source: Source, stored: pd.DataFrame, forced: str | None, report: I
     for sl, renamed in zip(layers, resolved):
         named = _layer_for(sl)
         if sl.geoms is not None and not forced and named and model.LAYER_BY_NAME[named].kind != "project":
-            report.notes.append(f"{sl.label}: a reference layer, not imported")
+            report.notes.append(gettext("%(source)s: a reference layer, not imported", source=sl.label))
             continue
         frame = sl.frame.rename(columns=str)[list(renamed)].rename(columns=renamed).drop(columns="fid", errors="ignore")
         if "project_id" not in frame:
             if sl.geoms is None:
-                report.notes.append(f"{sl.label}: no project_id column, not imported")
+                report.notes.append(gettext("%(source)s: no project_id column, not imported", source=sl.label))
                 continue
-            raise ValidationError(f"{sl.label}: no project_id column (nor 專案編號); map one with --mapping",
-                                  param="project_id")
+            raise ValidationError(gettext("%(source)s: no project_id column (nor %(header)s); map one with --mapping",
+                                          source=sl.label, header=gettext("project_id")), param="project_id")
         ignored = [str(c) for c in sl.frame.columns if str(c) not in renamed]
         if ignored:
-            report.notes.append(f"{sl.label}: ignored column(s) {', '.join(ignored)}")
+            report.notes.append(gettext("%(source)s: ignored column(s) %(columns)s", source=sl.label,
+                                        columns=", ".join(ignored)))
         if sl.geoms is not None and has_table and "feature_name" not in frame and "name" in frame:
             frame = frame.rename(columns={"name": "feature_name"})  # a registry's own layers: name is the feature's
         frame = normalise_values(frame).reset_index(drop=True)
@@ -192,7 +198,8 @@ def _prepare(source: Source, stored: pd.DataFrame, forced: str | None, report: I
         frame["layer"] = _targets(frame, sl.geoms, sl, forced).to_numpy()
         feature_frames.append(gpd.GeoDataFrame(frame, geometry=sl.geoms, crs=model.STORAGE_EPSG))
     if not feature_frames and not table_frames:
-        raise ValidationError(f"{source.label}: no layer or sheet with projects to import", param="file")
+        raise ValidationError(gettext("%(source)s: no layer or sheet with projects to import", source=source.label),
+                              param="file")
     columns = [*_ROW, "layer", "project_id", "feature_name", *model.PROJECT_COLUMNS[1:]]
     features = (pd.concat(feature_frames, ignore_index=True) if feature_frames
                 else gpd.GeoDataFrame(columns=[*columns, "geometry"], geometry="geometry", crs=model.STORAGE_EPSG))
@@ -209,9 +216,10 @@ def _check_families(features: gpd.GeoDataFrame) -> None:
                              "family": pd.Series(shapely.get_type_id(features.geometry.values)).map(_FAMILIES)})
     for layer, found in families.dropna().drop_duplicates().groupby("layer")["family"]:
         if len(found) > 1:
-            want = model.LAYER_BY_NAME[layer].geometry_type if layer in model.LAYER_BY_NAME else "one type"
-            raise ValidationError(f"features for layer {layer} mix {' and '.join(sorted(found))} geometries; "
-                                  f"a registry layer holds one geometry type ({want})", param="geometry")
+            want = model.LAYER_BY_NAME[layer].geometry_type if layer in model.LAYER_BY_NAME else "-"
+            raise ValidationError(gettext("features for layer %(layer)s mix %(types)s geometries; a registry layer "
+                                          "holds one geometry type (%(want)s)", layer=layer,
+                                          types=", ".join(sorted(found)), want=want), param="geometry")
 
 
 def _same(a: object, b: object) -> bool:
@@ -225,15 +233,16 @@ def _row_checks(rows: _Rows, stored: pd.DataFrame, mode: str) -> None:
     """The rules across rows: a project id, a known project layer, no duplicate or conflicting projects."""
     features, tables = rows.features, rows.tables
     for frame in (features, tables):
-        rows.reject(frame[frame["project_id"].isna()], "project_id", "project_id is empty")
+        rows.reject(frame[frame["project_id"].isna()], "project_id", gettext("project_id is empty"))
     project_layers = {spec.name for spec in model.PROJECT_LAYERS}
     unknown = features[features["project_id"].notna() & ~features["layer"].isin(project_layers)]
-    rows.reject(unknown, "layer", [f"unknown layer {v!r}; valid: {', '.join(sorted(project_layers))}"
-                                   for v in unknown["layer"]])
+    rows.reject(unknown, "layer", [gettext("unknown layer %(layer)s; valid: %(layers)s", layer=repr(v),
+                                           layers=", ".join(sorted(project_layers))) for v in unknown["layer"]])
     tables = tables[tables["project_id"].notna()]
     duplicated = tables[tables["project_id"].duplicated(keep=False)]
     first = duplicated.groupby("project_id")["_row"].transform("min")
-    rows.reject(duplicated, "project_id", [f"duplicate project_id {p}" + (f" (first on row {f})" if f != r else "")
+    rows.reject(duplicated, "project_id", [gettext("duplicate project_id %(id)s (first on row %(row)s)", id=p, row=f)
+                                           if f != r else gettext("duplicate project_id %(id)s", id=p)
                                            for p, f, r in zip(duplicated["project_id"], first, duplicated["_row"])])
     derived = features[features["project_id"].notna() & ~features["project_id"].isin(tables["project_id"])]
     distinct = derived.drop_duplicates(subset=list(model.PROJECT_COLUMNS))
@@ -244,14 +253,15 @@ def _row_checks(rows: _Rows, stored: pd.DataFrame, mode: str) -> None:
             row = group.iloc[at]
             differ = next((c for c in model.PROJECT_COLUMNS if not _same(row[c], head[c])), None)
             if differ:
-                rows.reject(group.iloc[[at]], differ, f"project {pid}: {differ} is {row[differ]!r} here but "
-                            f"{head[differ]!r} on row {head['_row']}")
+                rows.reject(group.iloc[[at]], differ, gettext(
+                    "project %(id)s: %(field)s is %(value)s here but %(other)s on row %(row)s", id=pid, field=differ,
+                    value=repr(row[differ]), other=repr(head[differ]), row=head["_row"]))
     projects = pd.concat([tables.drop_duplicates("project_id"),
                           derived.drop_duplicates("project_id")[tables.columns]], ignore_index=True)
     if mode == "insert":
         clash = projects[projects["project_id"].isin(stored.index)]
-        rows.reject(clash, "project_id", [f"project {p} exists already (mode insert); use --mode upsert to replace it"
-                                          for p in clash["project_id"]])
+        rows.reject(clash, "project_id", [gettext("project %(id)s exists already (mode insert); use --mode upsert to "
+                                                  "replace it", id=p) for p in clash["project_id"]])
     rows.projects = projects
 
 
@@ -325,8 +335,9 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
     """
     started = time.perf_counter()
     if layer is not None and (layer not in model.LAYER_BY_NAME or model.LAYER_BY_NAME[layer].kind != "project"):
-        raise ValidationError(f"--layer must be a project layer: {', '.join(x.name for x in model.PROJECT_LAYERS)}; "
-                              f"got {layer!r}", param="layer")
+        raise ValidationError(gettext("--layer must be a project layer: %(layers)s; got %(value)s",
+                                      layers=", ".join(x.name for x in model.PROJECT_LAYERS), value=repr(layer)),
+                              param="layer")
     if mode is not None:
         validate.check_mode(mode)
     epsg = parse_epsg(crs, "crs") if crs not in (None, "") else None

@@ -19,12 +19,12 @@ import pyarrow.compute as pc
 
 from .. import model
 from ..errors import ValidationError
+from ..i18n import gettext, template
 from ..text import to_traditional
 
 CHUNK_ROWS = 4096  # a failing batch is searched in groups of this size first
 _STREET_SPLIT = re.compile(r"[,,、;;/\s]+")
 _DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
-_FEATURE_LABEL = re.compile(r"\bfeature \d+ \(project ([^)]*)\)")
 # Text a spreadsheet runs as a formula begins with = + - @ tab or CR (OWASP, CSV injection). Such text, and
 # text that is quotes before one of them, is written with one more ' in front; reading removes one again,
 # so every value comes back exactly (and a stored "'=x" is not mistaken for a neutralised "=x").
@@ -116,8 +116,12 @@ def normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def reason(error: ValidationError) -> str:
-    """validate's message for one row, without its position in the group it was checked in."""
-    return _FEATURE_LABEL.sub(r"feature of project \1", " ".join(error.message.split()))
+    """validate's message for one row, without its position in the group it was checked in (validate names a
+    feature ``feature 3 (project 2013-RIV-004)`` in the reader's script; the report says which row it is)."""
+    label = re.escape(template("feature %(number)s (project %(id)s)"))
+    label = label.replace(re.escape("%(number)s"), r"\d+").replace(re.escape("%(id)s"), r"(?P<id>[^)]*)")
+    return re.sub(label, lambda found: gettext("feature of project %(id)s", id=found["id"]),
+                  " ".join(error.message.split()))
 
 
 def failing_rows(count: int, check: Callable[[np.ndarray], object]) -> list[tuple[int, ValidationError]]:

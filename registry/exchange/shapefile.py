@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ValidationError
+from ..i18n import gettext
 
 DBF_TEXT_BYTES = 254
 SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
@@ -43,7 +44,8 @@ def codec(name: str, param: str = "encoding") -> str:
     try:
         return codecs.lookup(name.strip()).name
     except LookupError:
-        raise ValidationError(f"unknown encoding {name!r}; use e.g. utf-8 or gbk", param=param) from None
+        raise ValidationError(gettext("unknown encoding %(value)s; use e.g. utf-8 or gbk", value=repr(name)),
+                              param=param) from None
 
 
 def _byte_lengths(values: pa.Array, encoding: str) -> np.ndarray:
@@ -94,15 +96,15 @@ def check_parts(stems: dict[str, dict[str, Path]]) -> None:
     for stem, parts in stems.items():
         missing = [s for s in (".shp", ".shx", ".dbf") if s not in parts]
         if missing:
-            raise ValidationError(f"shapefile {stem}: missing {', '.join(missing)} (a shapefile needs .shp, "
-                                  ".shx and .dbf side by side)", param="file")
+            raise ValidationError(gettext("shapefile %(name)s: missing %(parts)s (a shapefile needs .shp, .shx and "
+                                          ".dbf side by side)", name=stem, parts=", ".join(missing)), param="file")
 
 
 def _dbf_text(dbf: Path) -> bytes:
     """The bytes of a DBF that hold text: its field names and its records."""
     data = dbf.read_bytes()
     if len(data) < 32:
-        raise ValidationError(f"{dbf.name}: not a DBF file (too short)", param="file")
+        raise ValidationError(gettext("%(file)s: not a DBF file (too short)", file=dbf.name), param="file")
     header = struct.unpack_from("<H", data, 8)[0]
     names = []
     for at in range(32, header - 31, 32):
@@ -124,15 +126,16 @@ def shapefile_encoding(parts: dict[str, Path], forced: str | None) -> tuple[str,
             try:
                 name = codecs.lookup(said).name
             except (LookupError, ValueError):  # ValueError: a damaged .cpg with a NUL byte
-                raise ValidationError(f"{cpg.name} names an unknown encoding {said!r}; give --encoding "
-                                      "(e.g. gbk or utf-8)", param="encoding") from None
-        return name, "from .cpg"
+                raise ValidationError(gettext("%(file)s names an unknown encoding %(value)s; give --encoding (e.g. "
+                                              "gbk or utf-8)", file=cpg.name, value=repr(said)),
+                                      param="encoding") from None
+        return name, gettext("from .cpg")
     text = _dbf_text(parts[".dbf"])
     for name in ("utf-8", "gbk", "gb18030"):
         try:
             text.decode(name)
         except UnicodeDecodeError:
             continue
-        return name, "detected"
-    raise ValidationError(f"{parts['.dbf'].name}: its text is neither UTF-8 nor GBK/GB18030 and there is no "
-                          ".cpg; give --encoding", param="encoding")
+        return name, gettext("detected")
+    raise ValidationError(gettext("%(file)s: its text is neither UTF-8 nor GBK/GB18030 and there is no .cpg; give "
+                                  "--encoding", file=parts[".dbf"].name), param="encoding")

@@ -30,6 +30,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from .. import limits, model
 from ..errors import ValidationError
+from ..i18n import gettext
 from . import fields
 from .archive import extract_zip
 from .rows import restore_cells
@@ -75,7 +76,8 @@ class Source:
 
     def encoding_notes(self) -> list[str]:
         """One note per encoding found: which shapefiles were read in it, and how it was known."""
-        return [f"text of {names[0] if len(names) == 1 else f'{len(names)} shapefiles'} read as {how}"
+        return [gettext("text of %(file)s read as %(how)s", file=names[0], how=how) if len(names) == 1 else
+                gettext("text of %(count)s shapefiles read as %(how)s", count=len(names), how=how)
                 for how, names in self.encodings.items()]
 
 
@@ -84,14 +86,17 @@ def _epsg(crs: str | None, forced: int | None, label: str, declared: bool) -> in
     if forced:
         return forced
     if crs is None:
-        why = "its .prj names no known CRS" if declared else "it declares no CRS"
-        raise ValidationError(f"{label}: {why}; give --crs (e.g. EPSG:4490)", param="crs")
+        raise ValidationError(gettext("%(source)s: its .prj names no known CRS; give --crs (e.g. EPSG:4490)",
+                                      source=label) if declared else
+                              gettext("%(source)s: it declares no CRS; give --crs (e.g. EPSG:4490)", source=label),
+                              param="crs")
     try:
         epsg = pyproj.CRS(crs).to_epsg()
     except pyproj.exceptions.CRSError:
         epsg = None
     if epsg is None:
-        raise ValidationError(f"{label}: its CRS names no known EPSG CRS; give --crs (e.g. EPSG:4490)", param="crs")
+        raise ValidationError(gettext("%(source)s: its CRS names no known EPSG CRS; give --crs (e.g. EPSG:4490)",
+                                      source=label), param="crs")
     return epsg
 
 
@@ -139,13 +144,15 @@ def _read(path: Path, label: str, split: bool = False, notes: list[str] | None =
         blobs = table.column(wkb).to_numpy(zero_copy_only=False)
         for at in np.flatnonzero(pc.binary_length(table.column(wkb)).to_numpy(zero_copy_only=False) > _WKB_SAFE_BYTES):
             if _wkb_nesting(blobs[at]) > limits.MAX_NESTING:
-                raise ValidationError(f"{label}: the geometry of feature {at + 1} nests collections more than "
-                                      f"{limits.MAX_NESTING} levels deep; no registry layer holds such geometry",
+                raise ValidationError(gettext("%(source)s: the geometry of feature %(number)s nests collections more "
+                                              "than %(limit)s levels deep; no registry layer holds such geometry",
+                                              source=label, number=at + 1, limit=limits.MAX_NESTING),
                                       param="geometry")
         try:
             geoms = shapely.from_wkb(blobs)
         except shapely.errors.GEOSException as exc:
-            raise ValidationError(f"{label}: a geometry cannot be read ({exc})", param="geometry") from None
+            raise ValidationError(gettext("%(source)s: a geometry cannot be read (%(reason)s)", source=label,
+                                          reason=exc), param="geometry") from None
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         table = table.drop_columns([wkb])
@@ -154,7 +161,8 @@ def _read(path: Path, label: str, split: bool = False, notes: list[str] | None =
             joined = pc.binary_join(pc.cast(table.column(at), pa.list_(pa.string())), ",")
             table = table.set_column(at, column.name, joined)
             if notes is not None:
-                notes.append(f"{label}: lists in {column.name} read as their items joined by commas")
+                notes.append(gettext("%(source)s: lists in %(field)s read as their items joined by commas",
+                                     source=label, field=column.name))
     return table.to_pandas(), geoms, meta["crs"]
 
 
@@ -163,7 +171,8 @@ def _unreadable(path: Path, label: str, exc: Exception) -> ValidationError:
     message = " ".join(str(exc).split())
     if (long := _GDAL_LONG_VALUE.search(message)) is not None:
         return _long_value(path, label, int(long.group(1)), int(long.group(2)))
-    return ValidationError(f"{label}: cannot read it ({message})", param="file")
+    return ValidationError(gettext("%(source)s: cannot read it (%(reason)s)", source=label, reason=message),
+                           param="file")
 
 
 def _long_value(path: Path, label: str, line: int, column: int) -> ValidationError:
@@ -171,10 +180,11 @@ def _long_value(path: Path, label: str, line: int, column: int) -> ValidationErr
     with open(path, "rb") as lines:
         text = next((t for n, t in enumerate(lines, 1) if n == line), b"")[:column]
     keys = re.findall(rb'"((?:[^"\\]|\\.){1,200})"\s*:\s*"', text)
-    name = keys[-1].decode("utf-8", "replace") if keys else "a property"
-    return ValidationError(f"{label}: the value of {name} on line {line} is over 10 MB, more than GDAL reads; a text "
-                           f"value may hold at most {limits.MAX_TEXT_CHARS:,} characters (tasks, notes, delay_reason) "
-                           f"or {limits.MAX_SHORT_TEXT_CHARS} (names and codes)", param=name)
+    name = keys[-1].decode("utf-8", "replace") if keys else gettext("a property")
+    return ValidationError(gettext("%(source)s: the value of %(field)s on line %(line)s is over 10 MB, more than "
+                                   "GDAL reads; a text value may hold at most %(long)s characters (tasks, notes, "
+                                   "delay_reason) or %(short)s (names and codes)", source=label, field=name, line=line,
+                                   long=limits.MAX_TEXT_CHARS, short=limits.MAX_SHORT_TEXT_CHARS), param=name)
 
 
 def _wkb_nesting(blob: bytes) -> int:
@@ -236,8 +246,8 @@ def _shapefile_layer(path: Path, forced_epsg: int | None, forced_encoding: str |
             raise
         frame, geoms, crs = _read(_without_prj(parts, workdir), path.name, encoding=encoding)
         if not forced_epsg:  # readable without its .prj: the .prj was the trouble
-            raise ValidationError(f"{path.name}: its .prj names no known CRS; give --crs (e.g. EPSG:4490)",
-                                  param="crs") from None
+            raise ValidationError(gettext("%(source)s: its .prj names no known CRS; give --crs (e.g. EPSG:4490)",
+                                          source=path.name), param="crs") from None
     epsg = _epsg(crs, forced_epsg, path.name, ".prj" in parts)
     return SourceLayer(path.name, path.stem, frame, _to_storage(geoms, epsg), 1)
 
@@ -272,7 +282,8 @@ def _decode(path: Path, forced: str | None) -> str:
             return raw.decode("utf-8-sig" if name == "utf-8" else name)
         except UnicodeDecodeError:
             continue
-    raise ValidationError(f"{path.name}: neither UTF-8 nor GBK text; give --encoding", param="encoding")
+    raise ValidationError(gettext("%(file)s: neither UTF-8 nor GBK text; give --encoding", file=path.name),
+                          param="encoding")
 
 
 def _csv_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None) -> SourceLayer:
@@ -280,7 +291,8 @@ def _csv_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None)
     try:
         frame = pd.read_csv(io.StringIO(_decode(path, forced_encoding)), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValidationError(f"{path.name}: not a readable CSV ({exc})", param="file") from None
+        raise ValidationError(gettext("%(file)s: not a readable CSV (%(reason)s)", file=path.name, reason=exc),
+                              param="file") from None
     names = {fields.normalise(c): c for c in frame.columns}
     geoms = None
     wkt = next((names[n] for n in _WKT_NAMES if n in names), None)
@@ -289,8 +301,9 @@ def _csv_layer(path: Path, forced_epsg: int | None, forced_encoding: str | None)
         text[text == ""] = None
         for at in np.flatnonzero((pd.Series(text, dtype=object).str.len() > _WKT_SAFE_CHARS).to_numpy()):
             if limits.nesting(text[at]) > limits.MAX_NESTING:
-                raise ValidationError(f"{path.name} row {at + 2}: the geometry in {wkt} nests more than "
-                                      f"{limits.MAX_NESTING} levels deep; no registry layer holds such geometry",
+                raise ValidationError(gettext("%(file)s row %(row)s: the geometry in %(field)s nests more than "
+                                              "%(limit)s levels deep; no registry layer holds such geometry",
+                                              file=path.name, row=at + 2, field=wkt, limit=limits.MAX_NESTING),
                                       param="geometry")
         geoms = shapely.from_wkt(text, on_invalid="ignore")
     else:
@@ -308,7 +321,8 @@ def _xlsx_layers(path: Path) -> list[SourceLayer]:
     try:
         sheets = [name for name, _ in pyogrio.list_layers(path)]
     except (DataSourceError, RuntimeError, ValueError) as exc:
-        raise ValidationError(f"{path.name}: not a readable XLSX workbook ({exc})", param="file") from None
+        raise ValidationError(gettext("%(file)s: not a readable XLSX workbook (%(reason)s)", file=path.name,
+                                      reason=exc), param="file") from None
     return [SourceLayer(f"{path.name}:{sheet}", sheet, _read(path, path.name, layer=sheet, HEADERS="FORCE")[0], None,
                         2) for sheet in sheets]
 
@@ -332,8 +346,8 @@ def _scan(folder: Path, label: str) -> tuple[list[Path], Path | None]:
     check_parts({stem.name: parts for stem, parts in shapefiles.items()})
     files.extend(parts[".shp"] for parts in shapefiles.values())
     if not files:
-        raise ValidationError(f"{label}: holds no Shapefile, GeoJSON, GeoPackage, FlatGeobuf, CSV or XLSX",
-                              param="file")
+        raise ValidationError(gettext("%(file)s: holds no Shapefile, GeoJSON, GeoPackage, FlatGeobuf, CSV or XLSX",
+                                      file=label), param="file")
     return files, mapping
 
 
@@ -341,9 +355,9 @@ def read_source(path: Path, workdir: Path, *, epsg: int | None = None, encoding:
                 mapping: dict[str, str | None] | None = None) -> Source:
     """Read every layer of ``path`` (a file, a folder, or a zip unpacked safely into ``workdir``)."""
     if not path.exists():
-        raise ValidationError(f"{path}: no such file or folder", param="file")
+        raise ValidationError(gettext("%(file)s: no such file or folder", file=path), param="file")
     if path.is_file() and path.stat().st_size == 0:
-        raise ValidationError(f"{path.name}: the file is empty", param="file")
+        raise ValidationError(gettext("%(file)s: the file is empty", file=path.name), param="file")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix == ".zip":
         folder = path
@@ -355,17 +369,18 @@ def read_source(path: Path, workdir: Path, *, epsg: int | None = None, encoding:
     elif suffix in READABLE:
         files, found_mapping = [path], None
     else:
-        raise ValidationError(f"{path.name}: cannot import {suffix or 'a file without suffix'}; give a "
-                              f"Shapefile (.shp, folder or .zip), {', '.join(sorted(READABLE))}", param="file")
+        raise ValidationError(gettext("%(file)s: cannot import %(suffix)s; give a Shapefile (.shp, folder or .zip), "
+                                      "%(formats)s", file=path.name, suffix=suffix or gettext("a file without suffix"),
+                                      formats=", ".join(sorted(READABLE))), param="file")
     kinds = {READABLE[f.suffix.lower()] for f in files}
     source = Source(path.name, kinds.pop() if len(kinds) == 1 else "mixed")
     source.mapping = mapping
     if mapping is None and found_mapping is not None:
         source.mapping = fields.load_mapping(found_mapping)
-        source.notes.append(f"fields mapped by {found_mapping.name}")
+        source.notes.append(gettext("fields mapped by %(file)s", file=found_mapping.name))
     for file in files:
         if file.stat().st_size == 0:
-            raise ValidationError(f"{file.name}: the file is empty", param="file")
+            raise ValidationError(gettext("%(file)s: the file is empty", file=file.name), param="file")
         kind = READABLE[file.suffix.lower()]
         if kind == "shapefile":
             source.layers.append(_shapefile_layer(file, epsg, encoding, source, workdir))
@@ -377,6 +392,6 @@ def read_source(path: Path, workdir: Path, *, epsg: int | None = None, encoding:
         else:
             source.layers.extend(_gdal_layers(file, epsg, source))
     if not any(len(layer.frame) for layer in source.layers):
-        raise ValidationError(f"{path.name}: no features or rows to import", param="file")
+        raise ValidationError(gettext("%(file)s: no features or rows to import", file=path.name), param="file")
     source.notes.extend(source.encoding_notes())
     return source

@@ -16,10 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import model, palette, script
+from ..i18n import gettext
 
 STYLE_ATTRIBUTES = ("category", "status")
 QGIS_VERSION = "3.22.0-Białowieża"
 _OTHER = "120,120,120"  # a value outside the model (QGIS still draws it)
+_VALUE_MAPPED = ("category", "status", "site_type", "billboard_action")  # coded fields holding one code each
 # QGIS symbol type, symbol layer class, geometry type code of the QML, properties given a colour
 _KINDS = {
     "MultiLineString": ("line", "SimpleLine", 1),
@@ -71,12 +73,13 @@ def _colour(layer: str, attribute: str, value: str) -> str:
 
 
 def layer_qml(layer: str, attribute: str, values: Iterable[str]) -> str:
-    """QML of a categorised renderer on ``attribute`` for a project layer: one class per value, in the model's order."""
+    """QML of a categorised renderer on ``attribute`` for a project layer: one class per value, in the model's order;
+    with the project fields' names (aliases) and the names of coded values (value maps) in the export's script."""
     labels = model.name_labels(attribute, script.current())  # the legend in the export's script
     geometry_type = model.LAYER_BY_NAME[layer].geometry_type
     present = set(values)
     ordered = [v for v in labels if v in present] + sorted(str(v) for v in present - set(labels))
-    root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology"})
+    root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology|Fields|Forms"})
     renderer = ET.SubElement(root, "renderer-v2", {
         "type": "categorizedSymbol", "attr": attribute, "symbollevels": "0", "enableorderby": "0",
         "forceraster": "0", "referencescale": "-1"})
@@ -93,8 +96,27 @@ def layer_qml(layer: str, attribute: str, values: Iterable[str]) -> str:
     ET.SubElement(root, "blendMode").text = "0"
     ET.SubElement(root, "featureBlendMode").text = "0"
     ET.SubElement(root, "layerGeometryType").text = str(_KINDS[geometry_type][2])
+    _fields(root)
     ET.indent(root, space=" ")
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode")
+
+
+def _fields(root: ET.Element) -> None:
+    """What QGIS shows for the project fields a feature carries: each field by its name in the script (its alias),
+    and a coded field's values by their names (a value map: QGIS stores and filters by the code, shows the name)."""
+    chosen = script.current()
+    configuration = ET.SubElement(root, "fieldConfiguration")
+    for kind in _VALUE_MAPPED:
+        field = ET.SubElement(configuration, "field", {"name": model.NAME_FIELDS[kind], "configurationFlags": "None"})
+        widget = ET.SubElement(field, "editWidget", {"type": "ValueMap"})
+        options = ET.SubElement(ET.SubElement(widget, "config"), "Option", {"type": "Map"})
+        entries = ET.SubElement(options, "Option", {"type": "List", "name": "map"})
+        for code, label in model.name_labels(kind, chosen).items():
+            ET.SubElement(ET.SubElement(entries, "Option", {"type": "Map"}), "Option",
+                          {"type": "QString", "name": label, "value": code})
+    aliases = ET.SubElement(root, "aliases")
+    for index, field in enumerate(model.PROJECT_FIELDS):
+        ET.SubElement(aliases, "alias", {"field": field.name, "index": str(index), "name": gettext(field.name)})
 
 
 def write_layer_styles(path: Path, styles: dict[str, str]) -> None:

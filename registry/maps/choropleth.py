@@ -102,7 +102,8 @@ def choropleth_figure(store: Store, params: Query | Mapping[str, str], value: st
                       title: str | None = None) -> Figure:
     """Street offices (valid on the query's date) shaded by investment in 萬元 or project count."""
     if value not in THEMES:
-        raise ValidationError(f"theme must be one of {', '.join(THEMES)}, got {value!r}", param="theme")
+        raise ValidationError(gettext("theme must be one of %(values)s, got %(value)s", values=", ".join(THEMES),
+                                      value=repr(value)), param="theme")
     query = params if isinstance(params, Query) else parse(params, store)
     stats = statistics(store, query, "street")
     rows = stats.rows.set_index("street")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import STORE_OPTION, filter_options, query_params, suffix_in, use_registry_script
-from ..store import read_store
+from ..cli_options import STORE_OPTION, filter_options, query_params, read_view, suffix_in
+from ..i18n import gettext
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
 from .style import DPI_RANGE
 
@@ -30,14 +30,13 @@ def map_command(store: str | None, by: str | None, theme: str | None, out: Path,
                 **options) -> None:
     """Draw the selected projects over street offices and water, or a street choropleth, to a file."""
     if by and theme:
-        raise click.UsageError("--by (overlay map) and --theme (choropleth) exclude each other; give one")
+        raise click.UsageError(gettext("--by (overlay map) and --theme (choropleth) exclude each other; give one"))
     fmt = out.suffix.lower().lstrip(".")
     params = query_params(options)
-    with read_store(store, options.get("as_of")) as opened:
-        use_registry_script(opened)  # titles, legends and names in --lang or the registry's script
+    with read_view(store, options.get("as_of")) as opened:  # in --lang or the registry's script
         if theme:
             data = render_choropleth(opened, params, value=theme, fmt=fmt, dpi=dpi, title=title)
         else:
             data = render_map(opened, params, by=by or "category", fmt=fmt, dpi=dpi, title=title)
     out.write_bytes(data)
-    click.echo(f"wrote {out} ({len(data):,} bytes)")
+    click.echo(gettext("wrote %(file)s (%(size)s bytes)", file=out, size=len(data)))

@@ -168,7 +168,8 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
                    title: str | None = None) -> Figure:
     """The overlay map of every project a query selects (paging is ignored), as a matplotlib figure."""
     if by not in BY_CHOICES:
-        raise ValidationError(f"by must be one of {', '.join(BY_CHOICES)}, got {by!r}", param="by")
+        raise ValidationError(gettext("by must be one of %(values)s, got %(value)s", values=", ".join(BY_CHOICES),
+                                      value=repr(by)), param="by")
     query = params if isinstance(params, Query) else parse(params, store)
     result = find(store, replace(query, limit=None, offset=0))
     features = result.features.to_crs(model.METRIC_EPSG)

@@ -24,6 +24,7 @@ from matplotlib.typing import ColorType
 
 from .. import model
 from ..errors import RegistryError, ValidationError
+from ..i18n import gettext
 
 FORMATS = ("png", "svg", "pdf")
 DPI_RANGE = (50, 600)
@@ -46,8 +47,8 @@ def cjk_font() -> str:
     for family in CJK_FAMILIES:
         if family in names:
             return family
-    raise RegistryError("maps need the Noto Sans CJK font and none is installed; install it (Debian: "
-                        "apt-get install fonts-noto-cjk)")
+    raise RegistryError(gettext("maps need the Noto Sans CJK font and none is installed; install it (Debian: apt-get "
+                                "install fonts-noto-cjk)"))
 
 
 def _rc() -> dict[str, object]:
@@ -76,9 +77,12 @@ def drawing() -> Iterator[None]:
 def check_output(fmt: str, dpi: int) -> None:
     """Refuse an unknown format or an unreasonable resolution before any drawing starts."""
     if fmt not in FORMATS:
-        raise ValidationError(f"map format must be one of {', '.join(FORMATS)}, got {fmt!r}", param="format")
+        raise ValidationError(gettext("map format must be one of %(values)s, got %(value)s", values=", ".join(FORMATS),
+                                      value=repr(fmt)), param="format")
     if not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
-        raise ValidationError(f"dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}, got {dpi}", param="dpi")
+        raise ValidationError(gettext("%(param)s must be %(bound)s, got %(value)s", param="dpi", value=dpi,
+                                      bound=gettext("between %(low)s and %(high)s", low=DPI_RANGE[0],
+                                                    high=DPI_RANGE[1])), param="dpi")
 
 
 def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 150) -> bytes:
