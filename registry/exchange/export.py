@@ -356,7 +356,7 @@ def export(source: ExportSource, target: str | Path | BinaryIO, fmt: str | None 
         features = features.to_crs(file_epsg)
     total = len(projects) if fmt == "xlsx" else len(features)
     folder = Path(target).parent if to_path else None
-    with progress_bar(total, f"export {fmt}", progress) as bar, \
+    with progress_bar(total, gettext("export %(format)s", format=fmt), progress) as bar, \
             tempfile.TemporaryDirectory(prefix=".registry-export-", dir=folder) as tmp:
         job = _Job(projects, features, epsg, chosen, style_by, bar.update)
         written = _WRITERS[fmt](job, Path(tmp) / f"export{EXTENSIONS[fmt]}")

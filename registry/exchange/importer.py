@@ -346,7 +346,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
     with tempfile.TemporaryDirectory(prefix="registry-import-") as tmp:
         source = read_source(Path(path), Path(tmp), epsg=epsg, encoding=encoding, mapping=_mapping(mapping))
     total = sum(len(sl.frame) for sl in source.layers)
-    with progress_bar(total, "import: checking", progress) as bar:
+    with progress_bar(total, gettext("import: checking"), progress) as bar:
         stored = store.projects().set_index("project_id", drop=False)
         report = ImportReport(source.label, source.format, mode or "insert", dry_run, rows=total, notes=source.notes)
         rows = _prepare(source, stored, layer, report)
@@ -357,7 +357,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
         written = False
         if not dry_run and not rows.rejected:
             batch, counts = _batch(rows, store, stored)
-            bar.set_description("import: writing")
+            bar.set_description(gettext("import: writing"))
             try:
                 store.write(batch, mode=mode, author=author)
                 written = True
@@ -375,7 +375,7 @@ def import_file(store: Store, path: str | os.PathLike[str], *, layer: str | None
         if report.rejected and not skip_invalid:
             raise RowsRejected(report)
         if not written and not dry_run and len(batch.projects):
-            bar.set_description("import: writing")
+            bar.set_description(gettext("import: writing"))
             store.write(batch, mode=mode, author=author)
             written = True
         report.written = written
