@@ -101,9 +101,11 @@ class Reader(ABC):
         """A token that changes whenever the stored data change (for caches and ETags)."""
 
     @abstractmethod
-    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
-        """Change-log entries (columns ``history.LOG_COLUMNS``), by time: all, or a project's, or those before
-        ``until`` (UTC text); ``latest`` keeps each row's last entry only, with its geometry as WKB in ``wkb``."""
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
+            layer: str | None = None) -> pd.DataFrame:
+        """Change-log entries (columns ``history.LOG_COLUMNS``), by time: all, or a project's, or one layer's
+        (``projects`` for attributes), or those before ``until`` (UTC text); ``latest`` keeps each row's last entry
+        only, with its geometry as WKB in ``wkb``."""
 
     @abstractmethod
     def last_modified(self) -> datetime:
@@ -146,9 +148,10 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.revision()
 
-    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
+            layer: str | None = None) -> pd.DataFrame:
         with self.snapshot() as view:
-            return view.log(project_id=project_id, until=until, latest=latest)
+            return view.log(project_id=project_id, until=until, latest=latest, layer=layer)
 
     def last_modified(self) -> datetime:
         with self.snapshot() as view:

@@ -223,8 +223,9 @@ class FrameSnapshot(Snapshot):
         self._state = state
         self._log = log
 
-    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
-        return self._log(project_id=project_id, until=until, latest=latest)
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
+            layer: str | None = None) -> pd.DataFrame:
+        return self._log(project_id=project_id, until=until, latest=latest, layer=layer)
 
     def meta(self) -> dict[str, str]:
         return dict(self._state.meta)

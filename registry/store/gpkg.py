@@ -157,9 +157,10 @@ class GeoPackageStore(Store):
     def snapshot(self) -> Iterator[FrameSnapshot]:
         yield FrameSnapshot(self.location, self._state(), self._log)
 
-    def _log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
+    def _log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
+             layer: str | None = None) -> pd.DataFrame:
         """The change log (see ``Reader.log``), read by this thread's own connection."""
-        where, params = log_filter(project_id, until, "?")
+        where, params = log_filter(project_id, until, "?", layer=layer)
         columns = ", ".join(LOG_COLUMNS)
         if latest:
             statement = (f"SELECT {columns}, {_WKB} FROM (SELECT *, row_number() OVER (PARTITION BY layer, "

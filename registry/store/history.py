@@ -57,10 +57,14 @@ def utc_text(value: object) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def log_filter(project_id: str | None, until: str | None, mark: str, time_mark: str | None = None) -> tuple[str, list]:
+def log_filter(project_id: str | None, until: str | None, mark: str, time_mark: str | None = None,
+               layer: str | None = None) -> tuple[str, list]:
     """The WHERE clause (and its parameters, ``mark`` the driver's placeholder, ``time_mark`` the one for a
-    time if it needs a cast) of a log read: a project's entries, those before ``until``, or all."""
+    time if it needs a cast) of a log read: a project's entries, a layer's, those before ``until``, or all."""
     where, params = ["1 = 1"], []
+    if layer is not None:
+        where.append(f"layer = {mark}")
+        params.append(layer)
     if project_id is not None:
         where.append(f"project_id = {mark}")
         params.append(project_id)
@@ -97,8 +101,8 @@ def projects_as_of(view: Reader, day: str) -> pd.DataFrame:
         return view.projects()
 
     def project_log() -> pd.DataFrame:
-        log = view.log()  # by time; read once per revision for every day asked of it
-        return log.loc[log["layer"] == "projects", ["at", "project_id", "operation", "version", "after"]]
+        log = view.log(layer="projects")  # by time; read once per revision for every day asked of it
+        return log[["at", "project_id", "operation", "version", "after"]]
 
     def build() -> pd.DataFrame:
         log = per_revision(view, "projects_log", project_log)

@@ -298,8 +298,9 @@ class PostGISSnapshot(Snapshot):
     def revision(self) -> str:
         return self._meta["revision"]
 
-    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False) -> pd.DataFrame:
-        where, params = log_filter(project_id, until, "%s", "%s::timestamptz")
+    def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
+            layer: str | None = None) -> pd.DataFrame:
+        where, params = log_filter(project_id, until, "%s", "%s::timestamptz", layer)
         columns = ", ".join(LOG_COLUMNS)
         key = "layer, coalesce(fid::text, project_id)"
         if latest:
