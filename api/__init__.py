@@ -9,6 +9,7 @@ They only translate HTTP to calls of ``registry``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -18,9 +19,9 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from registry import limits
+from registry import features, limits, model, script
 from registry.errors import Conflict, Forbidden, NotFound, RegistryError, StoreUnavailable
-from registry.store import open_store, store_location
+from registry.store import Store, open_store, store_location
 
 from .http import release_store
 
@@ -45,8 +46,12 @@ def _open_store(location: str):
             time.sleep(1)
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app; the store is opened here so a bad store fails at start-up, not on a request."""
+def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> Flask:
+    """Build the app; the store is opened here so a bad store fails at start-up, not on a request.
+
+    ``warm`` (as ``api.serving`` runs it under gunicorn) also loads what serving needs (``warm``) before the
+    workers are forked.
+    """
     app = Flask(__name__)
     app.config["REGISTRY_STORE"] = store_location(os.environ.get("REGISTRY_STORE"))
     app.config["REGISTRY_TILE_ORIGIN"] = os.environ.get("REGISTRY_TILE_ORIGIN") or None
@@ -73,6 +78,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(dashboard.bp)
     app.teardown_request(release_store)
+    if warm:
+        warm_up(app)
 
     @app.errorhandler(RegistryError)
     def registry_error(exc: RegistryError):
@@ -108,6 +115,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def warm_up(app: Flask) -> None:
+    """Load the store's latest state and every layer's served form with its features' GeoJSON in the registry's
+    own script, then close the connections used (they must not cross a fork) and keep what was loaded out of
+    the collector's walks: forked workers share these pages rather than each building a copy, and a new worker
+    answers its first request without loading anything."""
+    store: Store = app.extensions["registry_store"]
+    with store.snapshot() as view, script.use(script.registry_default(view.meta())):
+        for layer in model.LAYER_BY_NAME:
+            features.view(view, layer).fragments()
+    store.release()
+    gc.freeze()
 
 
 def content_security_policy(tile_origin: str | None) -> str:

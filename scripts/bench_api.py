@@ -253,17 +253,22 @@ def server(name: str, command: list[str], env: dict[str, str], cwd: Path, logfil
         stop(process)
 
 
-def group_rss_mb(pgid: int) -> float:
-    """The summed resident memory of a process group (a gunicorn master and its workers), in MB."""
-    total = 0
+def group_memory_mb(pgid: int) -> tuple[float, float]:
+    """The memory a process group (a gunicorn master and its workers) holds, in MB: summed RSS (pages shared
+    by several processes counted in each) and summed PSS (each shared page split among its sharers, so the
+    sum counts it once), from /proc/PID/smaps_rollup."""
+    rss = pss = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            if int(fields[2]) != pgid:
+                continue
+            sizes = dict(line.split(":", 1) for line in (stat.parent / "smaps_rollup").read_text().splitlines()[1:])
         except (OSError, IndexError, ValueError):
             continue
-    return total / 1e6
+        rss += int(sizes["Rss"].split()[0])
+        pss += int(sizes["Pss"].split()[0])
+    return rss / 1024, pss / 1024
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -281,12 +286,17 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+REGISTRY_SERVING = "python:api.serving"  # the registry's gunicorn configuration, as scripts/serve uses it
+
+
 def gunicorn(binary: Path, app: str, port: int, threads: int = 1) -> list[str]:
+    """gunicorn's command line: 2 workers (of ``threads`` threads) serving ``app``, a WSGI app or, given as
+    ``python:MODULE``, a configuration module that names it."""
     command = [str(binary), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", str(SERVER_TIMEOUT),
                "--graceful-timeout", "5"]
     if threads > 1:
         command += ["--threads", str(threads)]
-    return [*command, app]
+    return [*command, "-c", app] if app.startswith("python:") else [*command, app]
 
 
 # -- HTTP and checks --------------------------------------------------------------------------------
@@ -429,7 +439,7 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def report(rows: list[Row], args, expected: Expected, registry_threads: int, cold: dict[str, float],
-           memory: dict[str, float]) -> bool:
+           memory: dict[str, tuple[float, float]]) -> bool:
     peers = [r for r in rows if not r.registry]
     lines = []
     header = (f"{'case':<40} {'server':<26} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} "
@@ -467,13 +477,14 @@ def report(rows: list[Row], args, expected: Expected, registry_threads: int, col
             print(f"  {row.server:<26} {statistics.median(row.seconds):>9.3f} {percentile(row.seconds, 95):>9.3f} "
                   f"{min(row.seconds):>9.3f} {max(row.seconds):>9.3f} {row.bytes / 1e6:>9.1f} {row.features:>9,}")
         print()
-    print("cold start: 4 concurrent first requests to fresh workers (registry: the whole collection, which loads "
-          "and encodes the layer in each worker; pygeoapi: the bbox):")
+    print("cold start: 4 concurrent first requests to fresh workers (registry: the whole collection, from workers "
+          "forked after the master loaded and encoded the layers, as scripts/serve runs it; pygeoapi: the bbox):")
     for name, seconds in cold.items():
         print(f"  {name:<26} {seconds:8.2f} s")
-    print("memory after the run (summed RSS of the gunicorn master and workers; shared pages counted per process):")
-    for name, mb in memory.items():
-        print(f"  {name:<26} {mb:8.0f} MB")
+    print("memory after the run, gunicorn master and workers: summed PSS (what they hold together; a page shared "
+          "by several processes counted once) and summed RSS (shared pages counted in each process):")
+    for name, (rss, pss) in memory.items():
+        print(f"  {name:<26} PSS {pss:8.0f} MB   RSS {rss:8.0f} MB")
     print()
     print(f"req/s, p50/p95/p99: wrk, {args.connections} connections, latency percentiles from wrk's done() hook; "
           "for the whole collection, req/s = 1 / mean and p50/p95 the median/p95 download times (sequential).")
@@ -565,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
                 "pygeoapi", gunicorn(venv / "bin" / "gunicorn", "pygeoapi.flask_app:APP", ports["pygeoapi"]),
                 pg_env, workdir, workdir / "pygeoapi.log", ports["pygeoapi"])),
             "registry (2 sync)": stack.enter_context(server(
-                "registry (2 sync)", gunicorn(registry_gunicorn, "api:create_app()", ports["registry"]),
+                "registry (2 sync)", gunicorn(registry_gunicorn, REGISTRY_SERVING, ports["registry"]),
                 reg_env, ROOT, workdir / "registry.log", ports["registry"])),
         }
         targets = [
@@ -575,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.registry_threads > 1:
             processes[threads_name] = stack.enter_context(server(
-                threads_name, gunicorn(registry_gunicorn, "api:create_app()", ports["threads"], args.registry_threads),
+                threads_name, gunicorn(registry_gunicorn, REGISTRY_SERVING, ports["threads"], args.registry_threads),
                 reg_env, ROOT, workdir / "registry-threads.log", ports["threads"]))
             targets.insert(1, Target(threads_name, ports["threads"], f"/collections/{LAYER}/items", headline=False,
                                      registry=True))
@@ -655,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
                             rps=len(times) / sum(times), p50_ms=statistics.median(times) * 1e3,
                             p95_ms=percentile(times, 95) * 1e3, p99_ms=None, seconds=times,
                             headline=target.headline, registry=target.registry))
-        memory = {name: group_rss_mb(process.pid) for name, process in processes.items()}
+        memory = {name: group_memory_mb(process.pid) for name, process in processes.items()}
     ok = report(rows, args, expected, args.registry_threads, cold, memory)
     print(f"\nlogs: {workdir}/{{pygeoapi,registry,registry-threads}}.log, wrk output: {wrk_log}")
     return 0 if ok else 1

@@ -271,7 +271,8 @@ def answering(url: str, seconds: float = 30) -> bool:
 
 @contextmanager
 def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
-    """The production server (gunicorn, 2 workers) serving the registry at ``location``; yields its URL.
+    """The production server (gunicorn, 2 workers of 4 threads, forked from a master that loaded the registry,
+    as scripts/serve runs it) serving the registry at ``location``; yields its URL.
 
     Its error log goes to ``error_log`` (a temporary file if not given), never to an unread pipe that
     would stall the server once full.
@@ -282,10 +283,10 @@ def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as folder:
         log = error_log or Path(folder) / "error.log"
         proc = subprocess.Popen([str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-                                 "--error-logfile", str(log), "api:create_app()"], env=env,
+                                 "--error-logfile", str(log), "-c", "python:api.serving"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
-        if not answering(url):
+        if not answering(url, 120):  # it listens once the registry is loaded: slow on a loaded machine
             proc.kill()
             raise RuntimeError(log.read_text() if log.exists() else "gunicorn did not start")
         try:

@@ -157,6 +157,11 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.last_modified()
 
+    @abstractmethod
+    def release(self) -> None:
+        """Close the connections this process holds (opened again on the next read): a server that loads the
+        store before forking its workers calls it first, since a database connection must not cross a fork."""
+
     @classmethod
     @abstractmethod
     def create(cls, location: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> Store:

@@ -256,6 +256,12 @@ class GeoPackageStore(Store):
     def revision(self) -> str:
         return self._peek_revision()  # no need to load a state to name it
 
+    def release(self) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held[1].close()
+            self._local.held = None
+
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
     def _transaction(self, logged: bool = True) -> Iterator[sqlite3.Connection]:

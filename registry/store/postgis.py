@@ -102,6 +102,12 @@ class PostGISStore(Store):
             raise StoreUnavailable(f"{self.location}: no connection to PostgreSQL within {_POOL_TIMEOUT_S} s "
                                    "(is the server up, or all connections busy?)") from None
 
+    def release(self) -> None:
+        with self._lock:
+            pool = self._pools.pop(os.getpid(), None)
+        if pool is not None:
+            pool.close()
+
     # -- creation ----------------------------------------------------------------------------
     @classmethod
     def create(cls, url: str, *, meta: dict[str, str] | None = None, overwrite: bool = False) -> PostGISStore:

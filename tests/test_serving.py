@@ -1,0 +1,84 @@
+"""How the server is run: gunicorn forks its workers from a master that loaded the registry (``--preload``,
+``create_app(warm=True)``), and the workers serve features from one shared buffer of encoded text."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from api import create_app
+from registry import editing
+from registry.features import Fragments
+from registry.store import GeoPackageStore
+from registry.store.edits import Author
+
+from .conftest import serve
+
+
+def test_fragments_join_gives_the_texts_of_the_rows_in_their_order():
+    rng = np.random.default_rng(7)
+    texts = [bytes(rng.integers(97, 123, rng.integers(0, 30)).astype(np.uint8)) for _ in range(400)]
+    fragments = Fragments.of(texts)
+    cases = [np.arange(0), np.arange(400), np.arange(17, 18), np.arange(390, 400), rng.permutation(400)[:50],
+             np.sort(rng.choice(400, 120, replace=False)), np.array([5, 6, 7, 3, 4, 399, 0, 1])]
+    for rows in cases:
+        assert fragments.join(rows) == b",".join(texts[i] for i in rows)
+
+
+def test_a_warmed_app_holds_no_descriptor_of_the_registry_when_gunicorn_forks(demo_copy):
+    os.environ["REGISTRY_STORE"] = str(demo_copy)
+    try:
+        create_app(warm=True)
+    finally:
+        del os.environ["REGISTRY_STORE"]
+    opened = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            opened.append(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    assert not [name for name in opened if name.startswith(str(demo_copy))]
+
+
+def test_preloaded_workers_serve_the_whole_layer_as_the_in_process_app_does(demo_path, client):
+    path = "collections/rivers/items?limit=10000"
+    with serve(str(demo_path)) as url:
+        served = [requests.get(url + path, timeout=60) for _ in range(4)]  # both workers, most likely
+    expected = client.get("/" + path)
+    assert all(r.status_code == 200 for r in served)
+    assert {r.json()["numberMatched"] for r in served} == {expected.json["numberMatched"]}
+    assert all(r.json()["features"] == expected.json["features"] for r in served)
+
+
+
+def _children(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _replace_workers(master: int) -> None:
+    """Stop each of a gunicorn master's workers in turn, each once its replacement is up."""
+    for old in sorted(_children(master)):
+        os.kill(old, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while (old in _children(master) or len(_children(master)) < 2) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert old not in _children(master) and len(_children(master)) == 2
+
+
+def test_workers_started_after_an_edit_serve_the_edited_registry(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    fid = int(store.features("rivers").index[0])
+    with serve(str(demo_copy)) as url:
+        port = url.rsplit(":", 1)[1].strip("/")
+        [master] = [pid for pid in _children(os.getpid())
+                    if f"127.0.0.1:{port}" in Path(f"/proc/{pid}/cmdline").read_text()]
+        editing.patch_item(store, "rivers", fid, {"properties": {"feature_name": "改過的河段"}}, Author("test"))
+        _replace_workers(master)  # every worker now is forked after the edit
+        names = {requests.get(f"{url}collections/rivers/items/{fid}", timeout=30).json()["properties"]["feature_name"]
+                 for _ in range(8)}
+    assert names == {"改過的河段"}
