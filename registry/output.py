@@ -50,9 +50,9 @@ def with_labels(frame: pd.DataFrame, properties: Sequence[str],
 def records(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict]:
     """Rows as dicts of plain Python values (None for missing), ready for any JSON encoder."""
     frame = frame if columns is None else frame[list(columns)]
-    plain = frame.astype(object).where(frame.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-            for row in plain.to_dict("records")]
+    names = list(frame.columns)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in zip(names, row)}
+            for row in frame.to_numpy(dtype=object, na_value=None).tolist()]
 
 
 def rfc7946(geoms: np.ndarray) -> np.ndarray:

@@ -144,7 +144,8 @@ def torn_projects(doc: dict) -> list[str]:
 
 def hammer(location: str, seconds: float) -> tuple[int, list[str], list[str]]:
     """A writer thread upserting generations while gunicorn's workers (processes × threads) and this
-    process's own snapshots read; returns (generations written, errors, torn answers)."""
+    process's own snapshots read, for ``seconds`` and until 5 generations are written; returns (generations
+    written, errors, torn answers)."""
     store = open_store(location)
     projects = store.projects(WATCHED)
     lines = store.features("rivers", project_ids=WATCHED).drop_duplicates("project_id")
@@ -187,7 +188,10 @@ def hammer(location: str, seconds: float) -> tuple[int, list[str], list[str]]:
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(write), *(pool.submit(read, i) for i in range(5)), pool.submit(read_here),
                        pool.submit(read_here)]
+            deadline = time.monotonic() + 8 * seconds  # a loaded machine writes slower: run to 5 generations
             time.sleep(seconds)
+            while written[0] < 5 and time.monotonic() < deadline:
+                time.sleep(0.2)
             stop.set()
             for future in futures:
                 try:
