@@ -95,8 +95,9 @@ def street_shares(store: Store, projects: pd.DataFrame, as_of: str) -> pd.DataFr
     n_streets = len(codes)
     selected = pd.Index(ids, dtype=object)  # object, as the layers' ids: no conversion to Arrow text per look-up
     inside_keys, inside_measures, totals, counts = [], [], np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
+    version = tuple(f"{c}@{f}" for c, f in zip(streets["code"], streets["valid_from"]))  # the boundaries' version
     for category in pd.unique(projects["category"]):
-        layer = _layer_measures(store, category, streets)
+        layer = _layer_measures(store, category, streets, version)
         at = selected.get_indexer(layer.project_ids)  # each feature's project among the selected (-1: none)
         chosen = at >= 0
         totals += np.bincount(at[chosen], weights=layer.totals[chosen], minlength=len(ids))
@@ -148,10 +149,9 @@ class _LayerMeasures:
     piece_measures: np.ndarray
 
 
-def _layer_measures(store: Store, category: str, streets: gpd.GeoDataFrame) -> _LayerMeasures:
-    """The measures of ``category``'s layer in ``streets`` (valid on one day), kept per revision and boundary
-    version: a pure function of the stored layers, which every statistic by street of any selection reads."""
-    version = tuple(streets["code"] + "@" + streets["valid_from"].astype(str))
+def _layer_measures(store: Store, category: str, streets: gpd.GeoDataFrame, version: tuple[str, ...]) -> _LayerMeasures:
+    """The measures of ``category``'s layer in ``streets`` (valid on one day, ``version`` naming them), kept per
+    revision and boundary version: a pure function of the stored layers, which every statistic by street reads."""
     return per_revision(store, ("street_measures", category, version),
                         lambda: _measure_layer(store.features(category), streets.geometry.values,
                                                model.CATEGORY_BY_SLUG[category].geometry_type))
