@@ -157,7 +157,7 @@ def test_restore_refuses_a_damaged_backup_and_leaves_the_store(demo_path, demo_c
     damaged[len(damaged) // 2:len(damaged) // 2 + 4096] = b"\xff" * 4096  # a page of the data overwritten
     (tmp_path / "backup.gpkg").write_bytes(bytes(damaged))
     held = demo_copy.read_bytes()
-    with pytest.raises(StoreError, match="integrity|malformed|not a GeoPackage"):
+    with pytest.raises(StoreError, match="完整性|malformed|GeoPackage"):
         restore(tmp_path / "backup.gpkg", str(demo_copy), force=True)
     assert demo_copy.read_bytes() == held
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file left
@@ -183,7 +183,7 @@ def test_without_pg_dump_a_postgis_backup_is_a_registry_copy_that_restores(postg
     held = state_of(store)
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without PostgreSQL's client tools
     report = backup(postgis_url, tmp_path / "backup.dump")
-    assert report.form.startswith("registry copy") and report.projects == 180
+    assert report.form.startswith("登記簿副本") and report.projects == 180
     assert state_of(GeoPackageStore(tmp_path / "backup.dump")) == held
     store.delete([STORM_PROJECT])
     restore(tmp_path / "backup.dump", postgis_url, force=True)
