@@ -2,15 +2,16 @@
 
     .venv/bin/python scripts/bench_pages.py [--runs 5] [--workdir /tmp/registry-bench-pages] [--features 100000]
 
-Issue 15's targets: the dashboard and the list of all 180 projects ready in under 500 ms on the demo over
-loopback, and the dashboard on a 100,000-feature registry in under 2 s. The demo registry and the synthetic one
+Issue 15's targets: the dashboard and the list of all 180 projects ready in under 500 ms on the demo over loopback,
+and the dashboard on a 100,000-feature registry in under 2 s. The demo registry and the synthetic one
 (``scripts/make_synthetic.py``) are built once in ``--workdir`` and reused; each is served by gunicorn as
-``scripts/serve`` runs it (2 workers x 4 threads). Each page is loaded once to warm the server, then ``--runs``
-times in a fresh browser context (nothing cached: the HTML, the figures, ECharts and Leaflet are all fetched) and
-``--runs`` times reloaded in one context (the browser's cache holds the scripts, as for someone at work). The
-first load is shown apart: it computes the dashboard's figures, which are then kept until the registry changes.
-The time is from the navigation's start to the marker (the page's ``data-ready`` performance mark if it makes
-one, else when Playwright saw the marker). Prints a table, with the load average (1 min) after each page's runs.
+``scripts/serve`` runs it (api/serving.py: 2 workers x 4 threads forked from a master that loaded the registry).
+Each page is loaded once to warm the server, then ``--runs`` times in a fresh browser context (nothing cached: the
+HTML, the figures, ECharts and Leaflet are all fetched) and ``--runs`` times reloaded in one context (the browser's
+cache holds the scripts, as for someone at work). The first load is shown apart: it computes the dashboard's
+figures, which are then kept until the registry changes. The time is from the navigation's start to the marker (the
+page's ``data-ready`` performance mark if it makes one, else when Playwright saw the marker). Prints a table, with
+the load average (1 min) after each page's runs.
 """
 
 from __future__ import annotations
@@ -62,17 +63,19 @@ def ensure_registries(workdir: Path, features: int) -> dict[str, Path]:
 
 @contextmanager
 def served(store: Path) -> Iterator[str]:
-    """gunicorn serving ``store`` as scripts/serve does; yields its URL and stops it afterwards."""
+    """gunicorn serving ``store`` as scripts/serve does (api/serving.py: the master loads the registry before it
+    forks the workers); yields its URL and stops it afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen([str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-                                "api:create_app()"], cwd=ROOT, env={**os.environ, "REGISTRY_STORE": str(store)},
+    process = subprocess.Popen([str(gunicorn), "-c", "python:api.serving", "--workers", "2", "--threads", "4",
+                                "--bind", f"127.0.0.1:{port}"], cwd=ROOT,
+                               env={**os.environ, "REGISTRY_STORE": str(store)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(1200):  # both workers booted and answering (they import the whole library first)
+        for _ in range(1200):  # the workers forked and answering (the master loads the registry first)
             try:
                 with urllib.request.urlopen(f"{url}/conformance", timeout=30):
                     break
