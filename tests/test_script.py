@@ -111,3 +111,8 @@ def test_refusals_before_the_request_runs_speak_its_script(client):
     assert (bad_date["parameter"], bad_date["detail"]) == ("as_of", "as_of 须为 YYYY-MM-DD 格式的日期，收到的是 'soon'")
     wrong = client.get("/projects", headers={"Authorization": "Bearer nonsense", "Accept-Language": "zh-TW"})
     assert wrong.status_code == 401 and "帳號已停用" in wrong.get_json()["detail"]
+
+
+def test_cli_refuses_a_bad_as_of_in_the_registrys_script(demo_path):
+    done = run_cli("query", "--store", str(demo_path), "--as-of", "soon")  # the demo shows Traditional
+    assert done.returncode == 2 and "as_of 須為 YYYY-MM-DD 格式的日期，收到的是 'soon'" in done.stderr
