@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
-from sqlalchemy.pool import StaticPool
+if TYPE_CHECKING:  # Alembic and SQLAlchemy are imported when a schema is created or upgraded, not by every reader
+    import sqlalchemy as sa
+    from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 BASE_REVISION = "0001"  # the schema ``Store.create`` builds itself
@@ -33,6 +30,8 @@ def version_schema(connection: sa.Connection) -> str | None:
 
 
 def _config(connection: sa.Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
@@ -41,6 +40,8 @@ def _config(connection: sa.Connection) -> Config:
 
 def head() -> str:
     """The newest migration's revision."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(_MIGRATIONS)).get_current_head()
 
 
@@ -50,6 +51,10 @@ def engine(dialect: str, connect: Callable[[], object]) -> sa.Engine:
     SQLite's Python driver would not wrap DDL in a transaction; the engine begins one itself (SQLAlchemy's
     documented recipe), immediate so that no other writer slips in between.
     """
+    import sqlalchemy as sa
+    from sqlalchemy import event
+    from sqlalchemy.pool import StaticPool
+
     url = "sqlite://" if dialect == "sqlite" else "postgresql+psycopg://"
     made = sa.create_engine(url, creator=connect, poolclass=StaticPool)
     if dialect == "sqlite":
@@ -61,12 +66,17 @@ def engine(dialect: str, connect: Callable[[], object]) -> sa.Engine:
 
 def current(connection: sa.Connection) -> str | None:
     """The revision a registry's schema is at (None: before migrations were recorded)."""
+    from alembic.runtime.migration import MigrationContext
+
     opts = {"version_table": VERSION_TABLE, "version_table_schema": version_schema(connection)}
     return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 def upgrade(made: sa.Engine, target: str = "heads") -> list[str]:
     """Run every migration the registry has not run, up to ``target``, in one transaction; the revisions run."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     with made.begin() as connection:
         before = current(connection)
         config = _config(connection)
