@@ -293,4 +293,8 @@ def serve(location: str, error_log: Path | None = None) -> Iterator[str]:
             yield url
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=30)  # gunicorn lets its workers finish their requests first
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
