@@ -65,7 +65,8 @@ def user_list(store: str | None) -> None:
 @user_command.command("set")
 @STORE_OPTION
 @click.argument("name")
-@_SCRIPT_OPTION
+@click.option("--script", "chosen_script", required=True, metavar="zh-Hans|zh-Hant",
+              help="The script the account sees; \"\" clears it (then the browser's Accept-Language decides).")
 def user_set(store: str | None, name: str, chosen_script: str | None) -> None:
     """Change an account's settings: its display script (--script zh-Hans|zh-Hant; --script "" clears it)."""
     user = accounts.set_script(_store(store), name, chosen_script)
