@@ -69,17 +69,17 @@ def landing():
         "description": meta.get("notice"),
         "data_date": meta.get("data_date"),
         "links": [
-            link(root + "?f=json", "self", JSON, "This document"),
-            link(root + "?f=html", "alternate", HTML, "This document as HTML"),
-            link(root + "api", "service-desc", openapi.MEDIA_TYPE, "The API definition (OpenAPI 3.0)"),
-            link(root + "api?f=html", "service-doc", HTML, "The API documentation"),
-            link(root + "conformance", "conformance", JSON, "Conformance classes"),
-            link(root + "collections", "data", JSON, "Feature collections (one per layer)"),
-            link(root + "projects", "projects", JSON, "Projects (registry endpoint)"),
-            link(root + "streets", "streets", JSON, "Street offices"),
-            link(root + "stats?by=street", "stats", JSON, "Statistics by street office"),
-            link(root + "map", "map", HTML, "Web map"),
-            link(root + "maps?f=png", "maps", "image/png", "Static map of the projects"),
+            link(root + "?f=json", "self", JSON, gettext("This document")),
+            link(root + "?f=html", "alternate", HTML, gettext("This document as HTML")),
+            link(root + "api", "service-desc", openapi.MEDIA_TYPE, gettext("The API definition (OpenAPI 3.0)")),
+            link(root + "api?f=html", "service-doc", HTML, gettext("The API documentation")),
+            link(root + "conformance", "conformance", JSON, gettext("Conformance classes")),
+            link(root + "collections", "data", JSON, gettext("Feature collections (one per layer)")),
+            link(root + "projects", "projects", JSON, gettext("Projects (registry endpoint)")),
+            link(root + "streets", "streets", JSON, gettext("Street offices")),
+            link(root + "stats?by=street", "stats", JSON, gettext("Statistics by street office")),
+            link(root + "map", "map", HTML, gettext("Web map")),
+            link(root + "maps?f=png", "maps", "image/png", gettext("Static map of the projects")),
         ],
     }
     if negotiate(["json", "html"]) == "html":
@@ -127,11 +127,11 @@ def collection_doc(name: str) -> dict:
         "crs": list(crs.CRS_URIS),
         "storageCrs": crs.STORAGE_CRS,
         "links": [
-            link(here, "self", JSON, "This collection"),
-            link(here + "?f=html", "alternate", HTML, "This collection as HTML"),
-            link(here + "/items", "items", GEOJSON, "Features as GeoJSON"),
-            link(here + "/items?f=html", "items", HTML, "Features as HTML"),
-            link(here + "/schema", "describedby", "application/schema+json", "Schema of the features"),
+            link(here, "self", JSON, gettext("This collection")),
+            link(here + "?f=html", "alternate", HTML, gettext("This collection as HTML")),
+            link(here + "/items", "items", GEOJSON, gettext("Features as GeoJSON")),
+            link(here + "/items?f=html", "items", HTML, gettext("Features as HTML")),
+            link(here + "/schema", "describedby", "application/schema+json", gettext("Schema of the features")),
             link(here + "/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
                  "application/schema+json", "Queryables"),
         ],
@@ -144,8 +144,8 @@ def collections():
         return cached
     root = base_url()
     body = {
-        "links": [link(root + "collections", "self", JSON, "Collections"),
-                  link(root + "collections?f=html", "alternate", HTML, "Collections as HTML")],
+        "links": [link(root + "collections", "self", JSON, gettext("Collections")),
+                  link(root + "collections?f=html", "alternate", HTML, gettext("Collections as HTML"))],
         "collections": [collection_doc(layer.name) for layer in model.LAYERS],
         "crs": list(crs.CRS_URIS),
     }
@@ -218,15 +218,17 @@ def items(name: str):
         epsg = 4490 if "crs" not in args else crs.epsg_of(query.crs)
         return export_response((store().projects(chosen["project_id"].unique()), chosen), fmt, epsg)
     here = f"collections/{name}/items"
-    links = [link(url_with(here), "self", GEOJSON, "This page"),
-             link(url_with(here, f="html"), "alternate", HTML, "This page as HTML"),
-             link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
+    links = [link(url_with(here), "self", GEOJSON, gettext("This page")),
+             link(url_with(here, f="html"), "alternate", HTML, gettext("This page as HTML")),
+             link(f"{base_url()}collections/{name}", "collection", JSON, gettext("The collection"))]
     if selection.next_after is not None:
-        links.append(link(url_with(here, after=selection.next_after, offset=None), "next", GEOJSON, "Next page"))
+        links.append(link(url_with(here, after=selection.next_after, offset=None), "next", GEOJSON,
+                          gettext("Next page")))
     elif selection.next_offset is not None:
-        links.append(link(url_with(here, offset=selection.next_offset, after=None), "next", GEOJSON, "Next page"))
+        links.append(link(url_with(here, offset=selection.next_offset, after=None), "next", GEOJSON,
+                          gettext("Next page")))
     if selection.prev_offset is not None:
-        links.append(link(url_with(here, offset=selection.prev_offset), "prev", GEOJSON, "Previous page"))
+        links.append(link(url_with(here, offset=selection.prev_offset), "prev", GEOJSON, gettext("Previous page")))
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "html":
         rows = view.frame.iloc[selection.rows]
@@ -285,8 +287,8 @@ def _item(name: str, fid: str):
                              colour=_colour(name))
     doc = orjson.loads(text)
     here = f"{base_url()}collections/{name}/items/{fid}"
-    doc["links"] = [link(here, "self", GEOJSON, "This feature"), link(here + "?f=html", "alternate", HTML),
-                    link(f"{base_url()}collections/{name}", "collection", JSON, "The collection")]
+    doc["links"] = [link(here, "self", GEOJSON, gettext("This feature")), link(here + "?f=html", "alternate", HTML),
+                    link(f"{base_url()}collections/{name}", "collection", JSON, gettext("The collection"))]
     return json_response(doc, mimetype=GEOJSON if fmt == "geojson" else JSON, headers={"Content-Crs": f"<{target}>"})
 
 
