@@ -34,23 +34,32 @@ def _streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
 def resolve_street(view: Reader, text: str, as_of: str, param: str = "street") -> pd.Series:
     """The boundary (one row) of a street named by code or name, simplified or traditional."""
     valid = streets_as_of(view, as_of)
+    return valid.iloc[_street_position(view, valid, text, as_of, param)]
+
+
+def _street_position(view: Reader, valid: gpd.GeoDataFrame, text: str, as_of: str, param: str) -> int:
+    """Where the street named by code or name is among the boundaries valid on ``as_of``; found in plain lists
+    kept per revision (a pandas filter of the few boundaries cost a query milliseconds)."""
+    codes, names = per_revision(view, ("street_names", as_of),
+                                lambda: ([str(c).upper() for c in valid["code"]], list(valid["name"])))
+    if text in codes:  # a code as parse gives it
+        return codes.index(text)
     wanted = model.resolve_name("street", text) or to_traditional(str(text).strip()).removesuffix("街道")
-    hit = valid[(valid["code"].str.upper() == wanted.upper()) | (valid["name"] == wanted)]
-    if hit.empty:
-        names = ", ".join(f"{c} {model.name_label('street', c, current())}" for c in valid["code"])
-        known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
-        raise ValidationError(gettext("%(param)s %(value)s had no boundary on %(as_of)s; valid on %(as_of)s: %(names)s",
-                                      param=param, value=repr(text), as_of=as_of, names=names) if known else
-                              gettext("%(param)s %(value)s is not a street office; valid on %(as_of)s: %(names)s",
-                                      param=param, value=repr(text), as_of=as_of, names=names), param=param)
-    return hit.iloc[0]
+    for at, (code, name) in enumerate(zip(codes, names)):
+        if code == wanted.upper() or name == wanted:
+            return at
+    names = ", ".join(f"{c} {model.name_label('street', c, current())}" for c in valid["code"])
+    known = wanted.upper() in model.STREETS or wanted in model.STREETS.values()
+    raise ValidationError(gettext("%(param)s %(value)s had no boundary on %(as_of)s; valid on %(as_of)s: %(names)s",
+                                  param=param, value=repr(text), as_of=as_of, names=names) if known else
+                          gettext("%(param)s %(value)s is not a street office; valid on %(as_of)s: %(names)s",
+                                  param=param, value=repr(text), as_of=as_of, names=names), param=param)
 
 
 def street_area(view: Reader, text: str, as_of: str, param: str = "street") -> StreetArea:
     """The street named by code or name, with its boundary valid on ``as_of``, as the membership rule takes it."""
     streets = streets_as_of(view, as_of)
-    codes = list(streets["code"])
-    code = text if text in codes else resolve_street(view, text, as_of, param)["code"]  # a code as parse gives it
-    at = codes.index(code)
-    return StreetArea(f"{code}@{streets['valid_from'].iloc[at]}", streets.geometry.values[at],
-                      tuple(streets.geometry.values[:at]))
+    at = _street_position(view, streets, text, as_of, param)
+    return per_revision(view, ("street_area", as_of, at), lambda: StreetArea(
+        f"{streets['code'].iloc[at]}@{streets['valid_from'].iloc[at]}", streets.geometry.values[at],
+        tuple(streets.geometry.values[:at])))

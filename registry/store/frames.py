@@ -35,6 +35,9 @@ class LayerFrames:
         self.base, self.alive = base, alive
         self.delta = delta if delta is not None and len(delta) else None
         self._fids = base.index.to_numpy(dtype=np.int64)
+        # The base's geometries and index, looked up once: through the frame each costs a GeoSeries per query.
+        self._geoms = np.asarray(base.geometry.array)
+        self._index = base.geometry.values.sindex
         self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
 
     def __len__(self) -> int:
@@ -56,7 +59,7 @@ class LayerFrames:
     def query(self, geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
         """Positions (ascending, each once) of the current rows whose envelopes meet ``geometry``'s, or any of an
         array's."""
-        hits = self.base.sindex.query(geometry)
+        hits = self._index.query(geometry)
         found = hits[-1] if hits.ndim == 2 else hits
         if self.alive is not None:
             found = found[self.alive[found]]
@@ -68,11 +71,13 @@ class LayerFrames:
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
         """A column's values (``geometry``: the geometries) at ``positions`` (ascending)."""
         split = len(self.base)
-        parts = [(self.base, positions[positions < split])]
-        if self.delta is not None:
-            parts.append((self.delta, positions[positions >= split] - split))
-        return np.concatenate([np.asarray(frame.geometry.array)[at] if column == "geometry" else
-                               frame[column].to_numpy()[at] for frame, at in parts])
+        own = positions[positions < split]
+        first = self._geoms[own] if column == "geometry" else self.base[column].to_numpy()[own]
+        if self.delta is None:
+            return first
+        at = positions[positions >= split] - split
+        return np.concatenate([first, np.asarray(self.delta.geometry.array)[at] if column == "geometry" else
+                               self.delta[column].to_numpy()[at]])
 
     def take(self, positions: np.ndarray | None = None) -> gpd.GeoDataFrame:
         """The rows at ``positions`` (None: every current row) as one frame in fid order, a new one: callers cannot
