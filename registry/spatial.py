@@ -17,7 +17,9 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
+from geopandas.array import GeometryArray
 
 from . import crs, limits, model
 from .errors import ValidationError
@@ -192,7 +194,15 @@ def prepared(geom: shapely.Geometry) -> shapely.Geometry:
     return copy
 
 
-def metric(geoms: np.ndarray | gpd.GeoSeries) -> np.ndarray:
+_METRIC_CRS = pyproj.CRS.from_epsg(model.METRIC_EPSG)
+# Made once (thread-safe: pyproj gives each thread its own): a GeoSeries' to_crs looks both CRSs up on each call,
+# about half a millisecond, which a near query paid once or twice per layer.
+_TO_METRIC = pyproj.Transformer.from_crs(model.STORAGE_EPSG, model.METRIC_EPSG, always_xy=True)
+
+
+def metric(geoms: np.ndarray | gpd.GeoSeries) -> GeometryArray:
     """Geometries of EPSG:4490 in EPSG:4549, for lengths, areas and buffers."""
-    series = geoms if isinstance(geoms, gpd.GeoSeries) else gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG)
-    return series.to_crs(model.METRIC_EPSG).values
+    if isinstance(geoms, gpd.GeoSeries):
+        return geoms.to_crs(_METRIC_CRS).values
+    moved = shapely.transform(np.asarray(geoms), _TO_METRIC.transform, include_z=None, interleaved=False)
+    return GeometryArray(moved, crs=_METRIC_CRS)

@@ -19,7 +19,7 @@ import shapely
 
 from .. import spatial
 from ..spatial import StreetArea
-from .base import BBox, LayerInfo, Near, Snapshot, layer_spec
+from .base import BBox, Changes, LayerInfo, Near, Snapshot, layer_spec
 
 
 class LayerFrames:
@@ -66,7 +66,18 @@ class LayerFrames:
         if self._tree is not None:
             more = self._tree.query(geometry)
             found = np.concatenate([found, len(self.base) + (more[-1] if more.ndim == 2 else more)])
-        return np.unique(found)
+        size = len(self.base) + self.changed_rows
+        if 8 * len(found) < size:
+            return np.unique(found)
+        seen = np.zeros(size, dtype=bool)  # many hits (a near query's boxes overlap): a mask beats sorting them
+        seen[found] = True
+        return np.flatnonzero(seen)
+
+    def meet(self, positions: np.ndarray, bbox: BBox) -> np.ndarray:
+        """Which of the rows at ``positions`` (ascending) have envelopes meeting ``bbox``, as the index tests them."""
+        bounds = shapely.bounds(self.values("geometry", positions)).reshape(-1, 4)
+        return ((bounds[:, 0] <= bbox[2]) & (bounds[:, 2] >= bbox[0]) & (bounds[:, 1] <= bbox[3])
+                & (bounds[:, 3] >= bbox[1]))
 
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
         """A column's values (``geometry``: the geometries) at ``positions`` (ascending)."""
@@ -169,6 +180,9 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
     return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
 
 
+_LINEAGE = 16  # earlier states a state remembers the changes since
+
+
 @dataclass
 class State:
     """One committed state of the file, as frames: what every read of a snapshot answers from.
@@ -188,6 +202,7 @@ class State:
     members: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_change: int = 0
+    lineage: tuple[tuple[str, Changes], ...] = ()  # (an earlier state's revision, what changed since), nearest first
 
     def __post_init__(self) -> None:
         self.layers = {name: frames if isinstance(frames, LayerFrames) else LayerFrames(frames)
@@ -195,10 +210,16 @@ class State:
 
     def changed(self, *, revision: str, modified: datetime, meta: dict[str, str], last_change: int,
                 project_ids: Sequence[str], projects: pd.DataFrame | None, fids: dict[str, np.ndarray],
-                rows: dict[str, gpd.GeoDataFrame]) -> State:
+                rows: dict[str, gpd.GeoDataFrame], touched: Sequence[str] = ()) -> State:
         """The state after the projects ``project_ids`` and, per layer, the features ``fids`` (ascending) changed:
-        ``projects`` and ``rows`` are those of them that exist now (read in the transaction that named them).
-        Unchanged layers and their street memberships are shared with this state."""
+        ``projects`` and ``rows`` are those of them that exist now (read in the transaction that named them);
+        ``touched`` names every project a changed row belongs to. Unchanged layers and their street memberships
+        are shared with this state; what changed since it and its forebears is kept (``lineage``), so answers
+        built on them (served layers) can be brought forward rather than made anew."""
+        step = Changes(frozenset(project_ids) | frozenset(touched),
+                       {layer: frozenset(found.tolist()) for layer, found in fids.items()})
+        lineage = ((self.revision, step),) + tuple((rev, earlier | step)
+                                                   for rev, earlier in self.lineage[:_LINEAGE - 1])
         merged = self.projects
         if len(project_ids):
             kept = merged[~merged["project_id"].isin(list(project_ids))]
@@ -216,7 +237,7 @@ class State:
                 if key[0] == layer:
                     members[key] = (street, new.members(positions, street))
         return State(revision, modified, meta, list(infos.values()), merged, layers, members,
-                     last_change=last_change)
+                     last_change=last_change, lineage=lineage)
 
 
 class FrameSnapshot(Snapshot):
@@ -238,6 +259,9 @@ class FrameSnapshot(Snapshot):
     def revision(self) -> str:
         return self._state.revision
 
+    def changes_since(self, revision: str) -> Changes | None:
+        return next((changes for rev, changes in self._state.lineage if rev == revision), None)
+
     def last_modified(self) -> datetime:
         return self._state.modified
 
@@ -257,12 +281,11 @@ class FrameSnapshot(Snapshot):
         rows = None
         if street is not None:
             rows = self._street_members(layer, street)
-        if bbox is not None:
-            hits = frames.query(shapely.box(*bbox))
-            rows = hits if rows is None else np.intersect1d(rows, hits)
         if near is not None:
             hits = _near_rows(frames, *near)
-            rows = hits if rows is None else np.intersect1d(rows, hits)
+            rows = hits if rows is None else np.intersect1d(rows, hits, assume_unique=True)
+        if bbox is not None:  # rows already found are tested by envelope: a query of the tree may find far more
+            rows = frames.query(shapely.box(*bbox)) if rows is None else rows[frames.meet(rows, bbox)]
         if project_ids is not None and spec.kind == "project":
             rows = frames.positions() if rows is None else rows
             wanted = frames.values("project_id", rows)
