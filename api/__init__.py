@@ -78,8 +78,6 @@ def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> F
     app.register_blueprint(reports.bp)
     app.register_blueprint(dashboard.bp)
     app.teardown_request(release_store)
-    if warm:
-        warm_up(app)
 
     @app.errorhandler(RegistryError)
     def registry_error(exc: RegistryError):
@@ -114,18 +112,22 @@ def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> F
             response.headers["Content-Security-Policy"] = policy
         return response
 
+    if warm:
+        warm_up(app)
     return app
 
 
 def warm_up(app: Flask) -> None:
     """Load the store's latest state and every layer's served form with its features' GeoJSON in the registry's
-    own script, then close the connections used (they must not cross a fork) and keep what was loaded out of
-    the collector's walks: forked workers share these pages rather than each building a copy, and a new worker
-    answers its first request without loading anything."""
+    own script, and draw the dashboard once (its templates compiled, its figures kept for the revision), then
+    close the connections used (they must not cross a fork) and keep what was loaded out of the collector's
+    walks: forked workers share these pages rather than each building a copy, and a new worker answers its
+    first request without loading anything."""
     store: Store = app.extensions["registry_store"]
     with store.snapshot() as view, script.use(script.registry_default(view.meta())):
         for layer in model.LAYER_BY_NAME:
             features.view(view, layer).fragments()
+    app.test_client().get("/", headers={"Accept": "text/html"})
     store.release()
     gc.freeze()
 

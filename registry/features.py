@@ -29,6 +29,7 @@ from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
 from .store import Reader
+from .store.base import Changes
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -63,11 +64,13 @@ class LayerView:
 
 @dataclass(frozen=True)
 class Fragments:
-    """Every row's Feature text in one buffer, comma-separated, with where each starts and ends: a run of
-    consecutive rows is one slice of it, and taking rows touches no per-feature object, so server workers
-    forked after it was made share its pages instead of copying them."""
+    """Every row's Feature text, comma-separated in a few buffers (one made whole, then one per batch of rows
+    made anew after edits), with each row's buffer and where its text starts and ends: a run of rows whose texts
+    follow each other in one buffer is one slice of it, and taking rows touches no per-feature object, so
+    server workers forked after a buffer was made share its pages instead of copying them."""
 
-    text: bytes
+    buffers: tuple[bytes, ...]
+    buffer: np.ndarray  # per row: which buffer holds its text
     starts: np.ndarray
     ends: np.ndarray
 
@@ -75,16 +78,37 @@ class Fragments:
     def of(cls, texts: Sequence[bytes]) -> Fragments:
         lengths = np.fromiter(map(len, texts), np.int64, len(texts))
         ends = np.cumsum(lengths + 1) - 1  # each text is followed by a comma
-        return cls(b",".join(texts), ends - lengths, ends)
+        return cls((b",".join(texts),), np.zeros(len(texts), np.int16), ends - lengths, ends)
+
+    def spliced(self, sources: np.ndarray, texts: Sequence[bytes]) -> Fragments:
+        """The fragments of rows that are this one's rows at ``sources`` (positions) or, where a source is -1,
+        the next of ``texts`` (in order, kept in a buffer of their own); past 8 buffers they are made one again."""
+        made = sources < 0
+        added = Fragments.of(list(texts))
+        buffer, starts, ends = (np.empty(len(sources), array.dtype) for array in (self.buffer, self.starts, self.ends))
+        kept = sources[~made]
+        buffer[~made], starts[~made], ends[~made] = self.buffer[kept], self.starts[kept], self.ends[kept]
+        buffer[made], starts[made], ends[made] = len(self.buffers), added.starts, added.ends
+        spliced = Fragments((*self.buffers, *added.buffers), buffer, starts, ends)
+        return spliced if len(spliced.buffers) <= 8 else spliced.compacted()
+
+    def compacted(self) -> Fragments:
+        """The same texts in one buffer."""
+        lengths = self.ends - self.starts
+        ends = np.cumsum(lengths + 1) - 1
+        return Fragments((self.join(np.arange(len(lengths))),), np.zeros(len(lengths), np.int16), ends - lengths, ends)
 
     def join(self, rows: np.ndarray) -> bytes:
-        """The texts of ``rows`` (positions), comma-separated: one slice of the buffer per run of consecutive rows."""
+        """The texts of ``rows`` (positions), comma-separated: one slice of a buffer per run of rows whose texts
+        follow each other there."""
         if not len(rows):
             return b""
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        first, last = rows[np.r_[0, breaks]], rows[np.r_[breaks - 1, len(rows) - 1]]
-        text = memoryview(self.text)
-        return b",".join([text[a:b] for a, b in zip(self.starts[first].tolist(), self.ends[last].tolist())])
+        buffer, starts, ends = self.buffer[rows], self.starts[rows], self.ends[rows]
+        breaks = np.flatnonzero((buffer[1:] != buffer[:-1]) | (starts[1:] != ends[:-1] + 1)) + 1
+        first, last = np.r_[0, breaks], np.r_[breaks - 1, len(rows) - 1]
+        texts = [memoryview(text) for text in self.buffers]
+        return b",".join([texts[b][s:e] for b, s, e in zip(buffer[first].tolist(), starts[first].tolist(),
+                                                             ends[last].tolist())])
 
 
 def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
@@ -105,18 +129,72 @@ def build_view(store: Reader, layer: str) -> LayerView:
     interval: tuple[str | None, str | None] = (None, None)
     if spec.kind == "project":
         projects = store.projects()
-        joined = frame[["project_id", "name"]].rename(columns={"name": "feature_name"}).reset_index().merge(
-            projects, on="project_id", how="left").set_index("fid")
-        joined = joined[["feature_name", "project_id", *[c for c in model.PROJECT_COLUMNS if c != "project_id"]]]
-        joined["investment_share_yuan"] = investment_shares(frame, projects, layer)
-        frame = gpd.GeoDataFrame(joined, geometry=frame.geometry.values, crs=model.STORAGE_EPSG)
-        starts, ends = projects["planned_start"].dropna(), projects["planned_finish"].dropna()
-        interval = (min(starts) if len(starts) else None, max(ends) if len(ends) else None)
+        frame = _joined(frame, projects, layer)
+        interval = _interval(projects)
     elif "valid_from" in frame.columns:
         starts = frame["valid_from"].dropna()
         interval = (min(starts) if len(starts) else None, None)
-    extent = tuple(float(v) for v in frame.total_bounds) if len(frame) else None
-    return LayerView(layer, frame, queryables, extent, interval)
+    return LayerView(layer, frame, queryables, _extent(frame), interval)
+
+
+def _joined(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: str) -> gpd.GeoDataFrame:
+    """A project layer's features (every feature of their projects) with their project's attributes and their
+    share of its investment, as items serve them."""
+    joined = frame[["project_id", "name"]].rename(columns={"name": "feature_name"}).reset_index().merge(
+        projects, on="project_id", how="left").set_index("fid")
+    joined = joined[["feature_name", "project_id", *[c for c in model.PROJECT_COLUMNS if c != "project_id"]]]
+    joined["investment_share_yuan"] = investment_shares(frame, projects, layer)
+    return gpd.GeoDataFrame(joined, geometry=frame.geometry.values, crs=model.STORAGE_EPSG)
+
+
+def _interval(projects: pd.DataFrame) -> tuple[str | None, str | None]:
+    starts, ends = projects["planned_start"].dropna(), projects["planned_finish"].dropna()
+    return (min(starts) if len(starts) else None, max(ends) if len(ends) else None)
+
+
+def _extent(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
+    return tuple(float(v) for v in frame.total_bounds) if len(frame) else None
+
+
+_DERIVE_SHARE, _DERIVE_ROWS = 0.05, 1000  # past both this share and this many rows changed, a layer is built anew
+
+
+def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
+    """The served form of a project layer after ``changes`` (``Reader.changes_since``), from the one served
+    before: the features of the projects that changed are joined, apportioned and encoded anew, the others kept
+    with their GeoJSON text; built anew when more changed (``_DERIVE_SHARE``, ``_DERIVE_ROWS``). A reference
+    layer is never among the changes (a write to one has every state loaded whole), so its served form is kept."""
+    if model.LAYER_BY_NAME[old.name].kind != "project":
+        return old
+    frame = old.frame
+    fids = list(changes.fids.get(old.name, ()))
+    written = frame.index.isin(fids)
+    affected = sorted(changes.projects | set(frame["project_id"].to_numpy()[written]))
+    stale = written | frame["project_id"].isin(affected).to_numpy()
+    if stale.sum() > max(_DERIVE_SHARE * len(frame), _DERIVE_ROWS):
+        return build_view(store, old.name)
+    projects = store.projects()
+    fresh = _joined(store.features(old.name, project_ids=affected).sort_index(),
+                    projects[projects["project_id"].isin(affected)], old.name)
+    kept = np.flatnonzero(~stale)
+    if frame.index[stale].equals(fresh.index):  # the same features (an attribute or a geometry edit): set in place
+        new, rows = frame.copy(), np.flatnonzero(stale)
+        for at, column in enumerate(new.columns):
+            new.iloc[rows, at] = fresh[column].array
+        sources = np.arange(len(new))
+        sources[rows] = -1
+    else:
+        new = pd.concat([frame.iloc[kept], fresh]).sort_index(kind="stable") if len(fresh) else frame.iloc[kept]
+        sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
+        sources[new.index.get_indexer(frame.index[kept])] = kept
+    view = LayerView(old.name, new, old.queryables, _extent(new), _interval(projects))
+    with old._lock:
+        encoded = dict(old._fragments)
+    for chosen, fragments in encoded.items():
+        with script.use(chosen):
+            texts = output.feature_texts(fresh, view.properties, fresh.geometry.values, fresh.index.tolist())
+        view._fragments[chosen] = fragments.spliced(sources, texts)
+    return view
 
 
 _VIEWS: dict[tuple[str, str], tuple[str, LayerView]] = {}
@@ -131,7 +209,8 @@ def view(store: Reader, layer: str) -> LayerView:
         hit = _VIEWS.get(key)
     if hit and hit[0] == revision:
         return hit[1]
-    built = build_view(store, layer)
+    changes = store.changes_since(hit[0]) if hit else None
+    built = build_view(store, layer) if changes is None else derived_view(store, hit[1], changes)
     with _VIEWS_LOCK:
         _VIEWS[key] = (revision, built)
     return built

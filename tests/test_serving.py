@@ -30,6 +30,26 @@ def test_fragments_join_gives_the_texts_of_the_rows_in_their_order():
         assert fragments.join(rows) == b",".join(texts[i] for i in rows)
 
 
+def test_fragments_spliced_after_edits_give_the_texts_of_the_rows_as_made():
+    rng = np.random.default_rng(3)
+
+    def made(count: int) -> list[bytes]:
+        return [bytes(rng.integers(97, 123, rng.integers(0, 15)).astype(np.uint8)) for _ in range(count)]
+
+    texts = made(300)
+    fragments = Fragments.of(texts)
+    for _ in range(30):  # past 8 buffers they are compacted: both forms are read
+        order = [("kept", int(k)) for k in np.sort(rng.choice(len(texts), len(texts) * 3 // 4, replace=False))]
+        for _ in range(int(rng.integers(0, 40))):
+            order.insert(int(rng.integers(0, len(order) + 1)), ("new", -1))
+        added = made(sum(kind == "new" for kind, _ in order))
+        fresh = iter(added)
+        texts = [texts[k] if kind == "kept" else next(fresh) for kind, k in order]
+        fragments = fragments.spliced(np.array([k for _, k in order], dtype=np.int64), added)
+        for rows in (np.arange(len(texts)), rng.choice(len(texts), 50), np.sort(rng.choice(len(texts), 80))):
+            assert fragments.join(rows) == b",".join(texts[i] for i in rows)
+
+
 def test_a_warmed_app_holds_no_descriptor_of_the_registry_when_gunicorn_forks(demo_copy):
     os.environ["REGISTRY_STORE"] = str(demo_copy)
     try:

@@ -4,11 +4,12 @@ that loads the file afresh."""
 
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from registry import editing, model
+from registry import editing, features, model
 from registry.store import GeoPackageStore
 from registry.store.edits import Author
 from registry.streets import street_area
@@ -143,3 +144,56 @@ def test_the_writes_mark_that_their_log_covers_them(demo_copy):
     assert store.meta()["unlogged"] == "0"
     assert store.meta().get("reload_at") == meta.get("reload_at")  # a logged write asks no one to reload
     assert int(store.meta()["revision"]) == int(meta["revision"]) + 1
+
+
+def same_served(worker: GeoPackageStore, demo_copy, held: str, layers) -> None:
+    """The worker's served layers, brought forward from revision ``held``, equal those built from a fresh load."""
+    fresh = GeoPackageStore(demo_copy)
+    with worker.snapshot() as mine, fresh.snapshot() as theirs:
+        assert mine.changes_since(held) is not None  # brought forward, not built anew
+        for layer in layers:
+            served, built = features.view(mine, layer), features.build_view(theirs, layer)
+            pd.testing.assert_frame_equal(served.frame.drop(columns="geometry"), built.frame.drop(columns="geometry"))
+            assert shapely.equals_exact(served.frame.geometry.values, built.frame.geometry.values, 0).all()
+            assert (served.extent, served.interval) == (built.extent, built.interval)
+            rows = np.arange(len(built.frame))
+            assert served.fragments().join(rows) == built.fragments().join(rows)
+
+
+def served_once(worker: GeoPackageStore, layers) -> str:
+    """Serve the layers once, GeoJSON text included, as a worker has; the revision served."""
+    with worker.snapshot() as view:
+        for layer in layers:
+            features.view(view, layer).fragments()
+        return view.revision()
+
+
+def test_a_served_layer_brought_forward_after_attribute_and_geometry_edits_equals_one_built_afresh(demo_copy,
+                                                                                                   worker):
+    held = served_once(worker, ["rivers"])
+    with worker.snapshot() as view:
+        river = view.features("rivers").iloc[2]
+    editing.patch_project(GeoPackageStore(demo_copy), river["project_id"], {
+        "investment_yuan": 7_654_000, "notes": "改了投資和走向", "features": [
+            {"layer": "rivers", "fid": int(river.name), "name": river["name"],
+             "geometry": shapely.geometry.mapping(shapely.affinity.translate(river.geometry, 0.0, 0.01))}]}, ADMIN)
+    same_served(worker, demo_copy, held, ["rivers"])
+
+
+def test_served_layers_brought_forward_after_edits_equal_those_built_afresh(demo_copy, worker):
+    layers = ("rivers", "alleys", "polders", "sluices")
+    held = served_once(worker, layers)
+    with worker.snapshot() as view:
+        river = view.features("rivers").iloc[0]
+        polder = view.projects().query("category == 'polders'")["project_id"].iloc[0]
+    writer = GeoPackageStore(demo_copy)
+    editing.patch_project(writer, river["project_id"], {"investment_yuan": 4_321_000, "features": [
+        {"layer": "rivers", "fid": int(river.name), "name": "移過的河段",
+         "geometry": shapely.geometry.mapping(shapely.affinity.translate(river.geometry, 0.01, 0.0))}]}, ADMIN)
+    editing.create_project(writer, {
+        "name": "新河道", "category": "rivers", "year": 2014, "investment_yuan": 1_000_000,
+        "lead_department": "城市管理局", "street_codes": "LF", "status": "planned", "in_statement": False,
+        "beyond_statement": False, "features": [{"layer": "rivers", "name": "全段", "geometry": {
+            "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}, ADMIN)
+    editing.delete_project(writer, polder, ADMIN)
+    same_served(worker, demo_copy, held, layers)

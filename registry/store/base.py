@@ -58,6 +58,21 @@ class Batch:
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What changed between two states: the projects whose attributes or features changed, and per layer the
+    features (fids) written, created or deleted."""
+
+    projects: frozenset[str]
+    fids: dict[str, frozenset[int]]
+
+    def __or__(self, later: Changes) -> Changes:
+        layers = self.fids.keys() | later.fids.keys()
+        return Changes(self.projects | later.projects,
+                       {layer: self.fids.get(layer, frozenset()) | later.fids.get(layer, frozenset())
+                        for layer in layers})
+
+
 class Reader(ABC):
     """The read questions of a registry. A ``Store`` answers each from its latest committed state; a
     ``Snapshot`` answers all of them from one committed state, so an answer built of several reads is
@@ -111,6 +126,11 @@ class Reader(ABC):
     def last_modified(self) -> datetime:
         """When the stored data last changed (UTC), for HTTP Last-Modified."""
 
+    def changes_since(self, revision: str) -> Changes | None:
+        """What changed between the earlier ``revision`` and this view's, when the store knows it (a state it
+        derived from that one); None: not known, and answers kept for that revision must be made anew."""
+        return None
+
 
 class Snapshot(Reader):
     """One committed state of a store: every read answers from it, whatever others commit meanwhile."""
@@ -156,6 +176,10 @@ class Store(Reader):
     def last_modified(self) -> datetime:
         with self.snapshot() as view:
             return view.last_modified()
+
+    def changes_since(self, revision: str) -> Changes | None:
+        with self.snapshot() as view:
+            return view.changes_since(revision)
 
     @abstractmethod
     def release(self) -> None:

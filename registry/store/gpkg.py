@@ -41,7 +41,8 @@ GEOMETRY_COLUMN = "geom"
 # registry_meta keys: 1 once a row is changed by anything but the registry's writes (schema 3's triggers set it,
 # those writes clear it), and the last revision whose changes the log does not cover (see ``_refreshed``).
 _UNLOGGED, _RELOAD_AT = "unlogged", "reload_at"
-_REFRESH_SHARE = 0.05  # past this share of a layer changed since its tree was built, a whole load is cheaper
+# Past this share of a layer and this many of its rows changed since its tree was built, a whole load is cheaper.
+_REFRESH_SHARE, _REFRESH_ROWS = 0.05, 1000
 
 
 def _projects_ddl() -> str:
@@ -219,7 +220,7 @@ class GeoPackageStore(Store):
                 if layer != "projects":
                     fids.setdefault(layer, set()).add(fid)
             if any(name not in names or len(found) + state.layers[name].changed_rows >
-                   _REFRESH_SHARE * max(len(state.layers[name]), 1) for name, found in fids.items()):
+                   max(_REFRESH_SHARE * len(state.layers[name]), _REFRESH_ROWS) for name, found in fids.items()):
                 return None
             project_ids = sorted({pid for _, layer, pid, _ in changes if layer == "projects"})
             projects = _read_projects(con, project_ids) if project_ids else None
@@ -233,7 +234,8 @@ class GeoPackageStore(Store):
                 con.execute("ROLLBACK")
         modified = datetime.fromtimestamp(os.stat(self.path).st_mtime, tz=UTC)
         return state.changed(revision=revision, modified=modified, meta=meta, last_change=last_change,
-                             project_ids=project_ids, projects=projects, fids=found, rows=rows)
+                             project_ids=project_ids, projects=projects, fids=found, rows=rows,
+                             touched=sorted({pid for _, _, pid, _ in changes if pid}))
 
     def _peek_revision(self) -> str:
         """The file's revision now, read outside any transaction (only to tell whether to reload)."""
@@ -257,54 +259,72 @@ class GeoPackageStore(Store):
         return self._peek_revision()  # no need to load a state to name it
 
     def release(self) -> None:
-        held = getattr(self._local, "held", None)
-        if held is not None:
-            held[1].close()
-            self._local.held = None
+        for kind in ("held", "writer"):
+            held = getattr(self._local, kind, None)
+            if held is not None:
+                held[1].close()
+                setattr(self._local, kind, None)
+
+    def _writer(self) -> sqlite3.Connection:
+        """This thread's connection for writes, kept open with the change log's temporary triggers and their
+        one-row context table (made once: a new connection parses the file's schema and the 42 triggers, which
+        cost an edit more than its own rows); opened again when the path names another file."""
+        inode = os.stat(self.path).st_ino
+        held = getattr(self._local, "writer", None)
+        if held is None or held[0] != inode:
+            if held is not None:
+                held[1].close()
+            con = _connect(self.path)
+            con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, conditional BOOLEAN, "
+                        "reason TEXT)")
+            for statement in changelog.sqlite_log_triggers():
+                con.execute(statement)
+            held = self._local.writer = (inode, con)
+        return held[1]
 
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
     def _transaction(self, logged: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction that counts the revision up. Unless the change log covers all it changes
         (``logged``) and nothing else changed rows since the registry's last write, it names its revision as
-        one readers holding an older state must load whole."""
-        con = _connect(self.path)
+        one readers holding an older state must load whole. It runs on this thread's write connection
+        (``_writer``); one that fails to roll back is closed, and the next write opens another."""
+        con = self._writer()
         try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: busy, another edit is being written ({exc}); "
+                                   "try again") from None
+        try:
+            marked = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,)))
+            yield con
+            _bump_revision(con)
+            if not logged or marked.get(_UNLOGGED) != "0":
+                con.execute("INSERT OR REPLACE INTO registry_meta (key, value) "
+                            "SELECT ?, value FROM registry_meta WHERE key = 'revision'", (_RELOAD_AT,))
+            con.execute("UPDATE registry_meta SET value = '0' WHERE key = ?", (_UNLOGGED,))
+            con.execute("COMMIT")
+            con.execute("PRAGMA shrink_memory")  # a kept connection keeps no large batch's pages
+        except BaseException:
             try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"{self.path}: busy, another edit is being written ({exc}); "
-                                       "try again") from None
-            try:
-                marked = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,)))
-                yield con
-                _bump_revision(con)
-                if not logged or marked.get(_UNLOGGED) != "0":
-                    con.execute("INSERT OR REPLACE INTO registry_meta (key, value) "
-                                "SELECT ?, value FROM registry_meta WHERE key = 'revision'", (_RELOAD_AT,))
-                con.execute("UPDATE registry_meta SET value = '0' WHERE key = ?", (_UNLOGGED,))
-                con.execute("COMMIT")
-            except BaseException:
                 con.execute("ROLLBACK")
-                raise
-        finally:
-            con.close()
+            except sqlite3.Error:
+                self._local.writer = None
+                con.close()
+            raise
 
     @contextmanager
     def _writing(self, author: Author) -> Iterator[_Writer]:
         """A write transaction whose temporary triggers log each row changed, in the author's name."""
         with self._transaction() as con:
-            con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, "
-                        "conditional BOOLEAN, reason TEXT)")
             con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
                         (utc_text(author.at or change_stamp()), author.name, author.department, int(author.conditional),
                          author.reason))
-            for statement in changelog.sqlite_log_triggers():
-                con.execute(statement)
             writer = _Writer(con)
             yield writer
             if writer.touched:
                 _refresh_contents(con, writer.touched | {"changes"})
+            con.execute("DELETE FROM write_context")  # the connection's other writes log nothing
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction(logged=False) as con:  # reference layers are not in the change log
@@ -320,11 +340,10 @@ class GeoPackageStore(Store):
 
     # -- accounts --------------------------------------------------------------------------
     def users(self) -> pd.DataFrame:
-        con = _connect(self.path)
         try:
-            rows = con.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
-        finally:
-            con.close()
+            rows = self._reader().execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
         frame = pd.DataFrame(rows, columns=list(USER_COLUMNS), dtype=object)  # missing stays None
         frame["disabled"] = frame["disabled"].astype(bool)
         return frame
