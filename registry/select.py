@@ -125,7 +125,7 @@ class Selector:
         # The store answers street membership itself (it may keep it); the other conditions are tested here.
         self.street = (streets.street_area(view, query.street, query.as_of)
                        if query.street and query.predicate == "intersects" else None)
-        self.box = _prefilter_box(query, self.conditions)
+        self.box = _prefilter_box(self.conditions)
         # The store finds what lies within the distance in degrees (a prefilter); metres are measured here.
         self.near = None if query.near is None else (query.near, query.distance / _METRES_PER_DEGREE_MIN)
         self.projects = view.projects()
@@ -242,13 +242,10 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
     return shapely.intersects(geoms, region)
 
 
-def _prefilter_box(query: Query, conditions: list[_Condition]) -> tuple[float, float, float, float] | None:
-    """An EPSG:4490 envelope every matching feature's envelope must meet (for the spatial index)."""
-    boxes = []
-    for condition in conditions:
-        minx, miny, maxx, maxy = condition.geom.bounds
-        pad = query.distance / _METRES_PER_DEGREE_MIN if condition.kind == "near" else 0.0
-        boxes.append((minx - pad, miny - pad, maxx + pad, maxy + pad))
+def _prefilter_box(conditions: list[_Condition]) -> tuple[float, float, float, float] | None:
+    """An EPSG:4490 envelope every matching feature's envelope must meet (for the spatial index). A near
+    condition adds none: the store's near prefilter is tighter than its envelope (most of the park for a river)."""
+    boxes = [condition.geom.bounds for condition in conditions if condition.kind != "near"]
     if not boxes:
         return None
     arr = np.array(boxes)
