@@ -13,6 +13,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from registry import editing
 from registry.errors import Conflict, Forbidden, RegistryError, ValidationError
+from registry.i18n import gettext
 from registry.store import Store
 from registry.store.edits import Author
 
@@ -39,7 +40,8 @@ def author() -> Author:
 
     who = auth.require_author()
     if not auth.may_write():
-        raise Forbidden(f"account {who.name} ({who.role}) may read but not change projects")
+        raise Forbidden(gettext("account %(name)s (%(role)s) may read but not change projects", name=who.name,
+                                role=who.role))
     return who
 
 
@@ -67,7 +69,8 @@ def body(*media: str) -> Any:
     sends none), parsed within the limits; another media type is a 415."""
     sent = request.mimetype
     if sent and sent not in media:
-        raise UnsupportedMediaType(f"Content-Type must be {' or '.join(media)}, got {sent!r}")
+        raise UnsupportedMediaType(gettext("Content-Type must be %(types)s, got %(value)s", types=" / ".join(media),
+                                           value=repr(sent)))
     try:
         return editing.parse_json(request.get_data(cache=False))
     except ValidationError as exc:

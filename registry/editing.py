@@ -23,6 +23,7 @@ import shapely
 from . import crs, limits, model, output
 from .apportion import investment_shares
 from .errors import Conflict, NotFound, ValidationError
+from .i18n import gettext
 from .store import Reader, Store
 from .store.edits import VERSION, Author, Records, empty_features, new_fids
 from .text import fold
@@ -44,14 +45,15 @@ def parse_json(raw: bytes | str, param: str = "body") -> Any:
     """A request body's JSON, refused (naming ``param``) when malformed, over the upload limit or nested
     deeper than ``limits.MAX_NESTING``."""
     if len(raw) > limits.MAX_UPLOAD_BYTES:
-        raise ValidationError(f"{param} holds {len(raw):,} bytes, more than the {limits.MAX_UPLOAD_BYTES:,} "
-                              "allowed", param=param)
+        raise ValidationError(gettext("%(param)s holds %(size)s bytes, more than the %(limit)s allowed", param=param,
+                                      size=len(raw), limit=limits.MAX_UPLOAD_BYTES), param=param)
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     limits.check_nesting(text, param)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"{param} is not valid JSON ({exc}); send a JSON object", param=param) from None
+        raise ValidationError(gettext("%(param)s is not valid JSON (%(reason)s); send a JSON object", param=param,
+                                      reason=exc), param=param) from None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -71,18 +73,20 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def _object(body: Any, param: str) -> dict:
     if not isinstance(body, dict):
-        raise ValidationError(f"{param} must be a JSON object, got {type(body).__name__}", param=param)
+        raise ValidationError(gettext("%(param)s must be a JSON object, got %(kind)s", param=param,
+                                      kind=type(body).__name__), param=param)
     return body
 
 
 def _geometry(value: Any, param: str, content_crs: str | None) -> shapely.Geometry:
     """A GeoJSON geometry in EPSG:4490, read in ``content_crs`` (a CRS URI, its axis order; default CRS84)."""
     if not isinstance(value, dict):
-        raise ValidationError(f"{param} must be a GeoJSON geometry object", param=param)
+        raise ValidationError(gettext("%(param)s must be a GeoJSON geometry object", param=param), param=param)
     try:
         geom = shapely.from_geojson(orjson.dumps(value))
     except (shapely.errors.GEOSException, ValueError) as exc:
-        raise ValidationError(f"{param} is not a GeoJSON geometry ({exc})", param=param) from None
+        raise ValidationError(gettext("%(param)s is not a GeoJSON geometry (%(reason)s)", param=param, reason=exc),
+                              param=param) from None
     uri = crs.crs_uri(content_crs, "Content-Crs")
     if crs.lat_first(uri):
         geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
@@ -122,10 +126,10 @@ def _precondition(if_match: IfMatch, current: str | None, what: str) -> None:
     if if_match is None:
         return
     if current is None:
-        raise Conflict(f"{what} does not exist any more; If-Match cannot hold", current=None)
+        raise Conflict(gettext("%(what)s does not exist any more; If-Match cannot hold", what=what), current=None)
     if "*" not in if_match and current not in if_match:
-        raise Conflict(f"{what} was changed by someone else (If-Match names another version); "
-                       "read it again and redo the edit on the current version", current=current)
+        raise Conflict(gettext("%(what)s was changed by someone else (If-Match names another version); read it "
+                               "again and redo the edit on the current version", what=what), current=current)
 
 
 def _author(author: Author, if_match: IfMatch) -> Author:
@@ -176,8 +180,8 @@ def _emptied(frame: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
 
 def _project_frame(attributes: dict, version: int) -> pd.DataFrame:
     if VERSION in attributes:
-        raise ValidationError("version is kept by the registry; to edit a known version send If-Match with the "
-                              "ETag of GET /projects/{id}", param=VERSION)
+        raise ValidationError(gettext("version is kept by the registry; to edit a known version send If-Match with "
+                                      "the ETag of GET /projects/{id}"), param=VERSION)
     return pd.DataFrame([attributes]).assign(**{VERSION: version})
 
 
@@ -187,7 +191,7 @@ def _project_features(body: dict, project_id: str, category: str, before: Record
     feature (members left out keep their stored values), one without is new; stored ones left out are deleted."""
     given = body.get("features", [])
     if not isinstance(given, list):
-        raise ValidationError("features must be an array of {layer, fid, name, geometry}", param="features")
+        raise ValidationError(gettext("features must be an array of {layer, fid, name, geometry}"), param="features")
     layers = model.category_layers(category)
     rows: dict[str, list[tuple[int, str | None, shapely.Geometry]]] = {layer: [] for layer in layers}
     for i, feature in enumerate(given):
@@ -195,25 +199,29 @@ def _project_features(body: dict, project_id: str, category: str, before: Record
         feature = _object(feature, where)
         unknown = sorted(set(feature) - {"layer", "fid", "name", "geometry"})
         if unknown:
-            raise ValidationError(f"{where}: unknown member {unknown[0]!r}; a feature has layer, fid, name and "
-                                  "geometry", param=f"{where}.{unknown[0]}")
+            raise ValidationError(gettext("%(where)s: unknown member %(value)s; a feature has layer, fid, name and "
+                                          "geometry", where=where, value=repr(unknown[0])),
+                                  param=f"{where}.{unknown[0]}")
         layer = feature.get("layer") or layers[0]
         if layer not in layers:
-            raise ValidationError(f"{where}: layer {layer!r} does not hold {category} projects' features; "
-                                  f"valid: {', '.join(layers)}", param=f"{where}.layer")
+            raise ValidationError(gettext("%(where)s: layer %(layer)s does not hold %(category)s projects' features; "
+                                          "valid: %(layers)s", where=where, layer=repr(layer), category=category,
+                                          layers=", ".join(layers)), param=f"{where}.layer")
         fid = feature.get("fid")
         stored = _layer(before, layer)
         if fid is not None:
             if not isinstance(fid, int) or isinstance(fid, bool) or fid not in stored.index \
                     or stored.at[fid, "project_id"] != project_id:
-                raise ValidationError(f"{where}: fid {fid!r} is no feature of project {project_id} in layer "
-                                      f"{layer}; leave fid out to add a feature", param=f"{where}.fid")
+                raise ValidationError(gettext("%(where)s: fid %(fid)s is no feature of project %(id)s in layer "
+                                              "%(layer)s; leave fid out to add a feature", where=where, fid=repr(fid),
+                                              id=project_id, layer=layer), param=f"{where}.fid")
             name = feature["name"] if "name" in feature else stored.at[fid, "name"]
             geom = (_geometry(feature["geometry"], f"{where}.geometry", content_crs) if "geometry" in feature
                     else stored.at[fid, "geometry"])
         else:
             if "geometry" not in feature:
-                raise ValidationError(f"{where}: a new feature needs a geometry", param=f"{where}.geometry")
+                raise ValidationError(gettext("%(where)s: a new feature needs a geometry", where=where),
+                                      param=f"{where}.geometry")
             name, geom = feature.get("name"), _geometry(feature["geometry"], f"{where}.geometry", content_crs)
         rows[layer].append((fid, name, geom))
     out = {layer: _emptied(frame, layer) for layer, frame in before.features.items()}
@@ -222,7 +230,8 @@ def _project_features(body: dict, project_id: str, category: str, before: Record
         fids = [f for f, _, _ in entries]
         dup = pd.Series([f for f in fids if f is not None]).duplicated()
         if dup.any():
-            raise ValidationError(f"fid {fids[int(np.argmax(dup))]} appears twice in features", param="features")
+            raise ValidationError(gettext("fid %(fid)s appears twice in features", fid=fids[int(np.argmax(dup))]),
+                                  param="features")
         placeholders = iter(new_fids(sum(f is None for f in fids), stored.index))
         frame = gpd.GeoDataFrame({"project_id": [project_id] * len(entries),
                                   "name": np.array([n for _, n, _ in entries], dtype=object),
@@ -239,8 +248,9 @@ def _replaced(body: dict, project_id: str, before: Records, content_crs: str | N
     attributes = {k: v for k, v in body.items() if k != "features" and k not in LABELS}
     given = attributes.setdefault("project_id", project_id)
     if given != project_id:
-        raise ValidationError(f"project_id cannot change ({project_id} → {given!r}); create a project with "
-                              "POST /projects and delete this one instead", param="project_id")
+        raise ValidationError(gettext("project_id cannot change (%(id)s → %(value)s); create a project with "
+                                      "POST /projects and delete this one instead", id=project_id, value=repr(given)),
+                              param="project_id")
     row = before.project(project_id)
     projects = _project_frame(attributes, 1 if row is None else int(row[VERSION]))
     category = attributes.get("category")
@@ -255,9 +265,9 @@ def _edit_project(store: Store, project_id: str, author: Author, if_match: IfMat
     def checked(before: Records) -> Records:
         if before.project(project_id) is None:
             if if_match is not None:
-                _precondition(if_match, None, f"project {project_id}")
-            raise NotFound(f"project {project_id!r} does not exist", param="projectId")
-        _precondition(if_match, project_etag(before, project_id), f"project {project_id}")
+                _precondition(if_match, None, gettext("project %(id)s", id=project_id))
+            raise NotFound(gettext("project %(id)s does not exist", id=repr(project_id)), param="projectId")
+        _precondition(if_match, project_etag(before, project_id), gettext("project %(id)s", id=project_id))
         return change(before)
 
     return store.edit([project_id], checked, _author(author, if_match))
@@ -274,23 +284,24 @@ def create_project(store: Store, body: Any, author: Author, content_crs: str | N
         category, year = body.get("category"), body.get("year")
         category = model.resolve_name("category", category) or category if isinstance(category, str) else None
         if category not in model.CATEGORY_BY_SLUG:
-            raise ValidationError(f"category must be one of {', '.join(model.CATEGORY_BY_SLUG)} (it makes the "
-                                  f"project_id), got {body.get('category')!r}", param="category")
+            raise ValidationError(gettext("category must be one of %(values)s (it makes the project_id), got "
+                                          "%(value)s", values=", ".join(model.CATEGORY_BY_SLUG),
+                                          value=repr(body.get("category"))), param="category")
         if not isinstance(year, int) or isinstance(year, bool) or not 1990 <= year <= 2100:
-            raise ValidationError(f"year must be a whole number 1990–2100 (it makes the project_id), got {year!r}",
-                                  param="year")
+            raise ValidationError(gettext("year must be a whole number 1990–2100 (it makes the project_id), got "
+                                          "%(value)s", value=repr(year)), param="year")
         candidates = [model.project_id(year, category, n) for n in range(1, 1000)]
     chosen: list[str] = []
 
     def change(before: Records) -> Records:
         taken = set(before.projects["project_id"])
         if given is not None and taken:
-            raise ValidationError(f"project {given} exists already; edit it with PUT or PATCH /projects/{given}",
-                                  param="project_id")
+            raise ValidationError(gettext("project %(id)s exists already; edit it with PUT or PATCH /projects/%(id)s",
+                                          id=given), param="project_id")
         free = [c for c in candidates if c not in taken and c > max(taken, default="")]
         if not free:
-            raise ValidationError(f"no project number is left for {candidates[0][:8]}NNN (999 taken)",
-                                  param="project_id")
+            raise ValidationError(gettext("no project number is left for %(prefix)sNNN (999 taken)",
+                                          prefix=candidates[0][:8]), param="project_id")
         chosen.append(free[0])
         new = _replaced({**body, "project_id": free[0]}, free[0], Records(before.projects.iloc[0:0], {}),
                         content_crs)
@@ -336,8 +347,9 @@ def _patched_attributes(before: Records, project_id: str, patch: dict) -> Record
     _project_frame(attributes, 1)  # refuses a version in the body
     given = attributes.get("project_id", project_id)
     if given != project_id:
-        raise ValidationError(f"project_id cannot change ({project_id} → {given!r}); create a project with "
-                              "POST /projects and delete this one instead", param="project_id")
+        raise ValidationError(gettext("project_id cannot change (%(id)s → %(value)s); create a project with "
+                                      "POST /projects and delete this one instead", id=project_id, value=repr(given)),
+                              param="project_id")
     projects = before.projects.astype(object)
     at = projects.index[projects["project_id"] == project_id]
     for column, value in attributes.items():
@@ -358,18 +370,20 @@ def owner(view: Reader, layer: str, fid: int) -> str:
     """The project a feature belongs to now, or NotFound."""
     frame = view.features(layer)
     if fid not in frame.index:
-        raise NotFound(f"feature {fid} does not exist in {layer}", param="featureId")
+        raise NotFound(gettext("feature %(value)s does not exist in %(layer)s", value=fid, layer=layer),
+                       param="featureId")
     return str(frame.at[fid, "project_id"])
 
 
 def _check_layer(layer: str) -> None:
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None:
-        raise NotFound(f"collection {layer!r} does not exist; collections: {', '.join(model.LAYER_BY_NAME)}",
-                       param="collectionId")
+        raise NotFound(gettext("collection %(value)s does not exist; collections: %(layers)s", value=repr(layer),
+                               layers=", ".join(model.LAYER_BY_NAME)), param="collectionId")
     if spec.kind != "project":
-        raise ValidationError(f"{layer} is a reference layer and cannot be edited over the API; project layers: "
-                              f"{', '.join(x.name for x in model.PROJECT_LAYERS)}", param="collectionId")
+        raise ValidationError(gettext("%(layer)s is a reference layer and cannot be edited over the API; project "
+                                      "layers: %(layers)s", layer=layer,
+                                      layers=", ".join(x.name for x in model.PROJECT_LAYERS)), param="collectionId")
 
 
 def _same(given: Any, stored: Any, share: bool = False) -> bool:
@@ -390,18 +404,19 @@ def _feature_body(body: Any, fid: int | None) -> tuple[dict, Any]:
     """A GeoJSON Feature body's properties and geometry member, checked for its shape and id."""
     body = _object(body, "body")
     if body.get("type", "Feature") != "Feature":
-        raise ValidationError(f"body must be a GeoJSON Feature, got type {body.get('type')!r}", param="type")
+        raise ValidationError(gettext("body must be a GeoJSON Feature, got type %(value)s",
+                                      value=repr(body.get("type"))), param="type")
     if "id" in body and body["id"] is not None and fid is not None and str(body["id"]) != str(fid):
-        raise ValidationError(f"id cannot change (feature {fid}, body says {body['id']!r}); create a feature with "
-                              "POST .../items instead", param="id")
+        raise ValidationError(gettext("id cannot change (feature %(fid)s, body says %(value)s); create a feature with "
+                                      "POST .../items instead", fid=fid, value=repr(body["id"])), param="id")
     properties = body.get("properties") or {}
     if not isinstance(properties, dict):
-        raise ValidationError("properties must be a JSON object", param="properties")
+        raise ValidationError(gettext("properties must be a JSON object"), param="properties")
     properties = {k: v for k, v in properties.items() if k not in LABELS}
     unknown = sorted(set(properties) - set(ITEM_PROPERTIES))
     if unknown:
-        raise ValidationError(f"unknown property {unknown[0]!r}; an item's properties are "
-                              f"{', '.join(ITEM_PROPERTIES)}", param=unknown[0])
+        raise ValidationError(gettext("unknown property %(value)s; properties: %(fields)s", value=repr(unknown[0]),
+                                      fields=", ".join(ITEM_PROPERTIES)), param=unknown[0])
     return properties, body.get("geometry")
 
 
@@ -425,10 +440,13 @@ def _read_only(properties: dict, records: Records, layer: str, fid: int | None, 
         if not _same(properties[name], stored, share=name == SHARE):
             where = f"/projects/{project_id}"
             raise ValidationError(
-                f"{name} is computed from the project's investment and its features; it cannot be written"
-                if name == SHARE else
-                f"{name} is an attribute of project {project_id}, read-only on its features; change it with "
-                f"PUT or PATCH {where}" + ("; the feature's own name is feature_name" if name == "name" else ""),
+                gettext("%(name)s is computed from the project's investment and its features; it cannot be written",
+                        name=name) if name == SHARE else
+                gettext("%(name)s is an attribute of project %(id)s, read-only on its features; change it with PUT "
+                        "or PATCH %(where)s; the feature's own name is feature_name", name=name, id=project_id,
+                        where=where) if name == "name" else
+                gettext("%(name)s is an attribute of project %(id)s, read-only on its features; change it with PUT "
+                        "or PATCH %(where)s", name=name, id=project_id, where=where),
                 param=name)
 
 
@@ -436,7 +454,8 @@ def _with_feature(before: Records, layer: str, fid: int, project_id: str, name: 
                   geom: shapely.Geometry) -> Records:
     """``before`` with feature ``fid`` of ``layer`` set (a negative fid: added)."""
     if name is not None and not isinstance(name, str):
-        raise ValidationError(f"feature_name must be text or null, got {name!r}", param="feature_name")
+        raise ValidationError(gettext("feature_name must be text or null, got %(value)s", value=repr(name)),
+                              param="feature_name")
     frames = dict(before.features)
     frame = _layer(before, layer)
     row = gpd.GeoDataFrame({"project_id": [project_id], "name": np.array([name], dtype=object),
@@ -449,7 +468,7 @@ def _with_feature(before: Records, layer: str, fid: int, project_id: str, name: 
 def _project_of(properties: dict, param: str = "project_id") -> str:
     pid = properties.get("project_id")
     if not isinstance(pid, str) or not pid:
-        raise ValidationError("project_id is required: the project the feature belongs to", param=param)
+        raise ValidationError(gettext("project_id is required: the project the feature belongs to"), param=param)
     return pid
 
 
@@ -464,8 +483,8 @@ def create_item(store: Store, layer: str, body: Any, author: Author,
 
     def change(before: Records) -> Records:
         if before.project(project_id) is None:
-            raise ValidationError(f"project {project_id} does not exist; create it with POST /projects first",
-                                  param="project_id")
+            raise ValidationError(gettext("project %(id)s does not exist; create it with POST /projects first",
+                                          id=project_id), param="project_id")
         _read_only(properties, before, layer, None, project_id, patching=False)
         frame = _layer(before, layer)
         before_fids.append(set(frame.index))
@@ -486,7 +505,7 @@ def _edit_item(store: Store, layer: str, fid: int, author: Author, if_match: IfM
             project_id = owner(view, layer, fid)
         except NotFound:
             if if_match is not None:  # RFC 9110: If-Match fails on a resource that does not exist
-                _precondition(if_match, None, f"feature {fid} of {layer}")
+                _precondition(if_match, None, gettext("feature %(fid)s of %(layer)s", fid=fid, layer=layer))
             raise
 
     def checked(before: Records) -> Records:
@@ -495,12 +514,12 @@ def _edit_item(store: Store, layer: str, fid: int, author: Author, if_match: IfM
             else None
         if current is None:
             if if_match is not None:
-                _precondition(if_match, None, f"feature {fid} of {layer}")
-            raise NotFound(f"feature {fid} does not exist in {layer} (it was deleted or moved meanwhile)",
-                           param="featureId")
-        _precondition(if_match, current, f"feature {fid} of {layer}")
+                _precondition(if_match, None, gettext("feature %(fid)s of %(layer)s", fid=fid, layer=layer))
+            raise NotFound(gettext("feature %(value)s does not exist in %(layer)s (it was deleted or moved meanwhile)",
+                                   value=fid, layer=layer), param="featureId")
+        _precondition(if_match, current, gettext("feature %(fid)s of %(layer)s", fid=fid, layer=layer))
         if moves_to is not None and before.project(moves_to) is None:
-            raise ValidationError(f"project {moves_to} does not exist", param="project_id")
+            raise ValidationError(gettext("project %(id)s does not exist", id=moves_to), param="project_id")
         return change(before, project_id)
 
     ids = [project_id] + ([moves_to] if moves_to and moves_to != project_id else [])
@@ -526,10 +545,10 @@ def patch_item(store: Store, layer: str, fid: int, patch: Any, author: Author, i
     """Merge-patch a feature (RFC 7396; QGIS sends ``properties`` alone or ``geometry`` alone)."""
     properties, geometry = _feature_body(patch, fid)
     if "properties" in patch and patch["properties"] is None:
-        raise ValidationError("properties: null would remove project_id; name the properties to change",
+        raise ValidationError(gettext("properties: null would remove project_id; name the properties to change"),
                               param="properties")
     if "geometry" in patch and geometry is None:
-        raise ValidationError("geometry cannot be removed: a feature needs one (DELETE the feature instead)",
+        raise ValidationError(gettext("geometry cannot be removed: a feature needs one (DELETE the feature instead)"),
                               param="geometry")
     if "project_id" in properties:
         _project_of(properties)

@@ -23,6 +23,7 @@ import shapely
 from . import model, spatial
 from .apportion import largest_remainder
 from .errors import ValidationError
+from .i18n import gettext
 from .params import Query, parse
 from .query import find
 from .store import Store, per_revision
@@ -74,8 +75,11 @@ def parse_by(text: str | Sequence[str] | None) -> list[str]:
     keys = [k.strip() for k in (text.split(",") if isinstance(text, str) else text or []) if k.strip()]
     bad = [k for k in keys if k not in GROUP_KEYS]
     if bad or not keys:
-        raise ValidationError(f"by must list some of {', '.join(k for k in GROUP_KEYS if k != 'department')}"
-                              f"{'; unknown ' + repr(bad[0]) if bad else ''}", param="by")
+        valid = ", ".join(k for k in GROUP_KEYS if k != "department")
+        if bad:
+            raise ValidationError(gettext("by must list some of %(keys)s; unknown %(value)s", keys=valid,
+                                          value=repr(bad[0])), param="by")
+        raise ValidationError(gettext("by must list some of %(keys)s", keys=valid), param="by")
     return list(dict.fromkeys(GROUP_KEYS[k] for k in keys))
 
 

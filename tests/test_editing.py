@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import opencc
 import orjson
 import pandas as pd
 import psycopg
@@ -356,6 +357,35 @@ def test_http_stale_if_match_is_412_with_the_current_etag_and_body(api):
     assert first.status_code == 200 and late.status_code == 412
     assert late.headers["ETag"] == now.headers["ETag"] == first.headers["ETag"]
     assert late.get_json() == now.get_json() and now.get_json()["notes"] == "first"
+
+
+# Words each refusal's detail must carry in each script (the catalogs' wording; the department's name converted
+# from the stored 規劃建設局 as a mainland reader writes it).
+_REFUSAL_WORDS = {"zh-Hans": {422: ("项目 2014-RIV-002", "status", "planned", "completed"),
+                              403: ("项目 2014-RIV-001", "规划建设局", "城市管理局"),
+                              412: ("项目 2014-RIV-002", "If-Match")},
+                  "zh-Hant": {422: ("專案 2014-RIV-002", "status", "planned", "completed"),
+                              403: ("專案 2014-RIV-001", "規劃建設局", "城市管理局"),
+                              412: ("專案 2014-RIV-002", "If-Match")}}
+
+
+@GPKG_ONLY
+@pytest.mark.parametrize(("chosen", "config"), [("zh-Hans", "tw2s"), ("zh-Hant", "s2tw")])
+def test_http_edit_refusals_are_in_the_requests_script(api, chosen, config):
+    client, tokens, _ = api
+    editor = {**tokens["editor"], **MERGE}
+    stale = client.get("/projects/2014-RIV-002").headers["ETag"]
+    refusals = {
+        422: client.patch(f"/projects/2014-RIV-002?lang={chosen}", data=b'{"status": "completed"}', headers=editor),
+        403: client.patch(f"/projects/2014-RIV-001?lang={chosen}", data=b'{"notes": "x"}', headers=editor),
+    }
+    assert client.delete("/projects/2014-RIV-002", headers=tokens["admin"]).status_code == 204
+    refusals[412] = client.patch(f"/projects/2014-RIV-002?lang={chosen}", data=b'{"notes": "late"}',
+                                 headers={**editor, "If-Match": stale})
+    for status, response in refusals.items():
+        detail = response.get_json()["detail"]
+        assert response.status_code == status and all(w in detail for w in _REFUSAL_WORDS[chosen][status]), detail
+        assert opencc.OpenCC(config).convert(detail) == detail
 
 
 def test_http_same_etag_at_once_one_2xx_the_rest_412_and_the_log_holds_the_winner(api, store):

@@ -62,14 +62,14 @@ def test_cli_query_by_street_from_postgis_equals_the_geopackage(postgis_demo, de
 def test_demo_does_not_replace_a_registry_in_postgis_without_force(postgis_demo):
     revision = run_cli("info", "--store", postgis_demo, "--format", "json")
     done = run_cli("demo", "--store", postgis_demo)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "holds a registry already" in done.stderr
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "中已有登记簿" in done.stderr
     assert run_cli("info", "--store", postgis_demo, "--format", "json").stdout == revision.stdout
 
 
 def test_cli_names_an_unreachable_database_in_one_line():
     done = run_cli("info", "--store", "postgresql://nobody:secret@127.0.0.1:1/none")
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "cannot connect to PostgreSQL" in done.stderr
+    assert done.stderr.count("\n") == 1 and "无法连接 PostgreSQL" in done.stderr
     assert "secret" not in done.stderr
 
 
@@ -168,12 +168,12 @@ def test_init_force_replaces_only_the_current_schema_and_names_it(empty_schema_f
 def test_a_store_opens_only_a_registry_in_its_own_schema(empty_schema_first):
     done = run_cli("info", "--store", empty_schema_first)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert f"schema {schema_of(empty_schema_first)[1]} holds no registry" in done.stderr
+    assert f"模式 {schema_of(empty_schema_first)[1]} 中没有登记簿" in done.stderr
 
 
 def test_a_search_path_naming_a_missing_schema_first_is_refused(postgis_server, postgis_demo):
     before = table_counts(postgis_demo)
     url = f"{postgis_server.url}?options=-csearch_path%3Dno_such_schema,{schema_of(postgis_demo)[1]},public"
     done = run_cli("init", "--store", url, "--force")
-    assert done.returncode == 2 and "schema no_such_schema" in done.stderr and "does not exist" in done.stderr
+    assert done.returncode == 2 and "模式 no_such_schema" in done.stderr and "不存在" in done.stderr
     assert table_counts(postgis_demo) == before

@@ -98,7 +98,7 @@ def test_street_filter_shows_only_that_streets_share(split_project):
 
 
 def test_unknown_group_key_is_refused(demo_path):
-    with pytest.raises(ValidationError, match="by must list") as info:
+    with pytest.raises(ValidationError, match="by 須列出") as info:
         statistics(GeoPackageStore(demo_path), {}, "district")
     assert info.value.param == "by"
 

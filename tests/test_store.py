@@ -75,7 +75,7 @@ def test_batch_failing_in_its_last_project_leaves_the_file_unchanged(demo_copy):
 def test_insert_refuses_an_existing_project_id(demo_copy):
     store = GeoPackageStore(demo_copy)
     before = digest(demo_copy)
-    with pytest.raises(ValidationError, match="2013-RIV-004 exists already"):
+    with pytest.raises(ValidationError, match="專案 2013-RIV-004 已存在"):
         store.write(Batch(pd.DataFrame([project("2013-RIV-004", "rivers")]),
                           {"rivers": features("2013-RIV-004", LINE)}), mode="insert")
     assert digest(demo_copy) == before

@@ -93,7 +93,7 @@ def test_a_batch_failing_in_its_last_layer_changes_nothing(store):
 def test_insert_refuses_an_existing_project_and_changes_nothing(store):
     store.write(river_batch(1, 3, seed=1))
     before = content(store)
-    with pytest.raises(ValidationError, match="2014-RIV-002 exists already"):
+    with pytest.raises(ValidationError, match="專案 2014-RIV-002 已存在"):
         store.write(river_batch(2, 1, seed=3), mode="insert")
     assert content(store) == before
 
@@ -186,7 +186,7 @@ def test_concurrent_writers_each_land_whole(store):
 def test_concurrent_inserts_of_one_project_give_one_write_and_clear_refusals(store):
     failed = failures_at_once(lambda seed: store.write(river_batch(1, 3, seed=seed), mode="insert"), range(6))
     assert len(failed) == 5
-    assert all(isinstance(exc, ValidationError) and "exists already" in exc.message for exc in failed)
+    assert all(isinstance(exc, ValidationError) and "已存在" in exc.message for exc in failed)
     assert len(store.projects()) == 3 and len(store.features("rivers")) == 30
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import StoreError
+from ..i18n import gettext
 from ..spatial import parse_date
 from . import history
 from .base import Author, Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
@@ -35,8 +36,8 @@ def backend(location: str) -> type[Store]:
     if not sep:
         return GeoPackageStore
     if scheme.lower() not in BACKENDS:
-        raise StoreError(f"{scheme}:// names no kind of store; give a .gpkg path or a URL starting with "
-                         f"{' or '.join(f'{s}://' for s in BACKENDS)}")
+        raise StoreError(gettext("%(scheme)s:// names no kind of store; give a .gpkg path or a URL starting with "
+                                 "%(schemes)s", scheme=scheme, schemes=" / ".join(f"{s}://" for s in BACKENDS)))
     return BACKENDS[scheme.lower()]
 
 

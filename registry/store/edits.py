@@ -17,8 +17,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .. import model
+from .. import model, script
 from ..errors import Forbidden, ValidationError
+from ..i18n import gettext
+from ..text import to_script
 
 VERSION = model.VERSION_COLUMN
 FEATURE_COLUMNS = ("project_id", "name", VERSION, "geometry")
@@ -77,8 +79,8 @@ class Plan:
 
 def insert_clash(project_id: str) -> ValidationError:
     """The error of an insert naming a project the store holds already."""
-    return ValidationError(f"project {project_id} exists already (mode insert); use upsert to replace it",
-                           param="project_id")
+    return ValidationError(gettext("project %(id)s exists already (mode insert); use upsert to replace it",
+                                   id=project_id), param="project_id")
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -190,8 +192,8 @@ def plan(before: Records, after: Records) -> Plan:
         now = after.features[layer] if layer in after.features else empty_features(layer)
         unknown = now.index[(now.index > 0) & ~now.index.isin(was.index)]
         if len(unknown):
-            raise ValidationError(f"layer {layer}: feature {int(unknown[0])} does not belong to the projects edited",
-                                  param="fid")
+            raise ValidationError(gettext("layer %(layer)s: feature %(fid)s does not belong to the projects edited",
+                                          layer=layer, fid=int(unknown[0])), param="fid")
         delete_features[layer] = [int(f) for f in was.index[~was.index.isin(now.index)]]
         insert_features[layer] = now[now.index < 0]
         kept = now[now.index > 0]
@@ -227,13 +229,17 @@ def check_author(author: Author, before: Records, after: Records, changes: Plan)
     if author.role == "admin" or changes.empty():
         return
     if author.role != "editor":
-        raise Forbidden(f"account {author.name} ({author.role}) may read but not change projects")
+        raise Forbidden(gettext("account %(name)s (%(role)s) may read but not change projects", name=author.name,
+                                role=author.role))
     rows = touched_projects(before, after, changes)
     foreign = rows[rows["lead_department"] != author.department]
     if len(foreign):
         row = foreign.iloc[0]
-        raise Forbidden(f"project {row['project_id']} is led by {row['lead_department']}; account {author.name} "
-                        f"edits only projects of {author.department}")
+        shown = script.current()
+        raise Forbidden(gettext("project %(id)s is led by %(department)s; account %(name)s edits only projects of "
+                                "%(own)s", id=row["project_id"], name=author.name,
+                                department=to_script(str(row["lead_department"]), shown),
+                                own=to_script(str(author.department), shown)))
 
 
 def check_workflow(author: Author, before: Records, after: Records) -> None:
@@ -259,9 +265,9 @@ def check_workflow(author: Author, before: Records, after: Records) -> None:
     clash = known & given.notna().to_numpy() & (given.astype(object) != original.astype(object)).to_numpy()
     if clash.any() and not correcting:
         at = int(np.argmax(clash))
-        raise ValidationError(f"project {ids.iloc[at]}: planned_finish_original keeps the first planned finish "
-                              f"({original.iloc[at]}); an admin may correct it with a reason",
-                              param="planned_finish_original")
+        raise ValidationError(gettext("project %(id)s: planned_finish_original keeps the first planned finish "
+                                      "(%(date)s); an admin may correct it with a reason", id=ids.iloc[at],
+                                      date=original.iloc[at]), param="planned_finish_original")
     projects["planned_finish_original"] = original.astype(object).where(original.notna(), None)
     if correcting:
         return
@@ -273,15 +279,22 @@ def check_workflow(author: Author, before: Records, after: Records) -> None:
         if author.role == "admin" and old_status in model.OPEN_STATUSES:
             allowed.append("cancelled")
         if new_status not in allowed:
-            nexts = ", ".join(allowed) or "none"
-            raise ValidationError(f"project {pid}: status may not move from {old_status} to {new_status}; "
-                                  f"allowed next: {nexts}" + ("" if author.role != "admin" else
-                                                              " (or correct it, giving a reason)"), param="status")
+            nexts = ", ".join(allowed) or gettext("none")
+            said = dict(id=pid, old=old_status, new=new_status, next=nexts)
+            if author.role == "admin":
+                raise ValidationError(gettext("project %(id)s: status may not move from %(old)s to %(new)s; allowed "
+                                              "next: %(next)s (or correct it, giving a reason)", **said),
+                                      param="status")
+            raise ValidationError(gettext("project %(id)s: status may not move from %(old)s to %(new)s; allowed next: "
+                                          "%(next)s", **said), param="status")
         for required in model.STATUS_REQUIRES.get(new_status, ()):
             if pd.isna(row[required]) or (new_status == "delayed" and required == "planned_finish"
                                           and _same_value(row[required], prior[required])):
-                what = "a new planned_finish" if required == "planned_finish" else required
-                raise ValidationError(f"project {pid}: moving to {new_status} needs {what}", param=required)
+                if required == "planned_finish":
+                    raise ValidationError(gettext("project %(id)s: moving to %(status)s needs a new planned_finish",
+                                                  id=pid, status=new_status), param=required)
+                raise ValidationError(gettext("project %(id)s: moving to %(status)s needs %(field)s", id=pid,
+                                              status=new_status, field=required), param=required)
 
 
 def _same_value(a: object, b: object) -> bool:

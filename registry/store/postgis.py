@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial
 from ..errors import StoreError, StoreUnavailable
+from ..i18n import gettext
 from ..spatial import StreetArea
 from . import edits, schema
 from .base import (
@@ -99,8 +100,9 @@ class PostGISStore(Store):
             with pool.connection() as con, _refusals(self.url):
                 yield con
         except PoolTimeout:
-            raise StoreUnavailable(f"{self.location}: no connection to PostgreSQL within {_POOL_TIMEOUT_S} s "
-                                   "(is the server up, or all connections busy?)") from None
+            raise StoreUnavailable(gettext("%(store)s: no connection to PostgreSQL within %(seconds)s s (is the "
+                                           "server up, or all connections busy?)", store=self.location,
+                                           seconds=_POOL_TIMEOUT_S)) from None
 
     def release(self) -> None:
         with self._lock:
@@ -120,13 +122,13 @@ class PostGISStore(Store):
                 try:
                     con.execute("CREATE EXTENSION postgis")
                 except psycopg.Error:
-                    raise StoreError(f"{_redacted(url)}: PostGIS is not installed in this database; a superuser "
-                                     "must run CREATE EXTENSION postgis") from None
+                    raise StoreError(gettext("%(store)s: PostGIS is not installed in this database; a superuser "
+                                             "must run CREATE EXTENSION postgis", store=_redacted(url))) from None
             schema_name = _current_schema(con, _redacted(url))
             present = _tables_in(con, schema_name, ["registry_meta", "projects", *model.LAYER_BY_NAME])
             if present and not overwrite:
-                raise StoreError(f"{_redacted(url)}: schema {schema_name} holds a registry already; "
-                                 "use --force to replace it")
+                raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to "
+                                         "replace it", store=_redacted(url), schema=schema_name))
             for name in [*present, *_tables_in(con, schema_name, ["changes", "users", "registry_migrations"])]:
                 con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema_name),
                                                                        sql.Identifier(name)))
@@ -182,7 +184,8 @@ class PostGISStore(Store):
             try:
                 con.execute('LOCK TABLE "registry_meta" IN SHARE ROW EXCLUSIVE MODE')
             except psycopg.errors.LockNotAvailable:
-                raise StoreUnavailable(f"{self.location}: busy, another edit is being written; try again") from None
+                raise StoreUnavailable(gettext("%(store)s: busy, another edit is being written; try again",
+                                               store=self.location)) from None
             yield con
 
     @contextmanager
@@ -384,7 +387,8 @@ def _connection(url: str) -> Iterator[psycopg.Connection]:
     try:
         con = psycopg.connect(url, connect_timeout=_POOL_TIMEOUT_S)
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"{_redacted(url)}: cannot connect to PostgreSQL ({_one_line(exc)})") from None
+        raise StoreUnavailable(gettext("%(store)s: cannot connect to PostgreSQL (%(reason)s)", store=_redacted(url),
+                                       reason=_one_line(exc))) from None
     with con, _refusals(url):
         yield con
 
@@ -399,7 +403,8 @@ def _refusals(url: str) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"{_redacted(url)}: the database refused ({_one_line(exc)})") from None
+        raise StoreUnavailable(gettext("%(store)s: the database refused (%(reason)s)", store=_redacted(url),
+                                       reason=_one_line(exc))) from None
 
 
 def _current_schema(con: psycopg.Connection, location: str) -> str:
@@ -412,18 +417,20 @@ def _current_schema(con: psycopg.Connection, location: str) -> str:
         "SELECT (parse_ident(NULLIF(btrim(split_part(current_setting('search_path'), ',', 1)), '')))[1], "
         "current_schema()").fetchone()
     if first not in (None, "$user", current):
-        raise StoreError(f"{location}: schema {first} (first in the search_path) does not exist; "
-                         f"create it (CREATE SCHEMA {first}) or correct the URL's search_path")
+        raise StoreError(gettext("%(store)s: schema %(schema)s (first in the search_path) does not exist; create it "
+                                 "(CREATE SCHEMA %(schema)s) or correct the URL's search_path", store=location,
+                                 schema=first))
     if current is None:
-        raise StoreError(f"{location}: the search_path names no schema that exists; correct the URL's options")
+        raise StoreError(gettext("%(store)s: the search_path names no schema that exists; correct the URL's options",
+                                 store=location))
     return current
 
 
 def _check_meta(con: psycopg.Connection, schema_name: str, location: str, upgrading: bool = False) -> None:
     """Refuse a schema holding no registry, or one of a schema version this software does not read."""
     if not _tables_in(con, schema_name, ["registry_meta"]):
-        raise StoreError(f"{location}: schema {schema_name} holds no registry; create one with "
-                         "`registry init --store URL` or `registry demo --store URL`")
+        raise StoreError(gettext("%(store)s: schema %(schema)s holds no registry; create one with `registry init "
+                                 "--store URL` or `registry demo --store URL`", store=location, schema=schema_name))
     version = dict(con.execute(sql.SQL("SELECT key, value FROM {}.registry_meta")
                                .format(sql.Identifier(schema_name))).fetchall()).get("schema_version")
     check_schema_version(location, version, upgrading)

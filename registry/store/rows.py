@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import model
 from ..errors import ValidationError
+from ..i18n import gettext
 
 # Constraints of the projects table in both stores (SQL both SQLite and PostgreSQL read).
 _CHECKS = {
@@ -48,7 +49,8 @@ def iso_dates(series: pd.Series) -> pd.Series:
     try:
         dates = pd.to_datetime(series, format="ISO8601")
     except (ValueError, TypeError):
-        raise ValidationError(f"column {series.name}: dates must be YYYY-MM-DD", param=series.name) from None
+        raise ValidationError(gettext("column %(field)s: dates must be YYYY-MM-DD", field=series.name),
+                              param=series.name) from None
     return dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
 
 
