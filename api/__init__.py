@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry import features, limits, model, script
 from registry.errors import Conflict, Forbidden, NotFound, RegistryError, StoreUnavailable
+from registry.i18n import gettext
 from registry.store import Store, open_store, store_location
 
 from .http import release_store
@@ -88,8 +89,8 @@ def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> F
     def store_unavailable(exc: StoreUnavailable):
         # The message names the database's host and its words: for the log, not for the client.
         app.logger.error("%s %s: store unavailable: %s", request.method, request.full_path, exc.message)
-        response = dashboard.error(503, "Service Unavailable", "the registry's database cannot be reached or failed "
-                                   "to answer; try again shortly (the error was logged)")
+        response = dashboard.error(503, "Service Unavailable", gettext(
+            "the registry's database cannot be reached or failed to answer; try again shortly (the error was logged)"))
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
