@@ -31,7 +31,7 @@ def test_init_refuses_to_overwrite_an_existing_file(demo_copy):
     done = run_cli("init", "--store", str(demo_copy))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
-    assert "file exists already" in done.stderr
+    assert "文件已存在" in done.stderr  # the command speaks Simplified until a registry names its script
     assert sqlite3.connect(demo_copy).execute("SELECT count(*) FROM projects").fetchone()[0] == 180
 
 
@@ -127,19 +127,19 @@ def assert_one_line_error(done, *needles):
 
 
 def test_missing_store_is_one_line_error(tmp_path):
-    assert_one_line_error(run_cli("info", "--store", str(tmp_path / "nope.gpkg")), "nope.gpkg", "no such file")
+    assert_one_line_error(run_cli("info", "--store", str(tmp_path / "nope.gpkg")), "nope.gpkg", "没有这个文件")
 
 
 def test_non_geopackage_is_one_line_error(tmp_path):
     path = tmp_path / "x.gpkg"
     path.write_bytes(b"\x00" * 200)
-    assert_one_line_error(run_cli("info", "--store", str(path)), "x.gpkg", "not a GeoPackage")
+    assert_one_line_error(run_cli("info", "--store", str(path)), "x.gpkg", "不是 GeoPackage")
 
 
 def test_geopackage_without_registry_layers_is_one_line_error(tmp_path):
     path = tmp_path / "plain.gpkg"
     gpd.GeoDataFrame({"a": [1]}, geometry=[Point(120.7, 31.3)], crs=4490).to_file(path)
-    assert_one_line_error(run_cli("info", "--store", str(path)), "plain.gpkg", "not a registry")
+    assert_one_line_error(run_cli("info", "--store", str(path)), "plain.gpkg", "不是登记簿")
 
 
 def test_unknown_option_is_one_line_error():

@@ -179,7 +179,7 @@ def test_a_forbidden_status_move_changes_nothing_and_names_the_allowed_ones(tmp_
     store = GeoPackageStore.create(tmp_path / "w.gpkg")
     simulate_days(store)
     logged = len(raw_log(store))
-    with pytest.raises(ValidationError, match="allowed next: in_progress, delayed") as refused:
+    with pytest.raises(ValidationError, match="下一步可改為：in_progress, delayed") as refused:
         set_fields(store, "2014-RIV-002", Author("clerk", role="editor", department="規劃建設局"), status="completed",
                    actual_finish="2014-04-01")
     assert refused.value.param == "status"
@@ -194,7 +194,7 @@ def test_a_delay_needs_a_reason_and_a_new_finish_and_keeps_the_first_one(tmp_pat
     with pytest.raises(ValidationError, match="delay_reason") as refused:
         set_fields(store, "2014-RIV-001", on("2014-05-01"), status="delayed")
     assert refused.value.param == "delay_reason"
-    with pytest.raises(ValidationError, match="a new planned_finish"):
+    with pytest.raises(ValidationError, match="須填寫新的 planned_finish"):
         set_fields(store, "2014-RIV-001", on("2014-05-01"), status="delayed", delay_reason="流砂")
     set_fields(store, "2014-RIV-001", on("2014-05-01"), status="delayed", delay_reason="流砂",
                planned_finish="2014-09-30")

@@ -209,21 +209,21 @@ def test_store_of_a_newer_schema_is_refused(demo_copy):
     con.execute("UPDATE registry_meta SET value = '99' WHERE key = 'schema_version'")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match="newer registry"):
+    with pytest.raises(StoreError, match="較新版本"):  # outside a request or command: the stored text's script
         open_store(str(demo_copy))
 
 
 def test_plain_geopackage_without_registry_layers_is_refused(tmp_path):
     path = tmp_path / "plain.gpkg"
     gpd.GeoDataFrame({"a": [1]}, geometry=[POINT], crs=4490).to_file(path, engine="pyogrio")
-    with pytest.raises(StoreError, match="not a registry; missing layers: projects"):
+    with pytest.raises(StoreError, match="不是登記簿；缺少圖層：projects"):
         open_store(str(path))
 
 
 def test_text_file_named_gpkg_is_refused(tmp_path):
     path = tmp_path / "notes.gpkg"
     path.write_text("not a database")
-    with pytest.raises(StoreError, match="not a GeoPackage"):
+    with pytest.raises(StoreError, match="不是 GeoPackage"):
         open_store(str(path))
 
 

@@ -21,6 +21,7 @@ import shapely
 
 from .. import model, validate
 from ..errors import StoreError
+from ..i18n import gettext
 from ..spatial import StreetArea
 from . import edits
 from .edits import Author, Records, insert_clash  # noqa: F401  (insert_clash: the stores' shared error)
@@ -293,7 +294,8 @@ def layer_spec(layer: str) -> model.Layer:
     """The model's layer of that name, or a StoreError listing the valid ones."""
     spec = model.LAYER_BY_NAME.get(layer)
     if spec is None:
-        raise StoreError(f"unknown layer {layer!r}; valid: {', '.join(model.LAYER_BY_NAME)}")
+        raise StoreError(gettext("unknown layer %(layer)s; valid: %(layers)s", layer=repr(layer),
+                                 layers=", ".join(model.LAYER_BY_NAME)))
     return spec
 
 
@@ -301,13 +303,15 @@ def check_schema_version(location: str, version: str | None, upgrading: bool = F
     """Refuse a registry whose registry_meta has no schema_version, one newer than this software reads, or
     (unless ``upgrading``) one older, which ``registry upgrade`` brings up to date."""
     if version is None or not (version.isascii() and version.isdigit()):
-        raise StoreError(f"{location}: registry_meta has no valid schema_version")
+        raise StoreError(gettext("%(location)s: registry_meta has no valid schema_version", location=location))
     if int(version) > model.SCHEMA_VERSION:
-        raise StoreError(f"{location}: written by a newer registry (schema version {version}; this "
-                         f"one reads up to {model.SCHEMA_VERSION}); upgrade the registry software")
+        raise StoreError(gettext("%(location)s: written by a newer registry (schema version %(version)s; this one "
+                                 "reads up to %(supported)s); upgrade the registry software", location=location,
+                                 version=version, supported=model.SCHEMA_VERSION))
     if int(version) < model.SCHEMA_VERSION and not upgrading:
-        raise StoreError(f"{location}: schema version {version} is older than this software's "
-                         f"{model.SCHEMA_VERSION}; upgrade it first with `registry upgrade --store {location}`")
+        raise StoreError(gettext("%(location)s: schema version %(version)s is older than this software's "
+                                 "%(supported)s; upgrade it first with `registry upgrade --store %(location)s`",
+                                 location=location, version=version, supported=model.SCHEMA_VERSION))
 
 
 _KEPT: dict[tuple[str, str, object], object] = {}

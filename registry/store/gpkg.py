@@ -29,6 +29,7 @@ import shapely
 
 from .. import model
 from ..errors import StoreError, StoreUnavailable
+from ..i18n import gettext
 from . import changelog, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
@@ -74,12 +75,12 @@ class GeoPackageStore(Store):
         """
         path = Path(path)
         if path.exists() and not overwrite:
-            raise StoreError(f"{path}: file exists already; remove it or choose another path")
+            raise StoreError(gettext("%(path)s: file exists already; remove it or choose another path", path=path))
         if path.suffix.lower() != ".gpkg":
-            raise StoreError(f"{path}: a GeoPackage store's file name must end in .gpkg")
+            raise StoreError(gettext("%(path)s: a GeoPackage store's file name must end in .gpkg", path=path))
         folder = path.parent if str(path.parent) else Path(".")
         if not folder.is_dir():
-            raise StoreError(f"{path}: folder {folder} does not exist")
+            raise StoreError(gettext("%(path)s: folder %(folder)s does not exist", path=path, folder=folder))
         handle, tmp = tempfile.mkstemp(suffix=".gpkg", dir=folder, prefix=f".{path.stem}-")
         os.close(handle)
         os.unlink(tmp)
@@ -116,7 +117,8 @@ class GeoPackageStore(Store):
         try:
             return schema.upgrade(schema.engine("sqlite", lambda: _connect(path)))
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{path}: cannot be upgraded now ({exc}); try again") from None
+            raise StoreUnavailable(gettext("%(path)s: cannot be upgraded now (%(error)s); try again", path=path,
+                                           error=exc)) from None
 
     # -- checks ----------------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -130,25 +132,28 @@ class GeoPackageStore(Store):
         the file would drop the POSIX locks SQLite holds on it for this process.
         """
         if not path.exists():
-            raise StoreError(f"{path}: no such file; create a registry with `registry init` "
-                             "or `registry demo`")
+            raise StoreError(gettext("%(path)s: no such file; create a registry with `registry init` or "
+                                     "`registry demo`", path=path))
         if path.is_dir():
-            raise StoreError(f"{path}: is a folder, not a GeoPackage file")
+            raise StoreError(gettext("%(path)s: is a folder, not a GeoPackage file", path=path))
         con = sqlite3.connect(path, timeout=10)
         try:
             try:
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             except sqlite3.DatabaseError:
-                raise StoreError(f"{path}: not a GeoPackage (not an SQLite database file)") from None
+                raise StoreError(gettext("%(path)s: not a GeoPackage (not an SQLite database file)",
+                                         path=path)) from None
             if "gpkg_contents" not in tables:
-                raise StoreError(f"{path}: an SQLite file but not a GeoPackage (no gpkg_contents)")
+                raise StoreError(gettext("%(path)s: an SQLite file but not a GeoPackage (no gpkg_contents)",
+                                         path=path))
             missing = [n for n in ("projects", "registry_meta", *model.LAYER_BY_NAME) if n not in tables]
             if missing:
-                raise StoreError(f"{path}: a GeoPackage but not a registry; missing layers: "
-                                 f"{', '.join(missing)} (create one with `registry init`)")
+                raise StoreError(gettext("%(path)s: a GeoPackage but not a registry; missing layers: %(layers)s "
+                                         "(create one with `registry init`)", path=path, layers=", ".join(missing)))
             version = dict(con.execute("SELECT key, value FROM registry_meta")).get("schema_version")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot be read as a GeoPackage ({exc})") from None
+            raise StoreError(gettext("%(path)s: cannot be read as a GeoPackage (%(error)s)", path=path,
+                                     error=exc)) from None
         finally:
             con.close()
         check_schema_version(str(path), version, upgrading)
@@ -172,7 +177,7 @@ class GeoPackageStore(Store):
         try:
             rows = self._reader().execute(statement, params).fetchall()
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+            raise StoreUnavailable(_unreadable(self.path, exc)) from None
         frame = entries([row[:len(LOG_COLUMNS)] for row in rows])
         if latest:
             frame["wkb"] = [row[-1] for row in rows]
@@ -228,7 +233,7 @@ class GeoPackageStore(Store):
             rows = {name: _read_layer(con, names[name], {}, f) for name, f in found.items()}
             last_change = max((c[0] for c in changes), default=state.last_change)
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+            raise StoreUnavailable(_unreadable(self.path, exc)) from None
         finally:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -242,7 +247,7 @@ class GeoPackageStore(Store):
         try:
             return _revision(self._reader(), self.path)
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+            raise StoreUnavailable(_unreadable(self.path, exc)) from None
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's own connection for cheap revision checks (connections are not shared by threads),
@@ -293,8 +298,8 @@ class GeoPackageStore(Store):
         try:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: busy, another edit is being written ({exc}); "
-                                   "try again") from None
+            raise StoreUnavailable(gettext("%(path)s: busy, another edit is being written (%(error)s); try again",
+                                           path=self.path, error=exc)) from None
         try:
             marked = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,)))
             yield con
@@ -343,7 +348,7 @@ class GeoPackageStore(Store):
         try:
             rows = self._reader().execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY name").fetchall()
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: cannot be read now ({exc}); try again") from None
+            raise StoreUnavailable(_unreadable(self.path, exc)) from None
         frame = pd.DataFrame(rows, columns=list(USER_COLUMNS), dtype=object)  # missing stays None
         frame["disabled"] = frame["disabled"].astype(bool)
         return frame
@@ -414,6 +419,11 @@ class _Writer(Writer):
                 self.touched.add(layer)
 
 
+def _unreadable(path: Path, exc: Exception) -> str:
+    """The message of a file that cannot be read now (locked past the timeout, or the disk failed)."""
+    return gettext("%(path)s: cannot be read now (%(error)s); try again", path=path, error=exc)
+
+
 def _revision(con: sqlite3.Connection, path: Path) -> str:
     """The revision the registry's own writes count, with the file's mtime and size for edits by others
     (GDAL, QGIS) that do not count it. Read inside a read transaction, it names that transaction's state."""
@@ -444,7 +454,7 @@ def _load_state(path: Path) -> State:
         last_change = con.execute("SELECT coalesce(max(change_id), 0) FROM changes").fetchone()[0]
         con.execute("COMMIT")
     except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
-        raise StoreUnavailable(f"{path}: cannot be read now ({exc}); try again") from None
+        raise StoreUnavailable(_unreadable(path, exc)) from None
     finally:
         con.close()
         if collecting:
