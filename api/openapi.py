@@ -9,8 +9,7 @@ server's answers are, so a fuzzer checking answers against them (tests/test_open
 from __future__ import annotations
 
 from registry import crs, features, limits, model, output, stats
-from registry.maps import BY_CHOICES, FORMATS, THEMES
-from registry.maps.style import DPI_RANGE
+from registry.maps.options import BY_CHOICES, DPI_RANGE, FORMATS, THEMES
 from registry.params import PARAMETERS
 from registry.report import assessment, bulletin
 from registry.report.document import FORMATS as DOCUMENT_FORMATS

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import model, output, progress, script
 from .i18n import gettext
-from .maps.page import query_caption
+from .maps.options import query_caption
 from .params import parse
 from .query import find
 from .stats import OUTSIDE, UNLOCATED, Stats, statistics

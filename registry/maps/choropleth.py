@@ -20,8 +20,8 @@ from ..params import Query, parse
 from ..stats import OUTSIDE, UNLOCATED, statistics
 from ..store import Store
 from . import page, style
+from .options import THEMES, query_caption
 
-THEMES = ("investment", "count")  # what a choropleth shades by; named in the catalogs
 MAX_CLASSES = 5
 _COLOURMAPS = {"investment": "YlOrBr", "count": "YlGn"}
 
@@ -124,7 +124,7 @@ def choropleth_figure(store: Store, params: Query | Mapping[str, str], value: st
     if stray:
         notes.append(gettext("Not counted in a street: %(items)s.", items=";".join(stray)))
     subtitle = gettext("%(caption)s　%(projects)s projects, investment %(investment)s",
-                       caption=page.query_caption(query), projects=stats.totals["projects"],
+                       caption=query_caption(query), projects=stats.totals["projects"],
                        investment=format_wan(total_yuan))
     with style.drawing():
         fig, ax, legend_ax = page.new_page(title or gettext("Renovation %(theme)s by street (%(unit)s)",

@@ -12,7 +12,7 @@ import click
 from ..cli_options import STORE_OPTION, filter_options, query_params, read_view, suffix_in
 from ..i18n import gettext
 from . import BY_CHOICES, FORMATS, THEMES, render_choropleth, render_map
-from .style import DPI_RANGE
+from .options import DPI_RANGE
 
 
 @click.command("map")

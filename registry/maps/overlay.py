@@ -26,8 +26,8 @@ from ..stats import statistics
 from ..store import Store
 from ..text import to_script
 from . import page, style
+from .options import BY_CHOICES, query_caption
 
-BY_CHOICES = ("category", "status", "year")  # what an overlay map colours by; named in the catalogs
 LABEL_LIMIT = 15  # project names on one map; more crowd out the base map
 
 
@@ -178,7 +178,7 @@ def overlay_figure(store: Store, params: Query | Mapping[str, str], by: str = "c
     # The investment as `registry stats` gives it: under a street filter, that street's shares.
     investment = statistics(store, query, "category").totals["investment_fen"] / 100
     subtitle = gettext("%(caption)s　%(projects)s projects, %(features)s shapes, investment %(investment)s",
-                       caption=page.query_caption(query), projects=result.total, features=len(features),
+                       caption=query_caption(query), projects=result.total, features=len(features),
                        investment=format_wan(investment))
     notes = [gettext("Project names are labelled by investment, largest first, at most %(limit)s, leaving out those "
                      "overlapping other labels.", limit=LABEL_LIMIT),

@@ -25,9 +25,8 @@ from matplotlib.typing import ColorType
 from .. import model
 from ..errors import RegistryError, ValidationError
 from ..i18n import gettext
+from .options import DPI_RANGE, FORMATS
 
-FORMATS = ("png", "svg", "pdf")
-DPI_RANGE = (50, 600)
 # Any face of the Noto Sans CJK collection covers the registry's text; the TC face draws the
 # traditional characters the registry stores in their Taiwan/Hong Kong forms.
 CJK_FAMILIES = ("Noto Sans CJK TC", "Noto Sans CJK HK", "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR")
