@@ -167,7 +167,7 @@ def test_restore_refuses_a_registry_of_a_newer_schema_version(demo_path, demo_co
     backup(demo_path, tmp_path / "backup.gpkg")
     with sqlite3.connect(tmp_path / "backup.gpkg") as con:
         con.execute("UPDATE registry_meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(StoreError, match="較新版本"):
         restore(tmp_path / "backup.gpkg", str(demo_copy), force=True)
 
 

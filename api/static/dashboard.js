@@ -86,14 +86,7 @@
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
   // Leaflet (script and stylesheet) is loaded only now: the charts do not wait for the browser to fetch and compile it.
-  function load(tag, attributes) {
-    return new Promise((resolve, reject) => {
-      const element = Object.assign(document.createElement(tag), attributes);
-      element.onload = resolve;
-      element.onerror = () => reject(new Error(`${attributes.src || attributes.href} did not load`));
-      document.head.append(element);
-    });
-  }
+  const load = window.registryAsset;
   function leaflet() {
     return Promise.all([load("link", { rel: "stylesheet", href: D.leaflet.style }), load("script", { src: D.leaflet.script })]);
   }

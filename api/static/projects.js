@@ -60,14 +60,7 @@
   }
 
   // Leaflet (scripts and stylesheet) is loaded when the drawing map is first opened: the list itself needs no map.
-  function element(tag, attributes) {
-    return new Promise((resolve, reject) => {
-      const made = Object.assign(document.createElement(tag), attributes);
-      made.onload = resolve;
-      made.onerror = () => reject(new Error(`${attributes.src || attributes.href} did not load`));
-      document.head.append(made);
-    });
-  }
+  const element = window.registryAsset;
   let loading = null;
   function load() {
     loading = loading || Promise.all([element("link", { rel: "stylesheet", href: C.style }),
