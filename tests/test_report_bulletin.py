@@ -126,11 +126,17 @@ def test_figures_per_department_equal_an_independent_computation(lights_store, d
         assert ours["projects"].sum() == len(projects)
 
 
-def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_after_the_edit(demo_copy):
-    store = GeoPackageStore(demo_copy)
-    editing.patch_project(store, "2013-POL-004", {"status": "completed", "actual_finish": "2014-03-28",
-                                                  "progress_pct": 100},
-                          Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
+@pytest.fixture
+def finished_late(demo_copy):
+    """The demo with 蠡塘圩 (2013-POL-004, delayed) recorded as completed on 2014-03-28, after the data date."""
+    editing.patch_project(GeoPackageStore(demo_copy), "2013-POL-004", {
+        "status": "completed", "actual_finish": "2014-03-28", "progress_pct": 100},
+        Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
+    return demo_copy
+
+
+def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_after_the_edit(finished_late):
+    demo_copy = finished_late
     with read_store(str(demo_copy)) as view:
         before = bulletin.compute(view, "2014-03-01")
         after = bulletin.compute(view, "2014-04-10", since="2014-03-01")
@@ -144,12 +150,8 @@ def test_a_registry_edited_after_the_year_gives_a_different_bulletin_before_and_
     assert "2013-POL-004" in before_text and "2013-POL-004" not in after_text
 
 
-def test_the_projects_as_of_a_day_are_those_of_the_registry_rebuilt_as_of_that_day(demo_copy):
-    store = GeoPackageStore(demo_copy)
-    editing.patch_project(store, "2013-POL-004", {"status": "completed", "actual_finish": "2014-03-28",
-                                                  "progress_pct": 100},
-                          Author("clerk", role="admin", at=day_start_utc("2014-03-28")))
-    with read_store(str(demo_copy)) as view:
+def test_the_projects_as_of_a_day_are_those_of_the_registry_rebuilt_as_of_that_day(finished_late):
+    with read_store(str(finished_late)) as view:
         for day in ("2013-05-19", "2013-10-01", "2014-03-27", "2014-03-28", "2014-06-30"):
             pd.testing.assert_frame_equal(history.projects_as_of(view, day), history.as_of(view, day).projects(),
                                           check_index_type=False, obj=day)
