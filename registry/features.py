@@ -57,8 +57,7 @@ class LayerView:
         with self._lock:
             if chosen not in self._fragments:
                 self._fragments[chosen] = Fragments.of(
-                    output.feature_texts(self.frame, self.properties, self.frame.geometry.values,
-                                         self.frame.index.tolist()))
+                    encode_features(self.frame, self.properties, self.frame.geometry.values))
             return self._fragments[chosen]
 
 
@@ -192,7 +191,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         encoded = dict(old._fragments)
     for chosen, fragments in encoded.items():
         with script.use(chosen):
-            texts = output.feature_texts(fresh, view.properties, fresh.geometry.values, fresh.index.tolist())
+            texts = encode_features(fresh, view.properties, fresh.geometry.values)
         view._fragments[chosen] = fragments.spliced(sources, texts)
     return view
 

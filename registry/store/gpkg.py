@@ -16,7 +16,7 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,42 +250,35 @@ class GeoPackageStore(Store):
             raise StoreUnavailable(_unreadable(self.path, exc)) from None
 
     def _reader(self) -> sqlite3.Connection:
-        """This thread's own connection for cheap revision checks (connections are not shared by threads),
-        opened again when the path names another file (a registry restored by replacing the file)."""
+        """This thread's own connection for cheap revision checks (connections are not shared by threads)."""
+        return self._held("reader", _connect)
+
+    def _writer(self) -> sqlite3.Connection:
+        """This thread's connection for writes, kept open with the change log's temporary triggers (made once: a
+        new connection parses the file's schema and the 42 triggers, which cost an edit more than its own rows)."""
+        return self._held("writer", _write_connection)
+
+    def _held(self, kind: str, connect: Callable[[Path], sqlite3.Connection]) -> sqlite3.Connection:
+        """This thread's connection of a kind, made by ``connect`` on first use and again when the path names
+        another file (a registry restored by replacing the file)."""
         inode = os.stat(self.path).st_ino
-        held = getattr(self._local, "held", None)
+        held = getattr(self._local, kind, None)
         if held is None or held[0] != inode:
             if held is not None:
                 held[1].close()
-            held = self._local.held = (inode, _connect(self.path))
+            held = (inode, connect(self.path))
+            setattr(self._local, kind, held)
         return held[1]
 
     def revision(self) -> str:
         return self._peek_revision()  # no need to load a state to name it
 
     def release(self) -> None:
-        for kind in ("held", "writer"):
+        for kind in ("reader", "writer"):
             held = getattr(self._local, kind, None)
             if held is not None:
                 held[1].close()
                 setattr(self._local, kind, None)
-
-    def _writer(self) -> sqlite3.Connection:
-        """This thread's connection for writes, kept open with the change log's temporary triggers and their
-        one-row context table (made once: a new connection parses the file's schema and the 42 triggers, which
-        cost an edit more than its own rows); opened again when the path names another file."""
-        inode = os.stat(self.path).st_ino
-        held = getattr(self._local, "writer", None)
-        if held is None or held[0] != inode:
-            if held is not None:
-                held[1].close()
-            con = _connect(self.path)
-            con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, conditional BOOLEAN, "
-                        "reason TEXT)")
-            for statement in changelog.sqlite_log_triggers():
-                con.execute(statement)
-            held = self._local.writer = (inode, con)
-        return held[1]
 
     # -- writes ----------------------------------------------------------------------------
     @contextmanager
@@ -564,6 +557,17 @@ def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None, timeout=10)
     con.execute("PRAGMA cache_size = -131072")  # 128 MiB: a large batch's pages stay in memory until commit
     gpkgblob.register_functions(con)
+    return con
+
+
+def _write_connection(path: Path) -> sqlite3.Connection:
+    """A connection for the registry's writes: the change log's temporary triggers and the one-row table that
+    tells them who writes (filled for each write by ``_writing``)."""
+    con = _connect(path)
+    con.execute("CREATE TEMP TABLE write_context (at TEXT, who TEXT, department TEXT, conditional BOOLEAN, "
+                "reason TEXT)")
+    for statement in changelog.sqlite_log_triggers():
+        con.execute(statement)
     return con
 
 
