@@ -9,16 +9,18 @@ sort and return, and what a page counts (projects on ``/projects`` and the CLI, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import pandas as pd
 import shapely
 
 from . import cql, crs, limits, model, script, spatial, streets
 from .errors import ValidationError
 from .i18n import gettext
-from .store import Reader
+from .store import Reader, per_revision
 from .text import to_traditional
 
 # Each parameter (HTTP name; the CLI maps its options to these) and what it takes.
@@ -215,19 +217,37 @@ def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
     if raw[:1] == "{" or re.match(r"^(MULTI)?(POINT|LINESTRING|POLYGON)|^GEOMETRYCOLLECTION", raw, re.IGNORECASE):
         return spatial.parse_geometry(raw, epsg, param="near", max_vertices=limits.MAX_NEAR_VERTICES)
     name = _text(args, "near")
-    projects = view.projects()
-    ids = set(projects.loc[projects["name"] == name, "project_id"])
+    ids = _named_rows(view, "projects", "name", name, lambda: view.projects())
+    if len(ids):
+        ids = view.projects()["project_id"].to_numpy()[ids]
     found = []
     for layer in model.LAYERS:
-        frame = view.features(layer.name)
-        hit = frame["name"] == name
-        if layer.kind == "project" and ids:
-            hit |= frame["project_id"].isin(ids)
-        found.extend(frame.geometry.values[hit.to_numpy()])
+        hit = _named_rows(view, layer.name, "name", name, lambda layer=layer: view.features(layer.name))
+        if layer.kind == "project" and len(ids):
+            owned = [_named_rows(view, layer.name, "project_id", pid, lambda layer=layer: view.features(layer.name))
+                     for pid in ids]
+            hit = np.union1d(hit, np.concatenate(owned))
+        if len(hit):
+            found.extend(view.features(layer.name).geometry.values[hit])
     if not found:
         raise ValidationError(gettext("near: no feature or project is named %(value)s", value=repr(raw[:40])),
                               param="near")
     return shapely.union_all(found)
+
+
+def _named_rows(view: Reader, table: str, column: str, value: str, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
+    """Positions of the rows of ``table`` (as ``frame()`` gives it) whose ``column`` holds ``value``: the column is
+    factorised once per revision, so a name is found by one hash look-up and a compare of integer codes instead of
+    a compare of every row's text in every layer."""
+    def build() -> tuple[np.ndarray, pd.Index]:
+        codes, uniques = pd.factorize(frame()[column].to_numpy(dtype=object))
+        index = pd.Index(uniques, dtype=object)
+        index.get_indexer(index[:1])  # the hash table is built now, once, not by the first of concurrent readers
+        return codes, index
+
+    codes, index = per_revision(view, ("named_rows", table, column), build)
+    at = index.get_indexer([value])[0]
+    return np.flatnonzero(codes == at) if at >= 0 else np.empty(0, dtype=np.intp)
 
 
 def _predicate(args: Mapping[str, str]) -> str:

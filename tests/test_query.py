@@ -14,9 +14,11 @@ import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
+from registry import editing
 from registry.errors import ValidationError
 from registry.query import find
 from registry.store import Batch, GeoPackageStore
+from registry.store.edits import Author
 
 from .conftest import STREET_ORDER, reference_only, to_metric
 
@@ -128,6 +130,29 @@ def test_near_named_river_matches_brute_force_in_metres(demo_path):
     result = find(GeoPackageStore(demo_path), {"near": "唐莊河", "distance": "200"})
     assert got(result) == expected
     assert ("rivers", 2) in expected
+
+
+def test_near_a_project_name_measures_from_all_its_features(demo_path):
+    features = all_features(demo_path)
+    projects = pyogrio.read_dataframe(demo_path, layer="projects")
+    pid, name = "2013-BBD-010", projects.set_index("project_id").loc["2013-BBD-010", "name"]
+    own = shapely.union_all([to_metric(g) for _, _, p, g in features if p == pid])
+    expected = {(layer, fid) for layer, fid, _, g in features if to_metric(g).distance(own) <= 50}
+    result = find(GeoPackageStore(demo_path), {"near": name, "distance": "50"})
+    assert got(result) == expected
+    assert len({p for _, _, p, g in features if to_metric(g).distance(own) <= 50}) > 1  # more than its own
+
+
+def test_near_finds_a_name_given_by_an_edit(demo_copy):
+    store = GeoPackageStore(demo_copy)
+    with store.snapshot() as view:
+        river = view.features("rivers").iloc[0]
+    with pytest.raises(ValidationError):
+        find(store, {"near": "新命名的河段", "distance": "10"})  # the name is not there yet
+    editing.patch_project(store, river["project_id"], {"features": [
+        {"layer": "rivers", "fid": int(river.name), "name": "新命名的河段"}]}, Author("office", role="admin"))
+    result = find(store, {"near": "新命名的河段", "distance": "10"})
+    assert ("rivers", int(river.name)) in got(result)
 
 
 def test_attribute_filters_combine(demo_path):
