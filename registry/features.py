@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import limits, model, output, script
 from .apportion import investment_shares
@@ -28,7 +29,7 @@ from .errors import NotFound
 from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
-from .store import Reader
+from .store import Reader, per_revision
 from .store.base import Changes
 
 MAX_LIMIT = limits.MAX_PAGE
@@ -155,6 +156,19 @@ def _extent(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None
     return tuple(float(v) for v in frame.total_bounds) if len(frame) else None
 
 
+def _extent_after(extent: tuple[float, float, float, float] | None, gone: np.ndarray, fresh: gpd.GeoDataFrame,
+                  new: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
+    """A layer's extent after ``gone`` geometries were replaced by ``fresh``'s: the old one widened, unless a
+    geometry that went reached its edge (then computed over the layer)."""
+    if extent is None or not len(new):
+        return _extent(new)
+    before = shapely.bounds(gone).reshape(-1, 4)
+    if (before[:, :2] <= np.asarray(extent[:2])).any() or (before[:, 2:] >= np.asarray(extent[2:])).any():
+        return _extent(new)
+    bounds = np.vstack([np.asarray(extent), shapely.bounds(np.asarray(fresh.geometry.array)).reshape(-1, 4)])
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+
+
 _DERIVE_SHARE, _DERIVE_ROWS = 0.05, 1000  # past both this share and this many rows changed, a layer is built anew
 
 
@@ -176,8 +190,8 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     fresh = _joined(store.features(old.name, project_ids=affected).sort_index(),
                     projects[projects["project_id"].isin(affected)], old.name)
     kept = np.flatnonzero(~stale)
-    if frame.index[stale].equals(fresh.index):  # the same features (an attribute or a geometry edit): set in place
-        new, rows = frame.copy(), np.flatnonzero(stale)
+    if frame.index[stale].equals(fresh.index):  # the same features (an attribute or a geometry edit): set anew
+        new, rows = frame.copy(deep=False), np.flatnonzero(stale)  # copy-on-write: a block is copied when set
         for at, column in enumerate(new.columns):
             new.iloc[rows, at] = fresh[column].array
         sources = np.arange(len(new))
@@ -186,7 +200,9 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         new = pd.concat([frame.iloc[kept], fresh]).sort_index(kind="stable") if len(fresh) else frame.iloc[kept]
         sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
         sources[new.index.get_indexer(frame.index[kept])] = kept
-    view = LayerView(old.name, new, old.queryables, _extent(new), _interval(projects))
+    extent = _extent_after(old.extent, np.asarray(frame.geometry.array)[stale], fresh, new)
+    interval = per_revision(store, "interval", lambda: _interval(projects))  # the same for every project layer
+    view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
         encoded = dict(old._fragments)
     for chosen, fragments in encoded.items():
