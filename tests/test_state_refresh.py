@@ -197,3 +197,17 @@ def test_served_layers_brought_forward_after_edits_equal_those_built_afresh(demo
             "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}, ADMIN)
     editing.delete_project(writer, polder, ADMIN)
     same_served(worker, demo_copy, held, layers)
+
+
+def test_a_served_extent_shrinks_when_the_feature_at_its_edge_moves_inwards(demo_copy, worker):
+    held = served_once(worker, ["rivers"])
+    with worker.snapshot() as view:
+        rivers = view.features("rivers")
+    west = rivers.iloc[int(np.argmin(rivers.geometry.bounds["minx"].to_numpy()))]
+    inwards = shapely.affinity.translate(west.geometry, 0.02, 0.0)
+    editing.patch_project(GeoPackageStore(demo_copy), west["project_id"], {"features": [
+        {"layer": "rivers", "fid": int(west.name), "name": west["name"],
+         "geometry": shapely.geometry.mapping(inwards)}]}, ADMIN)
+    with worker.snapshot() as view:
+        assert features.view(view, "rivers").extent[0] > rivers.total_bounds[0]  # the edge moved with it
+    same_served(worker, demo_copy, held, ["rivers"])
