@@ -63,9 +63,16 @@ def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> F
     _log_where_the_server_logs(app)
     from .webmap import basemap_origins
 
-    tiles = " ".join([app.config["REGISTRY_TILE_ORIGIN"] or "", *basemap_origins(app.config["REGISTRY_BASEMAP"])])
-    policy = content_security_policy(tiles.strip() or None)
     app.extensions["registry_store"] = _open_store(app.config["REGISTRY_STORE"])
+    # the settings' refusals speak the command's script (`registry serve`), else the registry's
+    with script.use(script.chosen() or script.registry_default(app.extensions["registry_store"].meta())):
+        basemaps = basemap_origins(app.config["REGISTRY_BASEMAP"])
+        if _wrong_origins(basemaps):
+            raise RegistryError(gettext("REGISTRY_BASEMAP must be tile URL templates such as "
+                                        "https://tiles.example.org/{z}/{x}/{y}.png, got %(value)s",
+                                        value=repr(app.config["REGISTRY_BASEMAP"])), param="REGISTRY_BASEMAP")
+        policy = content_security_policy(" ".join([app.config["REGISTRY_TILE_ORIGIN"] or "", *basemaps]).strip()
+                                         or None)
     app.json.ensure_ascii = False
 
     from . import auth, browser_edit, dashboard, i18n, ogc, registry_api, reports, webmap
@@ -142,14 +149,21 @@ def content_security_policy(tile_origin: str | None) -> str:
     extra = ""
     if tile_origin:
         origins = tile_origin.split()
-        wrong = [o for o in origins if not _ORIGIN.fullmatch(o)]
+        wrong = _wrong_origins(origins)
         if wrong:
-            raise RegistryError(f"REGISTRY_TILE_ORIGIN must be origins such as https://tiles.example.org "
-                                f"(scheme and host, no path), got {' '.join(wrong)!r}", param="REGISTRY_TILE_ORIGIN")
+            raise RegistryError(gettext("REGISTRY_TILE_ORIGIN must be origins such as https://tiles.example.org "
+                                        "(scheme and host, no path), got %(value)s", value=repr(" ".join(wrong))),
+                                param="REGISTRY_TILE_ORIGIN")
         extra = " " + " ".join(origins)
     return ("default-src 'none'; script-src 'self'; style-src 'self'; "
             f"img-src 'self' data:{extra}; connect-src 'self'{extra}; font-src 'self'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _wrong_origins(origins: list[str]) -> list[str]:
+    """The origins that are not scheme and host (``https://*.tiles.example.org``): the pages' security policy
+    takes them as they are."""
+    return [o for o in origins if not _ORIGIN.fullmatch(o)]
 
 
 def _log_where_the_server_logs(app: Flask) -> None:

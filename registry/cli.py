@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import click
@@ -18,10 +19,11 @@ from .cli_options import (
     print_table,
     query_params,
     read_view,
+    speak_script,
     use_registry_script,
     use_script_of,
 )
-from .errors import RegistryError
+from .errors import RegistryError, ValidationError
 from .exchange.commands import export_command, import_command
 from .history_command import history_command, upgrade_command
 from .i18n import gettext
@@ -32,9 +34,18 @@ from .text import to_script
 from .users_command import user_command
 
 
+def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the installed version, in the command's script (click's own option words it at import)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(gettext("%(prog)s, version %(version)s", prog=ctx.find_root().info_name,
+                           version=metadata.version("renovation-registry")))
+        ctx.exit()
+
+
 @click.group()
-@click.version_option(package_name="renovation-registry")
-@click.option("--lang", default=None, callback=lambda _ctx, _param, value: choose_lang(value),
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+              help="Show the version and exit.")
+@click.option("--lang", default=None, is_eager=True, callback=lambda _ctx, _param, value: choose_lang(value),
               help="Script of names and messages: zh-Hans or zh-Hant (default: the registry's).")
 def cli(lang: str | None) -> None:
     """GIS registry of urban-renovation projects (城市環境綜合整治專案登記簿)."""
@@ -234,7 +245,7 @@ def serve(store: str | None, host: str, port: int) -> None:
     from api import create_app
 
     location = store_location(store)
-    open_store(location)  # fail now, with a clear message, rather than on the first request
+    use_registry_script(open_store(location))  # fail now, in the registry's script, rather than on a request
     create_app({"REGISTRY_STORE": location}).run(host=host, port=port)
 
 
@@ -271,21 +282,37 @@ for _command in (export_command, import_command, map_command, user_command, hist
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors become one line on stderr and exit code 2."""
+    # in a context of its own: the script a command chooses ends with it (tests call main in-process)
+    sys.exit(contextvars.copy_context().run(run, argv))
+
+
+def run(argv: list[str] | None) -> int:
+    """Run one command line in ``REGISTRY_SCRIPT``'s script, else Simplified (until --lang or the registry
+    chooses another), its help and click's words included; its exit code, with errors told on stderr in the
+    script chosen by the time they happen."""
+    script.set_current(script.DEFAULT)  # a bad REGISTRY_SCRIPT is refused in it
     try:
-        # in a context of its own: the script a command chooses ends with it (tests call main in-process)
-        code = contextvars.copy_context().run(cli.main, args=argv, prog_name="registry", standalone_mode=False)
+        script.set_current(script.registry_default({}))
+    except ValidationError as exc:
+        click.echo(f"registry: error: {exc.message}", err=True)
+        return 2
+    speak_script(cli)
+    try:
+        code = cli.main(args=argv, prog_name="registry", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `registry` alone: its help, as click shows it
+        click.echo(exc.format_message(), err=True)
+        return 2
     except click.exceptions.Abort:
         click.echo(gettext("registry: aborted"), err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        click.echo(f"registry: error: {exc.format_message()}", err=True)
-        sys.exit(2)
+        return 1
+    except click.ClickException as exc:  # one line: no usage, no "Try --help", a Choice's list run on
+        click.echo(f"registry: error: {' '.join(exc.format_message().split())}", err=True)
+        return 2
     except RegistryError as exc:
         click.echo(f"registry: error: {' '.join(exc.message.split())}", err=True)
-        sys.exit(2)
+        return 2
     except OSError as exc:
         name = Path(exc.filename).name if getattr(exc, "filename", None) else ""
         click.echo(f"registry: error: {name + ': ' if name else ''}{exc.strerror or exc}", err=True)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
-
+        return 2
+    return code if isinstance(code, int) else 0

@@ -4,6 +4,8 @@ beside their libraries, such as exchange and maps, need not import the CLI itsel
 from __future__ import annotations
 
 import getpass
+import gettext as stdlib_gettext
+import inspect
 import os
 import stat
 import sys
@@ -11,10 +13,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
+from weakref import WeakKeyDictionary
 
 import click
+import click.parser
+import click.shell_completion
+import click.termui
 
-from . import script
+from . import i18n, script
 from .errors import RegistryError, ValidationError
 from .exchange.csvfile import rows_table, write_csv
 from .i18n import gettext
@@ -105,18 +111,51 @@ def _is_regular_file(stream: BinaryIO) -> bool:
 
 
 def choose_lang(value: str | None) -> str | None:
-    """``--lang``: the script this command shows (it wins over the registry's default). Without it, messages
-    are in ``REGISTRY_SCRIPT``'s script, else Simplified, until the command opens its registry
-    (``use_registry_script``): then in the registry's."""
-    script.set_current(script.registry_default({}))
+    """``--lang``: the script this command shows (it wins over the registry's default), its help included.
+    Without it, messages are in ``REGISTRY_SCRIPT``'s script, else Simplified (``registry.cli.main``), until
+    the command opens its registry (``use_registry_script``): then in the registry's."""
     try:
         chosen = script.parse(value, "--lang")
     except ValidationError as exc:
         raise click.BadParameter(exc.message) from None
     if chosen:
-        click.get_current_context().meta["registry_lang"] = chosen
+        context = click.get_current_context()
+        context.meta["registry_lang"] = chosen
         script.set_current(chosen)
+        speak_script(context.find_root().command)
     return chosen
+
+
+_CLICK_MODULES = (click.core, click.decorators, click.exceptions, click.formatting, click.parser,
+                  click.shell_completion, click.termui, click.types, click.utils)
+_ENGLISH: WeakKeyDictionary[click.Command | click.Parameter, dict[str, str | None]] = WeakKeyDictionary()
+
+
+def speak_script(command: click.Command) -> None:
+    """Put a command tree's help in the current script: the commands' and parameters' help texts (written in
+    English where they are defined, at import) and click's own words ("Usage:", "Options", its errors), all
+    from the message catalogs. Called whenever the command line's script is chosen, before click shows any.
+
+    Click marks its words with the standard library's ``gettext`` and ``ngettext``, bound by name in each of
+    its modules; those names are bound to the catalog of the current script instead (the standard library
+    would choose one catalog for the whole process from its LANGUAGE, and from ``.mo`` files on disk). They
+    are bound only now, after import, so that what click words at import (a ``Path``'s type name, shown as
+    the FILE of usage lines) stays the English all help texts' placeholders are written in.
+    """
+    for module in _CLICK_MODULES:
+        if getattr(module, "_", None) is stdlib_gettext.gettext:
+            module._ = i18n.template
+        if getattr(module, "ngettext", None) is stdlib_gettext.ngettext:
+            module.ngettext = i18n.plural_template
+    english = _ENGLISH.setdefault(command, {"help": command.help, "short_help": command.short_help})
+    for attribute, text in english.items():
+        setattr(command, attribute, i18n.template(inspect.cleandoc(text)) if text else text)
+    command._help_option = None  # click keeps the --help option it made, with its help text: it makes it anew
+    for param in command.params:
+        text = _ENGLISH.setdefault(param, {"help": param.help})["help"]
+        param.help = i18n.template(text) if text else text
+    for subcommand in getattr(command, "commands", {}).values():
+        speak_script(subcommand)
 
 
 def use_registry_script(view: Reader) -> str:

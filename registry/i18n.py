@@ -48,6 +48,11 @@ def template(message: str) -> str:
     return translations(script.current()).gettext(message)
 
 
+def plural_template(singular: str, plural: str, count: int) -> str:
+    """``ngettext`` in the current script, its places left open (click fills its own ``{name}`` places)."""
+    return translations(script.current()).ngettext(singular, plural, count)
+
+
 def gettext(message: str, **values: object) -> str:
     """``message`` in the current script, with ``values`` put in its ``%(name)s`` places (always filled, as
     Jinja's newstyle gettext fills templates' messages, so a literal % is written %% everywhere)."""

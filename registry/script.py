@@ -79,6 +79,11 @@ def choose(*, lang: str | None, user: str | None, accept_language: str | None, d
     return parse(lang) or user or from_accept_language(accept_language) or default
 
 
+def chosen() -> str | None:
+    """The script a request or command running now chose, or None (a library call, which chose none)."""
+    return _current.get()
+
+
 def current() -> str:
     """The script of the request or command running now; before any chose one (library calls), the stored
     text's own, zh-Hant, so nothing is converted that no reader asked for."""

@@ -14,8 +14,8 @@ from .i18n import gettext
 from .store import Store, open_store, store_location
 
 _SCRIPT_OPTION = click.option("--script", "chosen_script", default=None, metavar="zh-Hans|zh-Hant",
-                              help="The script the account sees (it ranks below lang= and above the browser's "
-                                   "Accept-Language); empty: follow the browser, then the registry's default.")
+                              help="The script the account sees (it ranks below lang= and above the pages' switch "
+                                   "and Accept-Language); empty: follow the browser, then the registry's default.")
 
 
 def _store(location: str | None) -> Store:
