@@ -1,19 +1,29 @@
-"""The script (zh-Hans or zh-Hant) of each request: chosen before the request runs, sent back as ``Vary``.
+"""The script (zh-Hans or zh-Hant) of each request: chosen before the request runs, sent back as ``Vary``;
+and the pages' switch between them (``POST /script``).
 
-Precedence (``registry.script.choose``): ``lang=``, the signed-in user's setting, Accept-Language, the
-registry's default (``registry_meta`` ``script``, or ``REGISTRY_SCRIPT``).
+Precedence (``registry.script.choose``): ``lang=``, the signed-in user's setting, the pages' switch (a cookie
+for the browser session), Accept-Language, the registry's default (``registry_meta`` ``script``, or
+``REGISTRY_SCRIPT``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, request
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from registry import i18n, script
-from registry.errors import RegistryError
+from flask import Blueprint, Flask, Response, current_app, g, redirect, request
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+
+from registry import accounts, i18n, script
+from registry.errors import RegistryError, ValidationError
+from registry.i18n import gettext
 from registry.text import to_script
 
-from .auth import SignInRequired, current_user_of_request
-from .http import store
+from .auth import SignInRequired, _safe_next, current_user_of_request
+from .http import problem, store
+
+COOKIE = "registry_script"  # the switch's choice; set without an expiry, it ends with the browser session
+bp = Blueprint("script", __name__)
 
 
 def user_script() -> str | None:
@@ -42,28 +52,59 @@ def choose_script() -> str:
         lang = script.parse(request.args.get("lang"))
     except RegistryError:
         lang = None  # refused below, once the script is chosen
-    chosen = script.choose(lang=lang, user=user_script(), accept_language=request.headers.get("Accept-Language"),
+    chosen = script.choose(lang=lang, user=user_script(), switch=request.cookies.get(COOKIE),
+                           accept_language=request.headers.get("Accept-Language"),
                            default=script.registry_default(_meta()))
     g.registry_script = chosen
     token = script.set_current(chosen)
     g.setdefault("registry_script_token", token)  # the first: the request's end restores what was before it
     script.parse(request.args.get("lang"))  # a bad lang= is refused now, in the chosen script
-    store()  # and so is a bad as_of
+    if request.args.get("as_of"):
+        store()  # and so is a bad as_of (without one the view is taken when first read: a write needs none)
     return chosen
 
 
 def _meta() -> dict[str, str]:
-    """The registry's settings: from the request's view, or, when that cannot be had (a bad ``as_of``), from
-    the store itself."""
-    try:
-        return store().meta()
-    except RegistryError:
-        return current_app.extensions["registry_store"].meta()
+    """The registry's settings, from the store itself: they are the same in a view as of any day, and reading
+    them alone spares a write request the view (which the GeoPackage store brings forward after each edit)."""
+    return current_app.extensions["registry_store"].meta()
+
+
+class SwitchForm(FlaskForm):
+    """The navigation's switch: the script asked for and the page to go back to. A POST with the CSRF token,
+    so that another site can neither switch a reader's pages nor change an account's setting."""
+
+    script = StringField()
+    next = HiddenField()
+
+
+@bp.post("/script")
+def switch():
+    """Show the pages in the script asked for: for the rest of the browser session (a cookie), and, for a
+    signed-in account, as its own setting (``registry user set --script``, which ranks above the cookie, so
+    the switch writes it); then back to the page, without a ``lang=`` that would outrank the choice."""
+    form = SwitchForm()
+    if not form.validate_on_submit():
+        return problem(400, "Bad Request", gettext("Switching the script needs the form's CSRF token; switch with "
+                                                   "a page's buttons"), "csrf_token")
+    chosen = script.parse(form.script.data, "script")
+    if chosen is None:
+        raise ValidationError(gettext("%(param)s must be zh-Hans or zh-Hant, got %(value)s", param="script",
+                                      value="''"), param="script")
+    user = current_user_of_request()
+    if user is not None:
+        accounts.set_script(current_app.extensions["registry_store"], user.name, chosen)
+    target = urlsplit(_safe_next(form.next.data))
+    query = urlencode([(k, v) for k, v in parse_qsl(target.query, keep_blank_values=True) if k != "lang"])
+    response = redirect(target.path + (f"?{query}" if query else ""), 303)
+    response.set_cookie(COOKIE, chosen, secure=request.is_secure, httponly=True, samesite="Lax")
+    return response
 
 
 def init_app(app: Flask) -> None:
-    """Choose each request's script before it runs; say that responses vary by Accept-Language. Templates
-    get ``_()`` from the script's message catalog, ``in_script`` for data text and ``page_lang``."""
+    """Choose each request's script before it runs; say that responses vary by Accept-Language and by the
+    switch's cookie; offer the switch. Templates get ``_()`` from the script's message catalog, ``in_script``
+    for data text and ``page_lang``."""
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(  # Jinja fills %(name)s itself (newstyle)
         gettext=lambda message: i18n.translations(script.current()).gettext(message),
@@ -85,7 +126,9 @@ def init_app(app: Flask) -> None:
         if token is not None:
             script.reset(token)
 
+    app.register_blueprint(bp)
+
     @app.after_request
     def vary(response: Response) -> Response:
-        response.vary.add("Accept-Language")
+        response.vary.update(("Accept-Language", "Cookie"))
         return response

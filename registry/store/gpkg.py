@@ -33,7 +33,7 @@ from ..i18n import gettext
 from . import changelog, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
-from .frames import FrameSnapshot, State
+from .frames import FrameSnapshot, State, layer_extent
 from .history import LOG_COLUMNS, entries, log_filter, utc_text
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
@@ -273,6 +273,14 @@ class GeoPackageStore(Store):
     def revision(self) -> str:
         return self._peek_revision()  # no need to load a state to name it
 
+    def meta(self) -> dict[str, str]:
+        """The registry_meta entries as last committed, read alone: a write request needs them (the default
+        script) but not a state, which after another write would be brought forward for nothing."""
+        try:
+            return dict(self._reader().execute("SELECT key, value FROM registry_meta"))
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(_unreadable(self.path, exc)) from None
+
     def release(self) -> None:
         for kind in ("reader", "writer"):
             held = getattr(self._local, kind, None)
@@ -439,11 +447,11 @@ def _load_state(path: Path) -> State:
         revision = _revision(con, path)  # the SELECT takes SQLite's shared lock: no commit until COMMIT
         modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
-        infos = _layer_infos(con)
         projects = _read_projects(con)
         ids = projects["project_id"].tolist()
         texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: look-ups compare identity
         layers = {layer.name: _read_layer(con, layer, texts) for layer in model.LAYERS}
+        infos = _layer_infos(con, layers)
         last_change = con.execute("SELECT coalesce(max(change_id), 0) FROM changes").fetchone()[0]
         con.execute("COMMIT")
     except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
@@ -468,10 +476,12 @@ def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = 
     columns = ", ".join(f'"{c}"' for c in (*model.PROJECT_COLUMNS, VERSION))
     where, params = ("", ()) if project_ids is None else \
         ('WHERE "project_id" IN (SELECT value FROM json_each(?))', (json.dumps(list(project_ids)),))
-    rows = con.execute(f'SELECT {columns} FROM "projects" {where} ORDER BY "project_id"', params).fetchall()
+    # Read in the table's own order and sorted here: SQLite would visit the rows in the order of the project_id
+    # index, one seek each (three times the read on 100,000 projects).
+    rows = con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall()
     projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
     projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
-    return projects
+    return projects.sort_values("project_id", kind="stable", ignore_index=True)
 
 
 def _objects(values: Sequence[object]) -> np.ndarray:
@@ -521,14 +531,13 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
     return frame
 
 
-def _layer_infos(con: sqlite3.Connection, names: Sequence[str] | None = None) -> list[LayerInfo]:
-    """Every layer's (or those ``names``') count, extent and CRS, as the GeoPackage's tables record them."""
-    where = "" if names is None else f"WHERE c.table_name IN ({', '.join('?' * len(names))})"
+def _layer_infos(con: sqlite3.Connection, loaded: dict[str, gpd.GeoDataFrame]) -> list[LayerInfo]:
+    """Every layer's count, extent and CRS, as the GeoPackage's tables record them; the extent of a layer
+    ``loaded`` is taken from its geometries as its R*Tree holds them (cheaper than a scan of the tree)."""
     rows = con.execute(
         "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
         "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
-        f"LEFT JOIN gpkg_ogr_contents o USING (table_name) {where}", list(names or ())
-    ).fetchall()
+        "LEFT JOIN gpkg_ogr_contents o USING (table_name)").fetchall()
     infos = {}
     for name, data_type, gtype, srs, count in rows:
         if name in ("registry_meta", "changes"):  # bookkeeping, not layers of the registry
@@ -536,7 +545,9 @@ def _layer_infos(con: sqlite3.Connection, names: Sequence[str] | None = None) ->
         if count is None:
             count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
         extent = None
-        if data_type == "features" and count:
+        if name in loaded:
+            extent = layer_extent(np.asarray(loaded[name].geometry.array)) if count else None
+        elif data_type == "features" and count:
             extent = con.execute(
                 f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"'
             ).fetchone()
