@@ -188,7 +188,9 @@ def authenticate_password(store: Store, name: str, password: str) -> User | None
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    """Rows as dicts of plain values, None for missing ones (a token check after each edit builds them)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object, na_value=None).tolist()]
 
 
 def _index(store: Store, view: Reader | None) -> tuple[dict[str, User], dict[str, User]]:

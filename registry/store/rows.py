@@ -70,6 +70,7 @@ def typed_rows(rows: Sequence[tuple] | np.ndarray, columns: Sequence[str],
     values = np.empty((len(rows), len(columns)), dtype=object)
     if len(rows):
         values[:] = rows
+    index = pd.RangeIndex(len(rows)) if index is None else index  # one index object: no column is aligned to it
     data = {}
     for j, name in enumerate(columns):
         field, column = model.FIELD_BY_NAME.get(name), values[:, j]
