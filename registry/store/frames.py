@@ -174,9 +174,19 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
     before = _rtree_bounds(old.values("geometry", old.at(fids)))
     if extent is None or (before[:, :2] <= np.asarray(extent[:2])).any() or \
             (before[:, 2:] >= np.asarray(extent[2:])).any():
-        bounds = _rtree_bounds(new.values("geometry", new.positions()))
-    else:
-        bounds = np.vstack([np.asarray(extent, dtype=np.float64), _rtree_bounds(np.asarray(rows.geometry.array))])
+        return layer_extent(new.values("geometry", new.positions()))
+    return _enclosing(np.vstack([np.asarray(extent, dtype=np.float64), _rtree_bounds(np.asarray(rows.geometry.array))]))
+
+
+def layer_extent(geoms: np.ndarray) -> tuple | None:
+    """A layer's extent as its GeoPackage R*Tree gives it (empty geometries, which it leaves out, left out)."""
+    return _enclosing(_rtree_bounds(geoms))
+
+
+def _enclosing(bounds: np.ndarray) -> tuple | None:
+    bounds = bounds[~np.isnan(bounds).any(axis=1)]
+    if not len(bounds):
+        return None
     return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
 
 
