@@ -40,7 +40,8 @@ CHALLENGE = 'Basic realm="registry", Bearer'
 WRITER_ROLES = ("editor", "admin")
 _login_manager = LoginManager()
 _csrf = CSRFProtect()
-_OPEN_ENDPOINTS = ("auth.login", "auth.logout", "static")  # reachable without an account when reads need one
+# reachable without an account when reads need one (the sign-in page, in the script the reader switched to)
+_OPEN_ENDPOINTS = ("auth.login", "auth.logout", "script.switch", "static")
 
 
 class SignInRequired(HTTPException):

@@ -2,9 +2,9 @@
 
 The registry keeps a default in ``registry_meta`` (key ``script``; ``REGISTRY_SCRIPT`` overrides it; a
 registry without one shows Simplified). A request chooses with ``choose``: ``lang=``, then the signed-in
-user's setting, then Accept-Language, then the registry's default. The choice of the request or command
-running now is held in a context variable (``use``/``current``), so labels and messages deep in the
-library follow it without every function taking a ``script`` argument.
+user's setting, then the pages' switch (a cookie), then Accept-Language, then the registry's default. The
+choice of the request or command running now is held in a context variable (``use``/``current``), so labels
+and messages deep in the library follow it without every function taking a ``script`` argument.
 """
 
 from __future__ import annotations
@@ -73,10 +73,18 @@ def from_accept_language(header: str | None) -> str | None:
     return None
 
 
-def choose(*, lang: str | None, user: str | None, accept_language: str | None, default: str) -> str:
-    """The script of one request: ``lang=``, the signed-in user's setting (accounts, when they exist),
-    Accept-Language, then the registry's default."""
-    return parse(lang) or user or from_accept_language(accept_language) or default
+def from_switch(value: str | None) -> str | None:
+    """The script the pages' switch left for this browser session (a cookie), or None: a value that names no
+    script is passed over, not refused (the browser sent it, not the reader)."""
+    return value if value in SCRIPTS else None
+
+
+def choose(*, lang: str | None, user: str | None, accept_language: str | None, default: str,
+           switch: str | None = None) -> str:
+    """The script of one request: ``lang=``, the signed-in user's setting, the pages' switch (a browser
+    session's choice: a choice made on these pages beats the browser's general Accept-Language, and an
+    account's saved setting, which the switch also writes, beats both), Accept-Language, the registry's default."""
+    return parse(lang) or user or from_switch(switch) or from_accept_language(accept_language) or default
 
 
 def chosen() -> str | None:

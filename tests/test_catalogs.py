@@ -4,14 +4,18 @@ in one script only (the Simplified unchanged by OpenCC tw2s, the Traditional unc
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import click
 import opencc
 import openpyxl
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
 from registry import i18n, model, script
+from registry.cli import cli, main
+from registry.cli_options import _CLICK_MODULES
 from registry.exchange.export import export
 from registry.exchange.importer import import_file
 from registry.store import GeoPackageStore
@@ -113,3 +117,70 @@ def test_cli_errors_are_in_one_script(demo_path, tmp_path, chosen, config):
         done = run_cli("--lang", chosen, args[0], "--store", str(demo_path), *args[1:])
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and _CJK.search(done.stderr), done.stderr
         assert opencc.OpenCC(config).convert(done.stderr) == done.stderr
+
+
+def test_every_word_click_marks_is_in_the_catalogs():
+    sources = {Path(module.__file__) for module in _CLICK_MODULES}
+    marked = {message if isinstance(message, str) else message[0]
+              for source in sources
+              for _, message, _, _ in extract("python", source.open("rb"), keywords={"_": None, "ngettext": (1, 2)})}
+    assert len(marked) > 50 and "No such option {name!r}." in marked
+    for chosen in model.SCRIPTS:
+        assert (marked | {"required"}) - {m.id if isinstance(m.id, str) else m.id[0]
+                                         for m in i18n.read_catalog(chosen)} == set()
+
+
+def _registry(capsys, *args: str) -> tuple[int, str, str]:
+    """The ``registry`` command run in this process: exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    out = capsys.readouterr()
+    return done.value.code, out.out, out.err
+
+
+def _command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    subcommands = getattr(command, "commands", {}).items()
+    return [path, *(p for name, sub in subcommands for p in _command_paths(sub, (*path, name)))]
+
+
+_ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}(?: [a-z]{2,}){2}")  # English words in a row (not metavars): untranslated
+_CLICK_WORDS = {"zh-Hans": ("用法:", "选项:", "显示本帮助并退出。"),
+                "zh-Hant": ("用法:", "選項:", "顯示本說明並結束。")}
+
+
+@pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
+def test_every_commands_help_is_in_one_script(capsys, monkeypatch, chosen, config):
+    monkeypatch.setenv(script.ENV, chosen)  # the command line's script until it opens a registry
+    for path in _command_paths(cli):
+        code, out, _ = _registry(capsys, *path, "--help")
+        assert code == 0 and all(words in out for words in _CLICK_WORDS[chosen]), path
+        assert opencc.OpenCC(config).convert(out) == out, path
+        body = out.split("\n", 1)[1]  # after the usage line, which names the command (and ends COMMAND [ARGS]...)
+        assert _ENGLISH_WORDS.findall(body) == [] and "..." not in body, path  # "...": a command's help cut short
+    _, root, _ = _registry(capsys, "--help")
+    assert ("导入项目" if chosen == "zh-Hans" else "匯入專案") in root
+
+
+_USAGE_ERRORS = [
+    (["--category"], "没有选项 '--category'", "沒有選項 '--category'"),
+    (["query", "--nope"], "没有选项 '--nope'", "沒有選項 '--nope'"),
+    (["query", "--limit", "x"], "'--limit' 的值无效：'x' 不是有效的数字", "'--limit' 的值無效：'x' 不是有效的數字"),
+    (["user", "add", "planner"], "缺少选项 '--role'", "缺少選項 '--role'"),
+    (["user", "set"], "缺少位置参数 'NAME'", "缺少位置引數 'NAME'"),
+    (["nosuchcommand"], "没有命令 'nosuchcommand'", "沒有命令 'nosuchcommand'"),
+]
+
+
+@pytest.mark.parametrize(("args", "hans", "hant"), _USAGE_ERRORS)
+@pytest.mark.parametrize(("chosen", "config"), list(_ONE_SCRIPT.items()))
+def test_clicks_usage_errors_are_one_line_in_one_script(capsys, monkeypatch, chosen, config, args, hans, hant):
+    monkeypatch.setenv(script.ENV, chosen)
+    code, out, err = _registry(capsys, *args)
+    assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith("registry: error: "), err
+    assert (hans if chosen == "zh-Hans" else hant) in err
+    assert opencc.OpenCC(config).convert(err) == err
+
+
+def test_lang_chooses_the_script_of_the_help_shown_after_it(capsys):
+    _, out, _ = _registry(capsys, "--lang", "zh-Hant", "query", "--help")
+    assert "依區域和屬性查詢專案" in out and "顯示本說明並結束。" in out

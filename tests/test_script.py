@@ -1,13 +1,18 @@
 """The display script: a registry default (zh-Hant for the demo, zh-Hans for a new registry), chosen per
-request by lang=, then Accept-Language; responses that depend on it vary by it."""
+request by lang=, the account's setting, the pages' switch, then Accept-Language; responses that depend on it
+vary by it."""
 
 from __future__ import annotations
+
+import html
+import re
 
 import pytest
 
 from api import create_app
+from api.i18n import COOKIE
 from registry import accounts, script
-from registry.errors import ValidationError
+from registry.errors import RegistryError, ValidationError
 from registry.store import GeoPackageStore
 
 from .conftest import run_cli
@@ -116,3 +121,85 @@ def test_refusals_before_the_request_runs_speak_its_script(client):
 def test_cli_refuses_a_bad_as_of_in_the_registrys_script(demo_path):
     done = run_cli("query", "--store", str(demo_path), "--as-of", "soon")  # the demo shows Traditional
     assert done.returncode == 2 and "as_of 須為 YYYY-MM-DD 格式的日期，收到的是 'soon'" in done.stderr
+
+
+def test_a_bad_tile_origin_is_refused_at_start_up_in_the_commands_script_else_the_registrys(demo_path):
+    config = {"REGISTRY_STORE": str(demo_path), "REGISTRY_TILE_ORIGIN": "https://t.example.org/tiles"}
+    with script.use("zh-Hans"), pytest.raises(RegistryError) as hans:  # as `registry --lang zh-Hans serve` runs it
+        create_app(config)
+    with pytest.raises(RegistryError) as hant:  # gunicorn: the demo registry's own script, Traditional
+        create_app(config)
+    assert hans.value.param == hant.value.param == "REGISTRY_TILE_ORIGIN"
+    assert hans.value.message.startswith("REGISTRY_TILE_ORIGIN 须为 https://tiles.example.org 这样的源")
+    assert hant.value.message.startswith("REGISTRY_TILE_ORIGIN 須為 https://tiles.example.org 這樣的來源")
+    assert "'https://t.example.org/tiles'" in hant.value.message
+
+
+_PAGE = "/projects?f=html&limit=2&street=LF"
+
+
+def _switch(client, chosen: str, page: str = _PAGE, **extra):
+    """Press the navigation's button for ``chosen`` on ``page``, as a browser does (the form's CSRF token)."""
+    form = re.search(r'<form method="post" action="/script".*?</form>', client.get(page).get_data(as_text=True), re.S)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.group(0)).group(1)
+    back = html.unescape(re.search(r'name="next" value="([^"]+)"', form.group(0)).group(1))
+    return client.post("/script", data={"script": chosen, "next": back, "csrf_token": token, **extra})
+
+
+def test_the_switch_shows_the_page_again_in_the_chosen_script_with_its_query(app):
+    client = app.test_client()
+    assert '<html lang="zh-Hant">' in client.get(_PAGE).get_data(as_text=True)  # the demo's default
+    switched = _switch(client, "zh-Hans", _PAGE + "&lang=zh-Hant")
+    assert switched.status_code == 303
+    assert switched.headers["Location"] == _PAGE  # the query kept, the lang= that would outrank the switch dropped
+    assert "Max-Age" not in switched.headers["Set-Cookie"] and "Expires" not in switched.headers["Set-Cookie"]
+    page = client.get(switched.headers["Location"])
+    assert '<html lang="zh-Hans">' in page.get_data(as_text=True) and "LF 娄葑" in _detail(client)
+
+
+def test_the_switch_ranks_above_accept_language_and_below_lang(app):
+    client = app.test_client()
+    _switch(client, "zh-Hans")
+    assert "LF 娄葑" in _detail(client, headers={"Accept-Language": "zh-TW"})
+    assert "LF 婁葑" in _detail(client, query_string={"lang": "zh-Hant"})
+
+
+def test_responses_vary_by_the_switch_and_their_etags_differ_by_it(app):
+    client = app.test_client()
+    hant = client.get("/projects", query_string={"limit": 1})
+    _switch(client, "zh-Hans")
+    hans = client.get("/projects", query_string={"limit": 1})
+    assert "Cookie" in hans.headers["Vary"] and "Accept-Language" in hans.headers["Vary"]
+    assert hans.headers["ETag"] != hant.headers["ETag"]
+
+
+def test_an_accounts_own_script_ranks_above_the_switchs_cookie(demo_copy):
+    client, auth = _account_client(demo_copy, "zh-Hant")
+    client.set_cookie(COOKIE, "zh-Hans")
+    assert "LF 婁葑" in _detail(client, headers=auth)
+    assert "LF 娄葑" in _detail(client)  # anonymous, the same browser: its switch
+
+
+def test_a_cookie_naming_no_script_is_passed_over(app):
+    client = app.test_client()
+    client.set_cookie(COOKIE, "klingon")
+    assert "LF 娄葑" in _detail(client, headers={"Accept-Language": "zh-CN"})
+
+
+def test_the_switch_saves_a_signed_in_accounts_script(demo_copy):
+    password = accounts.add(GeoPackageStore(demo_copy), "planner", "viewer").password
+    client = create_app({"REGISTRY_STORE": str(demo_copy), "SECRET_KEY": "k" * 40}).test_client()
+    login = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
+    assert client.post("/login", data={"name": "planner", "password": password, "csrf_token": token}).status_code == 302
+    assert _switch(client, "zh-Hans").status_code == 303
+    assert [u.script for u in accounts.list_users(GeoPackageStore(demo_copy)) if u.name == "planner"] == ["zh-Hans"]
+
+
+def test_the_switch_without_the_csrf_token_is_refused(demo_copy):
+    accounts.add(GeoPackageStore(demo_copy), "planner", "viewer")
+    client = create_app({"REGISTRY_STORE": str(demo_copy), "SECRET_KEY": "k" * 40}).test_client()
+    refused = client.post("/script", data={"script": "zh-Hans", "next": _PAGE})
+    assert refused.status_code == 400 and refused.get_json()["parameter"] == "csrf_token"
+    assert "Set-Cookie" not in refused.headers or COOKIE not in refused.headers["Set-Cookie"]
+    assert '<html lang="zh-Hant">' in client.get(_PAGE).get_data(as_text=True)
