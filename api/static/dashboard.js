@@ -19,9 +19,16 @@
     return url.pathname + url.search;
   }
 
+  // The charts' sizes, read together (one layout of the page) and handed to ECharts, which otherwise reads each
+  // chart's while the one before has just changed the page, so that the browser lays it out once per chart.
+  const sizes = Object.fromEntries(["year", "category", "street", "status"].map((key) => {
+    const element = document.getElementById(`chart-${key}`);
+    return [key, { width: element.clientWidth, height: element.clientHeight }];
+  }));
+
   function chart(key, option) {
     const element = document.getElementById(`chart-${key}`);
-    const instance = echarts.init(element, null, { renderer: "svg" });
+    const instance = echarts.init(element, null, { renderer: "svg", ...sizes[key] });
     instance.setOption({ animation: false, textStyle: { fontFamily: font, color: "#1f2933" },
       tooltip: { trigger: "item", confine: true }, ...option });
     instance.on("click", (event) => {
@@ -75,14 +82,15 @@
   chart("status", {
     legend: { bottom: 0, textStyle: axisLabel, itemWidth: 12, itemHeight: 10 },
     series: [{ name: D.text.projects, type: "pie", radius: ["42%", "70%"], center: ["50%", "44%"],
-      label: { show: document.getElementById("chart-status").clientWidth > 480, formatter: "{b}\n{c}",
+      label: { show: sizes.status.width > 480, formatter: "{b}\n{c}",
         color: "#1f2933" },
       data: status.map((r) => ({ name: r.label, value: r.projects, itemStyle: { color: D.colours.status[r.key] } })) }],
   });
   // setOption draws at once (no animation), so the charts are on the page now.
   performance.mark("data-ready");
   document.body.dataset.ready = "1";
-  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+  // "auto": the size given to init is read again from the page.
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize({ width: "auto", height: "auto" })));
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
   // Leaflet (script and stylesheet) is loaded only now: the charts do not wait for the browser to fetch and compile it.
