@@ -8,6 +8,7 @@ import html
 import re
 
 import pytest
+from flask.testing import FlaskClient
 
 from api import create_app
 from api.i18n import COOKIE
@@ -186,20 +187,32 @@ def test_a_cookie_naming_no_script_is_passed_over(app):
     assert "LF 娄葑" in _detail(client, headers={"Accept-Language": "zh-CN"})
 
 
-def test_the_switch_saves_a_signed_in_accounts_script(demo_copy):
-    password = accounts.add(GeoPackageStore(demo_copy), "planner", "viewer").password
-    client = create_app({"REGISTRY_STORE": str(demo_copy), "SECRET_KEY": "k" * 40}).test_client()
+def _signed_in(path) -> tuple[FlaskClient, accounts.Credentials]:
+    """A browser signed in, by the sign-in page, as a new viewer of the registry at ``path`` with no script."""
+    credentials = accounts.add(GeoPackageStore(path), "planner", "viewer")
+    password = credentials.password
+    client = create_app({"REGISTRY_STORE": str(path), "SECRET_KEY": "k" * 40}).test_client()
     login = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
     assert client.post("/login", data={"name": "planner", "password": password, "csrf_token": token}).status_code == 302
-    assert _switch(client, "zh-Hans").status_code == 303
-    assert [u.script for u in accounts.list_users(GeoPackageStore(demo_copy)) if u.name == "planner"] == ["zh-Hans"]
+    return client, credentials
+
+
+def _account_script(path) -> str | None:
+    return next(u.script for u in accounts.list_users(GeoPackageStore(path)) if u.name == "planner")
+
+
+def test_the_switch_saves_a_signed_in_accounts_script(demo_copy):
+    browser, credentials = _signed_in(demo_copy)
+    assert _switch(browser, "zh-Hans").status_code == 303
+    assert _account_script(demo_copy) == "zh-Hans"
+    program = create_app({"REGISTRY_STORE": str(demo_copy)}).test_client()  # no cookie: the account's own setting
+    assert "LF 娄葑" in _detail(program, headers={"Authorization": f"Bearer {credentials.token}"})
 
 
 def test_the_switch_without_the_csrf_token_is_refused(demo_copy):
-    accounts.add(GeoPackageStore(demo_copy), "planner", "viewer")
-    client = create_app({"REGISTRY_STORE": str(demo_copy), "SECRET_KEY": "k" * 40}).test_client()
+    client, _ = _signed_in(demo_copy)
     refused = client.post("/script", data={"script": "zh-Hans", "next": _PAGE})
     assert refused.status_code == 400 and refused.get_json()["parameter"] == "csrf_token"
-    assert "Set-Cookie" not in refused.headers or COOKIE not in refused.headers["Set-Cookie"]
+    assert COOKIE not in refused.headers.get("Set-Cookie", "") and _account_script(demo_copy) is None
     assert '<html lang="zh-Hant">' in client.get(_PAGE).get_data(as_text=True)
