@@ -138,9 +138,9 @@ def speak_script(command: click.Command) -> None:
 
     Click marks its words with the standard library's ``gettext`` and ``ngettext``, bound by name in each of
     its modules; those names are bound to the catalog of the current script instead (the standard library
-    would choose one catalog for the whole process from its LANGUAGE, and from ``.mo`` files on disk). They
-    are bound only now, after import, so that what click words at import (a ``Path``'s type name, shown as
-    the FILE of usage lines) stays the English all help texts' placeholders are written in.
+    would choose one catalog for the whole process, from its LANGUAGE and ``.mo`` files on disk, not the
+    script a command chooses). They are bound only after import, so that the words click makes at import (a
+    ``Path``'s type name, shown as FILE in usage lines) stay English, like the option names beside them.
     """
     for module in _CLICK_MODULES:
         if getattr(module, "_", None) is stdlib_gettext.gettext:
