@@ -189,10 +189,15 @@ def _emptied(frame: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
 
 
 def _project_frame(attributes: dict, version: int) -> pd.DataFrame:
+    _no_version(attributes)
+    return pd.DataFrame([attributes]).assign(**{VERSION: version})
+
+
+def _no_version(attributes: dict) -> None:
+    """Refuse a body that sets the version, which only the registry counts."""
     if VERSION in attributes:
         raise ValidationError(gettext("version is kept by the registry; to edit a known version send If-Match with "
                                       "the ETag of GET /projects/{id}"), param=VERSION)
-    return pd.DataFrame([attributes]).assign(**{VERSION: version})
 
 
 def _project_features(body: dict, project_id: str, category: str, before: Records,
@@ -354,7 +359,7 @@ def _patched_attributes(before: Records, project_id: str, patch: dict) -> Record
     """A merge patch of attributes alone applied to the project's row (null empties a field); its features are
     kept as loaded, so the write neither rebuilds nor compares them. Values are checked by the edit's validation."""
     attributes = {k: v for k, v in patch.items() if k not in LABELS}
-    _project_frame(attributes, 1)  # refuses a version in the body
+    _no_version(attributes)
     given = attributes.get("project_id", project_id)
     if given != project_id:
         raise ValidationError(gettext("project_id cannot change (%(id)s → %(value)s); create a project with "

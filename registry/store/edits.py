@@ -56,8 +56,8 @@ class Records:
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
     def project(self, project_id: str) -> pd.Series | None:
-        rows = self.projects[self.projects["project_id"] == project_id]
-        return rows.iloc[0] if len(rows) else None
+        rows = np.flatnonzero(self.projects["project_id"].to_numpy(dtype=object) == project_id)  # NumPy: cheap
+        return self.projects.iloc[rows[0]] if len(rows) else None
 
 
 @dataclass
@@ -173,6 +173,13 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     return np.where(missing_l | missing_r, missing_l & missing_r, equal)
 
 
+def _cells(projects: pd.DataFrame) -> np.ndarray:
+    """The project columns' values (None for missing), rows by columns: taken from the whole frame at once (a
+    frame of the columns first costs an edit's one row more than the comparison)."""
+    cells = projects.to_numpy(dtype=object, na_value=None)
+    return cells[:, [projects.columns.get_loc(c) for c in model.PROJECT_COLUMNS]]
+
+
 def plan(before: Records, after: Records) -> Plan:
     """The rows that differ between the records before and after (attributes compared value by value,
     geometry by its WKB); rows equal in both are not written, so they keep their version."""
@@ -180,9 +187,8 @@ def plan(before: Records, after: Records) -> Plan:
     delete_projects = old_ids[~old_ids.isin(new_ids)].tolist()
     at = old_ids.get_indexer(new_ids)  # each project after: its row before, -1 if new
     stored = np.flatnonzero(at >= 0)
-    columns = list(model.PROJECT_COLUMNS)
-    was = before.projects[columns].to_numpy(dtype=object, na_value=None)[at[stored]]
-    now = after.projects[columns].to_numpy(dtype=object, na_value=None)[stored]
+    was = _cells(before.projects)[at[stored]]
+    now = _cells(after.projects)[stored]
     changed = stored[(was != now).any(axis=1)] if len(stored) else stored
     inserted, updated = after.projects.iloc[np.flatnonzero(at < 0)], after.projects.iloc[changed]
     delete_features, insert_features, update_features = {}, {}, {}
@@ -251,30 +257,35 @@ def check_workflow(author: Author, before: Records, after: Records) -> None:
     projects = after.projects
     if not len(projects):
         return
-    old = before.projects.set_index("project_id")
-    ids = projects["project_id"]
-    known = ids.isin(old.index).to_numpy()
+    ids = projects["project_id"].to_numpy(dtype=object)
+    stored = {pid: i for i, pid in enumerate(before.projects["project_id"].to_numpy(dtype=object))}
+    rows = np.array([stored.get(pid, -1) for pid in ids], dtype=np.int64)  # each project's row before, -1 if new
+    known = rows >= 0
 
-    def was(column: str) -> pd.Series:
-        return ids.map(old[column]) if len(old) else pd.Series(None, index=projects.index, dtype=object)
+    def was(column: str) -> np.ndarray:  # NumPy, not a pandas map: an edit's one row costs far less
+        values = np.full(len(ids), None, dtype=object)
+        values[known] = before.projects[column].to_numpy(dtype=object)[rows[known]]
+        return values
 
-    given = projects["planned_finish_original"]
+    given = projects["planned_finish_original"].to_numpy(dtype=object)
     original = was("planned_finish_original")
-    for fallback in (given, was("planned_finish"), projects["planned_finish"]):
-        original = original.where(original.notna(), fallback)
+    for fallback in (given, was("planned_finish"), projects["planned_finish"].to_numpy(dtype=object)):
+        original = np.where(pd.isna(original), fallback, original)
     correcting = author.role == "admin" and bool(author.reason)
-    clash = known & given.notna().to_numpy() & (given.astype(object) != original.astype(object)).to_numpy()
+    clash = known & ~pd.isna(given) & (given != original)
     if clash.any() and not correcting:
         at = int(np.argmax(clash))
         raise ValidationError(gettext("project %(id)s: planned_finish_original keeps the first planned finish "
-                                      "(%(date)s); an admin may correct it with a reason", id=ids.iloc[at],
-                                      date=original.iloc[at]), param="planned_finish_original")
-    projects["planned_finish_original"] = original.astype(object).where(original.notna(), None)
+                                      "(%(date)s); an admin may correct it with a reason", id=ids[at],
+                                      date=original[at]), param="planned_finish_original")
+    projects["planned_finish_original"] = pd.Series(np.where(pd.isna(original), None, original), index=projects.index,
+                                                    dtype=object)
     if correcting:
         return
-    moved = known & (was("status").astype(object) != projects["status"].astype(object)).to_numpy()
+    moved = known & (was("status") != projects["status"].to_numpy(dtype=object))
+    old = before.projects.set_index("project_id") if moved.any() else None
     for at in np.flatnonzero(moved):
-        row, prior = projects.iloc[at], old.loc[ids.iloc[at]]
+        row, prior = projects.iloc[at], old.loc[ids[at]]
         pid, old_status, new_status = row["project_id"], prior["status"], row["status"]
         allowed = list(model.TRANSITIONS[old_status])
         if author.role == "admin" and old_status in model.OPEN_STATUSES:

@@ -35,7 +35,7 @@ from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_sc
 from .edits import VERSION, Author, Plan, Records
 from .frames import FrameSnapshot, State, layer_extent
 from .history import LOG_COLUMNS, entries, log_filter, utc_text
-from .rows import iso_dates, project_column_sql, sql_values, typed_rows
+from .rows import iso_dates, project_column_sql, sql_rows, sql_values, typed_rows
 
 _FIONA_TYPES = {"TEXT": "str", "DATE": "date", "INTEGER": "int64", "REAL": "float"}
 GEOMETRY_COLUMN = "geom"
@@ -44,6 +44,9 @@ GEOMETRY_COLUMN = "geom"
 _UNLOGGED, _RELOAD_AT = "unlogged", "reload_at"
 # Past this share of a layer and this many of its rows changed since its tree was built, a whole load is cheaper.
 _REFRESH_SHARE, _REFRESH_ROWS = 0.05, 1000
+# A write of more rows than this lets its connection's page cache go; a smaller one keeps it (the pages of indexes
+# and the log an edit reads again: read from the file each time, they cost an edit more than its own rows).
+_SHRINK_AFTER = 1000
 
 
 def _projects_ddl() -> str:
@@ -303,6 +306,7 @@ class GeoPackageStore(Store):
                                            path=self.path, error=exc)) from None
         try:
             marked = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,)))
+            written = con.total_changes
             yield con
             _bump_revision(con)
             if not logged or marked.get(_UNLOGGED) != "0":
@@ -310,7 +314,8 @@ class GeoPackageStore(Store):
                             "SELECT ?, value FROM registry_meta WHERE key = 'revision'", (_RELOAD_AT,))
             con.execute("UPDATE registry_meta SET value = '0' WHERE key = ?", (_UNLOGGED,))
             con.execute("COMMIT")
-            con.execute("PRAGMA shrink_memory")  # a kept connection keeps no large batch's pages
+            if con.total_changes - written > _SHRINK_AFTER:
+                con.execute("PRAGMA shrink_memory")  # a kept connection keeps no large batch's pages
         except BaseException:
             try:
                 con.execute("ROLLBACK")
@@ -368,6 +373,7 @@ class _Writer(Writer):
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
         self.touched: set[str] = set()
+        self._loaded: tuple[list[str], dict[str, gpd.GeoDataFrame]] | None = None  # the last load's ids, features
 
     def _ids(self, project_ids: Sequence[str]) -> None:
         self.con.execute("CREATE TEMP TABLE IF NOT EXISTS batch_ids (project_id TEXT PRIMARY KEY)")
@@ -375,12 +381,19 @@ class _Writer(Writer):
         self.con.executemany("INSERT OR IGNORE INTO batch_ids VALUES (?)", [(str(i),) for i in project_ids])
 
     def load(self, project_ids: Sequence[str]) -> Records:
-        self._ids(project_ids)
-        projects = _read_projects(self.con, [str(i) for i in project_ids])
+        """(See ``Writer.load``.) The features of the same projects loaded again when no feature was written since
+        (an edit of attributes, read back after it) are those loaded before: not read and built again."""
+        ids = [str(i) for i in project_ids]
+        projects = _read_projects(self.con, ids)
+        if self._loaded is not None and self._loaded[0] == ids and self.touched <= {"projects"}:
+            return Records(projects, dict(self._loaded[1]))
+        self._ids(ids)
         selects = " UNION ALL ".join(
             f"SELECT '{layer.name}', fid, project_id, name, version, {_WKB} FROM \"{layer.name}\" "
             "WHERE project_id IN (SELECT project_id FROM batch_ids)" for layer in model.PROJECT_LAYERS)
-        return Records(projects, edits.layer_rows(self.con.execute(f"{selects} ORDER BY 1, 2").fetchall()))
+        features = edits.layer_rows(self.con.execute(f"{selects} ORDER BY 1, 2").fetchall())
+        self._loaded = (ids, features)
+        return Records(projects, dict(features))
 
     def categories(self, project_ids: Sequence[str]) -> dict[str, str]:
         self._ids(project_ids)
@@ -399,8 +412,7 @@ class _Writer(Writer):
         if len(changes.update_projects):
             columns = list(model.PROJECT_COLUMNS[1:])
             assignments = ", ".join(f'"{c}" = ?' for c in columns)
-            rows = zip(*(sql_values(changes.update_projects[c]) for c in columns),
-                       changes.update_projects["project_id"].tolist())
+            rows = sql_rows(changes.update_projects[[*columns, "project_id"]])
             con.executemany(f'UPDATE projects SET {assignments}, version = version + 1 WHERE project_id = ?', rows)
             self.touched.add("projects")
         for layer, fids in changes.delete_features.items():

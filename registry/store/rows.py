@@ -44,6 +44,13 @@ def sql_values(series: pd.Series) -> list[object]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
+def sql_rows(frame: pd.DataFrame) -> list[tuple]:
+    """A frame's rows as SQL parameters, as ``sql_values`` gives each column (converted at once: cheaper for a
+    few rows than a column at a time)."""
+    return [tuple(v.item() if isinstance(v, np.generic) else v for v in row)
+            for row in frame.to_numpy(dtype=object, na_value=None).tolist()]
+
+
 def iso_dates(series: pd.Series) -> pd.Series:
     """Dates (as strings or timestamps) as ISO ``YYYY-MM-DD`` text, the form stores keep and return."""
     try:
