@@ -541,6 +541,8 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
         frame.sindex.query(shapely.box(0, 0, 0, 0))
     index.get_indexer(index[:1])
     return frame
+    if projects["project_id"].is_monotonic_increasing:  # as written by the registry, usually
+        return projects
 
 
 def _layer_infos(con: sqlite3.Connection, loaded: dict[str, gpd.GeoDataFrame]) -> list[LayerInfo]:
