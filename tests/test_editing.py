@@ -264,6 +264,33 @@ def test_item_create_replace_patch_delete(store):
 
 
 @GPKG_ONLY
+def test_a_layers_geopackage_extent_follows_its_features_through_edits(store):
+    """The extent gpkg_contents records for GDAL and QGIS, which an edit widens by the boxes it writes instead of
+    reading the whole R-tree, stays the R-tree's and the features' as edits widen it, leave it and shrink it."""
+    def extents() -> tuple[tuple, tuple]:
+        con = sqlite3.connect(store.path)
+        try:
+            return (con.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = 'rivers'")
+                    .fetchone(), con.execute("SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "
+                                             "rtree_rivers_geom").fetchone())
+        finally:
+            con.close()
+
+    far = LineString([(120.70, 31.33), (120.71, 31.34)])
+    fid, _ = editing.create_item(store, "rivers", {"type": "Feature", "properties": {
+        "project_id": "2014-RIV-001", "feature_name": "遠段"}, "geometry": geojson(far)}, PLANNING)
+    for edit in (lambda: None, lambda: editing.patch_item(store, "rivers", fid, {"properties": {"feature_name": "遠"}},
+                                                          PLANNING),
+                 lambda: editing.patch_item(store, "rivers", fid, {"geometry": geojson(SECOND)}, PLANNING),
+                 lambda: editing.delete_item(store, "rivers", fid, PLANNING)):
+        edit()
+        held, tree = extents()
+        assert held == tree
+        assert held == pytest.approx(tuple(store.features("rivers").total_bounds), abs=1e-4)  # float32, outwards
+    assert extents()[0][2] < 120.70  # the far feature's widening is gone with it
+
+
+@GPKG_ONLY
 def test_content_crs_is_honoured_in_its_axis_order(store):
     to_4549 = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)
     east_north = shapely.transform(SECOND, lambda xy: __import__("numpy").column_stack(to_4549.transform(*xy.T)))

@@ -47,6 +47,7 @@ _REFRESH_SHARE, _REFRESH_ROWS = 0.05, 1000
 # A write of more rows than this lets its connection's page cache go; a smaller one keeps it (the pages of indexes
 # and the log an edit reads again: read from the file each time, they cost an edit more than its own rows).
 _SHRINK_AFTER = 1000
+_BOXES_READ = 1000  # rows of a layer whose R-tree boxes a write reads one by one to keep its extent (else: a scan)
 
 
 def _projects_ddl() -> str:
@@ -331,10 +332,12 @@ class GeoPackageStore(Store):
             con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
                         (utc_text(author.at or change_stamp()), author.name, author.department, int(author.conditional),
                          author.reason))
+            exact = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,))) \
+                .get(_UNLOGGED) == "0"  # no other program changed rows (and extents) since the registry's last write
             writer = _Writer(con)
             yield writer
             if writer.touched:
-                _refresh_contents(con, writer.touched | {"changes"})
+                _refresh_contents(con, writer.touched | {"changes"}, writer.boxes if exact else None)
             con.execute("DELETE FROM write_context")  # the connection's other writes log nothing
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
@@ -374,6 +377,7 @@ class _Writer(Writer):
         self.con = con
         self.touched: set[str] = set()
         self._loaded: tuple[list[str], dict[str, gpd.GeoDataFrame]] | None = None  # the last load's ids, features
+        self.boxes = _Boxes()
 
     def _ids(self, project_ids: Sequence[str]) -> None:
         self.con.execute("CREATE TEMP TABLE IF NOT EXISTS batch_ids (project_id TEXT PRIMARY KEY)")
@@ -417,19 +421,63 @@ class _Writer(Writer):
             self.touched.add("projects")
         for layer, fids in changes.delete_features.items():
             if fids:
+                self.boxes.gone(con, layer, fids)
                 _delete_features(con, layer, fids)
                 self.touched.add(layer)
         for layer, frame in changes.update_features.items():
             if len(frame):
+                self.boxes.gone(con, layer, frame.index.tolist())
                 blobs = gpkgblob.encode(frame.geometry.values, model.STORAGE_EPSG)
                 con.executemany(f'UPDATE "{layer}" SET project_id = ?, name = ?, geom = ?, version = version + 1 '
                                 'WHERE fid = ?', zip(sql_values(frame["project_id"]), sql_values(frame["name"]),
                                                      blobs, frame.index.tolist()))
+                self.boxes.written(con, layer, frame.index.tolist())
                 self.touched.add(layer)
         for layer, frame in changes.insert_features.items():
             if len(frame):
-                _insert_features(con, layer, frame)
+                self.boxes.written(con, layer, _insert_features(con, layer, frame).tolist())
                 self.touched.add(layer)
+
+
+class _Boxes:
+    """The R-tree boxes of the features a write changes, per layer: of the rows it replaces or deletes (read before)
+    and of those it writes (read after), so that the layer's extent in gpkg_contents is widened by them instead of
+    read from the whole R-tree (40 ms on 100k features, per edit). Past ``_BOXES_READ`` rows a layer is scanned."""
+
+    def __init__(self) -> None:
+        self.old: dict[str, list[tuple]] = {}
+        self.new: dict[str, list[tuple]] = {}
+        self.scan: set[str] = set()
+
+    def gone(self, con: sqlite3.Connection, layer: str, fids: Sequence[int]) -> None:
+        self._read(con, layer, fids, self.old)
+
+    def written(self, con: sqlite3.Connection, layer: str, fids: Sequence[int]) -> None:
+        self._read(con, layer, fids, self.new)
+
+    def _read(self, con: sqlite3.Connection, layer: str, fids: Sequence[int], into: dict[str, list[tuple]]) -> None:
+        if layer in self.scan or len(fids) + len(self.old.get(layer, ())) + len(self.new.get(layer, ())) > _BOXES_READ:
+            self.scan.add(layer)
+            return
+        rtree = f"rtree_{layer}_{GEOMETRY_COLUMN}"
+        found = into.setdefault(layer, [])
+        for fid in fids:  # by id, one at a time: an R-tree answers id = ? from its rowid, not id IN (...)
+            found += con.execute(f'SELECT minx, miny, maxx, maxy FROM "{rtree}" WHERE id = ?', (int(fid),)).fetchall()
+
+    def extent(self, con: sqlite3.Connection, layer: str) -> tuple | None:
+        """The layer's extent after the write, from the one gpkg_contents holds and the boxes, or None when the
+        R-tree must be read: the held extent is unknown, or a box replaced or deleted reached its edge."""
+        if layer in self.scan:
+            return None
+        held = con.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+                           (layer,)).fetchone()
+        if held is None or None in held:
+            return None
+        for minx, miny, maxx, maxy in self.old.get(layer, ()):
+            if minx <= held[0] or miny <= held[1] or maxx >= held[2] or maxy >= held[3]:
+                return None
+        boxes = [held, *self.new.get(layer, ())]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def _unreadable(path: Path, exc: Exception) -> str:
@@ -493,6 +541,8 @@ def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = 
     rows = con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall()
     projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
     projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
+    if projects["project_id"].is_monotonic_increasing:  # as written by the registry, usually
+        return projects
     return projects.sort_values("project_id", kind="stable", ignore_index=True)
 
 
@@ -541,8 +591,6 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
         frame.sindex.query(shapely.box(0, 0, 0, 0))
     index.get_indexer(index[:1])
     return frame
-    if projects["project_id"].is_monotonic_increasing:  # as written by the registry, usually
-        return projects
 
 
 def _layer_infos(con: sqlite3.Connection, loaded: dict[str, gpd.GeoDataFrame]) -> list[LayerInfo]:
@@ -668,7 +716,7 @@ def _insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> No
     con.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
 
 
-def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> None:
+def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFrame) -> np.ndarray:
     """Insert features with new fids (version 1), and their R-tree entries in bulk.
 
     GDAL's R-tree insert trigger would call the Python ST_ functions four times per row, and its
@@ -679,7 +727,7 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
     is cheaper than adding row by row.
     """
     if frame.empty:
-        return
+        return np.zeros(0, dtype=np.int64)
     spec = model.LAYER_BY_NAME[layer]
     columns = [name for name, _ in spec.columns]
     geoms = frame.geometry.values
@@ -698,6 +746,7 @@ def _insert_features(con: sqlite3.Connection, layer: str, frame: gpd.GeoDataFram
         con.executemany(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', zip(fids.tolist(), *values, blobs))
         if f"{rtree}_insert" in aside:
             _index(con, rtree, fids, shapely.bounds(geoms), bulk)
+    return fids
 
 
 def _index(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.ndarray, bulk: bool) -> None:
@@ -715,15 +764,16 @@ def _index(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.nda
                         bounds[:, 3].tolist()))
 
 
-def _refresh_contents(con: sqlite3.Connection, tables: set[str]) -> None:
-    """Keep gpkg_contents (extent, last_change) and GDAL's feature counts true after a write."""
+def _refresh_contents(con: sqlite3.Connection, tables: set[str], boxes: _Boxes | None = None) -> None:
+    """Keep gpkg_contents (extent, last_change) and GDAL's feature counts true after a write; a layer's extent
+    from the write's ``boxes`` when they tell it, else from its whole R-tree."""
     now = change_stamp()
     for table in sorted(tables):
         con.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "
                     f'"{table}") WHERE table_name = ?', (table,))
         if table in model.LAYER_BY_NAME:
-            extent = con.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM '
-                                 f'"rtree_{table}_geom"').fetchone()
+            extent = (boxes and boxes.extent(con, table)) or con.execute(
+                f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{table}_geom"').fetchone()
             con.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, "
                         "last_change = ? WHERE table_name = ?", (*extent, now, table))
         else:
