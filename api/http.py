@@ -32,10 +32,11 @@ def store() -> Reader:
     """
     view = g.get("registry_view")
     if view is None:
-        g.registry_release = ExitStack()
-        view = g.registry_release.enter_context(current_app.extensions["registry_store"].snapshot())
         day = request.args.get("as_of")
-        view = g.registry_view = history.as_of(view, parse_date(day)) if day else view
+        when = parse_date(day) if day else None  # a bad date is refused before a view is taken
+        release = g.setdefault("registry_release", ExitStack())  # one for every view the request took
+        view = release.enter_context(current_app.extensions["registry_store"].snapshot())
+        view = g.registry_view = history.as_of(view, when) if when else view
     return view
 
 

@@ -65,8 +65,14 @@ def choose_script() -> str:
 
 
 def _meta() -> dict[str, str]:
-    """The registry's settings, from the store itself: they are the same in a view as of any day, and reading
-    them alone spares a write request the view (which the GeoPackage store brings forward after each edit)."""
+    """The registry's settings: a read takes them from the view it reads anyway (no query of its own); a write
+    reads them alone from the store, which spares it the view (the GeoPackage store brings one forward after
+    each edit). They are the same in a view as of any day."""
+    if request.method in ("GET", "HEAD"):
+        try:
+            return store().meta()
+        except RegistryError:
+            pass  # a bad as_of: refused once the script is chosen
     return current_app.extensions["registry_store"].meta()
 
 

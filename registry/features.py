@@ -251,8 +251,8 @@ def select(view: Reader, layer_view: LayerView, query: Query) -> Selection:
     """The features the engine selects (``registry.select``), sorted, and one page of them (positions in
     the layer view's frame), by offset or after a keyset position (the last fid)."""
     frame = layer_view.frame
-    chosen = Selector(view, query).features(layer_view.name, properties=frame)
-    rows = frame.index.get_indexer(chosen.index)
+    found = Selector(view, query).matches(layer_view.name, properties=frame)  # only their fids are needed here
+    rows = frame.index.get_indexer(found.frame.index[found.keep])
     if query.sortby:
         keys = frame.iloc[rows][[n for n, _ in query.sortby]].reset_index(drop=True)
         order = keys.sort_values([n for n, _ in query.sortby], ascending=[a for _, a in query.sortby],

@@ -11,6 +11,7 @@ belong here too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +39,7 @@ _PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "s
 def project_mask(view: Reader, projects: pd.DataFrame, query: Query) -> np.ndarray | None:
     """Which projects (``view``'s whole table) meet the query's conditions on their attributes; ``None`` when
     it sets none."""
-    if not _project_conditions(query) and query.datetime is None:
+    if not _selects_projects(query):
         return None
     mask = np.ones(len(projects), dtype=bool)
     if query.categories:
@@ -72,6 +73,11 @@ def _coded_isin(view: Reader, projects: pd.DataFrame, column: str, values: tuple
     revision (an isin of strings hashes the whole table's column each time)."""
     codes, uniques = per_revision(view, ("project_codes", column), lambda: pd.factorize(projects[column].to_numpy()))
     return np.isin(codes, [at for at, value in enumerate(uniques) if value in values])
+
+
+def _selects_projects(query: Query) -> bool:
+    """Whether the query keeps only some projects: by their attributes or by their planned dates."""
+    return bool(_project_conditions(query)) or query.datetime is not None
 
 
 def _project_conditions(query: Query) -> list[str]:
@@ -128,9 +134,16 @@ class Selector:
         self.box = _prefilter_box(self.conditions)
         # The store finds what lies within the distance in degrees (a prefilter); metres are measured here.
         self.near = None if query.near is None else (query.near, query.distance / _METRES_PER_DEGREE_MIN)
-        self.projects = view.projects()
-        self.index = project_index(view, self.projects)
-        self.mask = project_mask(view, self.projects, query)
+        self.mask = project_mask(view, self.projects, query) if _selects_projects(query) else None
+
+    @cached_property
+    def projects(self) -> pd.DataFrame:
+        """The view's projects table (read when a condition or a caller needs it: a bbox alone does not)."""
+        return self.view.projects()
+
+    @cached_property
+    def index(self) -> pd.Index:
+        return project_index(self.view, self.projects)
 
     def project_positions(self, project_ids: np.ndarray) -> np.ndarray:
         """Where projects are in the projects table, by id (-1: not there)."""
