@@ -159,7 +159,7 @@ def collection(name: str):
     doc = collection_doc(_known(name))
     if negotiate(["json", "html"]) == "html":
         return html_response("collection.html", doc=doc, spec=model.LAYER_BY_NAME[name], colour=_colour(name),
-                             count=len(features.view(store(), name).frame),
+                             count=len(features.view(store(), name).fids),
                              geojson_url=f"{url_for('ogc.items', name=name)}?f=geojson&limit={MAP_FEATURES}")
     return json_response(doc)
 

@@ -14,8 +14,8 @@ layer and store revision, so a large response is a join of ready fragments.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -36,30 +36,89 @@ MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
 
 
-@dataclass
 class LayerView:
-    """A layer ready to serve: properties, geometry, and lazily encoded CRS84 GeoJSON fragments."""
+    """A layer ready to serve: properties, geometry, and lazily encoded CRS84 GeoJSON fragments.
 
-    name: str
-    frame: gpd.GeoDataFrame  # index: fid (ascending); columns: properties + geometry
-    queryables: dict[str, str]
-    extent: tuple[float, float, float, float] | None
-    interval: tuple[str | None, str | None]
-    _fragments: dict[str, Fragments] = field(default_factory=dict, repr=False)  # per script (labels differ)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    After an edit of a few features (same fids), the frame is made only when first asked for: until then the view
+    holds the frame it came from and the rows that replace some of its rows (``Patched``), and answers by fid,
+    position and column from those, so that the first items request after an edit costs the changed rows.
+    """
+
+    def __init__(self, name: str, frame: gpd.GeoDataFrame | Patched, queryables: dict[str, str],
+                 extent: tuple[float, float, float, float] | None, interval: tuple[str | None, str | None]) -> None:
+        self.name, self.queryables, self.extent, self.interval = name, queryables, extent, interval
+        self._frame = frame  # index: fid (ascending); columns: properties + geometry
+        shape = frame.base if isinstance(frame, Patched) else frame
+        self.fids: pd.Index = shape.index
+        self.properties: list[str] = [c for c in shape.columns if c != "geometry"]
+        self.dtypes: pd.Series = shape.dtypes
+        self._fragments: dict[str, Fragments] = {}  # per script (labels differ)
+        self._lock = threading.Lock()
 
     @property
-    def properties(self) -> list[str]:
-        return [c for c in self.frame.columns if c != "geometry"]
+    def frame(self) -> gpd.GeoDataFrame:
+        """Every row's properties and geometry (made once, on first use, when rows were patched)."""
+        with self._lock:
+            if isinstance(self._frame, Patched):
+                self._frame = self._frame.made()
+            return self._frame
+
+    def values(self, column: str, rows: np.ndarray) -> np.ndarray:
+        """A column's values (``geometry``: the geometries) at positions ``rows``, without making the frame."""
+        with self._lock:
+            frame = self._frame
+        if isinstance(frame, Patched):
+            return frame.values(column, rows)
+        return _column(frame, column)[rows]
 
     def fragments(self) -> Fragments:
         """GeoJSON Feature text of every row in CRS84 with all properties, encoded once per script."""
         chosen = script.current()
         with self._lock:
-            if chosen not in self._fragments:
-                self._fragments[chosen] = Fragments.of(
-                    encode_features(self.frame, self.properties, self.frame.geometry.values))
-            return self._fragments[chosen]
+            known = self._fragments.get(chosen)
+        if known is None:
+            frame = self.frame
+            with self._lock:
+                if chosen not in self._fragments:
+                    self._fragments[chosen] = Fragments.of(
+                        encode_features(frame, self.properties, frame.geometry.values))
+                known = self._fragments[chosen]
+        return known
+
+
+@dataclass(frozen=True)
+class Patched:
+    """A frame (``base``) with its rows at positions ``rows`` (ascending) replaced by ``fresh``'s (same fids)."""
+
+    base: gpd.GeoDataFrame
+    rows: np.ndarray
+    fresh: gpd.GeoDataFrame
+
+    def made(self) -> gpd.GeoDataFrame:
+        new = self.base.copy()  # its own blocks, so that setting a column's rows copies nothing more
+        for at, column in enumerate(new.columns):
+            new.iloc[self.rows, at] = self.fresh[column].array
+        return new
+
+    def values(self, column: str, rows: np.ndarray) -> np.ndarray:
+        out = _column(self.base, column)[rows]
+        if not len(self.rows):
+            return out
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        patched = self.rows[at] == rows
+        out[patched] = _column(self.fresh, column)[at[patched]]
+        return out
+
+    def patched(self, rows: np.ndarray, fresh: gpd.GeoDataFrame) -> Patched:
+        """These patches and more (rows at positions ``rows`` replaced by ``fresh``'s; the later win)."""
+        kept = ~np.isin(self.rows, rows)
+        order = np.argsort(np.concatenate([self.rows[kept], rows]), kind="stable")
+        return Patched(self.base, np.concatenate([self.rows[kept], rows])[order],
+                       pd.concat([self.fresh.iloc[np.flatnonzero(kept)], fresh]).iloc[order])
+
+
+def _column(frame: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    return np.asarray(frame.geometry.array) if column == "geometry" else frame[column].to_numpy()
 
 
 @dataclass(frozen=True)
@@ -152,19 +211,26 @@ def _interval(projects: pd.DataFrame) -> tuple[str | None, str | None]:
     return (min(starts) if len(starts) else None, max(ends) if len(ends) else None)
 
 
-def _extent(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
-    return tuple(float(v) for v in frame.total_bounds) if len(frame) else None
+def _extent(geoms: gpd.GeoDataFrame | np.ndarray) -> tuple[float, float, float, float] | None:
+    """The envelope of a frame's (or an array's) geometries."""
+    if isinstance(geoms, pd.DataFrame):
+        geoms = np.asarray(geoms.geometry.array)
+    if not len(geoms):
+        return None
+    bounds = shapely.bounds(geoms).reshape(-1, 4)
+    return (float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])), float(np.nanmax(bounds[:, 2])),
+            float(np.nanmax(bounds[:, 3])))
 
 
 def _extent_after(extent: tuple[float, float, float, float] | None, gone: np.ndarray, fresh: gpd.GeoDataFrame,
-                  new: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
+                  whole: Callable[[], tuple[float, float, float, float] | None]) -> tuple | None:
     """A layer's extent after ``gone`` geometries were replaced by ``fresh``'s: the old one widened, unless a
-    geometry that went reached its edge (then computed over the layer)."""
-    if extent is None or not len(new):
-        return _extent(new)
+    geometry that went reached its edge or there was none (then ``whole()``, over the layer)."""
+    if extent is None:
+        return whole()
     before = shapely.bounds(gone).reshape(-1, 4)
     if (before[:, :2] <= np.asarray(extent[:2])).any() or (before[:, 2:] >= np.asarray(extent[2:])).any():
-        return _extent(new)
+        return whole()
     bounds = np.vstack([np.asarray(extent), shapely.bounds(np.asarray(fresh.geometry.array)).reshape(-1, 4)])
     return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
 
@@ -179,28 +245,36 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     layer is never among the changes (a write to one has every state loaded whole), so its served form is kept."""
     if model.LAYER_BY_NAME[old.name].kind != "project":
         return old
-    frame = old.frame
-    fids = list(changes.fids.get(old.name, ()))
-    written = frame.index.isin(fids)
-    affected = sorted(changes.projects | set(frame["project_id"].to_numpy()[written]))
-    stale = written | frame["project_id"].isin(affected).to_numpy()
-    if stale.sum() > max(_DERIVE_SHARE * len(frame), _DERIVE_ROWS):
+    everyone = np.arange(len(old.fids))
+    written = np.zeros(len(old.fids), dtype=bool)
+    at = old.fids.get_indexer(list(changes.fids.get(old.name, ())))
+    written[at[at >= 0]] = True
+    owners = old.values("project_id", everyone)
+    affected = sorted(changes.projects | set(owners[written]))
+    stale = written | pd.Index(owners, dtype=object).isin(affected)
+    if stale.sum() > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
     projects = store.projects()
     fresh = _joined(store.features(old.name, project_ids=affected).sort_index(),
                     projects[projects["project_id"].isin(affected)], old.name)
-    kept = np.flatnonzero(~stale)
-    if frame.index[stale].equals(fresh.index):  # the same features (an attribute or a geometry edit): set anew
-        new, rows = frame.copy(deep=False), np.flatnonzero(stale)  # copy-on-write: a block is copied when set
-        for at, column in enumerate(new.columns):
-            new.iloc[rows, at] = fresh[column].array
-        sources = np.arange(len(new))
+    rows = np.flatnonzero(stale)
+    if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
+        with old._lock:
+            before = old._frame
+        new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)
+        if len(new.rows) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
+            new = new.made()  # patches of many edits: made into one frame again
+        sources = everyone.copy()
         sources[rows] = -1
     else:
+        frame = old.frame
+        kept = np.flatnonzero(~stale)
         new = pd.concat([frame.iloc[kept], fresh]).sort_index(kind="stable") if len(fresh) else frame.iloc[kept]
         sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
         sources[new.index.get_indexer(frame.index[kept])] = kept
-    extent = _extent_after(old.extent, np.asarray(frame.geometry.array)[stale], fresh, new)
+    whole = (lambda: _extent(new.values("geometry", everyone))) if isinstance(new, Patched) else \
+        (lambda: _extent(new))
+    extent = _extent_after(old.extent, old.values("geometry", rows), fresh, whole)
     interval = per_revision(store, "interval", lambda: _interval(projects))  # the same for every project layer
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
@@ -250,26 +324,27 @@ def parse_items(view: Reader, layer: str, args: Mapping[str, str]) -> Query:
 def select(view: Reader, layer_view: LayerView, query: Query) -> Selection:
     """The features the engine selects (``registry.select``), sorted, and one page of them (positions in
     the layer view's frame), by offset or after a keyset position (the last fid)."""
-    frame = layer_view.frame
-    found = Selector(view, query).matches(layer_view.name, properties=frame)  # only their fids are needed here
-    rows = frame.index.get_indexer(found.frame.index[found.keep])
+    fids = layer_view.fids
+    properties = layer_view.frame if query.equals or query.filter is not None else None  # what conditions name
+    found = Selector(view, query).matches(layer_view.name, properties=properties)  # only their fids needed here
+    rows = fids.get_indexer(found.frame.index[found.keep])
     if query.sortby:
-        keys = frame.iloc[rows][[n for n, _ in query.sortby]].reset_index(drop=True)
+        keys = pd.DataFrame({name: pd.Series(layer_view.values(name, rows), dtype=layer_view.dtypes[name])
+                             for name, _ in query.sortby})
         order = keys.sort_values([n for n, _ in query.sortby], ascending=[a for _, a in query.sortby],
                                  kind="stable", na_position="last").index.to_numpy()
         rows = rows[order]
     matched = len(rows)
     limit = query.limit
     if query.after is not None:
-        fids = frame.index.to_numpy()[rows]
-        start = int(np.searchsorted(fids, query.after, side="right"))
+        start = int(np.searchsorted(fids.to_numpy()[rows], query.after, side="right"))
         page = rows[start:start + limit]
         more = start + limit < matched
-        next_after = int(frame.index[page[-1]]) if more and len(page) else None
+        next_after = int(fids[page[-1]]) if more and len(page) else None
         return Selection(page, matched, next_after, None, None)
     page = rows[query.offset:query.offset + limit]
     more = query.offset + limit < matched
-    next_after = int(frame.index[page[-1]]) if more and len(page) and not query.sortby else None
+    next_after = int(fids[page[-1]]) if more and len(page) and not query.sortby else None
     next_offset = query.offset + limit if more and query.sortby else None
     prev_offset = max(0, query.offset - limit) if query.offset > 0 else None
     return Selection(page, matched, next_after, next_offset, prev_offset)
