@@ -282,7 +282,8 @@ def _edit_project(store: Store, project_id: str, author: Author, if_match: IfMat
             if if_match is not None:
                 _precondition(if_match, None, gettext("project %(id)s", id=project_id))
             raise NotFound(gettext("project %(id)s does not exist", id=repr(project_id)), param="projectId")
-        _precondition(if_match, project_etag(before, project_id), gettext("project %(id)s", id=project_id))
+        if if_match is not None:  # the ETag is computed only to be compared
+            _precondition(if_match, project_etag(before, project_id), gettext("project %(id)s", id=project_id))
         return change(before)
 
     return store.edit([project_id], checked, _author(author, if_match))
