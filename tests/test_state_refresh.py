@@ -239,3 +239,17 @@ def test_items_after_two_edits_are_answered_from_patches_as_from_a_layer_built_a
         names = {f["properties"]["feature_name"] for f in json.loads(b"[" + items_text(mine, served, {}) + b"]")}
         assert "改名的河段" in names
     same_served(worker, demo_copy, held, ["rivers"])
+
+
+def test_projects_created_in_several_years_take_their_places_in_the_held_projects_table(demo_copy, worker):
+    writer = GeoPackageStore(demo_copy)
+    created = []
+    for year, category in ((2015, "alleys"), (2013, "rivers"), (2014, "markets"), (2013, "alleys")):
+        body = {"name": f"新{year}{category}", "category": category, "year": year, "investment_yuan": 1_000_000,
+                "lead_department": "城市管理局", "street_codes": "LF", "status": "planned", "in_statement": False,
+                "beyond_statement": False, "features": []}
+        created.append(editing.create_project(writer, body, ADMIN)[0])
+    held = state(worker).projects
+    assert set(created) <= set(held["project_id"])
+    assert list(held["project_id"]) == sorted(held["project_id"])  # in id order, as a whole load reads them
+    same_answers(worker, GeoPackageStore(demo_copy))

@@ -140,6 +140,20 @@ class LayerFrames:
         return np.concatenate([own, split + np.flatnonzero(inside)])
 
 
+def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The projects ``table`` (in project_id order) with ``rows`` (a few, not in it) put in their places: each one's
+    place found by a binary search, where sorting the whole table again costs a comparison of every id."""
+    rows = rows.sort_values("project_id", kind="stable")
+    places = np.searchsorted(table["project_id"].to_numpy(dtype=object), rows["project_id"].to_numpy(dtype=object))
+    places = places + np.arange(len(rows))  # where each new row ends up
+    added = np.zeros(len(table) + len(rows), dtype=bool)
+    added[places] = True
+    order = np.empty(len(added), dtype=np.int64)
+    order[~added] = np.arange(len(table))
+    order[added] = len(table) + np.arange(len(rows))
+    return pd.concat([table, rows], ignore_index=True).take(order).reset_index(drop=True)
+
+
 def _found(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Positions of ``values`` in the ascending array ``ordered`` (-1 where absent)."""
     at = np.searchsorted(ordered, values)
@@ -233,8 +247,8 @@ class State:
         merged = self.projects
         if len(project_ids):
             kept = merged[~merged["project_id"].isin(list(project_ids))]
-            merged = pd.concat([kept, projects], ignore_index=True) if projects is not None and len(projects) else kept
-            merged = merged.sort_values("project_id", kind="stable", ignore_index=True)
+            merged = _inserted(kept, projects) if projects is not None and len(projects) else \
+                kept.reset_index(drop=True)
         layers, members = dict(self.layers), dict(self.members)
         infos = {info.name: info for info in self.infos}
         infos["projects"] = replace(infos["projects"], count=len(merged))
