@@ -184,3 +184,9 @@ def test_clicks_usage_errors_are_one_line_in_one_script(capsys, monkeypatch, cho
 def test_lang_chooses_the_script_of_the_help_shown_after_it(capsys):
     _, out, _ = _registry(capsys, "--lang", "zh-Hant", "query", "--help")
     assert "依區域和屬性查詢專案" in out and "顯示本說明並結束。" in out
+
+
+def test_a_reports_lang_chooses_the_script_of_its_help_shown_after_it(capsys, monkeypatch):
+    monkeypatch.setenv(script.ENV, "zh-Hans")
+    _, out, _ = _registry(capsys, "report", "summary", "--lang", "zh-Hant", "--help")
+    assert "顯示本說明並結束。" in out and "显示" not in out

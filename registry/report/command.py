@@ -17,7 +17,7 @@ from .assessment import FORMATS as ASSESSMENT_FORMATS
 from .bulletin import FORMATS as BULLETIN_FORMATS
 from .document import FORMATS, render
 
-LANG_OPTION = click.option("--lang", default=None, expose_value=False,
+LANG_OPTION = click.option("--lang", default=None, expose_value=False, is_eager=True,
                            callback=lambda _ctx, _param, value: choose_lang(value),
                            help="Script of the document: zh-Hans or zh-Hant (default: the registry's).")
 OUT_OPTION = click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
