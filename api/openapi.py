@@ -555,8 +555,8 @@ def _report_paths() -> dict[str, dict]:
                   required=True)
     as_of = _param("as_of", "The registry as recorded by the end of this day, YYYY-MM-DD, and the day projects "
                             "are judged on (default: the registry's data date).", _DATE)
-    lang = _param("lang", "Script of the document (default: the signed-in user's, Accept-Language, the "
-                          "registry's).", {"type": "string", "enum": list(model.SCRIPTS)})
+    lang = _param("lang", "Script of the document (default: the signed-in user's, the pages' switch, "
+                          "Accept-Language, the registry's).", {"type": "string", "enum": list(model.SCRIPTS)})
     since = _param("since", "Show the change since this earlier day, YYYY-MM-DD (the bulletin as recorded and "
                             "judged then).", _DATE)
     return {
