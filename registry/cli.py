@@ -294,7 +294,7 @@ def run(argv: list[str] | None) -> int:
     try:
         script.set_current(script.registry_default({}))
     except ValidationError as exc:
-        click.echo(f"registry: error: {exc.message}", err=True)
+        _error(exc.message)
         return 2
     speak_script(cli)
     try:
@@ -306,13 +306,18 @@ def run(argv: list[str] | None) -> int:
         click.echo(gettext("registry: aborted"), err=True)
         return 1
     except click.ClickException as exc:  # one line: no usage, no "Try --help", a Choice's list run on
-        click.echo(f"registry: error: {' '.join(exc.format_message().split())}", err=True)
+        _error(" ".join(exc.format_message().split()))
         return 2
     except RegistryError as exc:
-        click.echo(f"registry: error: {' '.join(exc.message.split())}", err=True)
+        _error(" ".join(exc.message.split()))
         return 2
     except OSError as exc:
         name = Path(exc.filename).name if getattr(exc, "filename", None) else ""
-        click.echo(f"registry: error: {name + ': ' if name else ''}{exc.strerror or exc}", err=True)
+        _error(f"{name + ': ' if name else ''}{exc.strerror or exc}")
         return 2
     return code if isinstance(code, int) else 0
+
+
+def _error(message: str) -> None:
+    """An error as one line on stderr, in the script chosen by now."""
+    click.echo(gettext("registry: error: %(text)s", text=message), err=True)

@@ -176,7 +176,8 @@ _USAGE_ERRORS = [
 def test_clicks_usage_errors_are_one_line_in_one_script(capsys, monkeypatch, chosen, config, args, hans, hant):
     monkeypatch.setenv(script.ENV, chosen)
     code, out, err = _registry(capsys, *args)
-    assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith("registry: error: "), err
+    prefix = {"zh-Hans": "registry: 错误：", "zh-Hant": "registry: 錯誤："}[chosen]
+    assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(prefix), err
     assert (hans if chosen == "zh-Hans" else hant) in err
     assert opencc.OpenCC(config).convert(err) == err
 

@@ -151,5 +151,5 @@ def test_cli_reports_bad_input_in_one_line_with_exit_code_2(demo_copy, shapefile
     before = digest(demo_copy)
     done = run_cli("import", "--store", str(demo_copy), str(shapefile))
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("registry: error: shapefile rivers：缺少 .dbf")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("registry: 錯誤：shapefile rivers：缺少 .dbf")
     assert digest(demo_copy) == before

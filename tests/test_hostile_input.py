@@ -217,7 +217,7 @@ def _refused(result, *words: str) -> None:
     """One line on stderr naming what is wrong, exit code 2, no traceback."""
     assert result.returncode == 2, result.stderr[-500:]
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("registry: error:"), result.stderr[-500:]
+    assert len(lines) == 1 and lines[0].startswith(("registry: 错误：", "registry: 錯誤：")), result.stderr[-500:]
     for word in words:
         assert word in lines[0]
 

@@ -290,6 +290,6 @@ def test_cli_writes_the_map_file(demo_path, tmp_path, args, magic):
 def test_cli_refuses_bad_input_in_one_line(demo_path, tmp_path, args, message):
     done = run_cli("map", "--store", str(demo_path), *args, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith("registry: error:") and done.stderr.strip().count("\n") == 0
+    assert done.stderr.startswith(("registry: 错误：", "registry: 錯誤：")) and done.stderr.strip().count("\n") == 0
     assert message in done.stderr
     assert not list(tmp_path.iterdir())
