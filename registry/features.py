@@ -246,18 +246,21 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     if model.LAYER_BY_NAME[old.name].kind != "project":
         return old
     everyone = np.arange(len(old.fids))
-    written = np.zeros(len(old.fids), dtype=bool)
-    at = old.fids.get_indexer(list(changes.fids.get(old.name, ())))
-    written[at[at >= 0]] = True
-    owners = old.values("project_id", everyone)
-    affected = sorted(changes.projects | set(owners[written]))
-    stale = written | pd.Index(owners, dtype=object).isin(affected)
-    if stale.sum() > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
+    written = old.fids.get_indexer(list(changes.fids.get(old.name, ())))
+    written = written[written >= 0]
+    # The rows to make anew: those written, and those of every project that changed or owned a row written
+    # (its attributes or its investment's shares changed); a row of such a project not written itself still
+    # belongs to it, so it is among the project's features now.
+    affected = sorted(changes.projects | set(old.values("project_id", written)))
+    current = store.features(old.name, project_ids=affected).sort_index()
+    if len(current) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
+    still = old.fids.get_indexer(current.index)
+    rows = np.union1d(written, still[still >= 0])
     projects = store.projects()
-    fresh = _joined(store.features(old.name, project_ids=affected).sort_index(),
-                    projects[projects["project_id"].isin(affected)], old.name)
-    rows = np.flatnonzero(stale)
+    fresh = _joined(current, projects[projects["project_id"].isin(affected)], old.name)
+    stale = np.zeros(len(old.fids), dtype=bool)
+    stale[rows] = True
     if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
         with old._lock:
             before = old._frame

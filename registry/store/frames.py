@@ -31,8 +31,9 @@ class LayerFrames:
     """
 
     def __init__(self, base: gpd.GeoDataFrame, alive: np.ndarray | None = None,
-                 delta: gpd.GeoDataFrame | None = None) -> None:
+                 delta: gpd.GeoDataFrame | None = None, owners: _Owners | None = None) -> None:
         self.base, self.alive = base, alive
+        self._owners = owners if owners is not None else _Owners(base)  # shared by the layers derived from it
         self.delta = delta if delta is not None and len(delta) else None
         self._fids = base.index.to_numpy(dtype=np.int64)
         # The base's geometries and index, looked up once: through the frame each costs a GeoSeries per query.
@@ -125,7 +126,18 @@ class LayerFrames:
         if self.delta is not None:
             kept = self.delta[~self.delta.index.isin(fids)]
             delta = pd.concat([kept, rows]).sort_index(kind="stable") if len(rows) else kept
-        return LayerFrames(self.base, alive, delta)
+        return LayerFrames(self.base, alive, delta, self._owners)
+
+    def owned(self, project_ids: Sequence[str]) -> np.ndarray:
+        """Positions (ascending) of the current rows of the projects ``project_ids``: the base's found through an
+        index of its owners (made once per base), the delta's by a look at its few rows."""
+        found = self._owners.positions(project_ids)
+        if self.alive is not None:
+            found = found[self.alive[found]]
+        if self.delta is not None:
+            more = np.flatnonzero(self.delta["project_id"].isin(list(project_ids)).to_numpy())
+            found = np.concatenate([found, len(self.base) + more])
+        return found
 
     def members(self, positions: np.ndarray, street: StreetArea) -> np.ndarray:
         """A street's members in this layer, from those of the layer it was derived from (``positions``): the
@@ -138,6 +150,31 @@ class LayerFrames:
             return own
         inside = spatial.membership(np.asarray(self.delta.geometry.array), street.boundary, list(street.before))
         return np.concatenate([own, split + np.flatnonzero(inside)])
+
+
+class _Owners:
+    """A base frame's rows by project: each project's positions, found without a look at every row."""
+
+    def __init__(self, base: gpd.GeoDataFrame) -> None:
+        self._base = base
+        self._made: tuple[pd.Index, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def positions(self, project_ids: Sequence[str]) -> np.ndarray:
+        if "project_id" not in self._base.columns:
+            return np.empty(0, dtype=np.intp)
+        with self._lock:
+            if self._made is None:
+                codes, uniques = pd.factorize(self._base["project_id"].to_numpy(dtype=object))
+                order = np.argsort(codes, kind="stable")  # positions grouped by project, ascending within each
+                bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+                self._made = (pd.Index(uniques, dtype=object), order, bounds)
+            projects, order, bounds = self._made
+        at = projects.get_indexer(list(project_ids))
+        at = at[at >= 0]
+        if not len(at):
+            return np.empty(0, dtype=np.intp)
+        return np.sort(np.concatenate([order[bounds[i]:bounds[i + 1]] for i in at]))
 
 
 def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -311,9 +348,8 @@ class FrameSnapshot(Snapshot):
         if bbox is not None:  # rows already found are tested by envelope: a query of the tree may find far more
             rows = frames.query(shapely.box(*bbox)) if rows is None else rows[frames.meet(rows, bbox)]
         if project_ids is not None and spec.kind == "project":
-            rows = frames.positions() if rows is None else rows
-            wanted = frames.values("project_id", rows)
-            rows = rows[np.flatnonzero(pd.Index(wanted, dtype=object).isin(list(project_ids)))]
+            owned = frames.owned(project_ids)
+            rows = owned if rows is None else np.intersect1d(rows, owned, assume_unique=True)
         return frames.take(rows)
 
     def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
