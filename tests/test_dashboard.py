@@ -135,6 +135,18 @@ def test_the_dashboard_is_in_the_browsers_script_with_the_charts_axis_in_yi(draw
     assert "亿元" in drawn.locator("#chart-year svg").inner_html()
 
 
+def test_hovering_the_year_chart_shows_its_figures_without_console_errors(drawn, client):
+    year = {r["year"]: r for r in client.get("/stats?by=year&f=json").get_json()["rows"]}
+    box = drawn.locator("#chart-year").bounding_box()
+    drawn.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)  # the middle year, 2014
+    drawn.wait_for_timeout(300)
+    texts = drawn.locator("#chart-year svg text").all_text_contents()
+    yi = float(year[2014]["investment_yuan"]) / 100_000_000
+    expected = f"{yi:.2f}".rstrip("0").rstrip(".") + " 亿元"
+    assert expected in texts, texts
+    assert drawn.errors == []  # the tooltip's text is drawn in the chart, not as styled HTML the CSP blocks
+
+
 def test_the_dashboard_has_no_serious_accessibility_violations(drawn):
     assert serious_violations(drawn) == []
     screenshot(drawn, "dashboard")

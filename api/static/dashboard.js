@@ -30,7 +30,7 @@
     const element = document.getElementById(`chart-${key}`);
     const instance = echarts.init(element, null, { renderer: "svg", ...sizes[key] });
     instance.setOption({ animation: false, textStyle: { fontFamily: font, color: "#1f2933" },
-      tooltip: { trigger: "item", confine: true }, ...option });
+      tooltip: { trigger: "item", confine: true, renderMode: "richText" }, ...option });
     instance.on("click", (event) => {
       const row = D.groups[key][event.dataIndex];
       if (row && !["outside", "unlocated"].includes(row.key)) { window.location.href = listUrl(key, row.key); }
@@ -48,7 +48,7 @@
   const status = D.groups.status;
 
   chart("year", {
-    tooltip: { trigger: "axis", confine: true },
+    tooltip: { trigger: "axis", confine: true, renderMode: "richText" },
     legend: { top: 0, textStyle: axisLabel },
     grid,
     xAxis: { type: "category", data: year.map((r) => r.label), axisLabel },
