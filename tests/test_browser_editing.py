@@ -253,7 +253,7 @@ def test_the_browser_edits_a_project_in_chromium(registry, planned):
         tab.goto(f"{url}login?next=/projects/{pid}/edit")
         tab.fill("#name", cred.name)
         tab.fill("#password", cred.password)
-        tab.click("button[type=submit]")
+        tab.click("#sign-in button[type=submit]")
         expect(tab.locator("#status")).to_be_visible()
         assert tab.locator("#status option").evaluate_all("os => os.map(o => o.value)") == \
             ["planned", *model.TRANSITIONS["planned"]]

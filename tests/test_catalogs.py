@@ -25,7 +25,8 @@ from .conftest import ROOT, run_cli
 _ONE_SCRIPT = {"zh-Hans": "tw2s", "zh-Hant": "s2tw"}  # a text in one script is unchanged by the other's conversion
 _PAGES = ["/?f=html", "/collections?f=html", "/collections/rivers?f=html", "/collections/rivers/items?f=html&limit=20",
           "/collections/rivers/items/1?f=html", "/projects?f=html&limit=40", "/projects/2013-POL-004?f=html",
-          "/streets?f=html", "/streets/LF/projects?f=html", "/stats?f=html&by=street", "/map", "/conformance?f=html"]
+          "/streets?f=html", "/streets/LF/projects?f=html", "/stats?f=html&by=street", "/map", "/conformance?f=html",
+          "/login", "/downloads", "/qa?f=html", "/collections/rivers/queryables?f=html", "/api?f=html"]
 
 
 @pytest.mark.parametrize("chosen", model.SCRIPTS)
