@@ -259,8 +259,6 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     rows = np.union1d(written, still[still >= 0])
     projects = store.projects()
     fresh = _joined(current, projects[projects["project_id"].isin(affected)], old.name)
-    stale = np.zeros(len(old.fids), dtype=bool)
-    stale[rows] = True
     if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
         with old._lock:
             before = old._frame
@@ -271,7 +269,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         sources[rows] = -1
     else:
         frame = old.frame
-        kept = np.flatnonzero(~stale)
+        kept = np.setdiff1d(everyone, rows, assume_unique=True)
         new = pd.concat([frame.iloc[kept], fresh]).sort_index(kind="stable") if len(fresh) else frame.iloc[kept]
         sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
         sources[new.index.get_indexer(frame.index[kept])] = kept

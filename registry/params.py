@@ -223,12 +223,10 @@ def _near(args: Mapping[str, str], view: Reader) -> shapely.Geometry | None:
     found = []
     for layer in model.LAYERS:
         hit = _named_rows(view, layer.name, "name", name, lambda layer=layer: view.features(layer.name))
-        if layer.kind == "project" and len(ids):
-            owned = [_named_rows(view, layer.name, "project_id", pid, lambda layer=layer: view.features(layer.name))
-                     for pid in ids]
-            hit = np.union1d(hit, np.concatenate(owned))
         if len(hit):
             found.extend(view.features(layer.name).geometry.values[hit])
+        if layer.kind == "project" and len(ids):  # the named projects' features (the store indexes them by owner)
+            found.extend(view.features(layer.name, project_ids=list(ids)).geometry.values)
     if not found:
         raise ValidationError(gettext("near: no feature or project is named %(value)s", value=repr(raw[:40])),
                               param="near")
