@@ -4,7 +4,8 @@ Layers are created by GDAL (through fiona, which takes a typed schema) so the fi
 GeoPackage metadata, EPSG:4490 and R-tree spatial indexes GDAL expects. Writes go through SQLite
 directly so that a batch across layers is one transaction. Reads use the same SQLite (never GDAL's own
 copy in this process, whose locks would not see ours): the whole registry is read in one read
-transaction into frames with spatial indexes; after the registry's own writes, the next state is derived from
+transaction into frames with spatial indexes (a large registry's project layers by GDAL's columnar reader in a
+child process, ``columnar``); after the registry's own writes, the next state is derived from
 the rows the change log names, and after anyone else's the file is read whole again.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -25,12 +27,13 @@ import fiona
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from .. import model
 from ..errors import StoreError, StoreUnavailable
 from ..i18n import gettext
-from . import changelog, edits, gpkgblob, gpkgrtree, schema
+from . import changelog, columnar, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
 from .frames import FrameSnapshot, State, layer_extent
@@ -494,7 +497,9 @@ def _revision(con: sqlite3.Connection, path: Path) -> str:
 
 
 def _load_state(path: Path) -> State:
-    """Every table of the registry read in one read transaction, so they are of one committed state.
+    """Every table of the registry read in one committed state, in one read transaction; in a large registry the
+    project layers are read column by column by GDAL in a child process (``columnar``) meanwhile, and kept if that
+    transaction finds the revision the projects were read at (else they are read again in it).
 
     The collector is paused meanwhile (the rows read are millions of new objects: it would walk them again and
     again), and what is loaded is then frozen out of its walks for good (a query need not pay for them).
@@ -503,14 +508,20 @@ def _load_state(path: Path) -> State:
     collecting = gc.isenabled()
     gc.disable()
     try:
+        early = _read_columnar(con, path) if _feature_rows(con) >= _COLUMNAR_ROWS else None
         con.execute("BEGIN")
         revision = _revision(con, path)  # the SELECT takes SQLite's shared lock: no commit until COMMIT
         modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
-        projects = _read_projects(con)
-        ids = projects["project_id"].tolist()
-        texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: look-ups compare identity
-        layers = {layer.name: _read_layer(con, layer, texts) for layer in model.LAYERS}
+        if early is not None and early[0] == revision:
+            projects, texts, layers = early[1:]
+        else:  # small, or a commit came while the child read: all here
+            projects, texts, layers = _read_projects(con), None, {}
+        if texts is None:
+            ids = projects["project_id"].tolist()
+            texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: compared by identity
+        layers = {layer.name: layers[layer.name] if layer.name in layers else _read_layer(con, layer, texts)
+                  for layer in model.LAYERS}
         infos = _layer_infos(con, layers)
         last_change = con.execute("SELECT coalesce(max(change_id), 0) FROM changes").fetchone()[0]
         con.execute("COMMIT")
@@ -522,6 +533,59 @@ def _load_state(path: Path) -> State:
             gc.enable()
     gc.freeze()
     return State(revision, modified, meta, infos, projects, layers, last_change=last_change)
+
+
+# From this many features in the project layers a whole load has GDAL read them in a child process: the child
+# needs about 0.3 s to start, and then reads a million features in one, where rows through sqlite3 take four.
+_COLUMNAR_ROWS = 400_000
+
+
+def _feature_rows(con: sqlite3.Connection) -> int:
+    """The features of the project layers, as the GeoPackage counts them (0 if it does not)."""
+    names = [layer.name for layer in model.PROJECT_LAYERS]
+    counted = con.execute("SELECT sum(feature_count) FROM gpkg_ogr_contents WHERE table_name IN "
+                          f"({', '.join('?' * len(names))})", names).fetchone()[0]
+    return int(counted or 0)
+
+
+def _read_columnar(con: sqlite3.Connection, path: Path
+                   ) -> tuple[str, pd.DataFrame, dict[str, str], dict[str, gpd.GeoDataFrame]] | None:
+    """The projects and the project layers read by GDAL in a child process, with the revision before the read: the
+    caller keeps them only if it finds the same one after. None if the child failed (the caller reads the rows
+    itself, and says why if the file cannot be read)."""
+    revision = _revision(con, path)
+    columns = [*model.PROJECT_COLUMNS, VERSION]
+    with columnar.Tables(path, ["projects", *(layer.name for layer in model.PROJECT_LAYERS)]) as tables:
+        texts: dict[str, str] = {}
+        layers = {}
+        try:
+            for name, table in tables:
+                if name != "projects":
+                    layers[name] = _columns_frame(table, model.LAYER_BY_NAME[name], texts)
+                    continue
+                values = np.empty((table.num_rows, len(columns)), dtype=object)
+                for j, column in enumerate(columns):
+                    values[:, j] = columnar.text_objects(table.column(column), texts)
+                projects = _projects_frame(values)
+                ids = projects["project_id"].to_numpy()
+                texts = dict(zip(ids, ids))  # as _load_state's: only the ids are shared with the layers
+        except columnar.ChildFailed as exc:
+            logging.getLogger(__name__).warning("%s: GDAL could not read the layers (%s); reading rows instead",
+                                                path, exc)
+            return None
+    return revision, projects, texts, layers
+
+
+def _columns_frame(table: pa.Table, layer: model.Layer, texts: dict[str, str]) -> gpd.GeoDataFrame:
+    """A project layer read by GDAL as Arrow columns, as ``_read_layer`` gives it."""
+    fids = table.column("fid").to_numpy()
+    if not (fids[1:] > fids[:-1]).all():  # GDAL reads a table in its fids' order, as _read_layer does; if not:
+        order = np.argsort(fids, kind="stable")
+        table, fids = table.take(order), fids[order]
+    data = {name: columnar.text_objects(table.column(name), texts)
+            for name in (*(name for name, _ in layer.columns), VERSION)}
+    geometry = shapely.from_wkb(table.column("geom").to_numpy(zero_copy_only=False))
+    return _layer_frame(fids, data, geometry, whole=True)
 
 
 def _counted(revision: str) -> tuple[int | None, str]:
@@ -538,7 +602,11 @@ def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = 
         ('WHERE "project_id" IN (SELECT value FROM json_each(?))', (json.dumps(list(project_ids)),))
     # Read in the table's own order and sorted here: SQLite would visit the rows in the order of the project_id
     # index, one seek each (three times the read on 100,000 projects).
-    rows = con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall()
+    return _projects_frame(con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall())
+
+
+def _projects_frame(rows: Sequence[tuple] | np.ndarray) -> pd.DataFrame:
+    """Rows of the projects table (its columns, then the version) typed as every reader gets them, by project_id."""
     projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
     projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
     if projects["project_id"].is_monotonic_increasing:  # as written by the registry, usually
@@ -574,20 +642,28 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
     rows = con.execute(f'SELECT fid, {selected}, {_WKB} FROM "{layer.name}" {where} ORDER BY fid').fetchall()
     columns = list(zip(*rows)) if rows else [()] * (len(names) + 2)
     del rows
-    index = pd.Index(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), name="fid")
     data = {}
     for (name, kind), values in zip(columns_read, columns[1:-1]):
         if kind == "DATE":
             data[name] = iso_dates(pd.Series(_objects(values))).to_numpy(dtype=object)
         else:
             data[name] = _objects([texts.setdefault(v, v) if isinstance(v, str) else v for v in values])
+    return _layer_frame(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), data,
+                        shapely.from_wkb(_objects(columns[-1])), whole=fids is None)
+
+
+def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.ndarray, whole: bool
+                 ) -> gpd.GeoDataFrame:
+    """A layer's columns as the GeoDataFrame a state holds: object columns, indexed by fid, its spatial index built
+    when it is the ``whole`` layer."""
+    index = pd.Index(fids, name="fid")
     frame = pd.DataFrame(data, index=index, columns=pd.Index(list(data), dtype=object), dtype=object)
-    frame["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=model.STORAGE_EPSG)
+    frame["geometry"] = gpd.array.GeometryArray(geometry, crs=model.STORAGE_EPSG)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
     # Build lazily made structures now, once, rather than racing for them in several threads later:
     # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up. (A few
     # changed rows need no tree: ``LayerFrames`` keeps them in one of its own.)
-    if fids is None:
+    if whole:
         frame.sindex.query(shapely.box(0, 0, 0, 0))
     index.get_indexer(index[:1])
     return frame

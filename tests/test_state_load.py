@@ -1,0 +1,94 @@
+"""A large GeoPackage registry is loaded with GDAL reading its project layers column by column in a child process;
+what it gives equals the rows sqlite3 reads, and a commit while the child reads is never mixed into a state."""
+
+import sqlite3
+
+import pandas as pd
+import pytest
+import shapely
+
+from registry import editing, model
+from registry.store import columnar, gpkg
+from registry.store.edits import VERSION, Author
+
+ADMIN = Author("office", role="admin")
+
+
+def types(column: pd.Series) -> list[str]:
+    """The Python types of a column's values, in order (object columns must hold what sqlite3 gives)."""
+    return [type(value).__name__ for value in column.to_numpy(dtype=object)]
+
+
+def test_columns_read_by_gdal_equal_the_rows_sqlite_reads(demo_copy):
+    con = sqlite3.connect(demo_copy, isolation_level=None)
+    try:
+        revision, projects, _, layers = gpkg._read_columnar(con, demo_copy)
+        assert revision == gpkg._revision(con, demo_copy)
+        rows = gpkg._read_projects(con)
+        pd.testing.assert_frame_equal(projects, rows, check_exact=True)
+        assert [types(projects[c]) for c in projects] == [types(rows[c]) for c in rows]
+        assert set(layers) == {layer.name for layer in model.PROJECT_LAYERS}
+        for name, frame in layers.items():
+            read = gpkg._read_layer(con, model.LAYER_BY_NAME[name], {})
+            assert len(frame) > 0 or name == "sluices"
+            assert list(frame.index) == list(read.index) and frame.index.name == "fid"
+            attributes = frame.drop(columns="geometry")
+            pd.testing.assert_frame_equal(pd.DataFrame(attributes), pd.DataFrame(read.drop(columns="geometry")))
+            assert [types(attributes[c]) for c in attributes] == [types(read[c]) for c in attributes]
+            assert shapely.equals_exact(frame.geometry.values, read.geometry.values, 0).all()
+            assert frame.crs == read.crs
+    finally:
+        con.close()
+
+
+def test_a_feature_shares_its_projects_id_string(demo_copy, monkeypatch):
+    monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 1)
+    state = gpkg._load_state(demo_copy)
+    ids = {id(value) for value in state.projects["project_id"]}
+    for layer in model.PROJECT_LAYERS:
+        assert all(id(value) in ids for value in state.layers[layer.name].base["project_id"])
+
+
+def test_a_commit_while_the_child_reads_is_not_mixed_into_the_state(demo_copy, monkeypatch):
+    """The revision before the child's read differs after it: the state is read again in one transaction."""
+    class EditedMeanwhile(columnar.Tables):
+        def __iter__(self):
+            for number, item in enumerate(super().__iter__()):
+                if number == 1:
+                    editing.patch_project(gpkg.GeoPackageStore(demo_copy), "2013-RIV-001",
+                                          {"notes": "讀取期間的登記"}, ADMIN)
+                yield item
+
+    monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 1)
+    monkeypatch.setattr(columnar, "Tables", EditedMeanwhile)
+    state = gpkg._load_state(demo_copy)
+    con = sqlite3.connect(demo_copy)
+    try:
+        notes, version = con.execute(f'SELECT notes, "{VERSION}" FROM projects WHERE project_id = ?',
+                                     ("2013-RIV-001",)).fetchone()
+        assert state.revision == gpkg._revision(con, demo_copy)
+    finally:
+        con.close()
+    project = state.projects.set_index("project_id").loc["2013-RIV-001"]
+    assert (notes, project["notes"]) == ("讀取期間的登記", "讀取期間的登記")
+    assert project[VERSION] == version
+
+
+def test_a_child_that_cannot_read_says_why(demo_copy):
+    read = []
+    with pytest.raises(columnar.ChildFailed, match="no_such_layer"), \
+            columnar.Tables(demo_copy, ["projects", "no_such_layer"]) as tables:
+        read.extend(name for name, _ in tables)
+    assert read == ["projects"]
+
+
+def test_a_reader_that_stops_early_stops_the_child(demo_copy):
+    with columnar.Tables(demo_copy, ["projects", "rivers", "alleys"]) as tables:
+        name, table = next(iter(tables))
+        child = tables._child
+    con = sqlite3.connect(demo_copy)
+    try:
+        assert (name, table.num_rows) == ("projects", con.execute("SELECT count(*) FROM projects").fetchone()[0])
+    finally:
+        con.close()
+    assert child.poll() is not None
