@@ -328,7 +328,7 @@ def select(view: Reader, layer_view: LayerView, query: Query) -> Selection:
     fids = layer_view.fids
     properties = layer_view.frame if query.equals or query.filter is not None else None  # what conditions name
     found = Selector(view, query).matches(layer_view.name, properties=properties)  # only their fids needed here
-    rows = fids.get_indexer(found.frame.index[found.keep])
+    rows = fids.get_indexer(found.candidates.fids[found.keep])
     if query.sortby:
         keys = pd.DataFrame({name: pd.Series(layer_view.values(name, rows), dtype=layer_view.dtypes[name])
                              for name, _ in query.sortby})

@@ -50,15 +50,15 @@ def matching_features(selector: Selector) -> _Matches:
     known = []  # positions the selector found already, per layer (None: not looked up)
     for layer in selector.query.feature_layers():
         found = selector.matches(layer)
-        frame, keep = found.frame, found.keep
+        candidates, keep = found.candidates, found.keep
         if not keep.any():
             continue
-        ids = frame["project_id"].to_numpy()[keep]
+        ids = candidates.values["project_id"][keep]
         parts["layer"].append(np.full(len(ids), layer, dtype=object))
-        parts["fid"].append(frame.index.to_numpy()[keep])
+        parts["fid"].append(candidates.fids[keep])
         parts["project_id"].append(ids)
-        parts["feature_name"].append(frame["name"].to_numpy()[keep])
-        parts["geometry"].append(found.geometry()[keep])
+        parts["feature_name"].append(candidates.values["name"][keep])
+        parts["geometry"].append(candidates.geometry[keep])
         known.append(None if found.positions is None else found.positions[keep])
     empty = {"fid": np.array([], dtype=np.int64)}
     columns = {k: np.concatenate(v) if v else empty.get(k, np.array([], dtype=object)) for k, v in parts.items()}

@@ -10,6 +10,7 @@ belong here too).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,7 +23,7 @@ from . import cql, limits, model, spatial, streets
 from .errors import ValidationError
 from .i18n import gettext
 from .params import Query
-from .store import Reader, per_revision
+from .store import FeatureColumns, Reader, per_revision
 from .text import fold, fold_all, to_script_all
 
 # How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
@@ -85,13 +86,17 @@ def _project_conditions(query: Query) -> list[str]:
     return [param for name, param in _PROJECT_CONDITIONS.items() if getattr(query, name) not in (None, (), "")]
 
 
-def _overlaps(frame: pd.DataFrame, first: str, last: str, interval: tuple[str | None, str | None]) -> np.ndarray:
+def _overlaps(columns: Mapping[str, object], first: str, last: str,
+              interval: tuple[str | None, str | None]) -> np.ndarray:
+    """Which rows' dates (ISO text in columns ``first`` and ``last``, a frame's or arrays) overlap ``interval``; a
+    missing date is open-ended."""
     start, end = interval
-    mask = np.ones(len(frame), dtype=bool)
+    firsts, lasts = np.asarray(columns[first], dtype=object), np.asarray(columns[last], dtype=object)
+    mask = np.ones(len(firsts), dtype=bool)
     if end is not None:
-        mask &= frame[first].fillna("0000-01-01").to_numpy(dtype=object) <= end
+        mask &= np.where(pd.isna(firsts), "0000-01-01", firsts) <= end
     if start is not None:
-        mask &= frame[last].fillna("9999-12-31").to_numpy(dtype=object) >= start
+        mask &= np.where(pd.isna(lasts), "9999-12-31", lasts) >= start
     return mask
 
 
@@ -108,17 +113,13 @@ class _Condition:
 
 @dataclass(frozen=True)
 class Matches:
-    """A layer's candidate features (the store's answer, indexed by fid), which of them a query selects, and
-    where each candidate's project is in the projects table when the query's conditions on projects needed it."""
+    """A layer's candidate features (the store's answer, as arrays in fid order), which of them a query selects,
+    and where each candidate's project is in the projects table when the query's conditions on projects needed
+    it."""
 
-    frame: gpd.GeoDataFrame
+    candidates: FeatureColumns
     keep: np.ndarray
     positions: np.ndarray | None
-    geometries: np.ndarray | None = None  # the frame's geometry, when the selection looked at it
-
-    def geometry(self) -> np.ndarray:
-        """The candidates' geometries as an array."""
-        return np.asarray(self.frame.geometry.array) if self.geometries is None else self.geometries
 
 
 class Selector:
@@ -149,41 +150,34 @@ class Selector:
         """Where projects are in the projects table, by id (-1: not there)."""
         return self.index.get_indexer(pd.Index(project_ids, dtype=object))  # not Arrow strings: no cast
 
-    def features(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-        """The layer's features the query selects (indexed by fid, ascending, in EPSG:4490).
-
-        ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name:
-        an items request's served properties.
-        """
-        found = self.matches(layer, properties)
-        return found.frame if found.keep.all() else found.frame[found.keep]
-
     def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> Matches:
-        """The store's candidate features of a layer and which of them the query selects (``features``
-        without building the selected frame, for callers that take a few columns)."""
+        """The store's candidate features of a layer (their fids, attributes and geometries) and which of them
+        the query selects.
+
+        ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name: an items
+        request's served properties.
+        """
         spec = model.LAYER_BY_NAME[layer]
         query = self.query
         if spec.kind != "project":
             _check_reference(layer, spec, query)
-        frame = self.view.features(layer, bbox=self.box, street=self.street, near=self.near)
-        keep = np.ones(len(frame), dtype=bool)
+        candidates = self.view.feature_columns(layer, [name for name, _ in spec.columns], bbox=self.box,
+                                               street=self.street, near=self.near)
+        keep = np.ones(len(candidates.fids), dtype=bool)
         positions = None
         if self.mask is not None and spec.kind == "project":
-            positions = self.project_positions(frame["project_id"].to_numpy())
+            positions = self.project_positions(candidates.values["project_id"])
             keep = (positions >= 0) & self.mask[positions]
         if spec.kind != "project" and query.datetime is not None:
-            keep &= _overlaps(frame, "valid_from", "valid_to", query.datetime)
-        geoms = None
-        if self.conditions and keep.any():
-            geoms = np.asarray(frame.geometry.array)
-            for condition in self.conditions:
-                if keep.any():
-                    keep[keep] = _spatial_mask(query, condition, geoms[keep])
+            keep &= _overlaps(candidates.values, "valid_from", "valid_to", query.datetime)
+        for condition in self.conditions:
+            if keep.any():
+                keep[keep] = _spatial_mask(query, condition, candidates.geometry[keep])
         if (query.equals or query.filter is not None) and keep.any():
             if properties is None:
                 raise ValidationError(gettext("filter and equality conditions apply to collection items"),
                                       param="filter")
-            rows = properties.iloc[properties.index.get_indexer(frame.index[keep])]
+            rows = properties.iloc[properties.index.get_indexer(candidates.fids[keep])]
             queryables = model.queryables(spec)
             found = np.ones(len(rows), dtype=bool)
             for name, raw in query.equals:
@@ -191,8 +185,7 @@ class Selector:
             if query.filter is not None:
                 found &= cql.filter_mask(rows, query.filter, queryables, query.filter_crs)
             keep[keep] = found
-        return Matches(frame, keep, positions, geoms)
-
+        return Matches(candidates, keep, positions)
 
 
 def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:

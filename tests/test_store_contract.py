@@ -130,6 +130,21 @@ def test_bbox_and_project_filters_match_brute_force(store):
     assert len(picked) == 20
 
 
+def test_feature_columns_are_the_features_answer_as_arrays_in_fid_order(store):
+    store.write(river_batch(1, 60, seed=8))
+    with store.snapshot() as view:
+        view.features("rivers")  # the state is loaded: the edit below is then merged into it as changed rows
+    store.write(river_batch(1, 3, seed=9))  # the first three projects' features replaced: new fids, in a delta
+    with store.snapshot() as view:
+        for box in (None, (120.62, 31.23, 120.74, 31.31), (120.70, 31.28, 120.84, 31.39)):
+            frame = view.features("rivers", bbox=box)
+            found = view.feature_columns("rivers", ["project_id", "name"], bbox=box)
+            assert list(found.fids) == sorted(frame.index) == list(frame.index)
+            assert list(found.values["project_id"]) == list(frame["project_id"])
+            assert list(found.values["name"]) == list(frame["name"])
+            assert shapely.equals_exact(found.geometry, frame.geometry.values, 0).all()
+
+
 def test_layers_report_counts_and_extents(store):
     store.write(river_batch(1, 20, seed=6))
     info = {layer.name: layer for layer in store.layers()}

@@ -10,15 +10,15 @@ from ..errors import StoreError
 from ..i18n import gettext
 from ..spatial import parse_date
 from . import history
-from .base import Author, Batch, BBox, LayerInfo, Reader, Snapshot, Store, per_revision
+from .base import Author, Batch, BBox, FeatureColumns, LayerInfo, Reader, Snapshot, Store, per_revision
 from .gpkg import GeoPackageStore
 from .postgis import PostGISStore
 
 DEFAULT_STORE = "registry.gpkg"
 
-__all__ = ["Author", "Batch", "BBox", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader", "Snapshot", "Store",
-           "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "per_revision", "read_store",
-           "store_location"]
+__all__ = ["Author", "Batch", "BBox", "FeatureColumns", "GeoPackageStore", "LayerInfo", "PostGISStore", "Reader",
+           "Snapshot", "Store", "BACKENDS", "backend", "create_store", "is_database_url", "open_store", "per_revision",
+           "read_store", "store_location"]
 
 
 def store_location(location: str | None = None) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -74,6 +75,16 @@ class Changes:
                         for layer in layers})
 
 
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Some columns of a layer's features as arrays, in fid order: what a selection looks at, without the cost of
+    a frame (a few hundred microseconds a layer, most of a small query's time)."""
+
+    fids: np.ndarray
+    values: dict[str, np.ndarray]
+    geometry: np.ndarray
+
+
 class Reader(ABC):
     """The read questions of a registry. A ``Store`` answers each from its latest committed state; a
     ``Snapshot`` answers all of them from one committed state, so an answer built of several reads is
@@ -111,6 +122,15 @@ class Reader(ABC):
         The result is indexed by fid, in EPSG:4490. The bbox and near tests are prefilters: every feature
         that meets them is there, and a few more may be (a store may test envelopes, or round up).
         """
+
+    def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
+                        street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
+                        near: Near | None = None) -> FeatureColumns:
+        """``features``' answer as arrays of its fids, ``columns`` and geometries (a store holding its layers in
+        memory gives them without making the frame)."""
+        frame = self.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near)
+        return FeatureColumns(frame.index.to_numpy(dtype=np.int64), {c: frame[c].to_numpy() for c in columns},
+                              np.asarray(frame.geometry.array))
 
     @abstractmethod
     def revision(self) -> str:

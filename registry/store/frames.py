@@ -19,7 +19,7 @@ import shapely
 
 from .. import spatial
 from ..spatial import StreetArea
-from .base import BBox, Changes, LayerInfo, Near, Snapshot, layer_spec
+from .base import BBox, Changes, FeatureColumns, LayerInfo, Near, Snapshot, layer_spec
 
 
 class LayerFrames:
@@ -36,6 +36,8 @@ class LayerFrames:
         self._owners = owners if owners is not None else _Owners(base)  # shared by the layers derived from it
         self.delta = delta if delta is not None and len(delta) else None
         self._fids = base.index.to_numpy(dtype=np.int64)
+        # The base's columns as arrays, looked up once (a column of a frame costs tens of microseconds a look-up).
+        self._columns = {name: base[name].to_numpy() for name in base.columns if name != "geometry"}
         # The base's geometries and index, looked up once: through the frame each costs a GeoSeries per query.
         self._geoms = np.asarray(base.geometry.array)
         self._index = base.geometry.values.sindex
@@ -81,15 +83,29 @@ class LayerFrames:
                 & (bounds[:, 3] >= bbox[1]))
 
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
-        """A column's values (``geometry``: the geometries) at ``positions`` (ascending)."""
+        """A column's values (``geometry``: the geometries; ``fid``: the fids) at ``positions`` (ascending)."""
         split = len(self.base)
-        own = positions[positions < split]
-        first = self._geoms[own] if column == "geometry" else self.base[column].to_numpy()[own]
+        own = positions[positions < split] if self.delta is not None else positions
+        base = {"geometry": self._geoms, "fid": self._fids}.get(column)
+        first = (self._columns[column] if base is None else base)[own]
         if self.delta is None:
             return first
         at = positions[positions >= split] - split
-        return np.concatenate([first, np.asarray(self.delta.geometry.array)[at] if column == "geometry" else
-                               self.delta[column].to_numpy()[at]])
+        delta = {"geometry": lambda: np.asarray(self.delta.geometry.array),
+                 "fid": lambda: self.delta.index.to_numpy(dtype=np.int64)}.get(column)
+        return np.concatenate([first, (self.delta[column].to_numpy() if delta is None else delta())[at]])
+
+    def columns(self, names: Sequence[str], positions: np.ndarray | None = None) -> FeatureColumns:
+        """The rows at ``positions`` (None: every current row) as arrays of their fids, columns ``names`` and
+        geometries, in fid order (as ``take`` gives them)."""
+        positions = self.positions() if positions is None else positions
+        found = FeatureColumns(self.values("fid", positions), {name: self.values(name, positions) for name in names},
+                               self.values("geometry", positions))
+        if self.delta is None or not (positions >= len(self.base)).any():
+            return found
+        order = np.argsort(found.fids, kind="stable")
+        return FeatureColumns(found.fids[order], {name: found.values[name][order] for name in names},
+                              found.geometry[order])
 
     def take(self, positions: np.ndarray | None = None) -> gpd.GeoDataFrame:
         """The rows at ``positions`` (None: every current row) as one frame in fid order, a new one: callers cannot
@@ -337,6 +353,16 @@ class FrameSnapshot(Snapshot):
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
+        return self._state.layers[layer].take(self._rows(layer, bbox, street, project_ids, near))
+
+    def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
+                        street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
+                        near: Near | None = None) -> FeatureColumns:
+        return self._state.layers[layer].columns(columns, self._rows(layer, bbox, street, project_ids, near))
+
+    def _rows(self, layer: str, bbox: BBox | None, street: StreetArea | None, project_ids: Sequence[str] | None,
+              near: Near | None) -> np.ndarray | None:
+        """Positions (ascending) of the layer's rows meeting ``features``' conditions; None: every current row."""
         spec = layer_spec(layer)
         frames = self._state.layers[layer]
         rows = None
@@ -350,7 +376,7 @@ class FrameSnapshot(Snapshot):
         if project_ids is not None and spec.kind == "project":
             owned = frames.owned(project_ids)
             rows = owned if rows is None else np.intersect1d(rows, owned, assume_unique=True)
-        return frames.take(rows)
+        return rows
 
     def _street_members(self, layer: str, street: StreetArea) -> np.ndarray:
         """Positions of a layer's features in a street office, kept with the state per boundary version:
