@@ -1,5 +1,6 @@
 """A large GeoPackage registry is loaded with GDAL reading its project layers column by column in a child process;
-what it gives equals the rows sqlite3 reads, and a commit while the child reads is never mixed into a state."""
+what it gives equals the rows sqlite3 reads, a commit while the child reads is never mixed into a state, and the
+layers' extents are those their R*Trees hold."""
 
 import sqlite3
 
@@ -92,3 +93,16 @@ def test_a_reader_that_stops_early_stops_the_child(demo_copy):
     finally:
         con.close()
     assert child.poll() is not None
+
+
+def test_a_loaded_layers_extent_is_the_one_its_rtree_holds(demo_copy):
+    state = gpkg._load_state(demo_copy)
+    con = sqlite3.connect(demo_copy)
+    try:
+        for info in state.infos:
+            if info.name in model.LAYER_BY_NAME:
+                held = con.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{info.name}_geom"'
+                                   ).fetchone()
+                assert info.extent == (None if held[0] is None else held), info.name
+    finally:
+        con.close()

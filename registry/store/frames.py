@@ -223,7 +223,11 @@ _TOWARDS, _AWAY = 1.0 - 1.0 / 8388608.0, 1.0 + 1.0 / 8388608.0
 
 def _rtree_bounds(geoms: np.ndarray) -> np.ndarray:
     """Each geometry's (minx, miny, maxx, maxy) as SQLite's R*Tree stores it."""
-    exact = shapely.bounds(geoms).reshape(-1, 4)
+    return _rounded(shapely.bounds(geoms).reshape(-1, 4))
+
+
+def _rounded(exact: np.ndarray) -> np.ndarray:
+    """Boxes (minx, miny, maxx, maxy rows) as SQLite's R*Tree stores them: in single precision, rounded outwards."""
     single = exact.astype(np.float32).astype(np.float64)
     low, high = exact[:, :2], exact[:, 2:]
     down = np.where(single[:, :2] > low, (low * np.where(low < 0, _AWAY, _TOWARDS)).astype(np.float32), single[:, :2])
@@ -246,8 +250,17 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
 
 
 def layer_extent(geoms: np.ndarray) -> tuple | None:
-    """A layer's extent as its GeoPackage R*Tree gives it (empty geometries, which it leaves out, left out)."""
-    return _enclosing(_rtree_bounds(geoms))
+    """A layer's extent as its GeoPackage R*Tree gives it (empty geometries, which it leaves out, left out).
+
+    The tree rounds each box outwards by less than a millionth of a coordinate, so only the boxes that close to
+    an edge of the exact extent can hold the rounded one's: those are rounded, not every feature's."""
+    bounds = shapely.bounds(geoms).reshape(-1, 4)
+    bounds = bounds[~np.isnan(bounds).any(axis=1)]
+    if not len(bounds):
+        return None
+    edges = np.concatenate([bounds[:, :2].min(axis=0), bounds[:, 2:].max(axis=0)])
+    close = (np.abs(bounds - edges) <= 1e-6 * np.maximum(np.abs(edges), 1.0)).any(axis=1)
+    return _enclosing(_rounded(bounds[close]))
 
 
 def _enclosing(bounds: np.ndarray) -> tuple | None:

@@ -556,7 +556,7 @@ def _read_columnar(con: sqlite3.Connection, path: Path
     revision = _revision(con, path)
     columns = [*model.PROJECT_COLUMNS, VERSION]
     with columnar.Tables(path, ["projects", *(layer.name for layer in model.PROJECT_LAYERS)]) as tables:
-        texts: dict[str, str] = {}
+        texts: dict[str, str] = {}  # the projects' ids, once read
         layers = {}
         try:
             for name, table in tables:
@@ -565,7 +565,7 @@ def _read_columnar(con: sqlite3.Connection, path: Path
                     continue
                 values = np.empty((table.num_rows, len(columns)), dtype=object)
                 for j, column in enumerate(columns):
-                    values[:, j] = columnar.text_objects(table.column(column), texts)
+                    values[:, j] = columnar.text_objects(table.column(column))
                 projects = _projects_frame(values)
                 ids = projects["project_id"].to_numpy()
                 texts = dict(zip(ids, ids))  # as _load_state's: only the ids are shared with the layers
@@ -582,7 +582,9 @@ def _columns_frame(table: pa.Table, layer: model.Layer, texts: dict[str, str]) -
     if not (fids[1:] > fids[:-1]).all():  # GDAL reads a table in its fids' order, as _read_layer does; if not:
         order = np.argsort(fids, kind="stable")
         table, fids = table.take(order), fids[order]
-    data = {name: columnar.text_objects(table.column(name), texts)
+    # a feature's project_id is its project's own string (compared by identity); other equal texts are one
+    # object within the layer
+    data = {name: columnar.text_objects(table.column(name), texts if name == "project_id" else None)
             for name in (*(name for name, _ in layer.columns), VERSION)}
     geometry = shapely.from_wkb(table.column("geom").to_numpy(zero_copy_only=False))
     return _layer_frame(fids, data, geometry, whole=True)
