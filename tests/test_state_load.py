@@ -3,6 +3,7 @@ what it gives equals the rows sqlite3 reads, a commit while the child reads is n
 layers' extents are those their R*Trees hold."""
 
 import sqlite3
+import sys
 
 import pandas as pd
 import pytest
@@ -106,3 +107,12 @@ def test_a_loaded_layers_extent_is_the_one_its_rtree_holds(demo_copy):
                 assert info.extent == (None if held[0] is None else held), info.name
     finally:
         con.close()
+
+
+def test_a_child_that_cannot_start_leaves_the_load_to_sqlite(demo_copy, monkeypatch):
+    monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 1)
+    monkeypatch.setattr(sys, "executable", str(demo_copy.parent / "no-such-python"))
+    state = gpkg._load_state(demo_copy)
+    monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 10**12)
+    pd.testing.assert_frame_equal(state.projects, gpkg._load_state(demo_copy).projects)
+    assert sum(len(state.layers[layer.name]) for layer in model.PROJECT_LAYERS) > 0

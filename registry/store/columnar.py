@@ -41,8 +41,12 @@ class Tables:
         self.names = list(names)
         # a file, not a pipe: a pipe could fill with GDAL's warnings and stall the child; ``close`` closes it
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115
-        self._child = subprocess.Popen([sys.executable, "-P", __file__, str(path), *self.names],
-                                       stdout=subprocess.PIPE, stderr=self._errors)
+        try:
+            self._child = subprocess.Popen([sys.executable, "-P", __file__, str(path), *self.names],
+                                           stdout=subprocess.PIPE, stderr=self._errors)
+        except OSError as exc:  # no interpreter to run it (an embedded Python), or no process left to start
+            self._errors.close()
+            raise ChildFailed(str(exc)) from None
         self._read = 0
 
     def __iter__(self) -> Iterator[tuple[str, pa.Table]]:

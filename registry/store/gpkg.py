@@ -555,10 +555,10 @@ def _read_columnar(con: sqlite3.Connection, path: Path
     itself, and says why if the file cannot be read)."""
     revision = _revision(con, path)
     columns = [*model.PROJECT_COLUMNS, VERSION]
-    with columnar.Tables(path, ["projects", *(layer.name for layer in model.PROJECT_LAYERS)]) as tables:
-        texts: dict[str, str] = {}  # the projects' ids, once read
-        layers = {}
-        try:
+    texts: dict[str, str] = {}  # the projects' ids, once read
+    layers = {}
+    try:
+        with columnar.Tables(path, ["projects", *(layer.name for layer in model.PROJECT_LAYERS)]) as tables:
             for name, table in tables:
                 if name != "projects":
                     layers[name] = _columns_frame(table, model.LAYER_BY_NAME[name], texts)
@@ -569,10 +569,9 @@ def _read_columnar(con: sqlite3.Connection, path: Path
                 projects = _projects_frame(values)
                 ids = projects["project_id"].to_numpy()
                 texts = dict(zip(ids, ids))  # as _load_state's: only the ids are shared with the layers
-        except columnar.ChildFailed as exc:
-            logging.getLogger(__name__).warning("%s: GDAL could not read the layers (%s); reading rows instead",
-                                                path, exc)
-            return None
+    except columnar.ChildFailed as exc:
+        logging.getLogger(__name__).warning("%s: GDAL could not read the layers (%s); reading rows instead", path, exc)
+        return None
     return revision, projects, texts, layers
 
 
