@@ -24,7 +24,7 @@ def types(column: pd.Series) -> list[str]:
 def test_columns_read_by_gdal_equal_the_rows_sqlite_reads(demo_copy):
     con = sqlite3.connect(demo_copy, isolation_level=None)
     try:
-        revision, projects, _, layers = gpkg._read_columnar(con, demo_copy)
+        revision, projects, layers = gpkg._read_columnar(con, demo_copy)
         assert revision == gpkg._revision(con, demo_copy)
         rows = gpkg._read_projects(con)
         pd.testing.assert_frame_equal(projects, rows, check_exact=True)

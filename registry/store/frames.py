@@ -35,11 +35,10 @@ class LayerFrames:
         self.base, self.alive = base, alive
         self._owners = owners if owners is not None else _Owners(base)  # shared by the layers derived from it
         self.delta = delta if delta is not None and len(delta) else None
-        self._fids = base.index.to_numpy(dtype=np.int64)
-        # The base's columns as arrays, looked up once (a column of a frame costs tens of microseconds a look-up).
-        self._columns = {name: base[name].to_numpy() for name in base.columns if name != "geometry"}
-        # The base's geometries and index, looked up once: through the frame each costs a GeoSeries per query.
-        self._geoms = np.asarray(base.geometry.array)
+        # The base's columns, fids and geometries as arrays, looked up once: through the frame each look-up costs
+        # tens of microseconds (a GeoSeries, for the geometries), per query.
+        self._columns = {name: _column(base, name) for name in (*base.columns, "fid")}
+        self._fids = self._columns["fid"]
         self._index = base.geometry.values.sindex
         self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
 
@@ -84,16 +83,11 @@ class LayerFrames:
 
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
         """A column's values (``geometry``: the geometries; ``fid``: the fids) at ``positions`` (ascending)."""
-        split = len(self.base)
-        own = positions[positions < split] if self.delta is not None else positions
-        base = {"geometry": self._geoms, "fid": self._fids}.get(column)
-        first = (self._columns[column] if base is None else base)[own]
         if self.delta is None:
-            return first
-        at = positions[positions >= split] - split
-        delta = {"geometry": lambda: np.asarray(self.delta.geometry.array),
-                 "fid": lambda: self.delta.index.to_numpy(dtype=np.int64)}.get(column)
-        return np.concatenate([first, (self.delta[column].to_numpy() if delta is None else delta())[at]])
+            return self._columns[column][positions]
+        split = len(self.base)
+        return np.concatenate([self._columns[column][positions[positions < split]],
+                               _column(self.delta, column)[positions[positions >= split] - split]])
 
     def columns(self, names: Sequence[str], positions: np.ndarray | None = None) -> FeatureColumns:
         """The rows at ``positions`` (None: every current row) as arrays of their fids, columns ``names`` and
@@ -191,6 +185,15 @@ class _Owners:
         if not len(at):
             return np.empty(0, dtype=np.intp)
         return np.sort(np.concatenate([order[bounds[i]:bounds[i + 1]] for i in at]))
+
+
+def _column(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
+    """A frame's column as an array (``fid``: its index; ``geometry``: its geometries)."""
+    if name == "fid":
+        return frame.index.to_numpy(dtype=np.int64)
+    if name == "geometry":
+        return np.asarray(frame.geometry.array)
+    return frame[name].to_numpy()
 
 
 def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

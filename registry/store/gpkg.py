@@ -514,12 +514,10 @@ def _load_state(path: Path) -> State:
         modified = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
         if early is not None and early[0] == revision:
-            projects, texts, layers = early[1:]
+            projects, layers = early[1:]
         else:  # small, or a commit came while the child read: all here
-            projects, texts, layers = _read_projects(con), None, {}
-        if texts is None:
-            ids = projects["project_id"].tolist()
-            texts = dict(zip(ids, ids))  # a feature's project_id is its project's own string: compared by identity
+            projects, layers = _read_projects(con), {}
+        texts = _shared_ids(projects)
         layers = {layer.name: layers[layer.name] if layer.name in layers else _read_layer(con, layer, texts)
                   for layer in model.LAYERS}
         infos = _layer_infos(con, layers)
@@ -548,8 +546,15 @@ def _feature_rows(con: sqlite3.Connection) -> int:
     return int(counted or 0)
 
 
+def _shared_ids(projects: pd.DataFrame) -> dict[str, str]:
+    """The projects' ids as the texts a state's layers share: a feature's project_id is its project's own string
+    (look-ups compare identity first)."""
+    ids = projects["project_id"].tolist()
+    return dict(zip(ids, ids))
+
+
 def _read_columnar(con: sqlite3.Connection, path: Path
-                   ) -> tuple[str, pd.DataFrame, dict[str, str], dict[str, gpd.GeoDataFrame]] | None:
+                   ) -> tuple[str, pd.DataFrame, dict[str, gpd.GeoDataFrame]] | None:
     """The projects and the project layers read by GDAL in a child process, with the revision before the read: the
     caller keeps them only if it finds the same one after. None if the child failed (the caller reads the rows
     itself, and says why if the file cannot be read)."""
@@ -567,12 +572,11 @@ def _read_columnar(con: sqlite3.Connection, path: Path
                 for j, column in enumerate(columns):
                     values[:, j] = columnar.text_objects(table.column(column))
                 projects = _projects_frame(values)
-                ids = projects["project_id"].to_numpy()
-                texts = dict(zip(ids, ids))  # as _load_state's: only the ids are shared with the layers
+                texts = _shared_ids(projects)
     except columnar.ChildFailed as exc:
         logging.getLogger(__name__).warning("%s: GDAL could not read the layers (%s); reading rows instead", path, exc)
         return None
-    return revision, projects, texts, layers
+    return revision, projects, layers
 
 
 def _columns_frame(table: pa.Table, layer: model.Layer, texts: dict[str, str]) -> gpd.GeoDataFrame:
