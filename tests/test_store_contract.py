@@ -18,9 +18,13 @@ import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
-from registry import model, validate
+from registry import editing, model, validate
 from registry.errors import ValidationError
+from registry.features import build_view
+from registry.features import view as served_view
 from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
+from registry.store.base import LOCAL
+from registry.store.edits import Records
 from registry.streets import street_area
 
 from .conftest import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch, schema_of
@@ -181,6 +185,58 @@ def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
     assert store.revision() != before
     assert store.features("rivers").loc[1, "name"] == "改名段"
     assert store.projects(["2014-RIV-001"])["status"].tolist() == ["completed"]
+
+
+def named(changes) -> tuple[set[str], dict[str, set[int]]]:
+    """A Changes' projects and (non-empty) features per layer, as plain sets."""
+    return set(changes.projects), {layer: set(fids) for layer, fids in changes.fids.items() if fids}
+
+
+def test_changes_since_names_the_projects_and_features_written_since(store):
+    store.write(river_batch(1, 3, seed=2))
+    doomed = set(store.features("rivers", project_ids=["2014-RIV-003"]).index)
+    moved = int(store.features("rivers", project_ids=["2014-RIV-002"]).index[4])
+    with store.snapshot() as view:
+        held = view.revision()
+    editing.patch_project(store, "2014-RIV-001", {"notes": "改了備注"}, LOCAL)  # attributes only
+    store.edit(["2014-RIV-002"], lambda before: Records(before.projects, {"rivers": before.features["rivers"].assign(
+        geometry=lambda f: f.geometry.where(f.index != moved, LineString([(120.7, 31.3), (120.71, 31.3)])))}))
+    store.delete(["2014-RIV-003"])
+    with store.snapshot() as view:
+        assert named(view.changes_since(held)) == ({"2014-RIV-001", "2014-RIV-002", "2014-RIV-003"},
+                                                   {"rivers": doomed | {moved}})
+
+
+def test_postgis_brings_what_it_served_forward_past_a_direct_edit(postgis_url):
+    """QGIS editing a layer in place writes plain SQL: the log's triggers name its rows, and a layer served
+    before is brought forward from them to what a fresh build gives."""
+    store = create_store(postgis_url)
+    store.write(river_batch(1, 4, seed=5))
+    renamed = int(store.features("rivers", project_ids=["2014-RIV-002"]).index[0])
+    with store.snapshot() as view:
+        served_view(view, "rivers").fragments()  # served, GeoJSON text included
+        held = view.revision()
+    parts, schema = schema_of(store.url)
+    with psycopg.connect(**parts) as con:
+        con.execute(f'UPDATE "{schema}".rivers SET name = %s WHERE fid = %s', ("改名段", renamed))
+    editing.patch_project(store, "2014-RIV-001", {"investment_yuan": 2_000_000}, LOCAL)  # every share changes
+    with store.snapshot() as view:
+        assert named(view.changes_since(held)) == ({"2014-RIV-001", "2014-RIV-002"}, {"rivers": {renamed}})
+        served, built = served_view(view, "rivers"), build_view(view, "rivers")
+        pd.testing.assert_frame_equal(served.frame.drop(columns="geometry"), built.frame.drop(columns="geometry"))
+        rows = np.arange(len(built.frame))
+        assert served.fragments().join(rows) == built.fragments().join(rows)
+        assert "改名段" in served.fragments().join(rows).decode()
+
+
+def test_changes_since_is_unknown_after_a_reference_layer_is_replaced(store):
+    store.write(river_batch(1, 1, seed=3))
+    with store.snapshot() as view:
+        held = view.revision()
+    store.replace_reference("lakes", gpd.GeoDataFrame({"name": ["金雞湖"]}, geometry=[Point(120.70, 31.3).buffer(0.01)],
+                                                      crs=4490))
+    with store.snapshot() as view:
+        assert view.changes_since(held) is None  # what it served must be built anew
 
 
 def failures_at_once(work: Callable[[int], object], arguments: range) -> list[BaseException]:

@@ -34,6 +34,7 @@ from . import edits, schema
 from .base import (
     USER_COLUMNS,
     BBox,
+    Changes,
     LayerInfo,
     Near,
     Snapshot,
@@ -43,6 +44,7 @@ from .base import (
     check_schema_version,
     layer_spec,
 )
+from .changelog import LOGGED_TABLES
 from .edits import VERSION, Author, Plan, Records
 from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
@@ -129,7 +131,8 @@ class PostGISStore(Store):
             if present and not overwrite:
                 raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to "
                                          "replace it", store=_redacted(url), schema=schema_name))
-            for name in [*present, *_tables_in(con, schema_name, ["changes", "users", "registry_migrations"])]:
+            kept = ["changes", "revisions", "users", "registry_migrations"]
+            for name in [*present, *_tables_in(con, schema_name, kept)]:
                 con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema_name),
                                                                        sql.Identifier(name)))
             _create_tables(con, meta or {})
@@ -306,6 +309,30 @@ class PostGISSnapshot(Snapshot):
 
     def revision(self) -> str:
         return self._meta["revision"]
+
+    def changes_since(self, revision: str) -> Changes | None:
+        """What the revisions after ``revision`` changed, from the log entries of the transactions that made them
+        (``revisions``); None if one of them is not a logged change of rows (a reference layer, a TRUNCATE, an
+        account, a migration) or the revision is not an earlier one of this registry."""
+        try:
+            since, now = int(revision), int(self.revision())
+        except ValueError:
+            return None
+        if since > now:
+            return None
+        made = self._rows("SELECT layer, operation, xid::text FROM revisions WHERE revision > %s AND revision <= %s",
+                          (since, now))
+        if len(made) != now - since or any(layer not in LOGGED_TABLES or operation == "TRUNCATE"
+                                           for layer, operation, _ in made):
+            return None
+        rows = self._rows("SELECT DISTINCT layer, project_id, fid FROM changes WHERE xid = ANY(%s::xid8[])",
+                          (sorted({xid for _, _, xid in made}),))
+        fids: dict[str, set[int]] = {}
+        for layer, _, fid in rows:
+            if layer != "projects":
+                fids.setdefault(layer, set()).add(int(fid))
+        return Changes(frozenset(project for _, project, _ in rows if project is not None),
+                       {layer: frozenset(found) for layer, found in fids.items()})
 
     def log(self, *, project_id: str | None = None, until: str | None = None, latest: bool = False,
             layer: str | None = None) -> pd.DataFrame:
