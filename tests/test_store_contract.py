@@ -227,6 +227,8 @@ def test_postgis_brings_what_it_served_forward_past_a_direct_edit(postgis_url):
         rows = np.arange(len(built.frame))
         assert served.fragments().join(rows) == built.fragments().join(rows)
         assert "改名段" in served.fragments().join(rows).decode()
+        brought = view.projects()  # the projects table too, from the rows of the projects written
+    pd.testing.assert_frame_equal(brought, PostGISStore(store.url).projects())  # a store of its own loads it whole
 
 
 def test_changes_since_is_unknown_after_a_reference_layer_is_replaced(store):

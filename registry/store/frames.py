@@ -196,6 +196,13 @@ def _column(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
+def with_projects(table: pd.DataFrame, project_ids: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
+    """The projects ``table`` (in project_id order) after the projects ``project_ids`` changed: ``rows`` are
+    those of them that exist now."""
+    kept = table[~table["project_id"].isin(list(project_ids))]
+    return _inserted(kept, rows) if rows is not None and len(rows) else kept.reset_index(drop=True)
+
+
 def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """The projects ``table`` (in project_id order) with ``rows`` (a few, not in it) put in their places: each one's
     place found by a binary search, where sorting the whole table again costs a comparison of every id."""
@@ -313,11 +320,7 @@ class State:
                        {layer: frozenset(found.tolist()) for layer, found in fids.items()})
         lineage = ((self.revision, step),) + tuple((rev, earlier | step)
                                                    for rev, earlier in self.lineage[:_LINEAGE - 1])
-        merged = self.projects
-        if len(project_ids):
-            kept = merged[~merged["project_id"].isin(list(project_ids))]
-            merged = _inserted(kept, projects) if projects is not None and len(projects) else \
-                kept.reset_index(drop=True)
+        merged = with_projects(self.projects, project_ids, projects) if len(project_ids) else self.projects
         layers, members = dict(self.layers), dict(self.members)
         infos = {info.name: info for info in self.infos}
         infos["projects"] = replace(infos["projects"], count=len(merged))

@@ -46,6 +46,7 @@ from .base import (
 )
 from .changelog import LOGGED_TABLES
 from .edits import VERSION, Author, Plan, Records
+from .frames import with_projects
 from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
@@ -167,13 +168,20 @@ class PostGISStore(Store):
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield PostGISSnapshot(self, con)
 
-    def _cached_projects(self, revision: str, load) -> pd.DataFrame:
-        """The projects table of a revision, loaded once per revision (any writer's commit moves it on)."""
+    def _cached_projects(self, view: PostGISSnapshot) -> pd.DataFrame:
+        """The projects table of the view's revision, made once per revision (any writer's commit moves it on):
+        from the one made before and the rows of the projects written since, when the log names them."""
+        revision = view.revision()
         with self._lock:
             hit = self._cache.get("projects")
         if hit is not None and hit[0] == revision:
             return hit[1]
-        frame = load()
+        changes = view.changes_since(hit[0]) if hit is not None else None
+        if changes is None:
+            frame = view._load_projects()
+        else:
+            ids = sorted(changes.projects)
+            frame = with_projects(hit[1], ids, view._load_projects(ids))
         with self._lock:
             self._cache["projects"] = (revision, frame)
         return frame
@@ -366,14 +374,16 @@ class PostGISSnapshot(Snapshot):
         return infos
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        frame = self._store._cached_projects(self.revision(), self._load_projects)
+        frame = self._store._cached_projects(self)
         if project_ids is not None:
             frame = frame[frame["project_id"].isin(list(project_ids))]
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
 
-    def _load_projects(self) -> pd.DataFrame:
+    def _load_projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """The projects table's rows (all, or those ids) by project_id."""
         columns = ", ".join(f'{_select(f.name, f.kind)} AS "{f.name}"' for f in model.PROJECT_FIELDS)
-        rows = self._rows(f'SELECT {columns}, version FROM "projects" ORDER BY project_id')
+        where, params = ("", ()) if project_ids is None else ("WHERE project_id = ANY(%s)", (list(project_ids),))
+        rows = self._rows(f'SELECT {columns}, version FROM "projects" {where} ORDER BY project_id', params)
         frame = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
         frame[VERSION] = frame[VERSION].astype("int64")
         return frame
