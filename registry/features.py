@@ -211,13 +211,11 @@ def _joined(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: str) -> gpd.
 
 
 def _interval(projects: pd.DataFrame) -> tuple[str | None, str | None]:
-    """The programme's planned interval: the earliest planned start and the latest planned finish."""
-    found = []
-    for column, pick in (("planned_start", min), ("planned_finish", max)):
-        dates = projects[column].to_numpy(dtype=object)
-        dates = dates[pd.notna(dates)].tolist()  # min of a list: no Series or NumPy object loop in between
-        found.append(pick(dates) if dates else None)
-    return found[0], found[1]
+    """The programme's planned interval: the earliest planned start and the latest planned finish (ISO dates;
+    a missing one is None)."""
+    starts, finishes = ([d for d in projects[c].to_numpy(dtype=object).tolist() if isinstance(d, str)]
+                        for c in ("planned_start", "planned_finish"))
+    return (min(starts) if starts else None, max(finishes) if finishes else None)
 
 
 def _extent(geoms: gpd.GeoDataFrame | np.ndarray) -> tuple[float, float, float, float] | None:
@@ -266,8 +264,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         return build_view(store, old.name)
     still = old.fids.get_indexer(current.index)
     rows = np.union1d(written, still[still >= 0])
-    projects = store.projects()
-    fresh = _joined(current, projects[projects["project_id"].isin(affected)], old.name)
+    fresh = _joined(current, store.projects(affected), old.name)
     if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
         with old._lock:
             before = old._frame
@@ -285,7 +282,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     whole = (lambda: _extent(new.values("geometry", everyone))) if isinstance(new, Patched) else \
         (lambda: _extent(new))
     extent = _extent_after(old.extent, old.values("geometry", rows), fresh, whole)
-    interval = per_revision(store, "interval", lambda: _interval(projects))  # the same for every project layer
+    interval = per_revision(store, "interval", lambda: _interval(store.projects()))  # alike for every project layer
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
         encoded = dict(old._fragments)

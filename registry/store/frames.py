@@ -198,9 +198,26 @@ def _column(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
 
 def with_projects(table: pd.DataFrame, project_ids: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
     """The projects ``table`` (in project_id order) after the projects ``project_ids`` changed: ``rows`` are
-    those of them that exist now."""
-    kept = table[~table["project_id"].isin(list(project_ids))]
-    return _inserted(kept, rows) if rows is not None and len(rows) else kept.reset_index(drop=True)
+    those of them that exist now. Rows that replace rows in place (an edit of attributes) are set into one copy
+    of the table; otherwise the table is cut and joined again."""
+    at = project_rows(table, project_ids)
+    if rows is not None and len(rows) == len(at) == len(set(project_ids)) and \
+            (rows.dtypes == table.dtypes).all() and rows.columns.equals(table.columns):
+        rows = rows.sort_values("project_id", kind="stable")
+        if (table["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
+            updated = table.copy(deep=True)
+            updated.iloc[at] = rows
+            return updated
+    kept = table.take(np.setdiff1d(np.arange(len(table)), at, assume_unique=True)).reset_index(drop=True)
+    return _inserted(kept, rows) if rows is not None and len(rows) else kept
+
+
+def project_rows(table: pd.DataFrame, project_ids: Sequence[str]) -> np.ndarray:
+    """Positions (ascending) of the projects ``project_ids`` in the projects ``table`` (in project_id order), by
+    binary search: a look-up of a few ids costs no look at every id."""
+    wanted = np.sort(np.asarray([str(i) for i in project_ids], dtype=object))
+    found = _found(table["project_id"].to_numpy(dtype=object), wanted)
+    return np.unique(found[found >= 0])
 
 
 def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -367,7 +384,7 @@ class FrameSnapshot(Snapshot):
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         frame = self._state.projects
         if project_ids is not None:
-            frame = frame[frame["project_id"].isin(list(project_ids))]
+            frame = frame.take(project_rows(frame, project_ids))
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
