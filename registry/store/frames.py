@@ -201,8 +201,8 @@ def with_projects(table: pd.DataFrame, project_ids: Sequence[str], rows: pd.Data
     those of them that exist now. Rows that replace rows in place (an edit of attributes) are set into one copy
     of the table; otherwise the table is cut and joined again."""
     at = project_rows(table, project_ids)
-    if rows is not None and len(rows) == len(at) == len(set(project_ids)) and \
-            (rows.dtypes == table.dtypes).all() and rows.columns.equals(table.columns):
+    if rows is not None and len(rows) == len(at) == len(set(project_ids)) and rows.columns.equals(table.columns) \
+            and (rows.dtypes == table.dtypes).all():
         rows = rows.sort_values("project_id", kind="stable")
         if (table["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
             updated = table.copy(deep=True)
