@@ -43,10 +43,11 @@ from .base import (
     change_stamp,
     check_schema_version,
     layer_spec,
+    per_revision,
 )
 from .changelog import LOGGED_TABLES
 from .edits import VERSION, Author, Plan, Records
-from .frames import with_projects
+from .frames import project_rows, with_projects
 from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
@@ -321,7 +322,11 @@ class PostGISSnapshot(Snapshot):
     def changes_since(self, revision: str) -> Changes | None:
         """What the revisions after ``revision`` changed, from the log entries of the transactions that made them
         (``revisions``); None if one of them is not a logged change of rows (a reference layer, a TRUNCATE, an
-        account, a migration) or the revision is not an earlier one of this registry."""
+        account, a migration) or the revision is not an earlier one of this registry. Asked once per revision and
+        earlier revision: every served layer and the projects table ask it after a write."""
+        return per_revision(self, ("changes_since", revision), lambda: self._changes_since(revision))
+
+    def _changes_since(self, revision: str) -> Changes | None:
         try:
             since, now = int(revision), int(self.revision())
         except ValueError:
@@ -376,7 +381,7 @@ class PostGISSnapshot(Snapshot):
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         frame = self._store._cached_projects(self)
         if project_ids is not None:
-            frame = frame[frame["project_id"].isin(list(project_ids))]
+            frame = frame.take(project_rows(frame, project_ids))
         return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
 
     def _load_projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
