@@ -246,7 +246,7 @@ def _projects_page(extra: dict | None, title: str) -> Response:
     limit = query.limit if query is not None else LIST_PAGE
     offset = query.offset if query is not None else 0
     sorted_by = query.sortby[0] if query is not None and "sortby" in state else None
-    rows = [] if result is None else output.records(*output.with_labels(result.projects, model.PROJECT_COLUMNS))
+    rows = [] if result is None else output.labelled_records(result.projects, model.PROJECT_COLUMNS)
     downloads = [(label, _list_url({**filters, **({"sortby": state["sortby"]} if "sortby" in state else {})},
                                    f=fmt, limit=MAX_PROJECTS if fmt == "geojson" else None), fmt)
                  for fmt, label in DOWNLOADS]

@@ -52,6 +52,7 @@ def investment_shares(frame: pd.DataFrame, projects: pd.DataFrame, layer: str) -
     pids = frame["project_id"].to_numpy()
     at = pd.Index(projects["project_id"]).get_indexer(pids)
     fen = np.where(at >= 0, projects["investment_yuan"].to_numpy(dtype="int64")[at] * 100, 0)
-    totals = pd.Series(measure).groupby(pids).transform("sum").to_numpy()
+    codes = pd.factorize(pids)[0]
+    totals = np.bincount(codes, weights=measure)[codes]  # each feature's project's whole measure
     shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)
     return largest_remainder(pids, fen, shares) / 100

@@ -31,6 +31,7 @@ from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
 from .store.base import Changes
+from .store.frames import Patched, frame_column
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -45,8 +46,11 @@ class LayerView:
     """
 
     def __init__(self, name: str, frame: gpd.GeoDataFrame | Patched, queryables: dict[str, str],
-                 extent: tuple[float, float, float, float] | None, interval: tuple[str | None, str | None]) -> None:
-        self.name, self.queryables, self.extent, self.interval = name, queryables, extent, interval
+                 extent: tuple[float, float, float, float] | None, interval: tuple[str | None, str | None] | Planned
+                 ) -> None:
+        self.name, self.queryables, self.extent = name, queryables, extent
+        self.planned = interval if isinstance(interval, Planned) else None  # a project layer's: the programme's
+        self.interval = (interval.start, interval.finish) if isinstance(interval, Planned) else interval
         self._frame = frame  # index: fid (ascending); columns: properties + geometry
         shape = frame.base if isinstance(frame, Patched) else frame
         self.fids: pd.Index = shape.index
@@ -60,7 +64,7 @@ class LayerView:
         """Every row's properties and geometry (made once, on first use, when rows were patched)."""
         with self._lock:
             if isinstance(self._frame, Patched):
-                self._frame = self._frame.made()
+                self._frame = self._frame.whole()
             return self._frame
 
     def values(self, column: str, rows: np.ndarray) -> np.ndarray:
@@ -69,7 +73,7 @@ class LayerView:
             frame = self._frame
         if isinstance(frame, Patched):
             return frame.values(column, rows)
-        return _column(frame, column)[rows]
+        return frame_column(frame, column)[rows]
 
     def fragments(self) -> Fragments:
         """GeoJSON Feature text of every row in CRS84 with all properties, encoded once per script."""
@@ -84,41 +88,6 @@ class LayerView:
                         encode_features(frame, self.properties, frame.geometry.values))
                 known = self._fragments[chosen]
         return known
-
-
-@dataclass(frozen=True)
-class Patched:
-    """A frame (``base``) with its rows at positions ``rows`` (ascending) replaced by ``fresh``'s (same fids)."""
-
-    base: gpd.GeoDataFrame
-    rows: np.ndarray
-    fresh: gpd.GeoDataFrame
-
-    def made(self) -> gpd.GeoDataFrame:
-        new = self.base.copy()  # its own blocks, so that setting a column's rows copies nothing more
-        for at, column in enumerate(new.columns):
-            new.iloc[self.rows, at] = self.fresh[column].array
-        return new
-
-    def values(self, column: str, rows: np.ndarray) -> np.ndarray:
-        out = _column(self.base, column)[rows]
-        if not len(self.rows):
-            return out
-        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
-        patched = self.rows[at] == rows
-        out[patched] = _column(self.fresh, column)[at[patched]]
-        return out
-
-    def patched(self, rows: np.ndarray, fresh: gpd.GeoDataFrame) -> Patched:
-        """These patches and more (rows at positions ``rows`` replaced by ``fresh``'s; the later win)."""
-        kept = ~np.isin(self.rows, rows)
-        order = np.argsort(np.concatenate([self.rows[kept], rows]), kind="stable")
-        return Patched(self.base, np.concatenate([self.rows[kept], rows])[order],
-                       pd.concat([self.fresh.iloc[np.flatnonzero(kept)], fresh]).iloc[order])
-
-
-def _column(frame: gpd.GeoDataFrame, column: str) -> np.ndarray:
-    return np.asarray(frame.geometry.array) if column == "geometry" else frame[column].to_numpy()
 
 
 @dataclass(frozen=True)
@@ -185,11 +154,11 @@ def build_view(store: Reader, layer: str) -> LayerView:
                                layers=", ".join(model.LAYER_BY_NAME)), param="collectionId")
     frame = store.features(layer).sort_index()
     queryables = model.queryables(spec)
-    interval: tuple[str | None, str | None] = (None, None)
+    interval: tuple[str | None, str | None] | Planned = (None, None)
     if spec.kind == "project":
         projects = store.projects()
         frame = _joined(frame, projects, layer)
-        interval = _interval(projects)
+        interval = per_revision(store, "planned", lambda: Planned.of(projects))  # alike for every project layer
     elif "valid_from" in frame.columns:
         starts = frame["valid_from"].dropna()
         interval = (min(starts) if len(starts) else None, None)
@@ -198,24 +167,61 @@ def build_view(store: Reader, layer: str) -> LayerView:
 
 def _joined(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: str) -> gpd.GeoDataFrame:
     """A project layer's features (every feature of their projects) with their project's attributes and their
-    share of its investment, as items serve them: the attributes taken by one reindex of the projects, in the
-    features' order (a merge costs twice as much, most of an edit's refresh)."""
+    share of its investment, as items serve them: each attribute column taken from the projects by position
+    and the frame made once (a merge, or pandas' reindex of every column, costs most of an edit's refresh)."""
     ids = frame["project_id"].to_numpy(dtype=object)
     attributes = [c for c in model.PROJECT_COLUMNS if c != "project_id"]
-    joined = projects.set_index("project_id")[attributes].reindex(pd.Index(ids, dtype=object))
-    joined.index = frame.index
-    for name, values in (("project_id", ids), ("feature_name", frame["name"].to_numpy(dtype=object))):
-        joined.insert(0, name, pd.Series(values, index=frame.index, dtype=object))  # not inferred as strings
-    joined["investment_share_yuan"] = investment_shares(frame, projects, layer)
-    return gpd.GeoDataFrame(joined, geometry=frame.geometry.values, crs=model.STORAGE_EPSG)
+    at = pd.Index(projects["project_id"].to_numpy(dtype=object), dtype=object).get_indexer(ids)
+    if (at < 0).any():  # features of a project not in the table (edited past the registry): missing values
+        taken = projects.set_index("project_id")[attributes].reindex(pd.Index(ids, dtype=object))
+        columns = {name: taken[name].array for name in attributes}
+    else:
+        columns = {name: projects[name].array.take(at) for name in attributes}
+    columns = {"feature_name": frame["name"].to_numpy(dtype=object), "project_id": ids, **columns,
+               "investment_share_yuan": investment_shares(frame, projects, layer)}
+    geoms = frame.geometry if frame.crs is not None else frame.geometry.set_crs(model.STORAGE_EPSG)
+    columns["geometry"] = geoms.values
+    data = {name: pd.Series(values, index=frame.index, name=name, copy=False, dtype=values.dtype)
+            for name, values in columns.items()}  # each its own dtype: object text is not inferred as strings
+    # A plain frame made a GeoDataFrame by naming its geometry column: a third of building one directly.
+    return gpd.GeoDataFrame(pd.DataFrame(data, columns=pd.Index(list(data), dtype=object), copy=False),
+                            geometry="geometry", copy=False)
 
 
-def _interval(projects: pd.DataFrame) -> tuple[str | None, str | None]:
-    """The programme's planned interval: the earliest planned start and the latest planned finish (ISO dates;
-    a missing one is None)."""
-    starts, finishes = ([d for d in projects[c].to_numpy(dtype=object).tolist() if isinstance(d, str)]
-                        for c in ("planned_start", "planned_finish"))
-    return (min(starts) if starts else None, max(finishes) if finishes else None)
+@dataclass(frozen=True)
+class Planned:
+    """The programme's planned interval: the earliest planned start and the latest planned finish (ISO dates; None
+    when no project has one), with the projects at either end, so that an edit of other projects moves it by their
+    rows alone, without a look at every project."""
+
+    start: str | None
+    finish: str | None
+    at_start: frozenset[str]
+    at_finish: frozenset[str]
+
+    @classmethod
+    def of(cls, projects: pd.DataFrame) -> Planned:
+        ids = projects["project_id"].to_numpy(dtype=object).tolist()
+        ends = []
+        for column, pick in (("planned_start", min), ("planned_finish", max)):
+            dates = projects[column].to_numpy(dtype=object).tolist()
+            dated = [(d, i) for d, i in zip(dates, ids) if isinstance(d, str)]
+            end = pick(d for d, _ in dated) if dated else None
+            ends.append((end, frozenset(i for d, i in dated if d == end)))
+        return cls(ends[0][0], ends[1][0], ends[0][1], ends[1][1])
+
+    def after(self, changed: frozenset[str], rows: pd.DataFrame, whole: Callable[[], pd.DataFrame]) -> Planned:
+        """The interval after the projects ``changed`` changed (``rows``: those of them that exist now); over
+        ``whole()`` (every project) when one of them was at an end."""
+        if changed & (self.at_start | self.at_finish):
+            return Planned.of(whole())
+        new = Planned.of(rows)
+        start = min((d for d in (self.start, new.start) if d is not None), default=None)
+        finish = max((d for d in (self.finish, new.finish) if d is not None), default=None)
+        return Planned(start, finish, (self.at_start if self.start == start else frozenset())
+                       | (new.at_start if new.start == start else frozenset()),
+                       (self.at_finish if self.finish == finish else frozenset())
+                       | (new.at_finish if new.finish == finish else frozenset()))
 
 
 def _extent(geoms: gpd.GeoDataFrame | np.ndarray) -> tuple[float, float, float, float] | None:
@@ -264,13 +270,12 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         return build_view(store, old.name)
     still = old.fids.get_indexer(current.index)
     rows = np.union1d(written, still[still >= 0])
-    fresh = _joined(current, store.projects(affected), old.name)
+    projects = store.projects(affected)
+    fresh = _joined(current, projects, old.name)
     if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
         with old._lock:
             before = old._frame
         new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)
-        if len(new.rows) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
-            new = new.made()  # patches of many edits: made into one frame again
         sources = everyone.copy()
         sources[rows] = -1
     else:
@@ -282,7 +287,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     whole = (lambda: _extent(new.values("geometry", everyone))) if isinstance(new, Patched) else \
         (lambda: _extent(new))
     extent = _extent_after(old.extent, old.values("geometry", rows), fresh, whole)
-    interval = per_revision(store, "interval", lambda: _interval(store.projects()))  # alike for every project layer
+    interval = per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects, store.projects))
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
         encoded = dict(old._fragments)

@@ -27,32 +27,57 @@ def with_labels(frame: pd.DataFrame, properties: Sequence[str],
                 chosen: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """``frame`` with a ``<field>_label`` column after each coded field of ``properties`` (in the script
     ``chosen``, default the current one), and the properties with the labels in their places."""
+    labels, columns = _labels(frame, properties, chosen)
+    if not labels:
+        return frame, columns
+    return frame.assign(**{name: pd.Series(values, index=frame.index, dtype=object)
+                           for name, values in labels.items()}), columns
+
+
+def labelled_records(frame: pd.DataFrame, properties: Sequence[str], chosen: str | None = None) -> list[dict]:
+    """``records`` of ``properties`` with each coded field's label after it, as ``with_labels`` gives them,
+    without making the labelled frame (a copy of every column: most of the cost for a few rows)."""
+    labels, columns = _labels(frame, properties, chosen)
+    return records(frame, columns, labels)
+
+
+def _labels(frame: pd.DataFrame, properties: Sequence[str],
+            chosen: str | None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The label of each coded field of ``properties`` per row (object arrays by ``<field>_label``), and the
+    properties with the labels in their places."""
     wanted = [p for p in properties if p in LABELLED and p in frame.columns and p + LABEL_SUFFIX not in properties]
     if not wanted:
-        return frame, list(properties)
+        return {}, list(properties)
     chosen = chosen or script.current()
     labels = {}
     for field in wanted:  # each distinct value labelled once, then taken for every row
         kind = LABELLED[field]
         names = model.name_labels(kind, chosen)
-        codes, uniques = pd.factorize(frame[field])
+        codes, uniques = pd.factorize(frame[field].to_numpy(dtype=object))
         if kind == "street":  # comma-separated codes
             named = [",".join(names.get(c, c) for c in str(u).split(",")) for u in uniques]
         else:
             named = [names.get(u, u) for u in uniques]
         table = np.array([*named, None], dtype=object)  # a missing value (code -1) has no label
-        labels[field + LABEL_SUFFIX] = pd.Series(table[codes], index=frame.index, dtype=object)
-    out = frame.assign(**labels)
-    columns = [c for p in properties for c in ((p, p + LABEL_SUFFIX) if p in wanted else (p,))]
-    return out, columns
+        labels[field + LABEL_SUFFIX] = table[codes]
+    return labels, [c for p in properties for c in ((p, p + LABEL_SUFFIX) if p in wanted else (p,))]
 
 
-def records(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict]:
-    """Rows as dicts of plain Python values (None for missing), ready for any JSON encoder."""
-    frame = frame if columns is None else frame[list(columns)]
-    names = list(frame.columns)
+def records(frame: pd.DataFrame, columns: Iterable[str] | None = None,
+            more: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Rows as dicts of plain Python values (None for missing), ready for any JSON encoder; ``more`` holds
+    columns beside the frame's (arrays by name) that ``columns`` may name. The frame is converted whole and
+    its columns picked from the array: selecting them first costs more than the conversion for a few rows."""
+    names = list(frame.columns) if columns is None else list(columns)
+    values = frame.to_numpy(dtype=object, na_value=None)
+    at = {name: i for i, name in enumerate(frame.columns)}
+    if more:
+        at.update({name: values.shape[1] + i for i, name in enumerate(more)})
+        values = np.hstack([values, np.column_stack(list(more.values()))]) if len(values) else \
+            np.empty((0, values.shape[1] + len(more)), dtype=object)
+    values = values[:, [at[name] for name in names]]
     return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in zip(names, row)}
-            for row in frame.to_numpy(dtype=object, na_value=None).tolist()]
+            for row in values.tolist()]
 
 
 def rfc7946(geoms: np.ndarray) -> np.ndarray:
@@ -72,7 +97,7 @@ def feature_texts(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndar
     if not len(frame):
         return []
     texts = geometry_json(geoms)
-    props = records(*with_labels(frame, properties))
+    props = labelled_records(frame, properties)
     ids = [None] * len(frame) if ids is None else ids
     return [b'{"type":"Feature",' + (b'"id":' + orjson.dumps(fid) + b"," if fid is not None else b"")
             + b'"properties":' + orjson.dumps(prop) + b',"geometry":' + geom.encode() + b"}"
@@ -112,7 +137,7 @@ def project_documents(projects: pd.DataFrame, features: pd.DataFrame) -> list[di
         pid = row.pop("project_id")
         row["name"] = row.pop("feature_name")
         by_project.setdefault(pid, []).append({**row, "geometry": geom})
-    documents = records(*with_labels(projects, model.PROJECT_COLUMNS))
+    documents = labelled_records(projects, model.PROJECT_COLUMNS)
     for document in documents:
         document["features"] = by_project.get(document["project_id"], [])
     return documents

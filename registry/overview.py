@@ -118,8 +118,7 @@ def attention(projects: pd.DataFrame, on: str) -> list[dict]:
     """Projects recorded as delayed or overdue on ``on``, latest planned finish last, with their reasons."""
     late = progress.overdue(projects, on)
     flagged = projects[late | progress.delayed(projects)]
-    rows = output.records(*output.with_labels(flagged.assign(overdue=late[flagged.index]),
-                                              [*_ATTENTION_COLUMNS, "overdue"]))
+    rows = output.labelled_records(flagged.assign(overdue=late[flagged.index]), [*_ATTENTION_COLUMNS, "overdue"])
     finish = progress.dates(pd.Series([r["planned_finish"] for r in rows], dtype=object))
     for row, day in zip(rows, finish):
         row["days_overdue"] = int((pd.Timestamp(on) - day).days) if row["overdue"] and pd.notna(day) else None

@@ -8,7 +8,7 @@ is used. Errors name the project, column and what to fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -76,15 +76,7 @@ def check_projects(frame: pd.DataFrame) -> pd.DataFrame:
     if len(dup):
         _fail(gettext("duplicate project_id %(id)s in the batch", id=dup.iloc[0]), "project_id")
     _check_rows(out)
-    for column in ("year", "investment_yuan"):
-        out[column] = out[column].astype("int64")
-    for column in ("stalls", "parking_spaces"):
-        out[column] = out[column].astype("Int64")
-    for column in ("length_m", "area_m2", "dredged_m3"):
-        out[column] = out[column].astype("float64")
-    for column in ("in_statement", "beyond_statement"):
-        out[column] = out[column].astype(bool)
-    return out
+    return typed_rows(converted, model.PROJECT_COLUMNS)
 
 
 class _Invalid:
@@ -420,3 +412,32 @@ def check_features(layer: str, frame: gpd.GeoDataFrame, categories: dict[str, st
     _check_lengths(layer, frame, "name", names)
     names[given] = to_traditional_all(list(names[given]))
     return frame.assign(name=names)[["project_id", "name", frame.geometry.name]]
+
+
+def typed_rows(rows: Sequence[tuple] | np.ndarray, columns: Sequence[str],
+               index: pd.Index | None = None) -> pd.DataFrame:
+    """Rows of the projects table (tuples in ``columns``' order, as a driver returns them) in the model's pandas
+    types, as stores and ``check_projects`` give them; columns that are not project fields stay as read.
+
+    Built column by column in NumPy and made a frame once: an edit loads one project's row twice, and pandas'
+    per-column conversions cost more than the row's SQL.
+    """
+    values = np.empty((len(rows), len(columns)), dtype=object)
+    if len(rows):
+        values[:] = rows
+    index = pd.RangeIndex(len(rows)) if index is None else index  # one index object: no column is aligned to it
+    data = {}
+    for j, name in enumerate(columns):
+        field, column = model.FIELD_BY_NAME.get(name), values[:, j]
+        kind = field.kind if field is not None else None
+        if kind == "bool":
+            data[name] = column.astype(bool)
+        elif kind == "integer":
+            data[name] = np.asarray(column, dtype=np.int64) if field.required else pd.array(column, dtype="Int64")
+        elif kind == "real":
+            data[name] = np.asarray(column, dtype=np.float64)
+        else:
+            column = column.copy()
+            column[pd.isna(column)] = None
+            data[name] = pd.Series(column, index=index, dtype=object, copy=False)  # pandas would infer strings
+    return pd.DataFrame(data, index=index, columns=pd.Index(list(columns), dtype=object), copy=False)

@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from registry import editing, features, model
-from registry.store import GeoPackageStore
+from registry.store import GeoPackageStore, frames
 from registry.store.edits import Author
 from registry.streets import street_area
 
@@ -46,6 +46,8 @@ def same_answers(held: GeoPackageStore, fresh: GeoPackageStore) -> None:
     with held.snapshot() as a, fresh.snapshot() as b:
         assert a.revision() == b.revision()
         pd.testing.assert_frame_equal(a.projects(), b.projects())
+        some = b.projects()["project_id"].iloc[::7].tolist()
+        pd.testing.assert_frame_equal(a.projects(some), b.projects(some))
         assert [(i.name, i.count, i.extent) for i in a.layers()] == [(i.name, i.count, i.extent) for i in b.layers()]
         streets = areas(b)
         box = (120.66, 31.26, 120.74, 31.33)
@@ -74,7 +76,8 @@ def test_an_attribute_edit_keeps_every_layer_of_the_held_state(demo_copy, worker
     after = state(worker)
     assert after is not before and after.revision != before.revision
     assert all(after.layers[name] is before.layers[name] for name in before.layers)  # derived, not loaded
-    assert after.projects.set_index("project_id").loc[planned, "status"] == "in_progress"
+    with worker.snapshot() as view:
+        assert view.projects([planned])["status"].tolist() == ["in_progress"]
     same_answers(worker, GeoPackageStore(demo_copy))
 
 
@@ -105,7 +108,8 @@ def test_created_and_deleted_projects_reach_the_held_state(demo_copy, worker):
                 "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}
     created, _ = editing.create_project(writer, body, ADMIN)
     editing.delete_project(writer, doomed, ADMIN)
-    ids = set(state(worker).projects["project_id"])
+    with worker.snapshot() as view:
+        ids = set(view.projects()["project_id"])
     assert created in ids and doomed not in ids
     same_answers(worker, GeoPackageStore(demo_copy))
 
@@ -258,3 +262,30 @@ def test_projects_created_in_several_years_take_their_places_in_the_held_project
     assert set(created) <= set(held["project_id"])
     assert list(held["project_id"]) == sorted(held["project_id"])  # in id order, as a whole load reads them
     same_answers(worker, GeoPackageStore(demo_copy))
+
+
+def test_patches_of_many_edits_made_into_one_table_answer_as_a_fresh_load(demo_copy, worker, monkeypatch):
+    monkeypatch.setattr(frames, "_PATCH_ROWS", 2)  # past two rows patched, a table is made whole
+    monkeypatch.setattr(frames, "_PATCH_SHARE", 0.0)
+    held = served_once(worker, ["rivers", "alleys"])
+    with worker.snapshot() as view:
+        ids = view.features("rivers")["project_id"].drop_duplicates().iloc[:4].tolist()
+    writer = GeoPackageStore(demo_copy)
+    for n, project_id in enumerate(ids):
+        editing.patch_project(writer, project_id, {"notes": f"第{n}次修改"}, ADMIN)
+        with worker.snapshot() as view:
+            features.view(view, "rivers")  # brought forward after each edit: the patches pile up
+    same_answers(worker, GeoPackageStore(demo_copy))
+    same_served(worker, demo_copy, held, ["rivers", "alleys"])
+
+
+def test_the_planned_interval_follows_an_edit_of_the_project_at_its_end_and_back(demo_copy, worker):
+    held = served_once(worker, ["rivers"])
+    with worker.snapshot() as view:
+        project = view.projects().iloc[3]
+    writer = GeoPackageStore(demo_copy)
+    editing.patch_project(writer, project["project_id"], {"planned_finish": "2031-12-31"}, ADMIN)
+    with worker.snapshot() as view:
+        assert features.view(view, "rivers").interval[1] == "2031-12-31"  # widened by the edited project
+    editing.patch_project(writer, project["project_id"], {"planned_finish": project["planned_finish"]}, ADMIN)
+    same_served(worker, demo_copy, held, ["rivers"])  # narrowed again: the end is found among every project

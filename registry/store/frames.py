@@ -37,7 +37,7 @@ class LayerFrames:
         self.delta = delta if delta is not None and len(delta) else None
         # The base's columns, fids and geometries as arrays, looked up once: through the frame each look-up costs
         # tens of microseconds (a GeoSeries, for the geometries), per query.
-        self._columns = {name: _column(base, name) for name in (*base.columns, "fid")}
+        self._columns = {name: frame_column(base, name) for name in (*base.columns, "fid")}
         self._fids = self._columns["fid"]
         self._index = base.geometry.values.sindex
         self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
@@ -87,7 +87,7 @@ class LayerFrames:
             return self._columns[column][positions]
         split = len(self.base)
         return np.concatenate([self._columns[column][positions[positions < split]],
-                               _column(self.delta, column)[positions[positions >= split] - split]])
+                               frame_column(self.delta, column)[positions[positions >= split] - split]])
 
     def columns(self, names: Sequence[str], positions: np.ndarray | None = None) -> FeatureColumns:
         """The rows at ``positions`` (None: every current row) as arrays of their fids, columns ``names`` and
@@ -187,7 +187,7 @@ class _Owners:
         return np.sort(np.concatenate([order[bounds[i]:bounds[i + 1]] for i in at]))
 
 
-def _column(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
+def frame_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A frame's column as an array (``fid``: its index; ``geometry``: its geometries)."""
     if name == "fid":
         return frame.index.to_numpy(dtype=np.int64)
@@ -196,20 +196,106 @@ def _column(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
-def with_projects(table: pd.DataFrame, project_ids: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
+class Patched:
+    """A table (``base``) with its rows at positions ``rows`` (ascending) replaced by ``fresh``'s (same index
+    values), made into one table only when a caller needs the whole (then once): after an edit of a few rows,
+    answers by position and column cost those rows, not a copy of every column."""
+
+    def __init__(self, base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> None:
+        self.base, self.rows, self.fresh = base, rows, fresh
+        self._made: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def whole(self) -> pd.DataFrame:
+        """Every row, as one table (shared: callers copy before changing it)."""
+        with self._lock:
+            if self._made is None:
+                self._made = _set_rows(self.base, self.rows, self.fresh)
+            return self._made
+
+    def values(self, column: str, positions: np.ndarray) -> np.ndarray:
+        """A column's values (``geometry``: the geometries) at ``positions``."""
+        out = frame_column(self.base, column)[positions]
+        at, patched = self._patched(positions)
+        if patched.any():
+            out[patched] = frame_column(self.fresh, column)[at[patched]]
+        return out
+
+    def take(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at ``positions`` as a new table."""
+        at, patched = self._patched(positions)
+        if patched.all():  # the rows edited (a refresh asks for those): no look at the base
+            return self.fresh.take(at)
+        out = self.base.take(positions)
+        return _set_rows(out, np.flatnonzero(patched), self.fresh.iloc[at[patched]]) if patched.any() else out
+
+    def patched(self, rows: np.ndarray, fresh: pd.DataFrame) -> Patched | pd.DataFrame:
+        """These patches and more (rows at positions ``rows`` replaced by ``fresh``'s; the later win), made into
+        one table when they are many (past ``_PATCH_SHARE`` of the rows and ``_PATCH_ROWS``)."""
+        kept = ~np.isin(self.rows, rows)
+        order = np.argsort(np.concatenate([self.rows[kept], rows]), kind="stable")
+        more = Patched(self.base, np.concatenate([self.rows[kept], rows])[order],
+                       pd.concat([self.fresh.iloc[np.flatnonzero(kept)], fresh]).iloc[order])
+        return more.whole() if len(more.rows) > max(_PATCH_SHARE * len(self.base), _PATCH_ROWS) else more
+
+    def _patched(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``positions``: where its row is among the patches, and whether it is one."""
+        if not len(self.rows):
+            return np.zeros(len(positions), dtype=np.intp), np.zeros(len(positions), dtype=bool)
+        at = np.minimum(np.searchsorted(self.rows, positions), len(self.rows) - 1)
+        return at, self.rows[at] == positions
+
+
+_PATCH_SHARE, _PATCH_ROWS = 0.05, 1000  # past both this share and this many rows patched, a table is made whole
+
+
+def _set_rows(base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> pd.DataFrame:
+    """A new table: ``base`` with its rows at ``rows`` replaced by ``fresh``'s, column by column as arrays (setting
+    rows through pandas' indexers costs a millisecond a column); through them when a column's dtype differs."""
+    if not fresh.columns.equals(base.columns) or not (fresh.dtypes == base.dtypes).all():
+        out = base.copy()
+        for at, column in enumerate(out.columns):
+            out.iloc[rows, at] = fresh[column].array
+        return out
+    columns = {}
+    for name in base.columns:
+        values = base[name].array.copy()
+        values[rows] = fresh[name].array
+        columns[name] = pd.Series(values, index=base.index, dtype=base[name].dtype, name=name, copy=False)
+    out = pd.DataFrame(columns, columns=base.columns, copy=False)
+    # Made a GeoDataFrame by naming its geometry column (which keeps its CRS): a third of building one directly.
+    return gpd.GeoDataFrame(out, geometry=base.geometry.name, copy=False) if isinstance(base, gpd.GeoDataFrame) \
+        else out
+
+
+def with_projects(table: pd.DataFrame | Patched, project_ids: Sequence[str],
+                  rows: pd.DataFrame | None) -> pd.DataFrame | Patched:
     """The projects ``table`` (in project_id order) after the projects ``project_ids`` changed: ``rows`` are
-    those of them that exist now. Rows that replace rows in place (an edit of attributes) are set into one copy
-    of the table; otherwise the table is cut and joined again."""
-    at = project_rows(table, project_ids)
-    if rows is not None and len(rows) == len(at) == len(set(project_ids)) and rows.columns.equals(table.columns) \
-            and (rows.dtypes == table.dtypes).all():
-        rows = rows.sort_values("project_id", kind="stable")
-        if (table["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
-            updated = table.copy(deep=True)
-            updated.iloc[at] = rows
-            return updated
-    kept = table.take(np.setdiff1d(np.arange(len(table)), at, assume_unique=True)).reset_index(drop=True)
+    those of them that exist now. Rows that replace rows in place (an edit of attributes) are patched in (the
+    table made whole only when asked for); otherwise the table is cut and joined again."""
+    base = table.base if isinstance(table, Patched) else table
+    at = project_rows(base, project_ids)
+    if rows is not None and len(rows) == len(at) == len(set(project_ids)) and rows.columns.equals(base.columns) \
+            and (rows.dtypes == base.dtypes).all():
+        rows = rows.sort_values("project_id", kind="stable").set_axis(base.index[at])  # labelled as the rows replaced
+        if (base["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
+            return table.patched(at, rows) if isinstance(table, Patched) else Patched(table, at, rows)
+    whole = table.whole() if isinstance(table, Patched) else table
+    kept = whole.take(np.setdiff1d(np.arange(len(whole)), at, assume_unique=True)).reset_index(drop=True)
     return _inserted(kept, rows) if rows is not None and len(rows) else kept
+
+
+def project_table(table: pd.DataFrame | Patched, project_ids: Sequence[str] | None) -> pd.DataFrame:
+    """The rows of the projects ``project_ids`` (None: every project) of a projects table held as ``with_projects``
+    gives it, as a new frame (copy-on-write: callers cannot change the shared table)."""
+    if project_ids is None:
+        return (table.whole() if isinstance(table, Patched) else table).copy(deep=False)
+    if isinstance(table, Patched):
+        return table.take(project_rows(table.base, project_ids))
+    return table.take(project_rows(table, project_ids))
 
 
 def project_rows(table: pd.DataFrame, project_ids: Sequence[str]) -> np.ndarray:
@@ -314,7 +400,7 @@ class State:
     modified: datetime
     meta: dict[str, str]
     infos: list[LayerInfo]
-    projects: pd.DataFrame
+    projects: pd.DataFrame | Patched  # in project_id order
     layers: dict[str, LayerFrames]
     members: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -382,10 +468,7 @@ class FrameSnapshot(Snapshot):
         return list(self._state.infos)
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        frame = self._state.projects
-        if project_ids is not None:
-            frame = frame.take(project_rows(frame, project_ids))
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the shared table
+        return project_table(self._state.projects, project_ids)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:

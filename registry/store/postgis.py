@@ -47,7 +47,7 @@ from .base import (
 )
 from .changelog import LOGGED_TABLES
 from .edits import VERSION, Author, Plan, Records
-from .frames import project_rows, with_projects
+from .frames import Patched, project_table, with_projects
 from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
@@ -169,7 +169,7 @@ class PostGISStore(Store):
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield PostGISSnapshot(self, con)
 
-    def _cached_projects(self, view: PostGISSnapshot) -> pd.DataFrame:
+    def _cached_projects(self, view: PostGISSnapshot) -> pd.DataFrame | Patched:
         """The projects table of the view's revision, made once per revision (any writer's commit moves it on):
         from the one made before and the rows of the projects written since, when the log names them."""
         revision = view.revision()
@@ -379,10 +379,7 @@ class PostGISSnapshot(Snapshot):
         return infos
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        frame = self._store._cached_projects(self)
-        if project_ids is not None:
-            frame = frame.take(project_rows(frame, project_ids))
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached table
+        return project_table(self._store._cached_projects(self), project_ids)
 
     def _load_projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """The projects table's rows (all, or those ids) by project_id."""

@@ -6,14 +6,13 @@ same frames, so these helpers live once, here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
 from .. import model
 from ..errors import ValidationError
 from ..i18n import gettext
+from ..validate import typed_rows
 
 # Constraints of the projects table in both stores (SQL both SQLite and PostgreSQL read).
 _CHECKS = {
@@ -64,32 +63,3 @@ def iso_dates(series: pd.Series) -> pd.Series:
 def typed_projects(frame: pd.DataFrame) -> pd.DataFrame:
     """Give the projects table's columns the model's pandas types (dates stay ISO strings; missing text is None)."""
     return typed_rows(frame.to_numpy(dtype=object), list(frame.columns), frame.index)
-
-
-def typed_rows(rows: Sequence[tuple] | np.ndarray, columns: Sequence[str],
-               index: pd.Index | None = None) -> pd.DataFrame:
-    """Rows of the projects table (tuples in ``columns``' order, as a driver returns them) as ``typed_projects``
-    gives them; columns that are not project fields stay as read.
-
-    Built column by column in NumPy and made a frame once: an edit loads one project's row twice, and pandas'
-    per-column conversions cost more than the row's SQL.
-    """
-    values = np.empty((len(rows), len(columns)), dtype=object)
-    if len(rows):
-        values[:] = rows
-    index = pd.RangeIndex(len(rows)) if index is None else index  # one index object: no column is aligned to it
-    data = {}
-    for j, name in enumerate(columns):
-        field, column = model.FIELD_BY_NAME.get(name), values[:, j]
-        kind = field.kind if field is not None else None
-        if kind == "bool":
-            data[name] = column.astype(bool)
-        elif kind == "integer":
-            data[name] = np.asarray(column, dtype=np.int64) if field.required else pd.array(column, dtype="Int64")
-        elif kind == "real":
-            data[name] = np.asarray(column, dtype=np.float64)
-        else:
-            column = column.copy()
-            column[pd.isna(column)] = None
-            data[name] = pd.Series(column, index=index, dtype=object, copy=False)  # pandas would infer strings
-    return pd.DataFrame(data, index=index, columns=pd.Index(list(columns), dtype=object), copy=False)
