@@ -110,6 +110,20 @@ def test_written_features_are_in_the_spatial_index(empty_store):
     assert len(found) == 1
 
 
+def test_the_counts_gdal_reads_stay_true_through_writes(empty_store):
+    empty_store.write(river_batch(1, 30, seed=1), mode="insert")
+    empty_store.write(river_batch(21, 20, seed=2), mode="upsert")  # ten replaced, ten added
+    empty_store.delete([f"2014-RIV-{i:03d}" for i in range(1, 5)])
+    con = sqlite3.connect(empty_store.path)
+    for table in ("changes", "projects", "rivers"):
+        held = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        assert con.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = ?", (table,)
+                           ).fetchone() == (held,), table
+        out = subprocess.run(["ogrinfo", "-ro", "-so", str(empty_store.path), table], capture_output=True, text=True,
+                             check=True).stdout
+        assert f"Feature Count: {held}" in out, table
+
+
 def test_spatial_index_stays_true_through_bulk_and_row_by_row_writes(empty_store):
     empty_store.write(river_batch(1, 400, seed=1), mode="insert")  # into an empty layer: built in bulk
     empty_store.write(river_batch(401, 20, seed=2), mode="insert")  # small: added row by row

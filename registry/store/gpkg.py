@@ -337,10 +337,15 @@ class GeoPackageStore(Store):
                          author.reason))
             exact = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,))) \
                 .get(_UNLOGGED) == "0"  # no other program changed rows (and extents) since the registry's last write
+            logged = con.execute("SELECT max(change_id) FROM changes").fetchone()[0] or 0
             writer = _Writer(con)
             yield writer
             if writer.touched:
-                _refresh_contents(con, writer.touched | {"changes"}, writer.boxes if exact else None)
+                # Counts grow by the rows written, where counting a whole table costs an edit milliseconds: the
+                # log's always (it is only appended to), the projects' when no other program changed rows.
+                grown = {"changes": con.execute("SELECT count(*) FROM changes WHERE change_id > ?",
+                                                (logged,)).fetchone()[0], **(writer.added if exact else {})}
+                _refresh_contents(con, writer.touched | {"changes"}, writer.boxes if exact else None, grown)
             con.execute("DELETE FROM write_context")  # the connection's other writes log nothing
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
@@ -379,6 +384,7 @@ class _Writer(Writer):
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
         self.touched: set[str] = set()
+        self.added = {"projects": 0}  # rows of the projects table added, less those deleted
         self._loaded: tuple[list[str], dict[str, gpd.GeoDataFrame]] | None = None  # the last load's ids, features
         self.boxes = _Boxes()
 
@@ -411,10 +417,12 @@ class _Writer(Writer):
         con = self.con
         if changes.delete_projects:
             self._ids(changes.delete_projects)
-            con.execute("DELETE FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids)")
+            deleted = con.execute("DELETE FROM projects WHERE project_id IN (SELECT project_id FROM batch_ids)")
+            self.added["projects"] -= deleted.rowcount
             self.touched.add("projects")
         if len(changes.insert_projects):
             _insert_rows(con, "projects", changes.insert_projects[list(model.PROJECT_COLUMNS)])
+            self.added["projects"] += len(changes.insert_projects)
             self.touched.add("projects")
         if len(changes.update_projects):
             columns = list(model.PROJECT_COLUMNS[1:])
@@ -845,13 +853,20 @@ def _index(con: sqlite3.Connection, rtree: str, fids: np.ndarray, bounds: np.nda
                         bounds[:, 3].tolist()))
 
 
-def _refresh_contents(con: sqlite3.Connection, tables: set[str], boxes: _Boxes | None = None) -> None:
+def _refresh_contents(con: sqlite3.Connection, tables: set[str], boxes: _Boxes | None = None,
+                      grown: dict[str, int] | None = None) -> None:
     """Keep gpkg_contents (extent, last_change) and GDAL's feature counts true after a write; a layer's extent
-    from the write's ``boxes`` when they tell it, else from its whole R-tree."""
+    from the write's ``boxes`` when they tell it, else from its whole R-tree; a table's count from how many rows
+    it ``grown`` by when given (and a count is held), else counted."""
     now = change_stamp()
     for table in sorted(tables):
-        con.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "
-                    f'"{table}") WHERE table_name = ?', (table,))
+        if grown is not None and table in grown:
+            con.execute(f'UPDATE gpkg_ogr_contents SET feature_count = CASE WHEN feature_count IS NULL THEN (SELECT '
+                        f'count(*) FROM "{table}") ELSE feature_count + ? END WHERE table_name = ?',
+                        (grown[table], table))
+        else:
+            con.execute("UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "
+                        f'"{table}") WHERE table_name = ?', (table,))
         if table in model.LAYER_BY_NAME:
             extent = (boxes and boxes.extent(con, table)) or con.execute(
                 f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{table}_geom"').fetchone()
