@@ -70,28 +70,20 @@ def matching_features(selector: Selector) -> _Matches:
 
 
 class _Blocks:
-    """A frame's columns grouped as pandas keeps them (one 2-D array per NumPy dtype, extension arrays
-    alone), so that rows are taken with one array take per block and a frame is made of them without
-    pandas re-inferring or copying each column. Built once per revision for the projects table."""
+    """A frame's columns as arrays (NumPy's, or pandas' extension arrays), so that rows are taken with one array
+    take per column and a frame is made of them without pandas re-inferring or copying each column. Built once per
+    revision for the projects table, from the table's own arrays: no copy (after an edit, that is most of what a
+    new revision's first query costs)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.columns = frame.columns
-        self.names = list(frame.columns)
-        groups: dict[object, list[int]] = {}
-        for at, dtype in enumerate(frame.dtypes):
-            groups.setdefault(dtype if isinstance(dtype, np.dtype) else at, []).append(at)
-        self.blocks = []
-        for key, places in groups.items():
-            if isinstance(key, np.dtype):
-                values = np.stack([frame.iloc[:, at].to_numpy() for at in places])
-            else:
-                values = frame.iloc[:, places[0]].array
-            self.blocks.append((values, np.array(places)))
+        self.arrays = [frame.iloc[:, at].to_numpy() if isinstance(dtype, np.dtype) else frame.iloc[:, at].array
+                       for at, dtype in enumerate(frame.dtypes)]
 
     def take(self, rows: np.ndarray, shift: int = 0) -> list[tuple[object, np.ndarray]]:
-        """Blocks of the rows at positions ``rows``, placed ``shift`` columns on."""
-        return [(values[:, rows] if values.ndim == 2 else values.take(rows), places + shift)
-                for values, places in self.blocks]
+        """Blocks (one a column) of the rows at positions ``rows``, placed ``shift`` columns on."""
+        return [(values[rows][None, :] if isinstance(values, np.ndarray) else values.take(rows), np.array([at + shift]))
+                for at, values in enumerate(self.arrays)]
 
     def frame(self, rows: np.ndarray) -> pd.DataFrame:
         """The rows at positions ``rows``, indexed 0..n-1: ``frame.iloc[rows].reset_index(drop=True)``."""

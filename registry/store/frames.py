@@ -16,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import GeometryDtype
+from pandas.api.internals import create_dataframe_from_blocks
 
 from .. import spatial
 from ..spatial import StreetArea
@@ -260,15 +262,30 @@ def _set_rows(base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> pd.D
         for at, column in enumerate(out.columns):
             out.iloc[rows, at] = fresh[column].array
         return out
-    columns = {}
-    for name in base.columns:
-        values = base[name].array.copy()
-        values[rows] = fresh[name].array
-        columns[name] = pd.Series(values, index=base.index, dtype=base[name].dtype, name=name, copy=False)
-    out = pd.DataFrame(columns, columns=base.columns, copy=False)
+    blocks = []
+    for at, name in enumerate(base.columns):
+        column, given = base[name], fresh[name]
+        if isinstance(column.dtype, np.dtype):  # NumPy's own: set as arrays, in a block of one column each
+            values, given = column.to_numpy(), given.to_numpy()
+        else:
+            values, given = column.array, given.array
+        if isinstance(values.dtype, GeometryDtype) or not _equal(values[rows], given):
+            values = values.copy()
+            values[rows] = given
+        # else: a column the patches leave as it was (most, after an edit of a few fields) is the base's own
+        # array, shared, not copied: every table here is read only (callers get copy-on-write copies)
+        blocks.append((values[None, :] if isinstance(values, np.ndarray) else values, np.array([at])))
+    out = create_dataframe_from_blocks(blocks, index=base.index, columns=base.columns)
     # Made a GeoDataFrame by naming its geometry column (which keeps its CRS): a third of building one directly.
     return gpd.GeoDataFrame(out, geometry=base.geometry.name, copy=False) if isinstance(base, gpd.GeoDataFrame) \
         else out
+
+
+def _equal(a: np.ndarray | pd.api.extensions.ExtensionArray, b: np.ndarray | pd.api.extensions.ExtensionArray) -> bool:
+    """Whether two arrays hold the same values (missing ones alike)."""
+    if isinstance(a, np.ndarray):
+        return bool(pd.core.dtypes.missing.array_equivalent(a, b, strict_nan=True))
+    return bool(a.equals(b))
 
 
 def with_projects(table: pd.DataFrame | Patched, project_ids: Sequence[str],
