@@ -384,7 +384,7 @@ def delete_project(store: Store, project_id: str, author: Author, if_match: IfMa
 # -- items (OGC API – Features Part 4) ---------------------------------------------------------------------
 def owner(view: Reader, layer: str, fid: int) -> str:
     """The project a feature belongs to now, or NotFound."""
-    frame = view.features(layer)
+    frame = view.features(layer, fids=[fid])  # not the whole layer: taking it costs milliseconds on 100k features
     if fid not in frame.index:
         raise NotFound(gettext("feature %(value)s does not exist in %(layer)s", value=fid, layer=layer),
                        param="featureId")

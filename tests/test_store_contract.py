@@ -134,6 +134,21 @@ def test_bbox_and_project_filters_match_brute_force(store):
     assert len(picked) == 20
 
 
+def test_fid_filter_picks_those_features_from_loaded_and_changed_rows(store):
+    store.write(river_batch(1, 40, seed=6))
+    with store.snapshot() as view:
+        view.features("rivers")  # the state is loaded: the edit below is then merged into it as changed rows
+    store.write(river_batch(1, 2, seed=7))  # two projects' features replaced: new fids
+    everything = store.features("rivers")
+    wanted = [int(everything.index[-1]), int(everything.index[3]), 10**9, int(everything.index[3])]
+    picked = store.features("rivers", fids=wanted)
+    pd.testing.assert_frame_equal(picked, everything.loc[sorted({wanted[0], wanted[1]})])
+    box = tuple(everything.geometry.iloc[3].bounds)
+    assert list(store.features("rivers", fids=wanted, bbox=box).index) == [wanted[1]]
+    with store.snapshot() as view:
+        assert list(view.feature_columns("rivers", ["name"], fids=wanted).fids) == sorted({wanted[0], wanted[1]})
+
+
 def test_feature_columns_are_the_features_answer_as_arrays_in_fid_order(store):
     store.write(river_batch(1, 60, seed=8))
     with store.snapshot() as view:

@@ -113,11 +113,12 @@ class Reader(ABC):
         street: StreetArea | None = None,
         project_ids: Sequence[str] | None = None,
         near: Near | None = None,
+        fids: Sequence[int] | None = None,
     ) -> gpd.GeoDataFrame:
         """Features of a layer whose envelope meets ``bbox``, that belong to the street office
         ``street`` (a resolved boundary) by the membership rule of ``registry.spatial``, that belong to
-        ``project_ids``, and/or that lie within ``near``'s distance (in degrees) of its geometry; all given
-        conditions hold.
+        ``project_ids``, that lie within ``near``'s distance (in degrees) of its geometry, and/or whose fid is
+        one of ``fids``; all given conditions hold.
 
         The result is indexed by fid, in EPSG:4490. The bbox and near tests are prefilters: every feature
         that meets them is there, and a few more may be (a store may test envelopes, or round up).
@@ -125,10 +126,10 @@ class Reader(ABC):
 
     def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
                         street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
-                        near: Near | None = None) -> FeatureColumns:
+                        near: Near | None = None, fids: Sequence[int] | None = None) -> FeatureColumns:
         """``features``' answer as arrays of its fids, ``columns`` and geometries (a store holding its layers in
         memory gives them without making the frame)."""
-        frame = self.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near)
+        frame = self.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near, fids=fids)
         return FeatureColumns(frame.index.to_numpy(dtype=np.int64), {c: frame[c].to_numpy() for c in columns},
                               np.asarray(frame.geometry.array))
 
@@ -181,9 +182,10 @@ class Store(Reader):
             return view.projects(project_ids)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
+                 project_ids: Sequence[str] | None = None, near: Near | None = None,
+                 fids: Sequence[int] | None = None) -> gpd.GeoDataFrame:
         with self.snapshot() as view:
-            return view.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near)
+            return view.features(layer, bbox=bbox, street=street, project_ids=project_ids, near=near, fids=fids)
 
     def revision(self) -> str:
         with self.snapshot() as view:

@@ -488,22 +488,24 @@ class FrameSnapshot(Snapshot):
         return project_table(self._state.projects, project_ids)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
-        return self._state.layers[layer].take(self._rows(layer, bbox, street, project_ids, near))
+                 project_ids: Sequence[str] | None = None, near: Near | None = None,
+                 fids: Sequence[int] | None = None) -> gpd.GeoDataFrame:
+        return self._state.layers[layer].take(self._rows(layer, bbox, street, project_ids, near, fids))
 
     def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
                         street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
-                        near: Near | None = None) -> FeatureColumns:
-        return self._state.layers[layer].columns(columns, self._rows(layer, bbox, street, project_ids, near))
+                        near: Near | None = None, fids: Sequence[int] | None = None) -> FeatureColumns:
+        return self._state.layers[layer].columns(columns, self._rows(layer, bbox, street, project_ids, near, fids))
 
     def _rows(self, layer: str, bbox: BBox | None, street: StreetArea | None, project_ids: Sequence[str] | None,
-              near: Near | None) -> np.ndarray | None:
+              near: Near | None, fids: Sequence[int] | None) -> np.ndarray | None:
         """Positions (ascending) of the layer's rows meeting ``features``' conditions; None: every current row."""
         spec = layer_spec(layer)
         frames = self._state.layers[layer]
-        rows = None
+        rows = None if fids is None else frames.at(np.unique(np.asarray(fids, dtype=np.int64)))
         if street is not None:
-            rows = self._street_members(layer, street)
+            members = self._street_members(layer, street)
+            rows = members if rows is None else np.intersect1d(rows, members, assume_unique=True)
         if near is not None:
             hits = _near_rows(frames, *near)
             rows = hits if rows is None else np.intersect1d(rows, hits, assume_unique=True)

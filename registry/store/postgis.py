@@ -391,9 +391,13 @@ class PostGISSnapshot(Snapshot):
         return frame
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
-                 project_ids: Sequence[str] | None = None, near: Near | None = None) -> gpd.GeoDataFrame:
+                 project_ids: Sequence[str] | None = None, near: Near | None = None,
+                 fids: Sequence[int] | None = None) -> gpd.GeoDataFrame:
         spec = layer_spec(layer)
         conditions, params = [], []
+        if fids is not None:
+            conditions.append("fid = ANY(%s)")
+            params.append([int(f) for f in fids])
         if bbox is not None:
             conditions.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {model.STORAGE_EPSG})")
             params.extend(float(v) for v in bbox)
