@@ -24,6 +24,7 @@ from .errors import ValidationError
 from .i18n import gettext
 from .params import Query
 from .store import FeatureColumns, Reader, per_revision
+from .store.base import Changes
 from .text import fold, fold_all, to_script_all
 
 # How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
@@ -72,7 +73,18 @@ def project_mask(view: Reader, projects: pd.DataFrame, query: Query) -> np.ndarr
 def _coded_isin(view: Reader, projects: pd.DataFrame, column: str, values: tuple[str, ...]) -> np.ndarray:
     """``projects[column].isin(values)`` for a column of a few codes, by the column's codes made once per
     revision (an isin of strings hashes the whole table's column each time)."""
-    codes, uniques = per_revision(view, ("project_codes", column), lambda: pd.factorize(projects[column].to_numpy()))
+    def unchanged(changes: Changes, kept: tuple[np.ndarray, np.ndarray]) -> bool:
+        """Whether the projects that changed kept their places (none added or gone) and this column's values."""
+        codes, uniques = kept
+        at = project_index(view, projects).get_indexer(pd.Index(sorted(changes.projects), dtype=object))
+        if len(codes) != len(projects) or (at < 0).any():
+            return False
+        now = projects[column].to_numpy(dtype=object)[at]
+        before = np.array([*uniques, None], dtype=object)[codes[at]]  # a missing value (code -1) was None
+        return all(a == b or (pd.isna(a) and pd.isna(b)) for a, b in zip(now.tolist(), before.tolist()))
+
+    codes, uniques = per_revision(view, ("project_codes", column), lambda: pd.factorize(projects[column].to_numpy()),
+                                  unchanged)
     return np.isin(codes, [at for at, value in enumerate(uniques) if value in values])
 
 
@@ -195,7 +207,13 @@ def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:
         index.get_indexer(index[:1]), index.is_monotonic_increasing  # noqa: B018 - build lazily made parts now
         return index
 
-    return per_revision(view, "project_index", build)
+    def same_ids(changes: Changes, index: pd.Index) -> bool:
+        """Whether the projects that changed are where they were (edits in place, no project added or gone)."""
+        at = index.get_indexer(pd.Index(sorted(changes.projects), dtype=object))
+        ids = projects["project_id"].to_numpy(dtype=object)
+        return len(ids) == len(index) and bool((at >= 0).all()) and bool((ids[at] == index.to_numpy()[at]).all())
+
+    return per_revision(view, "project_index", build, same_ids)
 
 
 def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:

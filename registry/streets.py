@@ -15,12 +15,19 @@ from .i18n import gettext
 from .script import current
 from .spatial import STREET_ORDER, StreetArea
 from .store import Reader, per_revision
+from .store.base import Changes
 from .text import to_traditional
+
+
+def _boundaries_kept(changes: Changes, answer: object) -> bool:
+    """Answers about street boundaries hold past any change the log names: it names project layers' rows only (a
+    street boundary replaced is a change it does not cover, after which nothing is carried)."""
+    return True
 
 
 def streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
     """The street offices whose boundaries are valid on ``as_of``, in ``STREET_ORDER`` (shared: do not change it)."""
-    return per_revision(view, ("streets_as_of", as_of), lambda: _streets_as_of(view, as_of))
+    return per_revision(view, ("streets_as_of", as_of), lambda: _streets_as_of(view, as_of), _boundaries_kept)
 
 
 def _streets_as_of(view: Reader, as_of: str) -> gpd.GeoDataFrame:
@@ -41,7 +48,8 @@ def _street_position(view: Reader, valid: gpd.GeoDataFrame, text: str, as_of: st
     """Where the street named by code or name is among the boundaries valid on ``as_of``; found in plain lists
     kept per revision (a pandas filter of the few boundaries cost a query milliseconds)."""
     codes, names = per_revision(view, ("street_names", as_of),
-                                lambda: ([str(c).upper() for c in valid["code"]], list(valid["name"])))
+                                lambda: ([str(c).upper() for c in valid["code"]], list(valid["name"])),
+                                _boundaries_kept)
     if text in codes:  # a code as parse gives it
         return codes.index(text)
     wanted = model.resolve_name("street", text) or to_traditional(str(text).strip()).removesuffix("街道")
@@ -62,4 +70,4 @@ def street_area(view: Reader, text: str, as_of: str, param: str = "street") -> S
     at = _street_position(view, streets, text, as_of, param)
     return per_revision(view, ("street_area", as_of, at), lambda: StreetArea(
         f"{streets['code'].iloc[at]}@{streets['valid_from'].iloc[at]}", streets.geometry.values[at],
-        tuple(streets.geometry.values[:at])))
+        tuple(streets.geometry.values[:at])), _boundaries_kept)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from registry import editing, features, model
+from registry import editing, features, model, query
 from registry.store import GeoPackageStore, frames
 from registry.store.edits import Author
 from registry.streets import street_area
@@ -289,3 +289,33 @@ def test_the_planned_interval_follows_an_edit_of_the_project_at_its_end_and_back
         assert features.view(view, "rivers").interval[1] == "2031-12-31"  # widened by the edited project
     editing.patch_project(writer, project["project_id"], {"planned_finish": project["planned_finish"]}, ADMIN)
     same_served(worker, demo_copy, held, ["rivers"])  # narrowed again: the end is found among every project
+
+
+def project_answers(store: GeoPackageStore) -> list:
+    """The projects (ids, in order) of queries whose answers a reader keeps per revision: by category and status
+    codes, by street, by name."""
+    with store.snapshot() as view:
+        return [list(query.find(view, args).projects["project_id"]) for args in (
+            {"category": "rivers,polders", "limit": "1000"}, {"status": "in_progress", "limit": "1000"},
+            {"street": "LF", "category": "alleys", "limit": "1000"}, {"q": "河", "limit": "1000"})]
+
+
+def test_query_answers_kept_per_revision_follow_edits_of_codes_and_of_which_projects_exist(demo_copy, worker):
+    project_answers(worker)  # kept for the revision served: carried past edits that leave them true
+    writer = GeoPackageStore(demo_copy)
+    with worker.snapshot() as view:
+        projects = view.projects()
+    river = projects.loc[projects["category"] == "rivers", "project_id"].iloc[0]
+    planned = projects.loc[projects["status"] == "planned", "project_id"].iloc[0]
+    editing.patch_project(writer, river, {"notes": "只改備註"}, ADMIN)  # no code changed: answers carried
+    assert project_answers(worker) == project_answers(GeoPackageStore(demo_copy))
+    editing.patch_project(writer, planned, {"status": "in_progress", "actual_start": "2014-01-06"}, ADMIN)
+    assert project_answers(worker) == project_answers(GeoPackageStore(demo_copy))
+    editing.delete_project(writer, river, ADMIN)
+    assert project_answers(worker) == project_answers(GeoPackageStore(demo_copy))
+    editing.create_project(writer, {
+        "name": "新河道", "category": "rivers", "year": 2014, "investment_yuan": 1_000_000,
+        "lead_department": "城市管理局", "street_codes": "LF", "status": "in_progress", "actual_start": "2014-01-02",
+        "in_statement": False, "beyond_statement": False, "features": [{"layer": "rivers", "name": "全段", "geometry": {
+            "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}, ADMIN)
+    assert project_answers(worker) == project_answers(GeoPackageStore(demo_copy))

@@ -341,15 +341,21 @@ _KEPT_LOCK = threading.Lock()
 _KEPT_REVISIONS = 4  # revisions a store's answers are kept for (requests still on older snapshots)
 
 
-def per_revision(view: Reader, key: object, build: Callable[[], T]) -> T:
+def per_revision(view: Reader, key: object, build: Callable[[], T],
+                 carry: Callable[[Changes, T], bool] | None = None) -> T:
     """``build()`` once per store revision and ``key``: for answers that are pure functions of the
     stored data (the valid street boundaries, the index of project ids), which a query would otherwise
-    rebuild each time. The answer is shared by threads: callers must not change it."""
+    rebuild each time. The answer is shared by threads: callers must not change it.
+
+    With ``carry``, the answer kept for the latest earlier revision is taken on when the log names what changed
+    since (``Reader.changes_since``) and ``carry(changes, answer)`` says those changes leave it true: an edit of
+    one project then costs no rebuild of answers it does not touch (street boundaries, say)."""
     full = (view.location, view.revision(), key)
     with _KEPT_LOCK:
         if full in _KEPT:
             return _KEPT[full]
-    value = build()
+        earlier = [(rev, value) for (loc, rev, kept), value in _KEPT.items() if loc == view.location and kept == key]
+    value = build() if carry is None or not earlier else _carried(view, earlier[-1], carry, build)
     with _KEPT_LOCK:
         _KEPT[full] = value
         revisions = list(dict.fromkeys((loc, rev) for loc, rev, _ in _KEPT if loc == view.location))
@@ -357,6 +363,12 @@ def per_revision(view: Reader, key: object, build: Callable[[], T]) -> T:
             for stale in [k for k in _KEPT if k[:2] == old]:
                 del _KEPT[stale]
     return value
+
+
+def _carried(view: Reader, earlier: tuple[str, T], carry: Callable[[Changes, T], bool], build: Callable[[], T]) -> T:
+    """The answer kept for an earlier revision if what changed since leaves it true, else ``build()``."""
+    changes = view.changes_since(earlier[0])
+    return earlier[1] if changes is not None and carry(changes, earlier[1]) else build()
 
 
 def change_stamp() -> str:
