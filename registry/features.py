@@ -30,7 +30,7 @@ from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
-from .store.base import Changes
+from .store.base import Changes, FeatureColumns
 from .store.frames import Patched, frame_column
 
 MAX_LIMIT = limits.MAX_PAGE
@@ -74,6 +74,15 @@ class LayerView:
         if isinstance(frame, Patched):
             return frame.values(column, rows)
         return frame_column(frame, column)[rows]
+
+    def columns(self, names: Sequence[str]) -> FeatureColumns:
+        """Every row as a store's ``feature_columns`` gives the layer's (its columns ``names``; a project layer's
+        ``name`` is served as ``feature_name``): what a selection without conditions for the store starts from."""
+        every = np.arange(len(self.fids))
+        served = {"name": "feature_name"} if "feature_name" in self.properties else {}
+        return FeatureColumns(self.fids.to_numpy(dtype=np.int64),
+                              {name: self.values(served.get(name, name), every) for name in names},
+                              self.values("geometry", every))
 
     def fragments(self) -> Fragments:
         """GeoJSON Feature text of every row in CRS84 with all properties, encoded once per script."""
@@ -338,7 +347,7 @@ def select(view: Reader, layer_view: LayerView, query: Query) -> Selection:
     the layer view's frame), by offset or after a keyset position (the last fid)."""
     fids = layer_view.fids
     properties = layer_view.frame if query.equals or query.filter is not None else None  # what conditions name
-    found = Selector(view, query).matches(layer_view.name, properties=properties)  # only their fids needed here
+    found = Selector(view, query).matches(layer_view.name, properties=properties, every=layer_view.columns)
     rows = fids.get_indexer(found.candidates.fids[found.keep])
     if query.sortby:
         keys = pd.DataFrame({name: pd.Series(layer_view.values(name, rows), dtype=layer_view.dtypes[name])

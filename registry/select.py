@@ -10,7 +10,7 @@ belong here too).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -162,19 +162,25 @@ class Selector:
         """Where projects are in the projects table, by id (-1: not there)."""
         return self.index.get_indexer(pd.Index(project_ids, dtype=object))  # not Arrow strings: no cast
 
-    def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None) -> Matches:
+    def matches(self, layer: str, properties: gpd.GeoDataFrame | None = None,
+                every: Callable[[Sequence[str]], FeatureColumns] | None = None) -> Matches:
         """The store's candidate features of a layer (their fids, attributes and geometries) and which of them
         the query selects.
 
         ``properties`` (indexed by fid) holds what the query's ``filter`` and equality conditions name: an items
-        request's served properties.
+        request's served properties. ``every(columns)`` gives every feature of the layer in this snapshot, as
+        the store would, when the caller holds them (a served layer): a query with no condition for the store
+        then starts from those instead of asking it for the whole layer (a database reads every row for that).
         """
         spec = model.LAYER_BY_NAME[layer]
         query = self.query
         if spec.kind != "project":
             _check_reference(layer, spec, query)
-        candidates = self.view.feature_columns(layer, [name for name, _ in spec.columns], bbox=self.box,
-                                               street=self.street, near=self.near)
+        names = [name for name, _ in spec.columns]
+        if every is not None and self.box is None and self.street is None and self.near is None:
+            candidates = every(names)
+        else:
+            candidates = self.view.feature_columns(layer, names, bbox=self.box, street=self.street, near=self.near)
         keep = np.ones(len(candidates.fids), dtype=bool)
         positions = None
         if self.mask is not None and spec.kind == "project":

@@ -85,11 +85,12 @@ def test_ogrinfo_reads_every_collection_from_a_postgis_registry(postgis_api, dem
 
 @pytest.mark.parametrize(("path", "params"), [
     ("collections/rivers/items", {"bbox": "120.65,31.28,120.72,31.33", "limit": 1000}),
+    ("collections/alleys/items", {"limit": 1000}),
     ("collections/billboards/items", {"filter": "status = 'completed' OR year = 2015 AND in_statement = true",
                                       "limit": 1000}),
     ("projects", {"street": "XT", "category": "rivers"}),
     ("stats", {"by": "street"}),
-], ids=["bbox", "filter", "projects", "stats"])
+], ids=["bbox", "whole", "filter", "projects", "stats"])
 def test_api_answers_from_postgis_as_from_the_geopackage(postgis_client, client, path, params):
     ours = postgis_client.get("/" + path, query_string=params)
     theirs = client.get("/" + path, query_string=params)

@@ -20,7 +20,7 @@ from shapely import LineString, Point, Polygon
 
 from registry import editing, model, validate
 from registry.errors import ValidationError
-from registry.features import build_view
+from registry.features import build_view, parse_items, select
 from registry.features import view as served_view
 from registry.store import Batch, GeoPackageStore, PostGISStore, Store, create_store, gpkgblob, open_store
 from registry.store.base import LOCAL
@@ -242,6 +242,11 @@ def test_postgis_brings_what_it_served_forward_past_a_direct_edit(postgis_url):
         rows = np.arange(len(built.frame))
         assert served.fragments().join(rows) == built.fragments().join(rows)
         assert "改名段" in served.fragments().join(rows).decode()
+        for args in ({"limit": "1000"}, {"filter": "feature_name = '改名段'"}):  # answered from the served layer
+            query = parse_items(view, "rivers", args)
+            page = select(view, served, query).rows
+            expected = view.features("rivers") if "limit" in args else view.features("rivers", fids=[renamed])
+            assert list(served.fids[page]) == list(expected.index)
         brought = view.projects()  # the projects table too, from the rows of the projects written
     pd.testing.assert_frame_equal(brought, PostGISStore(store.url).projects())  # a store of its own loads it whole
 
