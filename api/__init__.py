@@ -9,6 +9,8 @@ They only translate HTTP to calls of ``registry``.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import os
@@ -130,7 +132,9 @@ def warm_up(app: Flask) -> None:
     own script, and draw the dashboard once (its templates compiled, its figures kept for the revision), then
     close the connections used (they must not cross a fork) and keep what was loaded out of the collector's
     walks: forked workers share these pages rather than each building a copy, and a new worker answers its
-    first request without loading anything."""
+    first request without loading anything. The heap that loading freed goes back to the system before the
+    fork: left in the allocator, each worker would reuse it and so copy those pages (on PostGIS, 100k features,
+    the server held 831 MB PSS after warming with it, 645 MB without)."""
     store: Store = app.extensions["registry_store"]
     with store.snapshot() as view, script.use(script.registry_default(view.meta())):
         for layer in model.LAYER_BY_NAME:
@@ -138,6 +142,16 @@ def warm_up(app: Flask) -> None:
     app.test_client().get("/", headers={"Accept": "text/html"})
     store.release()
     gc.freeze()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def content_security_policy(tile_origin: str | None) -> str:
