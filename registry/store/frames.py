@@ -284,7 +284,8 @@ def _set_rows(base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> pd.D
 def _equal(a: np.ndarray | pd.api.extensions.ExtensionArray, b: np.ndarray | pd.api.extensions.ExtensionArray) -> bool:
     """Whether two arrays hold the same values (missing ones alike)."""
     if isinstance(a, np.ndarray):
-        return bool(pd.core.dtypes.missing.array_equivalent(a, b, strict_nan=True))
+        missing = pd.isna(a)
+        return bool((missing == pd.isna(b)).all() and (a[~missing] == b[~missing]).all())
     return bool(a.equals(b))
 
 
