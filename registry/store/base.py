@@ -354,8 +354,9 @@ def per_revision(view: Reader, key: object, build: Callable[[], T],
     with _KEPT_LOCK:
         if full in _KEPT:
             return _KEPT[full]
-        earlier = [(rev, value) for (loc, rev, kept), value in _KEPT.items() if loc == view.location and kept == key]
-    value = build() if carry is None or not earlier else _carried(view, earlier[-1], carry, build)
+        earlier = [] if carry is None else [(rev, value) for (loc, rev, kept), value in _KEPT.items()
+                                             if loc == view.location and kept == key]
+    value = _carried(view, earlier[-1], carry, build) if earlier else build()
     with _KEPT_LOCK:
         _KEPT[full] = value
         revisions = list(dict.fromkeys((loc, rev) for loc, rev, _ in _KEPT if loc == view.location))
