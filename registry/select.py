@@ -76,8 +76,8 @@ def _coded_isin(view: Reader, projects: pd.DataFrame, column: str, values: tuple
     def unchanged(changes: Changes, kept: tuple[np.ndarray, np.ndarray]) -> bool:
         """Whether the projects that changed kept their places (none added or gone) and this column's values."""
         codes, uniques = kept
-        at = project_index(view, projects).get_indexer(pd.Index(sorted(changes.projects), dtype=object))
-        if len(codes) != len(projects) or (at < 0).any():
+        at = _places(changes, projects, project_index(view, projects))
+        if at is None or len(codes) != len(projects):
             return False
         now = projects[column].to_numpy(dtype=object)[at]
         before = np.array([*uniques, None], dtype=object)[codes[at]]  # a missing value (code -1) was None
@@ -213,13 +213,19 @@ def project_index(view: Reader, projects: pd.DataFrame) -> pd.Index:
         index.get_indexer(index[:1]), index.is_monotonic_increasing  # noqa: B018 - build lazily made parts now
         return index
 
-    def same_ids(changes: Changes, index: pd.Index) -> bool:
-        """Whether the projects that changed are where they were (edits in place, no project added or gone)."""
-        at = index.get_indexer(pd.Index(sorted(changes.projects), dtype=object))
-        ids = projects["project_id"].to_numpy(dtype=object)
-        return len(ids) == len(index) and bool((at >= 0).all()) and bool((ids[at] == index.to_numpy()[at]).all())
+    return per_revision(view, "project_index", build,
+                        lambda changes, index: _places(changes, projects, index) is not None)
 
-    return per_revision(view, "project_index", build, same_ids)
+
+def _places(changes: Changes, projects: pd.DataFrame, index: pd.Index) -> np.ndarray | None:
+    """Where the projects that changed are in ``projects``, if ``index`` (the ids of a table, an earlier one's or
+    this one's) has each of them at that place and as many ids: edits in place, no project added or gone; else
+    None."""
+    at = index.get_indexer(pd.Index(sorted(changes.projects), dtype=object))
+    ids = projects["project_id"].to_numpy(dtype=object)
+    if len(ids) != len(index) or (at < 0).any() or (ids[at] != index.to_numpy()[at]).any():
+        return None
+    return at
 
 
 def _check_reference(layer: str, spec: model.Layer, query: Query) -> None:
