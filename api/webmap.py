@@ -136,7 +136,7 @@ def map_settings() -> dict:
 @bp.get("/vendor/<package>/<path:filename>")
 def vendor(package: str, filename: str):
     """A file of a front-end package installed from npm (``api/web/package.json``'s dependencies: Leaflet,
-    ECharts, ...), served by the app so pages need no CDN and their policy admits only the app's scripts."""
+    Chart.js, ...), served by the app so pages need no CDN and their policy admits only the app's scripts."""
     if package not in _installed_packages():
         raise NotFound(gettext("%(package)s is not a front-end package of the registry; api/web/package.json lists "
                                "%(packages)s", package=repr(package),

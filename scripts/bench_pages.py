@@ -7,7 +7,7 @@ and the dashboard on a 100,000-feature registry in under 2 s. The demo registry 
 (``scripts/make_synthetic.py``) are built once in ``--workdir`` and reused; each is served by gunicorn as
 ``scripts/serve`` runs it (api/serving.py: 2 workers x 4 threads forked from a master that loaded the registry).
 Each page is loaded once to warm the server, then ``--runs`` times in a fresh browser context (nothing cached: the
-HTML, the figures, ECharts and Leaflet are all fetched) and ``--runs`` times reloaded in one context (the browser's
+HTML, the figures, Chart.js and Leaflet are all fetched) and ``--runs`` times reloaded in one context (the browser's
 cache holds the scripts, as for someone at work). The first load is shown apart: it computes the dashboard's
 figures, which are then kept until the registry changes. The time is from the navigation's start to the marker (the
 page's ``data-ready`` performance mark if it makes one, else when Playwright saw the marker). The marker says the

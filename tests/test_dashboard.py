@@ -108,6 +108,10 @@ def test_an_edit_reaches_the_dashboard_at_once(demo_copy):
     assert "2014-RIV-002" in attention and "徵地" in attention
 
 
+# The year chart's Chart.js instance, in the page's script.
+YEAR_CHART = "registryCharts.Chart.getChart(document.querySelector('#chart-year canvas'))"
+
+
 @pytest.fixture(scope="module")
 def drawn(browser, demo_server) -> Iterator[Page]:
     """The dashboard drawn once in Chromium (charts and map), its console errors in ``page.errors``."""
@@ -124,7 +128,7 @@ def drawn(browser, demo_server) -> Iterator[Page]:
 
 def test_the_charts_and_map_are_drawn_without_console_errors(drawn):
     for key in GROUPS:
-        assert drawn.locator(f"#chart-{key} svg").count() == 1, key
+        assert drawn.locator(f"#chart-{key} canvas").count() == 1, key
     assert drawn.locator("#overview-map path.leaflet-interactive").count() == 5  # the five street offices
     assert drawn.errors == []
 
@@ -132,7 +136,8 @@ def test_the_charts_and_map_are_drawn_without_console_errors(drawn):
 def test_the_dashboard_is_in_the_browsers_script_with_the_charts_axis_in_yi(drawn):
     assert drawn.locator("html").get_attribute("lang") == "zh-Hans"
     assert drawn.locator("#kpi-investment").inner_text() == "36.33亿元"
-    assert "亿元" in drawn.locator("#chart-year svg").inner_html()
+    axes = drawn.evaluate(f"() => Object.values({YEAR_CHART}.scales).map((scale) => scale.options.title.text)")
+    assert "亿元" in axes, axes
 
 
 def test_hovering_the_year_chart_shows_its_figures_without_console_errors(drawn, client):
@@ -140,11 +145,13 @@ def test_hovering_the_year_chart_shows_its_figures_without_console_errors(drawn,
     box = drawn.locator("#chart-year").bounding_box()
     drawn.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)  # the middle year, 2014
     drawn.wait_for_timeout(300)
-    texts = drawn.locator("#chart-year svg text").all_text_contents()
+    lines = drawn.evaluate(f"() => {{ const tip = {YEAR_CHART}.tooltip; "
+                           "return tip.opacity ? [tip.title, ...tip.body.map((b) => b.lines)].flat() : []; }")
     yi = float(year[2014]["investment_yuan"]) / 100_000_000
     expected = f"{yi:.2f}".rstrip("0").rstrip(".") + " 亿元"
-    assert expected in texts, texts
-    assert drawn.errors == []  # the tooltip's text is drawn in the chart, not as styled HTML the CSP blocks
+    assert "2014" in lines and any(line.endswith(expected) for line in lines), lines
+    assert f"项目数：{year[2014]['projects']}" in lines, lines
+    assert drawn.errors == []  # the tooltip is drawn in the chart, not as styled HTML the CSP blocks
 
 
 def test_the_dashboard_has_no_serious_accessibility_violations(drawn):

@@ -1,5 +1,5 @@
-// The dashboard's charts (Apache ECharts) and overview map (Leaflet), drawn from the figures the page carries as
-// JSON data (its Content-Security-Policy runs no inline script). The tables beside the charts hold the same figures
+// The dashboard's charts (Chart.js) and overview map (Leaflet), drawn from the figures the page carries as JSON
+// data (its Content-Security-Policy runs no inline script). The tables beside the charts hold the same figures
 // for reading and for screen readers. body[data-ready] is set once the charts are drawn, body[data-map-ready] once
 // the map is.
 (function () {
@@ -8,7 +8,6 @@
   const font = getComputedStyle(document.body).fontFamily;
   const YI = 100000000;
   const number = new Intl.NumberFormat(D.lang, { maximumFractionDigits: 2 });
-  const charts = [];
 
   function yi(yuan) { return number.format(Number(yuan) / YI) + " " + D.text.yi; }
 
@@ -19,78 +18,90 @@
     return url.pathname + url.search;
   }
 
-  // The charts' sizes, read together (one layout of the page) and handed to ECharts, which otherwise reads each
-  // chart's while the one before has just changed the page, so that the browser lays it out once per chart.
-  const sizes = Object.fromEntries(["year", "category", "street", "status"].map((key) => {
-    const element = document.getElementById(`chart-${key}`);
-    return [key, { width: element.clientWidth, height: element.clientHeight }];
-  }));
-
-  function chart(key, option) {
-    const element = document.getElementById(`chart-${key}`);
-    const instance = echarts.init(element, null, { renderer: "svg", ...sizes[key] });
-    instance.setOption({ animation: false, textStyle: { fontFamily: font, color: "#1f2933" },
-      tooltip: { trigger: "item", confine: true, renderMode: "richText" }, ...option });
-    instance.on("click", (event) => {
-      const row = D.groups[key][event.dataIndex];
-      if (row && !["outside", "unlocated"].includes(row.key)) { window.location.href = listUrl(key, row.key); }
+  const ink = "#1f2933";
+  const muted = "#52606d";
+  const rule = "#e4e7eb";
+  // Each bar's figure written above it (the street chart's).
+  const valueLabels = { id: "valueLabels", afterDatasetsDraw(instance) {
+    const context = instance.ctx;
+    context.save();
+    context.fillStyle = ink;
+    context.textAlign = "center";
+    context.textBaseline = "bottom";
+    instance.getDatasetMeta(0).data.forEach((bar, i) => {
+      context.fillText(number.format(instance.data.datasets[0].data[i]), bar.x, bar.y - 4);
     });
-    charts.push(instance);
+    context.restore();
+  } };
+  const C = registryCharts.Chart;
+  C.defaults.font.family = font;
+  C.defaults.color = muted;
+  C.defaults.animation = false;
+  C.defaults.maintainAspectRatio = false;
+  const yiTip = { callbacks: { label: (item) => `${item.dataset.label}：${number.format(item.raw)} ${D.text.yi}` } };
+
+  // Each chart is drawn on a canvas in its card, all put on the page before the first is drawn (each chart reads
+  // its size: the page is then laid out once, not once per chart). A click on a bar or slice opens the list of its
+  // projects.
+  const canvases = Object.fromEntries(["year", "category", "street", "status"].map((key) => {
+    const canvas = document.createElement("canvas");
+    document.getElementById(`chart-${key}`).append(canvas);
+    return [key, canvas];
+  }));
+  function chart(key, config) {
+    new C(canvases[key], { ...config, options: { ...config.options,
+      onClick: (event, elements) => {
+        const row = elements.length ? D.groups[key][elements[0].index] : null;
+        if (row && !["outside", "unlocated"].includes(row.key)) { window.location.href = listUrl(key, row.key); }
+      } } });
   }
 
-  const axisLabel = { color: "#52606d" };
-  const valueAxis = (name) => ({ type: "value", name, nameTextStyle: axisLabel, axisLabel,
-    splitLine: { lineStyle: { color: "#e4e7eb" } } });
-  const grid = { left: 8, right: 16, top: 36, bottom: 8, containLabel: true };
+  const axis = (title, grid = true) => ({ beginAtZero: true, title: { display: Boolean(title), text: title },
+    grid: { display: grid, color: rule }, border: { display: false } });
+  const categories = { grid: { display: false } };
   const year = D.groups.year;
   const category = D.groups.category;
   const street = D.groups.street;
   const status = D.groups.status;
+  const inYi = (r) => Number(r.investment_yuan) / YI;
 
   chart("year", {
-    tooltip: { trigger: "axis", confine: true, renderMode: "richText" },
-    legend: { top: 0, textStyle: axisLabel },
-    grid,
-    xAxis: { type: "category", data: year.map((r) => r.label), axisLabel },
-    yAxis: [valueAxis(D.text.yi), { ...valueAxis(D.text.projects), splitLine: { show: false } }],
-    series: [
-      { name: D.text.investment, type: "bar", data: year.map((r) => Number(r.investment_yuan) / YI),
-        itemStyle: { color: "#17457a" }, barMaxWidth: 48,
-        tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } },
-      { name: D.text.projects, type: "line", yAxisIndex: 1, data: year.map((r) => r.projects),
-        itemStyle: { color: "#e07b00" }, lineStyle: { width: 3 }, symbolSize: 8 },
-    ],
+    data: { labels: year.map((r) => r.label), datasets: [
+      { type: "line", label: D.text.projects, yAxisID: "projects", data: year.map((r) => r.projects),
+        borderColor: "#e07b00", backgroundColor: "#e07b00", borderWidth: 3, pointRadius: 4,
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}：${item.raw}` } } },
+      { type: "bar", label: D.text.investment, yAxisID: "yi", data: year.map(inYi), backgroundColor: "#17457a",
+        maxBarThickness: 48, tooltip: yiTip },
+    ] },
+    options: { interaction: { mode: "index", intersect: false },
+      plugins: { legend: { position: "top" } },
+      scales: { x: categories, yi: { ...axis(D.text.yi), position: "left" },
+        projects: { ...axis(D.text.projects, false), position: "right" } } },
   });
   chart("category", {
-    grid: { ...grid, top: 8 },
-    xAxis: valueAxis(D.text.yi),
-    yAxis: { type: "category", inverse: true, data: category.map((r) => r.label), axisLabel },
-    series: [{ name: D.text.investment, type: "bar", barMaxWidth: 18,
-      data: category.map((r) => ({ value: Number(r.investment_yuan) / YI,
-        itemStyle: { color: D.colours.category[r.key] } })),
-      tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
+    type: "bar",
+    data: { labels: category.map((r) => r.label), datasets: [{ label: D.text.investment, data: category.map(inYi),
+      backgroundColor: category.map((r) => D.colours.category[r.key]), maxBarThickness: 18 }] },
+    options: { indexAxis: "y", plugins: { legend: { display: false }, tooltip: yiTip },
+      scales: { x: axis(D.text.yi), y: categories } },
   });
   chart("street", {
-    grid: { ...grid, top: 28 },
-    xAxis: { type: "category", data: street.map((r) => r.label), axisLabel },
-    yAxis: valueAxis(D.text.yi),
-    series: [{ name: D.text.investment, type: "bar", barMaxWidth: 48, itemStyle: { color: "#2c7bb6" },
-      data: street.map((r) => Number(r.investment_yuan) / YI),
-      label: { show: true, position: "top", color: "#1f2933", formatter: (p) => number.format(p.value) },
-      tooltip: { valueFormatter: (v) => number.format(v) + " " + D.text.yi } }],
+    type: "bar",
+    data: { labels: street.map((r) => r.label), datasets: [{ label: D.text.investment, data: street.map(inYi),
+      backgroundColor: "#2c7bb6", maxBarThickness: 48 }] },
+    options: { layout: { padding: { top: 20 } }, plugins: { legend: { display: false }, tooltip: yiTip },
+      scales: { x: categories, y: axis(D.text.yi) } },
+    plugins: [valueLabels],
   });
   chart("status", {
-    legend: { bottom: 0, textStyle: axisLabel, itemWidth: 12, itemHeight: 10 },
-    series: [{ name: D.text.projects, type: "pie", radius: ["42%", "70%"], center: ["50%", "44%"],
-      label: { show: sizes.status.width > 480, formatter: "{b}\n{c}",
-        color: "#1f2933" },
-      data: status.map((r) => ({ name: r.label, value: r.projects, itemStyle: { color: D.colours.status[r.key] } })) }],
+    type: "doughnut",
+    data: { labels: status.map((r) => r.label), datasets: [{ label: D.text.projects, data: status.map((r) => r.projects),
+      backgroundColor: status.map((r) => D.colours.status[r.key]) }] },
+    options: { cutout: "55%", plugins: { legend: { position: "bottom", labels: { boxWidth: 12, boxHeight: 10 } } } },
   });
-  // setOption draws at once (no animation), so the charts are on the page now.
+  // The charts draw at once (no animation), so they are on the page now; they follow the window's size themselves.
   performance.mark("data-ready");
   document.body.dataset.ready = "1";
-  // "auto": the size given to init is read again from the page.
-  window.addEventListener("resize", () => charts.forEach((c) => c.resize({ width: "auto", height: "auto" })));
 
   // The overview map: the street offices valid on the boundaries' date, coloured by their apportioned investment.
   // Leaflet (script and stylesheet) is loaded only now: the charts do not wait for the browser to fetch and compile it.
