@@ -110,6 +110,7 @@ def test_an_edit_reaches_the_dashboard_at_once(demo_copy):
 
 # The year chart's Chart.js instance, in the page's script.
 YEAR_CHART = "registryCharts.Chart.getChart(document.querySelector('#chart-year canvas'))"
+STREET_CHART = YEAR_CHART.replace("chart-year", "chart-street")
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +153,28 @@ def test_hovering_the_year_chart_shows_its_figures_without_console_errors(drawn,
     assert "2014" in lines and any(line.endswith(expected) for line in lines), lines
     assert f"项目数：{year[2014]['projects']}" in lines, lines
     assert drawn.errors == []  # the tooltip is drawn in the chart, not as styled HTML the CSP blocks
+
+
+def test_clicking_a_street_bar_opens_the_list_of_that_streets_projects(browser, demo_server, client):
+    context = browser.new_context(viewport=VIEWPORTS["desktop"], locale="zh-CN")
+    page = context.new_page()
+    page.goto(demo_server)
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    street = "LF"
+    at = page.evaluate(f"""() => {{ const chart = {STREET_CHART};
+      const i = chart.data.labels.indexOf(document.querySelector('#by-street tr[data-key="{street}"] th')
+        .textContent.trim());
+      const bar = chart.getDatasetMeta(0).data[i]; return [bar.x, (bar.y + bar.base) / 2]; }}""")
+    canvas = page.locator("#chart-street canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    with page.expect_navigation():
+        page.mouse.click(box["x"] + at[0], box["y"] + at[1])
+    assert f"street={street}" in page.url
+    listed = {p["project_id"] for p in client.get(f"/projects?street={street}&limit=1000").json["projects"]}
+    shown = page.locator("#project-table tbody tr td:first-child").all_inner_texts()
+    assert sorted(shown) == sorted(listed), page.url
+    context.close()
 
 
 def test_the_dashboard_has_no_serious_accessibility_violations(drawn):
