@@ -119,7 +119,9 @@ class Fragments:
 
     def spliced(self, sources: np.ndarray, texts: Sequence[bytes]) -> Fragments:
         """The fragments of rows that are this one's rows at ``sources`` (positions) or, where a source is -1,
-        the next of ``texts`` (in order, kept in a buffer of their own); past 8 buffers they are made one again."""
+        the next of ``texts`` (in order, kept in a buffer of their own). Past 8 buffers, those made after edits are
+        joined into one (the cost of the edited texts); all are made one only when those outweigh half of the first
+        (the texts of rows edited since it are still in it, unused)."""
         made = sources < 0
         added = Fragments.of(list(texts))
         buffer, starts, ends = (np.empty(len(sources), array.dtype) for array in (self.buffer, self.starts, self.ends))
@@ -127,7 +129,19 @@ class Fragments:
         buffer[~made], starts[~made], ends[~made] = self.buffer[kept], self.starts[kept], self.ends[kept]
         buffer[made], starts[made], ends[made] = len(self.buffers), added.starts, added.ends
         spliced = Fragments((*self.buffers, *added.buffers), buffer, starts, ends)
-        return spliced if len(spliced.buffers) <= 8 else spliced.compacted()
+        if len(spliced.buffers) <= 8:
+            return spliced
+        edited = sum(map(len, spliced.buffers[1:]))
+        return spliced.compacted() if 2 * edited > len(spliced.buffers[0]) else spliced.merged()
+
+    def merged(self) -> Fragments:
+        """The same texts, those outside the first buffer moved into one second buffer."""
+        rows = np.flatnonzero(self.buffer > 0)
+        lengths = self.ends[rows] - self.starts[rows]
+        ends = np.cumsum(lengths + 1) - 1
+        buffer, starts, stops = self.buffer.copy(), self.starts.copy(), self.ends.copy()
+        buffer[rows], starts[rows], stops[rows] = 1, ends - lengths, ends
+        return Fragments((self.buffers[0], self.join(rows)), buffer, starts, stops)
 
     def compacted(self) -> Fragments:
         """The same texts in one buffer."""

@@ -50,6 +50,20 @@ def test_fragments_spliced_after_edits_give_the_texts_of_the_rows_as_made():
             assert fragments.join(rows) == b",".join(texts[i] for i in rows)
 
 
+def test_fragments_after_many_small_edits_keep_the_layers_text_and_join_only_the_edited_texts():
+    texts = [f'{{"id":{i}}}'.encode() for i in range(5000)]
+    fragments = Fragments.of(texts)
+    whole = fragments.buffers[0]
+    for edit in range(20):  # one row edited at a time, as a PATCH does, past 8 buffers twice
+        row = (edit * 397) % len(texts)
+        texts[row] = f'{{"id":{row},"edit":{edit}}}'.encode()
+        sources = np.arange(len(texts))
+        sources[row] = -1
+        fragments = fragments.spliced(sources, [texts[row]])
+        assert fragments.join(np.arange(len(texts))) == b",".join(texts)
+    assert fragments.buffers[0] is whole and len(fragments.buffers) < 9
+
+
 def test_a_warmed_app_holds_no_descriptor_of_the_registry_when_gunicorn_forks(demo_copy):
     os.environ["REGISTRY_STORE"] = str(demo_copy)
     try:
