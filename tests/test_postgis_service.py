@@ -17,6 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import create_app
+from registry.store import open_store
 
 from .conftest import postgis_schema, run_cli, schema_of, serve
 
@@ -164,6 +165,19 @@ def test_init_force_replaces_only_the_current_schema_and_names_it(empty_schema_f
         assert done.returncode == 0, done.stderr
         assert f"schema {schema_of(empty_schema_first)[1]}" in done.stdout and "替换了原有的登记簿" in done.stdout
     assert table_counts(postgis_demo) == before
+
+
+def test_a_server_running_while_its_registry_is_made_anew_with_force_serves_the_new_one(postgis_server):
+    with postgis_schema(postgis_server) as url:
+        assert run_cli("demo", "--store", url).returncode == 0
+        client = create_app({"REGISTRY_STORE": url}).test_client()
+        assert client.get("/collections/rivers/items?limit=1").json["numberMatched"] > 0  # served, answers kept
+        before = int(open_store(url).revision())
+        done = run_cli("init", "--store", url, "--force")
+        assert done.returncode == 0, done.stderr
+        # revisions key the answers a server keeps and its ETags: the new registry's count on past the old's
+        assert int(open_store(url).revision()) > before
+        assert client.get("/collections/rivers/items?limit=1").json["numberMatched"] == 0
 
 
 def test_a_store_opens_only_a_registry_in_its_own_schema(empty_schema_first):

@@ -133,11 +133,12 @@ class PostGISStore(Store):
             if present and not overwrite:
                 raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to "
                                          "replace it", store=_redacted(url), schema=schema_name))
+            replaced = _replaced_revision(con) if "registry_meta" in present else None
             kept = ["changes", "revisions", "users", "registry_migrations"]
             for name in [*present, *_tables_in(con, schema_name, kept)]:
                 con.execute(sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(schema_name),
                                                                        sql.Identifier(name)))
-            _create_tables(con, meta or {})
+            _create_tables(con, meta or {}, first_revision=replaced + 1 if replaced is not None else 0)
             con.commit()  # SQLAlchemy rolls back a connection it first meets; a failed upgrade can be run again
             _upgrade(con)
         return cls(url)
@@ -496,8 +497,17 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
-    """Every layer (typed geometry, GiST index, project_id index), the projects table and registry_meta."""
+def _replaced_revision(con: psycopg.Connection) -> int | None:
+    """The revision of the registry in the current schema, which a new one made in its place must count on from:
+    servers still running key their answers and ETags on revisions, and must not take the new registry's for one
+    they served of the old."""
+    found = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
+    return int(found[0]) if found and str(found[0]).isdigit() else None
+
+
+def _create_tables(con: psycopg.Connection, meta: dict[str, str], first_revision: int = 0) -> None:
+    """Every layer (typed geometry, GiST index, project_id index), the projects table and registry_meta (its
+    revision counting from ``first_revision``)."""
     con.execute('CREATE TABLE "registry_meta" ("key" text PRIMARY KEY, "value" text)')
     columns = ['"fid" bigserial PRIMARY KEY',  # the fields of schema version 1: later ones arrive by migration
                *(project_column_sql(f, _PROJECT_TYPES[f.kind]) for f in model.PROJECT_FIELDS if f.since == 1)]
@@ -511,7 +521,8 @@ def _create_tables(con: psycopg.Connection, meta: dict[str, str]) -> None:
         if spec.kind == "project":
             con.execute(f'CREATE INDEX "{spec.name}_project_id_idx" ON "{spec.name}" ("project_id")')
     _track_changes(con, ["projects", *model.LAYER_BY_NAME])
-    values = {"schema_version": str(schema.BASE_SCHEMA_VERSION), "revision": "0", "last_change": change_stamp(),
+    values = {"schema_version": str(schema.BASE_SCHEMA_VERSION), "revision": str(first_revision),
+              "last_change": change_stamp(),
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     with con.cursor() as cur:
         cur.executemany("INSERT INTO registry_meta (key, value) VALUES (%s, %s)", list(values.items()))
