@@ -500,7 +500,9 @@ def _one_line(exc: BaseException) -> str:
 def _replaced_revision(con: psycopg.Connection) -> int | None:
     """The revision of the registry in the current schema, which a new one made in its place must count on from:
     servers still running key their answers and ETags on revisions, and must not take the new registry's for one
-    they served of the old."""
+    they served of the old. The new one's first revision is logged by no statement in ``revisions``, so a state of
+    the old registry is never brought forward past it (``changes_since`` finds a revision unaccounted for) but
+    loaded anew."""
     found = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
     return int(found[0]) if found and str(found[0]).isdigit() else None
 
