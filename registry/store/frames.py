@@ -33,7 +33,8 @@ class LayerFrames:
     """
 
     def __init__(self, base: gpd.GeoDataFrame, alive: np.ndarray | None = None,
-                 delta: gpd.GeoDataFrame | None = None, owners: _Owners | None = None) -> None:
+                 delta: gpd.GeoDataFrame | None = None, owners: _Owners | None = None,
+                 index: shapely.STRtree | None = None) -> None:
         self.base, self.alive = base, alive
         self._owners = owners if owners is not None else _Owners(base)  # shared by the layers derived from it
         self.delta = delta if delta is not None and len(delta) else None
@@ -41,7 +42,9 @@ class LayerFrames:
         # tens of microseconds (a GeoSeries, for the geometries), per query.
         self._columns = {name: frame_column(base, name) for name in (*base.columns, "fid")}
         self._fids = self._columns["fid"]
-        self._index = base.geometry.values.sindex
+        # The base's tree, built here once (shared by the layers derived from it): shapely's own, which leaves
+        # empty geometries out itself (geopandas' copies the geometries and tests each for that first).
+        self._index = index if index is not None else shapely.STRtree(self._columns["geometry"])
         self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
 
     def __len__(self) -> int:
@@ -138,7 +141,7 @@ class LayerFrames:
         if self.delta is not None:
             kept = self.delta[~self.delta.index.isin(fids)]
             delta = pd.concat([kept, rows]).sort_index(kind="stable") if len(rows) else kept
-        return LayerFrames(self.base, alive, delta, self._owners)
+        return LayerFrames(self.base, alive, delta, self._owners, self._index)
 
     def owned(self, project_ids: Sequence[str]) -> np.ndarray:
         """Positions (ascending) of the current rows of the projects ``project_ids``: the base's found through an

@@ -598,7 +598,7 @@ def _columns_frame(table: pa.Table, layer: model.Layer, texts: dict[str, str]) -
     data = {name: columnar.text_objects(table.column(name), texts if name == "project_id" else None)
             for name in (*(name for name, _ in layer.columns), VERSION)}
     geometry = shapely.from_wkb(table.column("geom").to_numpy(zero_copy_only=False))
-    return _layer_frame(fids, data, geometry, whole=True)
+    return _layer_frame(fids, data, geometry)
 
 
 def _counted(revision: str) -> tuple[int | None, str]:
@@ -662,22 +662,18 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
         else:
             data[name] = _objects([texts.setdefault(v, v) if isinstance(v, str) else v for v in values])
     return _layer_frame(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), data,
-                        shapely.from_wkb(_objects(columns[-1])), whole=fids is None)
+                        shapely.from_wkb(_objects(columns[-1])))
 
 
-def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.ndarray, whole: bool
-                 ) -> gpd.GeoDataFrame:
-    """A layer's columns as the GeoDataFrame a state holds: object columns, indexed by fid, its spatial index built
-    when it is the ``whole`` layer."""
+def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.ndarray) -> gpd.GeoDataFrame:
+    """A layer's columns as the GeoDataFrame a state holds: object columns, indexed by fid (its spatial index is
+    the state's: ``LayerFrames``)."""
     index = pd.Index(fids, name="fid")
     frame = pd.DataFrame(data, index=index, columns=pd.Index(list(data), dtype=object), dtype=object)
     frame["geometry"] = gpd.array.GeometryArray(geometry, crs=model.STORAGE_EPSG)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
-    # Build lazily made structures now, once, rather than racing for them in several threads later:
-    # GEOS builds the tree on its first query, pandas an index's hash table on its first look-up. (A few
-    # changed rows need no tree: ``LayerFrames`` keeps them in one of its own.)
-    if whole:
-        frame.sindex.query(shapely.box(0, 0, 0, 0))
+    # Build a lazily made structure now, once, rather than racing for it in several threads later: pandas builds an
+    # index's hash table on its first look-up.
     index.get_indexer(index[:1])
     return frame
 

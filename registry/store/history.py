@@ -143,7 +143,6 @@ def _state_at(view: Reader, day: str) -> State:
             frame.index = pd.Index(part["fid"].to_numpy(dtype=np.int64), name="fid")
             frame = frame.sort_index()
         frame.columns = pd.Index(list(frame.columns), dtype=object)
-        frame.sindex.query(shapely.box(0, 0, 0, 0))  # built now, not raced for by threads later
         layers[spec.name] = frame
     infos = [_info("projects", None, len(projects), None)]
     infos += [_info(spec.name, spec, len(layers[spec.name]),
