@@ -42,7 +42,7 @@
 
   // Each chart is drawn on a canvas in its card, all put on the page before the first is drawn (each chart reads
   // its size: the page is then laid out once, not once per chart). A click on a bar or slice opens the list of its
-  // projects.
+  // projects (the pointer says so; the tables beside the charts hold the same links for the keyboard).
   const canvases = Object.fromEntries(["year", "category", "street", "status"].map((key) => {
     const canvas = document.createElement("canvas");
     document.getElementById(`chart-${key}`).append(canvas);
@@ -50,6 +50,7 @@
   }));
   function chart(key, config) {
     new C(canvases[key], { ...config, options: { ...config.options,
+      onHover: (event, elements) => { event.native.target.style.cursor = elements.length ? "pointer" : ""; },
       onClick: (event, elements) => {
         const row = elements.length ? D.groups[key][elements[0].index] : null;
         if (row && !["outside", "unlocated"].includes(row.key)) { window.location.href = listUrl(key, row.key); }
