@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from registry import editing, model
-from registry.store import columnar, gpkg
+from registry.store import columnar, frames, gpkg
 from registry.store.edits import VERSION, Author
 
 ADMIN = Author("office", role="admin")
@@ -107,6 +107,18 @@ def test_a_loaded_layers_extent_is_the_one_its_rtree_holds(demo_copy):
                 assert info.extent == (None if held[0] is None else held), info.name
     finally:
         con.close()
+
+
+def test_a_layers_extent_leaves_empty_geometries_out_as_its_rtree_does(demo_copy):
+    state = gpkg._load_state(demo_copy)
+    geoms = state.layers["rivers"].base.geometry.to_numpy()
+    with_empties = geoms.copy()
+    with_empties[::3] = shapely.LineString()
+    with_empties[1] = None
+    kept = with_empties[~shapely.is_empty(with_empties) & ~shapely.is_missing(with_empties)]
+    assert len(kept) < len(geoms) and frames.layer_extent(with_empties) == frames.layer_extent(kept)
+    assert frames.layer_extent(geoms) == {info.name: info for info in state.infos}["rivers"].extent
+    assert frames.layer_extent(with_empties[::3]) is None and frames.layer_extent(geoms[:0]) is None
 
 
 def test_a_child_that_cannot_start_leaves_the_load_to_sqlite(demo_copy, monkeypatch):

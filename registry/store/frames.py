@@ -389,11 +389,17 @@ def layer_extent(geoms: np.ndarray) -> tuple | None:
     The tree rounds each box outwards by less than a millionth of a coordinate, so only the boxes that close to
     an edge of the exact extent can hold the rounded one's: those are rounded, not every feature's."""
     bounds = shapely.bounds(geoms).reshape(-1, 4)
-    bounds = bounds[~np.isnan(bounds).any(axis=1)]
     if not len(bounds):
         return None
-    edges = np.concatenate([bounds[:, :2].min(axis=0), bounds[:, 2:].max(axis=0)])
-    close = (np.abs(bounds - edges) <= 1e-6 * np.maximum(np.abs(edges), 1.0)).any(axis=1)
+    # fmin and fmax pass over the NaN bounds of empty geometries, and the comparisons leave them out, without a
+    # copy of the bounds (a million features' are 32 MB)
+    edges = np.array([np.fmin.reduce(bounds[:, 0]), np.fmin.reduce(bounds[:, 1]), np.fmax.reduce(bounds[:, 2]),
+                      np.fmax.reduce(bounds[:, 3])])
+    if np.isnan(edges).any():  # every geometry empty
+        return None
+    reach = 1e-6 * np.maximum(np.abs(edges), 1.0)
+    close = ((bounds[:, 0] <= edges[0] + reach[0]) | (bounds[:, 1] <= edges[1] + reach[1])
+             | (bounds[:, 2] >= edges[2] - reach[2]) | (bounds[:, 3] >= edges[3] - reach[3]))
     return _enclosing(_rounded(bounds[close]))
 
 

@@ -523,9 +523,10 @@ def _load_state(path: Path) -> State:
         meta = dict(con.execute("SELECT key, value FROM registry_meta"))
         if early is not None and early[0] == revision:
             projects, layers = early[1:]
+            texts: dict[str, str] = {}  # what is left to read, the reference layers, holds no project ids
         else:  # small, or a commit came while the child read: all here
             projects, layers = _read_projects(con), {}
-        texts = _shared_ids(projects)
+            texts = _shared_ids(projects)
         layers = {layer.name: layers[layer.name] if layer.name in layers else _read_layer(con, layer, texts)
                   for layer in model.LAYERS}
         infos = _layer_infos(con, layers)
@@ -642,8 +643,7 @@ _WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 
 
 def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str],
                 fids: np.ndarray | None = None) -> gpd.GeoDataFrame:
-    """A layer (or its features ``fids``) as a GeoDataFrame indexed by fid, with its spatial index built (so
-    threads only query it).
+    """A layer (or its features ``fids``) as a GeoDataFrame indexed by fid.
 
     Equal text values are one string object, ``texts``'s (shared by the layers of a state): names repeat
     across features, and a million copies of them cost memory and cache misses in every take.
