@@ -502,8 +502,9 @@ def _replaced_revision(con: psycopg.Connection) -> int | None:
     servers still running key their answers and ETags on revisions, and must not take the new registry's for one
     they served of the old. The new one's first revision is logged by no statement in ``revisions``, so a state of
     the old registry is never brought forward past it (``changes_since`` finds a revision unaccounted for) but
-    loaded anew."""
-    found = con.execute("SELECT value FROM registry_meta WHERE key = 'revision'").fetchone()
+    loaded anew. The row is locked until the new registry is committed: a write of the old one meanwhile can not
+    move the revision past the one read here."""
+    found = con.execute("SELECT value FROM registry_meta WHERE key = 'revision' FOR UPDATE").fetchone()
     return int(found[0]) if found and str(found[0]).isdigit() else None
 
 
