@@ -427,6 +427,8 @@ def _load_postgis(source: Path, url: str, force: bool) -> tuple[str, int, str]:
         if present and not force:
             raise StoreError(gettext("%(store)s: schema %(schema)s holds a registry already; use --force to replace it "
                                      "with the backup", store=location, schema=schema))
-        before = _registry_state(con, schema, location)[1] if "registry_meta" in present else None
+        if "registry_meta" in present:
+            _registry_state(con, schema, location)  # refuses to replace a registry of a newer schema version
+    # created afresh, it counts its revisions on past the one it replaces (PostGISStore.create), as a restore must
     _fill(PostGISStore.create(url, meta=meta, overwrite=True), batch, references)
-    return schema, _move_revision_on(url, schema, before), revision
+    return schema, len(batch.projects), revision

@@ -186,5 +186,7 @@ def test_without_pg_dump_a_postgis_backup_is_a_registry_copy_that_restores(postg
     assert report.form.startswith("登記簿副本") and report.projects == 180
     assert state_of(GeoPackageStore(tmp_path / "backup.dump")) == held
     store.delete([STORM_PROJECT])
+    served = int(store.revision())
     restore(tmp_path / "backup.dump", postgis_url, force=True)
     assert state_of(open_store(postgis_url)) == held
+    assert int(open_store(postgis_url).revision()) > served
