@@ -169,7 +169,7 @@ def item_document(records: Records, layer: str, fid: int, uri: str = crs.CRS84) 
     """The feature's GeoJSON text as GET /collections/{layer}/items/{fid} gives it (its project's attributes
     and its share of the investment, computed over the project's features in ``records``)."""
     frame = records.features[layer]
-    shares = investment_shares(frame, records.projects, layer)
+    shares = investment_shares(frame["project_id"].to_numpy(), frame.geometry.values, records.projects, layer)
     joined = frame[["project_id", "name"]].rename(columns={"name": "feature_name"}).assign(**{SHARE: shares})
     joined = joined.reset_index().merge(records.projects.drop(columns=[VERSION]), on="project_id",
                                         how="left").set_index("fid")
@@ -449,7 +449,8 @@ def _read_only(properties: dict, records: Records, layer: str, fid: int | None, 
                 continue  # a new feature has no share yet: whatever a client copied is ignored
             if shares is None:
                 frame = records.features[layer]
-                shares = dict(zip(frame.index, investment_shares(frame, records.projects, layer)))
+                shares = dict(zip(frame.index, investment_shares(frame["project_id"].to_numpy(), frame.geometry.values,
+                                                                 records.projects, layer)))
             stored = shares.get(fid)
         else:
             stored = None if row is None else row[name]

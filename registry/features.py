@@ -21,9 +21,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import GeometryArray
 
 from . import limits, model, output, script
-from .apportion import investment_shares
+from .apportion import investment_shares, project_positions
 from .crs import CRS84, reproject
 from .errors import NotFound
 from .i18n import gettext
@@ -31,7 +32,7 @@ from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
 from .store.base import Changes, FeatureColumns
-from .store.frames import Patched, frame_column
+from .store.frames import Patched, Rows, frame_column, typed_array
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -119,20 +120,31 @@ class Fragments:
 
     def spliced(self, sources: np.ndarray, texts: Sequence[bytes]) -> Fragments:
         """The fragments of rows that are this one's rows at ``sources`` (positions) or, where a source is -1,
-        the next of ``texts`` (in order, kept in a buffer of their own). Past 8 buffers, those made after edits are
-        joined into one (the cost of the edited texts); all are made one only when those outweigh half of the first
-        (the texts of rows edited since it are still in it, unused)."""
+        the next of ``texts`` (in order, kept in a buffer of their own)."""
         made = sources < 0
         added = Fragments.of(list(texts))
         buffer, starts, ends = (np.empty(len(sources), array.dtype) for array in (self.buffer, self.starts, self.ends))
         kept = sources[~made]
         buffer[~made], starts[~made], ends[~made] = self.buffer[kept], self.starts[kept], self.ends[kept]
         buffer[made], starts[made], ends[made] = len(self.buffers), added.starts, added.ends
-        spliced = Fragments((*self.buffers, *added.buffers), buffer, starts, ends)
-        if len(spliced.buffers) <= 8:
-            return spliced
-        edited = sum(map(len, spliced.buffers[1:]))
-        return spliced.compacted() if 2 * edited > len(spliced.buffers[0]) else spliced.merged()
+        return Fragments((*self.buffers, *added.buffers), buffer, starts, ends).bounded()
+
+    def replaced(self, rows: np.ndarray, texts: Sequence[bytes]) -> Fragments:
+        """The fragments with the texts of the rows at positions ``rows`` replaced by ``texts`` (in order, kept
+        in a buffer of their own): ``spliced`` for an edit that keeps every row, at the cost of a copy."""
+        added = Fragments.of(list(texts))
+        buffer, starts, ends = self.buffer.copy(), self.starts.copy(), self.ends.copy()
+        buffer[rows], starts[rows], ends[rows] = len(self.buffers), added.starts, added.ends
+        return Fragments((*self.buffers, *added.buffers), buffer, starts, ends).bounded()
+
+    def bounded(self) -> Fragments:
+        """The same texts in at most 8 buffers: past them, those made after edits are joined into one (the cost of
+        the edited texts); all are made one only when those outweigh half of the first (the texts of rows edited
+        since it are still in it, unused)."""
+        if len(self.buffers) <= 8:
+            return self
+        edited = sum(map(len, self.buffers[1:]))
+        return self.compacted() if 2 * edited > len(self.buffers[0]) else self.merged()
 
     def merged(self) -> Fragments:
         """The same texts, those outside the first buffer moved into one second buffer."""
@@ -162,10 +174,11 @@ class Fragments:
                                                              ends[last].tolist())])
 
 
-def encode_features(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
+def encode_features(frame: pd.DataFrame | Rows, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
     """One ``Feature`` JSON text per row (id = fid), as an object array of bytes for fancy indexing."""
     out = np.empty(len(frame), dtype=object)
-    out[:] = output.feature_texts(frame, properties, geoms, frame.index.tolist())
+    table = frame.arrays if isinstance(frame, Rows) else frame
+    out[:] = output.feature_texts(table, properties, geoms, frame.index.tolist())
     return out
 
 
@@ -175,40 +188,41 @@ def build_view(store: Reader, layer: str) -> LayerView:
     if spec is None:
         raise NotFound(gettext("collection %(value)s does not exist; collections: %(layers)s", value=repr(layer),
                                layers=", ".join(model.LAYER_BY_NAME)), param="collectionId")
-    frame = store.features(layer).sort_index()
     queryables = model.queryables(spec)
     interval: tuple[str | None, str | None] | Planned = (None, None)
     if spec.kind == "project":
         projects = store.projects()
-        frame = _joined(frame, projects, layer)
+        frame = _served(store.feature_columns(layer, _FEATURE_COLUMNS), projects, layer).frame()
         interval = per_revision(store, "planned", lambda: Planned.of(projects))  # alike for every project layer
-    elif "valid_from" in frame.columns:
-        starts = frame["valid_from"].dropna()
-        interval = (min(starts) if len(starts) else None, None)
+    else:
+        frame = store.features(layer).sort_index()
+        if "valid_from" in frame.columns:
+            starts = frame["valid_from"].dropna()
+            interval = (min(starts) if len(starts) else None, None)
     return LayerView(layer, frame, queryables, _extent(frame), interval)
 
 
-def _joined(frame: gpd.GeoDataFrame, projects: pd.DataFrame, layer: str) -> gpd.GeoDataFrame:
-    """A project layer's features (every feature of their projects) with their project's attributes and their
-    share of its investment, as items serve them: each attribute column taken from the projects by position
-    and the frame made once (a merge, or pandas' reindex of every column, costs most of an edit's refresh)."""
-    ids = frame["project_id"].to_numpy(dtype=object)
+_FEATURE_COLUMNS = ("project_id", "name")  # what a project layer's served rows take from its features
+
+
+def _served(features: FeatureColumns, projects: pd.DataFrame, layer: str) -> Rows:
+    """A project layer's features (every feature of their projects, in fid order) as items serve them: with their
+    project's attributes and their share of its investment, each attribute column taken from the projects by
+    position (a merge, or pandas' reindex of every column, costs most of an edit's refresh)."""
+    ids = np.asarray(features.values["project_id"], dtype=object)
     attributes = [c for c in model.PROJECT_COLUMNS if c != "project_id"]
-    at = pd.Index(projects["project_id"].to_numpy(dtype=object), dtype=object).get_indexer(ids)
+    at = project_positions(projects, ids)
     if (at < 0).any():  # features of a project not in the table (edited past the registry): missing values
         taken = projects.set_index("project_id")[attributes].reindex(pd.Index(ids, dtype=object))
-        columns = {name: taken[name].array for name in attributes}
-    else:
-        columns = {name: projects[name].array.take(at) for name in attributes}
-    columns = {"feature_name": frame["name"].to_numpy(dtype=object), "project_id": ids, **columns,
-               "investment_share_yuan": investment_shares(frame, projects, layer)}
-    geoms = frame.geometry if frame.crs is not None else frame.geometry.set_crs(model.STORAGE_EPSG)
-    columns["geometry"] = geoms.values
-    data = {name: pd.Series(values, index=frame.index, name=name, copy=False, dtype=values.dtype)
-            for name, values in columns.items()}  # each its own dtype: object text is not inferred as strings
-    # A plain frame made a GeoDataFrame by naming its geometry column: a third of building one directly.
-    return gpd.GeoDataFrame(pd.DataFrame(data, columns=pd.Index(list(data), dtype=object), copy=False),
-                            geometry="geometry", copy=False)
+        columns = {name: typed_array(taken[name]) for name in attributes}
+    else:  # through items(): a look-up of each column by name costs twice as much
+        held = dict(projects.items())
+        columns = {name: typed_array(held[name]).take(at) for name in attributes}
+    geoms = GeometryArray(features.geometry, crs=model.STORAGE_EPSG)
+    return Rows(pd.Index(features.fids, name="fid"),
+                {"feature_name": np.asarray(features.values["name"], dtype=object), "project_id": ids, **columns,
+                 "investment_share_yuan": investment_shares(ids, features.geometry, projects, layer, at),
+                 "geometry": geoms})
 
 
 @dataclass(frozen=True)
@@ -258,16 +272,16 @@ def _extent(geoms: gpd.GeoDataFrame | np.ndarray) -> tuple[float, float, float, 
             float(np.nanmax(bounds[:, 3])))
 
 
-def _extent_after(extent: tuple[float, float, float, float] | None, gone: np.ndarray, fresh: gpd.GeoDataFrame,
+def _extent_after(extent: tuple[float, float, float, float] | None, gone: np.ndarray, fresh: np.ndarray,
                   whole: Callable[[], tuple[float, float, float, float] | None]) -> tuple | None:
-    """A layer's extent after ``gone`` geometries were replaced by ``fresh``'s: the old one widened, unless a
+    """A layer's extent after ``gone`` geometries were replaced by ``fresh`` ones: the old one widened, unless a
     geometry that went reached its edge or there was none (then ``whole()``, over the layer)."""
     if extent is None:
         return whole()
     before = shapely.bounds(gone).reshape(-1, 4)
     if (before[:, :2] <= np.asarray(extent[:2])).any() or (before[:, 2:] >= np.asarray(extent[2:])).any():
         return whole()
-    bounds = np.vstack([np.asarray(extent), shapely.bounds(np.asarray(fresh.geometry.array)).reshape(-1, 4)])
+    bounds = np.vstack([np.asarray(extent), shapely.bounds(fresh).reshape(-1, 4)])
     return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
 
 
@@ -281,43 +295,43 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     layer is never among the changes (a write to one has every state loaded whole), so its served form is kept."""
     if model.LAYER_BY_NAME[old.name].kind != "project":
         return old
-    everyone = np.arange(len(old.fids))
     written = old.fids.get_indexer(list(changes.fids.get(old.name, ())))
     written = written[written >= 0]
     # The rows to make anew: those written, and those of every project that changed or owned a row written
     # (its attributes or its investment's shares changed); a row of such a project not written itself still
     # belongs to it, so it is among the project's features now.
     affected = sorted(changes.projects | set(old.values("project_id", written)))
-    current = store.features(old.name, project_ids=affected).sort_index()
-    if len(current) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
+    current = store.feature_columns(old.name, _FEATURE_COLUMNS, project_ids=affected)
+    if len(current.fids) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
-    still = old.fids.get_indexer(current.index)
+    still = old.fids.get_indexer(current.fids)
     rows = np.union1d(written, still[still >= 0])
     projects = store.projects(affected)
-    fresh = _joined(current, projects, old.name)
-    if old.fids[rows].equals(fresh.index):  # the same features (an attribute or a geometry edit): patched
+    fresh = _served(current, projects, old.name)
+    if np.array_equal(old.fids.to_numpy()[rows], current.fids):  # the same features (attribute or geometry edits)
         with old._lock:
             before = old._frame
         new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)
-        sources = everyone.copy()
-        sources[rows] = -1
+        sources = None
     else:
         frame = old.frame
-        kept = np.setdiff1d(everyone, rows, assume_unique=True)
-        new = pd.concat([frame.iloc[kept], fresh]).sort_index(kind="stable") if len(fresh) else frame.iloc[kept]
+        kept = np.setdiff1d(np.arange(len(frame)), rows, assume_unique=True)
+        new = pd.concat([frame.iloc[kept], fresh.frame()]).sort_index(kind="stable") if len(fresh) \
+            else frame.iloc[kept]
         sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
         sources[new.index.get_indexer(frame.index[kept])] = kept
-    whole = (lambda: _extent(new.values("geometry", everyone))) if isinstance(new, Patched) else \
+    whole = (lambda: _extent(new.values("geometry", np.arange(len(new))))) if isinstance(new, Patched) else \
         (lambda: _extent(new))
-    extent = _extent_after(old.extent, old.values("geometry", rows), fresh, whole)
+    extent = _extent_after(old.extent, old.values("geometry", rows), current.geometry, whole)
     interval = per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects, store.projects))
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
         encoded = dict(old._fragments)
     for chosen, fragments in encoded.items():
         with script.use(chosen):
-            texts = encode_features(fresh, view.properties, fresh.geometry.values)
-        view._fragments[chosen] = fragments.spliced(sources, texts)
+            texts = encode_features(fresh, view.properties, current.geometry)
+        view._fragments[chosen] = fragments.replaced(rows, texts) if sources is None else \
+            fragments.spliced(sources, texts)
     return view
 
 

@@ -6,7 +6,7 @@ large result is encoded without building a Python dict per feature; callers may 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -21,6 +21,8 @@ GEOJSON_DECIMALS = 7  # about 1 cm
 # ``<field>_label``, its name in the reader's script (category_label: 低洼易淹易涝片区 or 低窪易淹易澇片區).
 LABELLED = {field: kind for kind, field in model.NAME_FIELDS.items()}
 LABEL_SUFFIX = "_label"
+# What rows are written from: a frame, or arrays by column name (a few rows, without a frame's fixed cost).
+Table = pd.DataFrame | Mapping[str, np.ndarray | pd.api.extensions.ExtensionArray]
 
 
 def with_labels(frame: pd.DataFrame, properties: Sequence[str],
@@ -34,18 +36,18 @@ def with_labels(frame: pd.DataFrame, properties: Sequence[str],
                            for name, values in labels.items()}), columns
 
 
-def labelled_records(frame: pd.DataFrame, properties: Sequence[str], chosen: str | None = None) -> list[dict]:
+def labelled_records(frame: Table, properties: Sequence[str], chosen: str | None = None) -> list[dict]:
     """``records`` of ``properties`` with each coded field's label after it, as ``with_labels`` gives them,
     without making the labelled frame (a copy of every column: most of the cost for a few rows)."""
     labels, columns = _labels(frame, properties, chosen)
     return records(frame, columns, labels)
 
 
-def _labels(frame: pd.DataFrame, properties: Sequence[str],
+def _labels(frame: Table, properties: Sequence[str],
             chosen: str | None) -> tuple[dict[str, np.ndarray], list[str]]:
     """The label of each coded field of ``properties`` per row (object arrays by ``<field>_label``), and the
     properties with the labels in their places."""
-    wanted = [p for p in properties if p in LABELLED and p in frame.columns and p + LABEL_SUFFIX not in properties]
+    wanted = [p for p in properties if p in LABELLED and p in frame and p + LABEL_SUFFIX not in properties]
     if not wanted:
         return {}, list(properties)
     chosen = chosen or script.current()
@@ -53,7 +55,7 @@ def _labels(frame: pd.DataFrame, properties: Sequence[str],
     for field in wanted:  # each distinct value labelled once, then taken for every row
         kind = LABELLED[field]
         names = model.name_labels(kind, chosen)
-        codes, uniques = pd.factorize(frame[field].to_numpy(dtype=object))
+        codes, uniques = pd.factorize(np.asarray(frame[field], dtype=object))
         if kind == "street":  # comma-separated codes
             named = [",".join(names.get(c, c) for c in str(u).split(",")) for u in uniques]
         else:
@@ -63,14 +65,20 @@ def _labels(frame: pd.DataFrame, properties: Sequence[str],
     return labels, [c for p in properties for c in ((p, p + LABEL_SUFFIX) if p in wanted else (p,))]
 
 
-def records(frame: pd.DataFrame, columns: Iterable[str] | None = None,
+def records(frame: Table, columns: Iterable[str] | None = None,
             more: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Rows as dicts of plain Python values (None for missing), ready for any JSON encoder; ``more`` holds
     columns beside the frame's (arrays by name) that ``columns`` may name. The frame is converted whole and
     its columns picked from the array: selecting them first costs more than the conversion for a few rows."""
-    names = list(frame.columns) if columns is None else list(columns)
-    values = frame.to_numpy(dtype=object, na_value=None)
-    at = {name: i for i, name in enumerate(frame.columns)}
+    names = list(frame.columns if isinstance(frame, pd.DataFrame) else frame) if columns is None else list(columns)
+    if isinstance(frame, pd.DataFrame):
+        values = frame.to_numpy(dtype=object, na_value=None)
+    else:  # arrays by name (the few rows of an edit): as one object matrix, missing values None
+        values = np.empty((len(next(iter(frame.values()), ())), len(frame)), dtype=object)
+        for i, column in enumerate(frame.values()):
+            values[:, i] = column
+        values[pd.isna(values)] = None
+    at = {name: i for i, name in enumerate(frame)}
     if more:
         at.update({name: values.shape[1] + i for i, name in enumerate(more)})
         values = np.hstack([values, np.column_stack(list(more.values()))]) if len(values) else \
@@ -91,14 +99,14 @@ def geometry_json(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_geojson(rfc7946(geoms))
 
 
-def feature_texts(frame: pd.DataFrame, properties: Sequence[str], geoms: np.ndarray,
+def feature_texts(frame: Table, properties: Sequence[str], geoms: np.ndarray,
                   ids: Sequence[object] | None = None) -> list[bytes]:
     """One ``Feature`` JSON text per row, with ``geoms`` (RFC 7946 form) and, when given, ``ids``."""
-    if not len(frame):
+    if not len(geoms):
         return []
     texts = geometry_json(geoms)
     props = labelled_records(frame, properties)
-    ids = [None] * len(frame) if ids is None else ids
+    ids = [None] * len(geoms) if ids is None else ids
     return [b'{"type":"Feature",' + (b'"id":' + orjson.dumps(fid) + b"," if fid is not None else b"")
             + b'"properties":' + orjson.dumps(prop) + b',"geometry":' + geom.encode() + b"}"
             for fid, prop, geom in zip(ids, props, texts)]

@@ -20,7 +20,7 @@ import pyogrio
 import pytest
 from matplotlib.figure import Figure
 
-from registry import model
+from registry import apportion, model
 from registry.exchange import export
 from registry.maps import overlay_figure
 from registry.query import find
@@ -162,3 +162,14 @@ def test_http_export_carries_the_share_too(client):
     body = response.data.decode("utf-8-sig")
     rows = [r for r in csv.DictReader(io.StringIO(body)) if r["project_id"] == BILLBOARDS_PROJECT]
     assert len(rows) == 105 and sum(float(r["investment_share_yuan"]) for r in rows) == pytest.approx(3_150_000)
+
+
+@pytest.mark.parametrize("projects, features", [(12, 40), (3000, 5000)], ids=["few (a dict)", "many (an index)"])
+def test_each_features_project_is_found_at_its_row_or_not_at_all(projects, features):
+    rng = np.random.default_rng(projects)
+    ids = np.array([f"2013-RIV-{i:04d}" for i in rng.permutation(projects)], dtype=object)
+    asked = np.array([f"2013-RIV-{i:04d}" for i in rng.integers(0, projects + projects // 3, features)], dtype=object)
+    rows = {project_id: row for row, project_id in enumerate(ids.tolist())}
+    found = apportion.project_positions(pd.DataFrame({"project_id": ids}), asked)
+    assert found.tolist() == [rows.get(project_id, -1) for project_id in asked.tolist()]
+    assert (found < 0).any() and (found >= 0).any()

@@ -57,11 +57,23 @@ def test_fragments_after_many_small_edits_keep_the_layers_text_and_join_only_the
     for edit in range(20):  # one row edited at a time, as a PATCH does, past 8 buffers twice
         row = (edit * 397) % len(texts)
         texts[row] = f'{{"id":{row},"edit":{edit}}}'.encode()
-        sources = np.arange(len(texts))
-        sources[row] = -1
-        fragments = fragments.spliced(sources, [texts[row]])
+        fragments = fragments.replaced(np.array([row]), [texts[row]])
         assert fragments.join(np.arange(len(texts))) == b",".join(texts)
     assert fragments.buffers[0] is whole and len(fragments.buffers) < 9
+
+
+def test_fragments_with_rows_replaced_give_the_new_texts_there_and_the_old_elsewhere():
+    rng = np.random.default_rng(5)
+    texts = [f'{{"id":{i}}}'.encode() for i in range(700)]
+    fragments = Fragments.of(texts)
+    for edit in range(12):  # past 8 buffers: merged, and compacted when the edited texts outweigh the first
+        rows = np.sort(rng.choice(len(texts), int(rng.integers(1, 400)), replace=False))
+        for row in rows:
+            texts[row] = f'{{"id":{row},"edit":{edit},"pad":"{"x" * int(rng.integers(0, 9))}"}}'.encode()
+        fragments = fragments.replaced(rows, [texts[row] for row in rows])
+        for asked in (np.arange(len(texts)), rng.choice(len(texts), 60), rows):
+            assert fragments.join(asked) == b",".join(texts[i] for i in asked)
+    assert len(fragments.buffers) < 9
 
 
 def test_a_warmed_app_holds_no_descriptor_of_the_registry_when_gunicorn_forks(demo_copy):

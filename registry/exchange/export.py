@@ -166,11 +166,11 @@ def _investment_shares(features: gpd.GeoDataFrame, projects: pd.DataFrame, store
     for code, layer in enumerate(layers):
         rows = np.flatnonzero(codes == code)
         if store is None:
-            part = gpd.GeoDataFrame({"project_id": pids[rows]}, geometry=features.geometry.values[rows])
-            shares[rows] = investment_shares(part, projects, layer)
+            shares[rows] = investment_shares(pids[rows], features.geometry.values[rows], projects, layer)
             continue
         whole = store.features(layer, project_ids=pd.unique(pids[rows]))
-        by_fid = pd.Series(investment_shares(whole, projects, layer), index=whole.index)
+        by_fid = pd.Series(investment_shares(whole["project_id"].to_numpy(), whole.geometry.values, projects, layer),
+                           index=whole.index)
         shares[rows] = by_fid.reindex(features["fid"].to_numpy()[rows]).to_numpy()
     return shares
 

@@ -32,20 +32,13 @@ class LayerFrames:
     A position names a row of either: ``0 .. len(base) - 1`` the base's, ``len(base) + i`` the delta's i-th.
     """
 
-    def __init__(self, base: gpd.GeoDataFrame, alive: np.ndarray | None = None,
-                 delta: gpd.GeoDataFrame | None = None, owners: _Owners | None = None,
-                 index: shapely.STRtree | None = None) -> None:
-        self.base, self.alive = base, alive
-        self._owners = owners if owners is not None else _Owners(base)  # shared by the layers derived from it
+    def __init__(self, base: gpd.GeoDataFrame | _Base, alive: np.ndarray | None = None,
+                 delta: Rows | None = None) -> None:
+        self._base = base if isinstance(base, _Base) else _Base(base)  # shared by the layers derived from it
+        self.base, self.alive = self._base.frame, alive
+        self._columns, self._fids = self._base.columns, self._base.columns["fid"]
         self.delta = delta if delta is not None and len(delta) else None
-        # The base's columns, fids and geometries as arrays, looked up once: through the frame each look-up costs
-        # tens of microseconds (a GeoSeries, for the geometries), per query.
-        self._columns = {name: frame_column(base, name) for name in (*base.columns, "fid")}
-        self._fids = self._columns["fid"]
-        # The base's tree, built here once (shared by the layers derived from it): shapely's own, which leaves
-        # empty geometries out itself (geopandas' copies the geometries and tests each for that first).
-        self._index = index if index is not None else shapely.STRtree(self._columns["geometry"])
-        self._tree = shapely.STRtree(np.asarray(self.delta.geometry.array)) if self.delta is not None else None
+        self._tree = shapely.STRtree(self.delta.values("geometry")) if self.delta is not None else None
 
     def __len__(self) -> int:
         current = len(self.base) if self.alive is None else int(self.alive.sum())
@@ -66,7 +59,7 @@ class LayerFrames:
     def query(self, geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
         """Positions (ascending, each once) of the current rows whose envelopes meet ``geometry``'s, or any of an
         array's."""
-        hits = self._index.query(geometry)
+        hits = self._base.index.query(geometry)
         found = hits[-1] if hits.ndim == 2 else hits
         if self.alive is not None:
             found = found[self.alive[found]]
@@ -92,7 +85,7 @@ class LayerFrames:
             return self._columns[column][positions]
         split = len(self.base)
         return np.concatenate([self._columns[column][positions[positions < split]],
-                               frame_column(self.delta, column)[positions[positions >= split] - split]])
+                               self.delta.values(column)[positions[positions >= split] - split]])
 
     def columns(self, names: Sequence[str], positions: np.ndarray | None = None) -> FeatureColumns:
         """The rows at ``positions`` (None: every current row) as arrays of their fids, columns ``names`` and
@@ -117,7 +110,7 @@ class LayerFrames:
         if self.delta is None or not (positions >= split).any():
             return self.base.take(positions)
         parts = pd.concat([self.base.take(positions[positions < split]),
-                           self.delta.take(positions[positions >= split] - split)])
+                           self.delta.take(positions[positions >= split] - split).frame()])
         return parts.sort_index(kind="stable")
 
     def at(self, fids: np.ndarray) -> np.ndarray:
@@ -127,11 +120,11 @@ class LayerFrames:
         if self.alive is not None:
             found = found[self.alive[found]]
         if self.delta is not None:
-            more = _found(self.delta.index.to_numpy(dtype=np.int64), fids)
+            more = _found(self.delta.values("fid"), fids)
             found = np.concatenate([found, len(self.base) + more[more >= 0]])
         return found
 
-    def changed(self, fids: np.ndarray, rows: gpd.GeoDataFrame) -> LayerFrames:
+    def changed(self, fids: np.ndarray, rows: Rows) -> LayerFrames:
         """The layer after the features ``fids`` (ascending) were inserted, updated or deleted: ``rows`` are those of
         them that exist now."""
         alive = np.ones(len(self.base), dtype=bool) if self.alive is None else self.alive.copy()
@@ -139,18 +132,18 @@ class LayerFrames:
         alive[gone[gone >= 0]] = False
         delta = rows
         if self.delta is not None:
-            kept = self.delta[~self.delta.index.isin(fids)]
-            delta = pd.concat([kept, rows]).sort_index(kind="stable") if len(rows) else kept
-        return LayerFrames(self.base, alive, delta, self._owners, self._index)
+            delta = self.delta.take(np.flatnonzero(~np.isin(self.delta.values("fid"), fids))).then(rows)
+            delta = delta.take(np.argsort(delta.values("fid"), kind="stable"))
+        return LayerFrames(self._base, alive, delta)
 
     def owned(self, project_ids: Sequence[str]) -> np.ndarray:
         """Positions (ascending) of the current rows of the projects ``project_ids``: the base's found through an
         index of its owners (made once per base), the delta's by a look at its few rows."""
-        found = self._owners.positions(project_ids)
+        found = self._base.owners.positions(project_ids)
         if self.alive is not None:
             found = found[self.alive[found]]
         if self.delta is not None:
-            more = np.flatnonzero(self.delta["project_id"].isin(list(project_ids)).to_numpy())
+            more = np.flatnonzero(pd.Index(self.delta.values("project_id"), dtype=object).isin(list(project_ids)))
             found = np.concatenate([found, len(self.base) + more])
         return found
 
@@ -163,8 +156,21 @@ class LayerFrames:
             own = own[self.alive[own]]
         if self.delta is None:
             return own
-        inside = spatial.membership(np.asarray(self.delta.geometry.array), street.boundary, list(street.before))
+        inside = spatial.membership(self.delta.values("geometry"), street.boundary, list(street.before))
         return np.concatenate([own, split + np.flatnonzero(inside)])
+
+
+class _Base:
+    """A loaded layer's frame and what is made of it once and shared by the layers derived from it: its columns,
+    fids and geometries as arrays (through the frame each look-up costs tens of microseconds, per query), its
+    spatial index (shapely's own, which leaves empty geometries out itself; geopandas' copies the geometries and
+    tests each for that first), and its rows by project."""
+
+    def __init__(self, frame: gpd.GeoDataFrame) -> None:
+        self.frame = frame
+        self.columns = {name: frame_column(frame, name) for name in (*frame.columns, "fid")}
+        self.index = shapely.STRtree(self.columns["geometry"])
+        self.owners = _Owners(frame)
 
 
 class _Owners:
@@ -201,12 +207,63 @@ def frame_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
+Column = np.ndarray | pd.api.extensions.ExtensionArray  # a column's values, as a frame holds them
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A few rows of a table as arrays by column, in the table's column order (``index``: their labels): what an
+    edit's refresh makes and patches in (``Patched``), without a frame's fixed cost, which for a few rows of many
+    columns is most of the refresh."""
+
+    index: pd.Index
+    arrays: dict[str, Column]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Rows:
+        return cls(frame.index, {name: typed_array(frame[name]) for name in frame.columns})
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def values(self, column: str) -> np.ndarray:
+        """A column as ``frame_column`` gives a frame's."""
+        return self.index.to_numpy(dtype=np.int64) if column == "fid" else np.asarray(self.arrays[column])
+
+    def take(self, positions: np.ndarray) -> Rows:
+        return Rows(self.index.take(positions), {name: values.take(positions) for name, values in self.arrays.items()})
+
+    def then(self, more: Rows) -> Rows:
+        """These rows followed by ``more``'s (the same columns)."""
+        return Rows(self.index.append(more.index), {name: _joined_arrays(values, more.arrays[name])
+                                                    for name, values in self.arrays.items()})
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame (a GeoDataFrame when they have geometries)."""
+        data = {name: pd.Series(values, index=self.index, name=name, copy=False, dtype=values.dtype)
+                for name, values in self.arrays.items()}  # each its own dtype: object text is not inferred as strings
+        frame = pd.DataFrame(data, columns=pd.Index(list(data), dtype=object), copy=False)
+        return gpd.GeoDataFrame(frame, geometry="geometry", copy=False) if "geometry" in data else frame
+
+
+def typed_array(column: pd.Series) -> Column:
+    """A column's values: NumPy's own array for a NumPy dtype, else its extension array (nullable integers,
+    geometries)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+
+def _joined_arrays(first: Column, second: Column) -> Column:
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second])
+    return type(first)._concat_same_type([first, second])  # the extension array interface's own concatenation
+
+
 class Patched:
     """A table (``base``) with its rows at positions ``rows`` (ascending) replaced by ``fresh``'s (same index
     values), made into one table only when a caller needs the whole (then once): after an edit of a few rows,
     answers by position and column cost those rows, not a copy of every column."""
 
-    def __init__(self, base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> None:
+    def __init__(self, base: pd.DataFrame, rows: np.ndarray, fresh: Rows) -> None:
         self.base, self.rows, self.fresh = base, rows, fresh
         self._made: pd.DataFrame | None = None
         self._lock = threading.Lock()
@@ -226,24 +283,24 @@ class Patched:
         out = frame_column(self.base, column)[positions]
         at, patched = self._patched(positions)
         if patched.any():
-            out[patched] = frame_column(self.fresh, column)[at[patched]]
+            out[patched] = self.fresh.values(column)[at[patched]]
         return out
 
     def take(self, positions: np.ndarray) -> pd.DataFrame:
         """The rows at ``positions`` as a new table."""
         at, patched = self._patched(positions)
         if patched.all():  # the rows edited (a refresh asks for those): no look at the base
-            return self.fresh.take(at)
+            return self.fresh.take(at).frame()
         out = self.base.take(positions)
-        return _set_rows(out, np.flatnonzero(patched), self.fresh.iloc[at[patched]]) if patched.any() else out
+        return _set_rows(out, np.flatnonzero(patched), self.fresh.take(at[patched])) if patched.any() else out
 
-    def patched(self, rows: np.ndarray, fresh: pd.DataFrame) -> Patched | pd.DataFrame:
+    def patched(self, rows: np.ndarray, fresh: Rows) -> Patched | pd.DataFrame:
         """These patches and more (rows at positions ``rows`` replaced by ``fresh``'s; the later win), made into
         one table when they are many (past ``_PATCH_SHARE`` of the rows and ``_PATCH_ROWS``)."""
         kept = ~np.isin(self.rows, rows)
         order = np.argsort(np.concatenate([self.rows[kept], rows]), kind="stable")
         more = Patched(self.base, np.concatenate([self.rows[kept], rows])[order],
-                       pd.concat([self.fresh.iloc[np.flatnonzero(kept)], fresh]).iloc[order])
+                       self.fresh.take(np.flatnonzero(kept)).then(fresh).take(order))
         return more.whole() if len(more.rows) > max(_PATCH_SHARE * len(self.base), _PATCH_ROWS) else more
 
     def _patched(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,21 +314,18 @@ class Patched:
 _PATCH_SHARE, _PATCH_ROWS = 0.05, 1000  # past both this share and this many rows patched, a table is made whole
 
 
-def _set_rows(base: pd.DataFrame, rows: np.ndarray, fresh: pd.DataFrame) -> pd.DataFrame:
+def _set_rows(base: pd.DataFrame, rows: np.ndarray, fresh: Rows) -> pd.DataFrame:
     """A new table: ``base`` with its rows at ``rows`` replaced by ``fresh``'s, column by column as arrays (setting
     rows through pandas' indexers costs a millisecond a column); through them when a column's dtype differs."""
-    if not fresh.columns.equals(base.columns) or not (fresh.dtypes == base.dtypes).all():
+    if list(fresh.arrays) != list(base.columns) or any(values.dtype != base.dtypes[name]
+                                                        for name, values in fresh.arrays.items()):
         out = base.copy()
         for at, column in enumerate(out.columns):
-            out.iloc[rows, at] = fresh[column].array
+            out.iloc[rows, at] = fresh.arrays[column]
         return out
     blocks = []
     for at, name in enumerate(base.columns):
-        column, given = base[name], fresh[name]
-        if isinstance(column.dtype, np.dtype):  # NumPy's own: set as arrays, in a block of one column each
-            values, given = column.to_numpy(), given.to_numpy()
-        else:
-            values, given = column.array, given.array
+        values, given = typed_array(base[name]), fresh.arrays[name]
         if isinstance(values.dtype, GeometryDtype) or not _equal(values[rows], given):
             values = values.copy()
             values[rows] = given
@@ -303,6 +357,7 @@ def with_projects(table: pd.DataFrame | Patched, project_ids: Sequence[str],
             and (rows.dtypes == base.dtypes).all():
         rows = rows.sort_values("project_id", kind="stable").set_axis(base.index[at])  # labelled as the rows replaced
         if (base["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
+            rows = Rows.of(rows)
             return table.patched(at, rows) if isinstance(table, Patched) else Patched(table, at, rows)
     whole = table.whole() if isinstance(table, Patched) else table
     kept = whole.take(np.setdiff1d(np.arange(len(whole)), at, assume_unique=True)).reset_index(drop=True)
@@ -371,7 +426,7 @@ def _rounded(exact: np.ndarray) -> np.ndarray:
 
 
 def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new: LayerFrames,
-                  rows: gpd.GeoDataFrame) -> tuple | None:
+                  rows: Rows) -> tuple | None:
     """A layer's extent after a change: the old one widened by the rows written, unless a changed row reached
     its edge (then computed over the whole layer)."""
     if not len(new):
@@ -380,7 +435,7 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
     if extent is None or (before[:, :2] <= np.asarray(extent[:2])).any() or \
             (before[:, 2:] >= np.asarray(extent[2:])).any():
         return layer_extent(new.values("geometry", new.positions()))
-    return _enclosing(np.vstack([np.asarray(extent, dtype=np.float64), _rtree_bounds(np.asarray(rows.geometry.array))]))
+    return _enclosing(np.vstack([np.asarray(extent, dtype=np.float64), _rtree_bounds(rows.values("geometry"))]))
 
 
 def layer_extent(geoms: np.ndarray) -> tuple | None:
@@ -440,7 +495,7 @@ class State:
 
     def changed(self, *, revision: str, modified: datetime, meta: dict[str, str], last_change: int,
                 project_ids: Sequence[str], projects: pd.DataFrame | None, fids: dict[str, np.ndarray],
-                rows: dict[str, gpd.GeoDataFrame], touched: Sequence[str] = ()) -> State:
+                rows: dict[str, Rows], touched: Sequence[str] = ()) -> State:
         """The state after the projects ``project_ids`` and, per layer, the features ``fids`` (ascending) changed:
         ``projects`` and ``rows`` are those of them that exist now (read in the transaction that named them);
         ``touched`` names every project a changed row belongs to. Unchanged layers and their street memberships

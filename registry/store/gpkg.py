@@ -36,7 +36,7 @@ from ..i18n import gettext
 from . import changelog, columnar, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
-from .frames import FrameSnapshot, State, layer_extent
+from .frames import FrameSnapshot, Rows, State, layer_extent
 from .history import LOG_COLUMNS, entries, log_filter, utc_text
 from .rows import iso_dates, project_column_sql, sql_rows, sql_values, typed_rows
 
@@ -237,7 +237,7 @@ class GeoPackageStore(Store):
             project_ids = sorted({pid for _, layer, pid, _ in changes if layer == "projects"})
             projects = _read_projects(con, project_ids) if project_ids else None
             found = {name: np.array(sorted(f), dtype=np.int64) for name, f in fids.items()}
-            rows = {name: _read_layer(con, names[name], {}, f) for name, f in found.items()}
+            rows = {name: _read_rows(con, names[name], {}, f) for name, f in found.items()}
             last_change = max((c[0] for c in changes), default=state.last_change)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(_unreadable(self.path, exc)) from None
@@ -641,13 +641,20 @@ _ENVELOPE = "(instr('0123456789ABCDEF', substr(hex(substr(geom, 4, 1)), 2, 1)) -
 _WKB = f"substr(geom, 9 + CASE {_ENVELOPE} WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 THEN 48 WHEN 4 THEN 64 ELSE 0 END)"
 
 
-def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str],
-                fids: np.ndarray | None = None) -> gpd.GeoDataFrame:
-    """A layer (or its features ``fids``) as a GeoDataFrame indexed by fid.
+def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str]) -> gpd.GeoDataFrame:
+    """A layer as a GeoDataFrame indexed by fid.
 
     Equal text values are one string object, ``texts``'s (shared by the layers of a state): names repeat
     across features, and a million copies of them cost memory and cache misses in every take.
     """
+    rows = _read_rows(con, layer, texts)
+    return _layer_frame(rows.values("fid"), {name: values for name, values in rows.arrays.items()
+                                             if name != "geometry"}, rows.values("geometry"))
+
+
+def _read_rows(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str],
+               fids: np.ndarray | None = None) -> Rows:
+    """A layer's rows (or those of its features ``fids``) in fid order, as arrays (``_read_layer``'s columns)."""
     columns_read = (*layer.columns, (VERSION, "INTEGER")) if layer.kind == "project" else layer.columns
     names = [name for name, _ in columns_read]
     selected = ", ".join(f'"{n}"' for n in names)
@@ -661,8 +668,8 @@ def _read_layer(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, st
             data[name] = iso_dates(pd.Series(_objects(values))).to_numpy(dtype=object)
         else:
             data[name] = _objects([texts.setdefault(v, v) if isinstance(v, str) else v for v in values])
-    return _layer_frame(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), data,
-                        shapely.from_wkb(_objects(columns[-1])))
+    data["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=model.STORAGE_EPSG)
+    return Rows(pd.Index(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), name="fid"), data)
 
 
 def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.ndarray) -> gpd.GeoDataFrame:
