@@ -70,4 +70,4 @@ def investment_shares(project_ids: np.ndarray, geoms: np.ndarray, projects: pd.D
     codes = pd.factorize(pids)[0]
     totals = np.bincount(codes, weights=measure)[codes]  # each feature's project's whole measure
     shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)
-    return largest_remainder(pids, fen, shares) / 100
+    return largest_remainder(codes, fen, shares) / 100  # grouped by the codes: factorized again faster than text
