@@ -129,7 +129,8 @@ def create_app(config: dict[str, Any] | None = None, *, warm: bool = False) -> F
 
 def warm_up(app: Flask) -> None:
     """Load the store's latest state and every layer's served form with its features' GeoJSON in the registry's
-    own script, and draw the dashboard once (its templates compiled, its figures kept for the revision), then
+    own script, and each layer's index of its rows by project (what an edit's refresh looks rows up in), and draw
+    the dashboard once (its templates compiled, its figures kept for the revision), then
     close the connections used (they must not cross a fork) and keep what was loaded out of the collector's
     walks: forked workers share these pages rather than each building a copy, and a new worker answers its
     first request without loading anything. The heap that loading freed goes back to the system before the
@@ -139,6 +140,7 @@ def warm_up(app: Flask) -> None:
     with store.snapshot() as view, script.use(script.registry_default(view.meta())):
         for layer in model.LAYER_BY_NAME:
             features.view(view, layer).fragments()
+            view.features(layer, project_ids=[])
     app.test_client().get("/", headers={"Accept": "text/html"})
     store.release()
     gc.freeze()

@@ -3,6 +3,9 @@ project's investment over its features (``investment_share_yuan`` of the API's i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -33,10 +36,17 @@ def largest_remainder(groups: np.ndarray, wholes: np.ndarray, shares: np.ndarray
     return base + (rank < deficit).astype("int64")
 
 
-def project_positions(projects: pd.DataFrame, project_ids: np.ndarray) -> np.ndarray:
+class Table(Protocol):
+    """A table of projects: a frame, or arrays by column (``store.base.Rows``); what is read of it is a column by
+    name."""
+
+    def __getitem__(self, column: str) -> Sequence: ...
+
+
+def project_positions(projects: Table, project_ids: np.ndarray) -> np.ndarray:
     """Each of ``project_ids``' row in ``projects`` (-1: not there): through a dict for a few (an edit's), where
     pandas' hash index costs a tenth of a millisecond to make; through that for many."""
-    known = projects["project_id"].to_numpy(dtype=object)
+    known = np.asarray(projects["project_id"], dtype=object)
     if len(known) > _FEW or len(project_ids) > _FEW:
         return pd.Index(known, dtype=object).get_indexer(pd.Index(project_ids, dtype=object))
     at = {project_id: i for i, project_id in enumerate(known.tolist())}
@@ -46,7 +56,7 @@ def project_positions(projects: pd.DataFrame, project_ids: np.ndarray) -> np.nda
 _FEW = 1000
 
 
-def investment_shares(project_ids: np.ndarray, geoms: np.ndarray, projects: pd.DataFrame, layer: str,
+def investment_shares(project_ids: np.ndarray, geoms: np.ndarray, projects: Table, layer: str,
                       at: np.ndarray | None = None) -> np.ndarray:
     """Each feature's part of its project's investment in yuan (2 decimals), summing to the project's.
 
@@ -66,7 +76,7 @@ def investment_shares(project_ids: np.ndarray, geoms: np.ndarray, projects: pd.D
         measure = shapely.length(geoms) if "Line" in kind else shapely.area(geoms)
     pids = np.asarray(project_ids, dtype=object)
     at = project_positions(projects, pids) if at is None else at
-    fen = np.where(at >= 0, projects["investment_yuan"].to_numpy(dtype="int64")[at] * 100, 0)
+    fen = np.where(at >= 0, np.asarray(projects["investment_yuan"], dtype="int64")[at] * 100, 0)
     codes = pd.factorize(pids)[0]
     totals = np.bincount(codes, weights=measure)[codes]  # each feature's project's whole measure
     shares = np.where(totals > 0, measure / np.where(totals > 0, totals, 1), 0.0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -31,8 +31,8 @@ from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
-from .store.base import Changes, FeatureColumns
-from .store.frames import Patched, Rows, frame_column, typed_array
+from .store.base import Changes, FeatureColumns, Rows, typed_array
+from .store.frames import Patched, frame_column
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -101,41 +101,90 @@ class LayerView:
 
 
 @dataclass(frozen=True)
+class Places:
+    """Where texts are: for each, which buffer holds it and where in that buffer it starts and ends."""
+
+    buffer: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Places:
+        return Places(self.buffer[rows], self.starts[rows], self.ends[rows])
+
+    def put(self, rows: np.ndarray, places: Places) -> None:
+        self.buffer[rows], self.starts[rows], self.ends[rows] = places.buffer, places.starts, places.ends
+
+
+@dataclass(frozen=True)
 class Fragments:
     """Every row's Feature text, comma-separated in a few buffers (one made whole, then one per batch of rows
     made anew after edits), with each row's buffer and where its text starts and ends: a run of rows whose texts
     follow each other in one buffer is one slice of it, and taking rows touches no per-feature object, so
-    server workers forked after a buffer was made share its pages instead of copying them."""
+    server workers forked after a buffer was made share its pages instead of copying them.
+
+    The places of rows replaced since the per-row places were made are kept apart (``edited``, ascending, and
+    theirs), so that an edit costs its rows rather than a copy of every row's place; they are folded into the
+    per-row places when they pass ``_EDITED_ROWS`` and a share of the rows.
+    """
 
     buffers: tuple[bytes, ...]
-    buffer: np.ndarray  # per row: which buffer holds its text
-    starts: np.ndarray
-    ends: np.ndarray
+    places: Places  # per row
+    edited: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    edits: Places | None = None  # the places of the rows ``edited``
 
     @classmethod
     def of(cls, texts: Sequence[bytes]) -> Fragments:
         lengths = np.fromiter(map(len, texts), np.int64, len(texts))
         ends = np.cumsum(lengths + 1) - 1  # each text is followed by a comma
-        return cls((b",".join(texts),), np.zeros(len(texts), np.int16), ends - lengths, ends)
+        return cls((b",".join(texts),), Places(np.zeros(len(texts), np.int16), ends - lengths, ends))
+
+    def __len__(self) -> int:
+        return len(self.places.buffer)
+
+    def at(self, rows: np.ndarray) -> Places:
+        """The places of the texts of ``rows`` (positions)."""
+        found = self.places.take(rows)
+        if len(self.edited) and len(rows):
+            at = np.minimum(np.searchsorted(self.edited, rows), len(self.edited) - 1)
+            hit = self.edited[at] == rows
+            if hit.any():
+                found.put(np.flatnonzero(hit), self.edits.take(at[hit]))
+        return found
+
+    def folded(self) -> Fragments:
+        """The same texts with every row's place in new per-row places (none kept apart)."""
+        places = Places(self.places.buffer.copy(), self.places.starts.copy(), self.places.ends.copy())
+        if self.edits is not None:
+            places.put(self.edited, self.edits)
+        return Fragments(self.buffers, places)
 
     def spliced(self, sources: np.ndarray, texts: Sequence[bytes]) -> Fragments:
         """The fragments of rows that are this one's rows at ``sources`` (positions) or, where a source is -1,
         the next of ``texts`` (in order, kept in a buffer of their own)."""
         made = sources < 0
         added = Fragments.of(list(texts))
-        buffer, starts, ends = (np.empty(len(sources), array.dtype) for array in (self.buffer, self.starts, self.ends))
-        kept = sources[~made]
-        buffer[~made], starts[~made], ends[~made] = self.buffer[kept], self.starts[kept], self.ends[kept]
-        buffer[made], starts[made], ends[made] = len(self.buffers), added.starts, added.ends
-        return Fragments((*self.buffers, *added.buffers), buffer, starts, ends).bounded()
+        places = Places(*(np.empty(len(sources), array.dtype) for array in
+                          (self.places.buffer, self.places.starts, self.places.ends)))
+        places.put(np.flatnonzero(~made), self.at(sources[~made]))
+        places.put(np.flatnonzero(made), Places(np.full(int(made.sum()), len(self.buffers), np.int16),
+                                                added.places.starts, added.places.ends))
+        return Fragments((*self.buffers, *added.buffers), places).bounded()
 
     def replaced(self, rows: np.ndarray, texts: Sequence[bytes]) -> Fragments:
-        """The fragments with the texts of the rows at positions ``rows`` replaced by ``texts`` (in order, kept
-        in a buffer of their own): ``spliced`` for an edit that keeps every row, at the cost of a copy."""
+        """The fragments with the texts of the rows at positions ``rows`` (ascending) replaced by ``texts`` (in
+        order, kept in a buffer of their own): ``spliced`` for an edit that keeps every row, at the cost of its
+        rows (kept apart from the per-row places until they are many)."""
         added = Fragments.of(list(texts))
-        buffer, starts, ends = self.buffer.copy(), self.starts.copy(), self.ends.copy()
-        buffer[rows], starts[rows], ends[rows] = len(self.buffers), added.starts, added.ends
-        return Fragments((*self.buffers, *added.buffers), buffer, starts, ends).bounded()
+        new = Places(np.full(len(rows), len(self.buffers), np.int16), added.places.starts, added.places.ends)
+        edited = np.union1d(self.edited, rows)
+        edits = Places(*(np.empty(len(edited), array.dtype) for array in (new.buffer, new.starts, new.ends)))
+        if len(self.edited):
+            edits.put(np.searchsorted(edited, self.edited), self.edits)
+        edits.put(np.searchsorted(edited, rows), new)
+        fragments = Fragments((*self.buffers, *added.buffers), self.places, edited, edits)
+        if len(edited) > max(_EDITED_ROWS, _EDITED_SHARE * len(self)):
+            fragments = fragments.folded()
+        return fragments.bounded()
 
     def bounded(self) -> Fragments:
         """The same texts in at most 8 buffers: past them, those made after edits are joined into one (the cost of
@@ -147,31 +196,49 @@ class Fragments:
         return self.compacted() if 2 * edited > len(self.buffers[0]) else self.merged()
 
     def merged(self) -> Fragments:
-        """The same texts, those outside the first buffer moved into one second buffer."""
-        rows = np.flatnonzero(self.buffer > 0)
-        lengths = self.ends[rows] - self.starts[rows]
+        """The same texts, those outside the first buffer moved into one second buffer: the cost of those texts,
+        and of a copy of every row's place only when some of them are among the per-row places."""
+        stale = np.setdiff1d(np.flatnonzero(self.places.buffer > 0), self.edited, assume_unique=True)
+        if len(stale) or self.edits is None:
+            places = self.folded().places
+            rows = np.flatnonzero(places.buffer > 0)
+        else:
+            places = Places(self.edits.buffer.copy(), self.edits.starts.copy(), self.edits.ends.copy())
+            rows = self.edited[places.buffer > 0]
+        lengths = self.at(rows)
+        lengths = lengths.ends - lengths.starts
         ends = np.cumsum(lengths + 1) - 1
-        buffer, starts, stops = self.buffer.copy(), self.starts.copy(), self.ends.copy()
-        buffer[rows], starts[rows], stops[rows] = 1, ends - lengths, ends
-        return Fragments((self.buffers[0], self.join(rows)), buffer, starts, stops)
+        joined = self.join(rows)
+        moved = Places(np.ones(len(rows), np.int16), ends - lengths, ends)
+        if len(stale) or self.edits is None:
+            places.put(rows, moved)
+            return Fragments((self.buffers[0], joined), places)
+        places.put(np.flatnonzero(places.buffer > 0), moved)
+        return Fragments((self.buffers[0], joined), self.places, self.edited, places)
 
     def compacted(self) -> Fragments:
         """The same texts in one buffer."""
-        lengths = self.ends - self.starts
+        places = self.at(np.arange(len(self)))
+        lengths = places.ends - places.starts
         ends = np.cumsum(lengths + 1) - 1
-        return Fragments((self.join(np.arange(len(lengths))),), np.zeros(len(lengths), np.int16), ends - lengths, ends)
+        return Fragments((self.join(np.arange(len(self))),), Places(np.zeros(len(self), np.int16), ends - lengths,
+                                                                     ends))
 
     def join(self, rows: np.ndarray) -> bytes:
         """The texts of ``rows`` (positions), comma-separated: one slice of a buffer per run of rows whose texts
         follow each other there."""
         if not len(rows):
             return b""
-        buffer, starts, ends = self.buffer[rows], self.starts[rows], self.ends[rows]
+        places = self.at(rows)
+        buffer, starts, ends = places.buffer, places.starts, places.ends
         breaks = np.flatnonzero((buffer[1:] != buffer[:-1]) | (starts[1:] != ends[:-1] + 1)) + 1
         first, last = np.r_[0, breaks], np.r_[breaks - 1, len(rows) - 1]
         texts = [memoryview(text) for text in self.buffers]
         return b",".join([texts[b][s:e] for b, s, e in zip(buffer[first].tolist(), starts[first].tolist(),
                                                              ends[last].tolist())])
+
+
+_EDITED_ROWS, _EDITED_SHARE = 4096, 0.01  # past both, the places of rows replaced are folded into the per-row ones
 
 
 def encode_features(frame: pd.DataFrame | Rows, properties: Sequence[str], geoms: np.ndarray) -> np.ndarray:
@@ -192,7 +259,7 @@ def build_view(store: Reader, layer: str) -> LayerView:
     interval: tuple[str | None, str | None] | Planned = (None, None)
     if spec.kind == "project":
         projects = store.projects()
-        frame = _served(store.feature_columns(layer, _FEATURE_COLUMNS), projects, layer).frame()
+        frame = _served(store.feature_columns(layer, _FEATURE_COLUMNS), Rows.of(projects), layer).frame()
         interval = per_revision(store, "planned", lambda: Planned.of(projects))  # alike for every project layer
     else:
         frame = store.features(layer).sort_index()
@@ -205,7 +272,7 @@ def build_view(store: Reader, layer: str) -> LayerView:
 _FEATURE_COLUMNS = ("project_id", "name")  # what a project layer's served rows take from its features
 
 
-def _served(features: FeatureColumns, projects: pd.DataFrame, layer: str) -> Rows:
+def _served(features: FeatureColumns, projects: Rows, layer: str) -> Rows:
     """A project layer's features (every feature of their projects, in fid order) as items serve them: with their
     project's attributes and their share of its investment, each attribute column taken from the projects by
     position (a merge, or pandas' reindex of every column, costs most of an edit's refresh)."""
@@ -213,11 +280,10 @@ def _served(features: FeatureColumns, projects: pd.DataFrame, layer: str) -> Row
     attributes = [c for c in model.PROJECT_COLUMNS if c != "project_id"]
     at = project_positions(projects, ids)
     if (at < 0).any():  # features of a project not in the table (edited past the registry): missing values
-        taken = projects.set_index("project_id")[attributes].reindex(pd.Index(ids, dtype=object))
+        taken = projects.frame().set_index("project_id")[attributes].reindex(pd.Index(ids, dtype=object))
         columns = {name: typed_array(taken[name]) for name in attributes}
-    else:  # through items(): a look-up of each column by name costs twice as much
-        held = dict(projects.items())
-        columns = {name: typed_array(held[name]).take(at) for name in attributes}
+    else:
+        columns = {name: projects[name].take(at) for name in attributes}
     geoms = GeometryArray(features.geometry, crs=model.STORAGE_EPSG)
     return Rows(pd.Index(features.fids, name="fid"),
                 {"feature_name": np.asarray(features.values["name"], dtype=object), "project_id": ids, **columns,
@@ -237,17 +303,17 @@ class Planned:
     at_finish: frozenset[str]
 
     @classmethod
-    def of(cls, projects: pd.DataFrame) -> Planned:
-        ids = projects["project_id"].to_numpy(dtype=object).tolist()
+    def of(cls, projects: pd.DataFrame | Rows) -> Planned:
+        ids = np.asarray(projects["project_id"], dtype=object).tolist()
         ends = []
         for column, pick in (("planned_start", min), ("planned_finish", max)):
-            dates = projects[column].to_numpy(dtype=object).tolist()
+            dates = np.asarray(projects[column], dtype=object).tolist()
             dated = [(d, i) for d, i in zip(dates, ids) if isinstance(d, str)]
             end = pick(d for d, _ in dated) if dated else None
             ends.append((end, frozenset(i for d, i in dated if d == end)))
         return cls(ends[0][0], ends[1][0], ends[0][1], ends[1][1])
 
-    def after(self, changed: frozenset[str], rows: pd.DataFrame, whole: Callable[[], pd.DataFrame]) -> Planned:
+    def after(self, changed: frozenset[str], rows: pd.DataFrame | Rows, whole: Callable[[], pd.DataFrame]) -> Planned:
         """The interval after the projects ``changed`` changed (``rows``: those of them that exist now); over
         ``whole()`` (every project) when one of them was at an end."""
         if changed & (self.at_start | self.at_finish):
@@ -306,7 +372,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         return build_view(store, old.name)
     still = old.fids.get_indexer(current.fids)
     rows = np.union1d(written, still[still >= 0])
-    projects = store.projects(affected)
+    projects = store.project_columns(affected)
     fresh = _served(current, projects, old.name)
     if np.array_equal(old.fids.to_numpy()[rows], current.fids):  # the same features (attribute or geometry edits)
         with old._lock:

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 
 from api import create_app
-from registry import editing
+from registry import editing, features
 from registry.features import Fragments
 from registry.store import GeoPackageStore
 from registry.store.edits import Author
@@ -62,7 +63,9 @@ def test_fragments_after_many_small_edits_keep_the_layers_text_and_join_only_the
     assert fragments.buffers[0] is whole and len(fragments.buffers) < 9
 
 
-def test_fragments_with_rows_replaced_give_the_new_texts_there_and_the_old_elsewhere():
+@pytest.mark.parametrize("kept_apart", [4096, 50], ids=["edits kept apart", "edits folded past 50 rows"])
+def test_fragments_with_rows_replaced_give_the_new_texts_there_and_the_old_elsewhere(monkeypatch, kept_apart):
+    monkeypatch.setattr(features, "_EDITED_ROWS", kept_apart)
     rng = np.random.default_rng(5)
     texts = [f'{{"id":{i}}}'.encode() for i in range(700)]
     fragments = Fragments.of(texts)

@@ -46,7 +46,7 @@ def test_columns_read_by_gdal_equal_the_rows_sqlite_reads(demo_copy):
 def test_a_feature_shares_its_projects_id_string(demo_copy, monkeypatch):
     monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 1)
     state = gpkg._load_state(demo_copy)
-    ids = {id(value) for value in state.projects["project_id"]}
+    ids = {id(value) for value in state.projects.base["project_id"]}  # the table as loaded
     for layer in model.PROJECT_LAYERS:
         assert all(id(value) in ids for value in state.layers[layer.name].base["project_id"])
 
@@ -71,7 +71,7 @@ def test_a_commit_while_the_child_reads_is_not_mixed_into_the_state(demo_copy, m
         assert state.revision == gpkg._revision(con, demo_copy)
     finally:
         con.close()
-    project = state.projects.set_index("project_id").loc["2013-RIV-001"]
+    project = state.projects.base.set_index("project_id").loc["2013-RIV-001"]
     assert (notes, project["notes"]) == ("讀取期間的登記", "讀取期間的登記")
     assert project[VERSION] == version
 
@@ -126,5 +126,5 @@ def test_a_child_that_cannot_start_leaves_the_load_to_sqlite(demo_copy, monkeypa
     monkeypatch.setattr(sys, "executable", str(demo_copy.parent / "no-such-python"))
     state = gpkg._load_state(demo_copy)
     monkeypatch.setattr(gpkg, "_COLUMNAR_ROWS", 10**12)
-    pd.testing.assert_frame_equal(state.projects, gpkg._load_state(demo_copy).projects)
+    pd.testing.assert_frame_equal(state.projects.base, gpkg._load_state(demo_copy).projects.base)
     assert sum(len(state.layers[layer.name]) for layer in model.PROJECT_LAYERS) > 0

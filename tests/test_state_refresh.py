@@ -70,7 +70,8 @@ def same_answers(held: GeoPackageStore, fresh: GeoPackageStore) -> None:
 
 def test_an_attribute_edit_keeps_every_layer_of_the_held_state(demo_copy, worker):
     before = state(worker)
-    planned = before.projects.loc[before.projects["status"] == "planned", "project_id"].iloc[0]
+    projects = worker.projects()
+    planned = projects.loc[projects["status"] == "planned", "project_id"].iloc[0]
     editing.patch_project(GeoPackageStore(demo_copy), planned, {"status": "in_progress",
                           "actual_start": "2014-01-06", "progress_pct": 5}, ADMIN)
     after = state(worker)
@@ -258,7 +259,7 @@ def test_projects_created_in_several_years_take_their_places_in_the_held_project
                 "lead_department": "城市管理局", "street_codes": "LF", "status": "planned", "in_statement": False,
                 "beyond_statement": False, "features": []}
         created.append(editing.create_project(writer, body, ADMIN)[0])
-    held = state(worker).projects
+    held = state(worker).projects.whole()
     assert set(created) <= set(held["project_id"])
     assert list(held["project_id"]) == sorted(held["project_id"])  # in id order, as a whole load reads them
     same_answers(worker, GeoPackageStore(demo_copy))

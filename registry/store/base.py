@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pandas.api.internals import create_dataframe_from_blocks
 
 from .. import model, validate
 from ..errors import StoreError
@@ -85,6 +86,62 @@ class FeatureColumns:
     geometry: np.ndarray
 
 
+Column = np.ndarray | pd.api.extensions.ExtensionArray  # a column's values, as a frame holds them
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A few rows of a table as arrays by column, in the table's column order (``index``: their labels): what an
+    edit's refresh makes and patches in (``Patched``), without a frame's fixed cost, which for a few rows of many
+    columns is most of the refresh."""
+
+    index: pd.Index
+    arrays: dict[str, Column]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Rows:
+        return cls(frame.index, {name: typed_array(column) for name, column in frame.items()})
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, column: str) -> Column:
+        return self.arrays[column]
+
+    def values(self, column: str) -> np.ndarray:
+        """A column as a frame's ``to_numpy()`` gives it (``fid``: the index; ``geometry``: the geometries)."""
+        return self.index.to_numpy(dtype=np.int64) if column == "fid" else np.asarray(self.arrays[column])
+
+    def take(self, positions: np.ndarray) -> Rows:
+        return Rows(self.index.take(positions), {name: values.take(positions) for name, values in self.arrays.items()})
+
+    def then(self, more: Rows) -> Rows:
+        """These rows followed by ``more``'s (the same columns)."""
+        return Rows(self.index.append(more.index), {name: _joined_arrays(values, more.arrays[name])
+                                                    for name, values in self.arrays.items()})
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame (a GeoDataFrame when they have geometries), made of its columns' arrays as they are
+        (a block each: a tenth of the cost of making a Series of each)."""
+        blocks = [(values[None, :] if isinstance(values, np.ndarray) else values, np.array([at]))
+                  for at, values in enumerate(self.arrays.values())]
+        frame = create_dataframe_from_blocks(blocks, index=self.index,
+                                             columns=pd.Index(list(self.arrays), dtype=object))
+        return gpd.GeoDataFrame(frame, geometry="geometry", copy=False) if "geometry" in self.arrays else frame
+
+
+def typed_array(column: pd.Series) -> Column:
+    """A column's values: NumPy's own array for a NumPy dtype, else its extension array (nullable integers,
+    geometries)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+
+def _joined_arrays(first: Column, second: Column) -> Column:
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second])
+    return type(first)._concat_same_type([first, second])  # the extension array interface's own concatenation
+
+
 class Reader(ABC):
     """The read questions of a registry. A ``Store`` answers each from its latest committed state; a
     ``Snapshot`` answers all of them from one committed state, so an answer built of several reads is
@@ -103,6 +160,11 @@ class Reader(ABC):
     @abstractmethod
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Rows of the ``projects`` table (all, or those ids), columns as in ``model.PROJECT_FIELDS``."""
+
+    def project_columns(self, project_ids: Sequence[str]) -> Rows:
+        """``projects``' rows of those ids as arrays by column (a store holding its table in memory gives them
+        without making a frame)."""
+        return Rows.of(self.projects(project_ids))
 
     @abstractmethod
     def features(

@@ -21,7 +21,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 
 from .. import spatial
 from ..spatial import StreetArea
-from .base import BBox, Changes, FeatureColumns, LayerInfo, Near, Snapshot, layer_spec
+from .base import BBox, Changes, Column, FeatureColumns, LayerInfo, Near, Rows, Snapshot, layer_spec, typed_array
 
 
 class LayerFrames:
@@ -33,16 +33,17 @@ class LayerFrames:
     """
 
     def __init__(self, base: gpd.GeoDataFrame | _Base, alive: np.ndarray | None = None,
-                 delta: Rows | None = None) -> None:
+                 delta: Rows | None = None, alive_count: int | None = None) -> None:
         self._base = base if isinstance(base, _Base) else _Base(base)  # shared by the layers derived from it
         self.base, self.alive = self._base.frame, alive
+        self._alive_count = len(self.base) if alive is None else int(alive.sum()) if alive_count is None \
+            else alive_count  # counted once (a sum over every row, after each edit, costs a millisecond on 1M)
         self._columns, self._fids = self._base.columns, self._base.columns["fid"]
         self.delta = delta if delta is not None and len(delta) else None
         self._tree = shapely.STRtree(self.delta.values("geometry")) if self.delta is not None else None
 
     def __len__(self) -> int:
-        current = len(self.base) if self.alive is None else int(self.alive.sum())
-        return current + (0 if self.delta is None else len(self.delta))
+        return self._alive_count + (0 if self.delta is None else len(self.delta))
 
     @property
     def changed_rows(self) -> int:
@@ -129,12 +130,16 @@ class LayerFrames:
         them that exist now."""
         alive = np.ones(len(self.base), dtype=bool) if self.alive is None else self.alive.copy()
         gone = _found(self._fids, fids)
-        alive[gone[gone >= 0]] = False
+        gone = gone[gone >= 0]
+        count = self._alive_count - int(alive[gone].sum())
+        alive[gone] = False
         delta = rows
-        if self.delta is not None:
-            delta = self.delta.take(np.flatnonzero(~np.isin(self.delta.values("fid"), fids))).then(rows)
-            delta = delta.take(np.argsort(delta.values("fid"), kind="stable"))
-        return LayerFrames(self._base, alive, delta)
+        kept = np.empty(0, np.intp) if self.delta is None else np.flatnonzero(~np.isin(self.delta.values("fid"), fids))
+        if len(kept):  # the delta's rows not changed now, and the rows changed, in fid order
+            both = self.delta.then(rows)
+            chosen = np.concatenate([kept, len(self.delta) + np.arange(len(rows))])
+            delta = both.take(chosen[np.argsort(both.values("fid")[chosen], kind="stable")])
+        return LayerFrames(self._base, alive, delta, count)
 
     def owned(self, project_ids: Sequence[str]) -> np.ndarray:
         """Positions (ascending) of the current rows of the projects ``project_ids``: the base's found through an
@@ -149,8 +154,8 @@ class LayerFrames:
         return found
 
     def members(self, positions: np.ndarray, street: StreetArea) -> np.ndarray:
-        """A street's members in this layer, from those of the layer it was derived from (``positions``): the
-        base rows still current, and the delta's rows the membership rule puts in the street."""
+        """A street's members in this layer, from those of a layer of the same base (``positions``, an earlier
+        state's): the base rows still current, and the delta's rows the membership rule puts in the street."""
         split = len(self.base)
         own = positions[positions < split]
         if self.alive is not None:
@@ -208,66 +213,23 @@ def frame_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
-Column = np.ndarray | pd.api.extensions.ExtensionArray  # a column's values, as a frame holds them
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A few rows of a table as arrays by column, in the table's column order (``index``: their labels): what an
-    edit's refresh makes and patches in (``Patched``), without a frame's fixed cost, which for a few rows of many
-    columns is most of the refresh."""
-
-    index: pd.Index
-    arrays: dict[str, Column]
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame) -> Rows:
-        return cls(frame.index, {name: typed_array(frame[name]) for name in frame.columns})
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def values(self, column: str) -> np.ndarray:
-        """A column as ``frame_column`` gives a frame's."""
-        return self.index.to_numpy(dtype=np.int64) if column == "fid" else np.asarray(self.arrays[column])
-
-    def take(self, positions: np.ndarray) -> Rows:
-        return Rows(self.index.take(positions), {name: values.take(positions) for name, values in self.arrays.items()})
-
-    def then(self, more: Rows) -> Rows:
-        """These rows followed by ``more``'s (the same columns)."""
-        return Rows(self.index.append(more.index), {name: _joined_arrays(values, more.arrays[name])
-                                                    for name, values in self.arrays.items()})
-
-    def frame(self) -> pd.DataFrame:
-        """The rows as a frame (a GeoDataFrame when they have geometries)."""
-        data = {name: pd.Series(values, index=self.index, name=name, copy=False, dtype=values.dtype)
-                for name, values in self.arrays.items()}  # each its own dtype: object text is not inferred as strings
-        frame = pd.DataFrame(data, columns=pd.Index(list(data), dtype=object), copy=False)
-        return gpd.GeoDataFrame(frame, geometry="geometry", copy=False) if "geometry" in data else frame
-
-
-def typed_array(column: pd.Series) -> Column:
-    """A column's values: NumPy's own array for a NumPy dtype, else its extension array (nullable integers,
-    geometries)."""
-    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
-
-
-def _joined_arrays(first: Column, second: Column) -> Column:
-    if isinstance(first, np.ndarray):
-        return np.concatenate([first, second])
-    return type(first)._concat_same_type([first, second])  # the extension array interface's own concatenation
-
-
 class Patched:
     """A table (``base``) with its rows at positions ``rows`` (ascending) replaced by ``fresh``'s (same index
     values), made into one table only when a caller needs the whole (then once): after an edit of a few rows,
     answers by position and column cost those rows, not a copy of every column."""
 
-    def __init__(self, base: pd.DataFrame, rows: np.ndarray, fresh: Rows) -> None:
+    def __init__(self, base: pd.DataFrame, rows: np.ndarray, fresh: Rows,
+                 arrays: dict[str, Column] | None = None) -> None:
         self.base, self.rows, self.fresh = base, rows, fresh
         self._made: pd.DataFrame | None = None
         self._lock = threading.Lock()
+        # The base's columns as arrays, looked up once for the tables patched after it (per column, not per row)
+        self._arrays = arrays if arrays is not None else {name: typed_array(column) for name, column in base.items()}
+
+    @classmethod
+    def of(cls, table: pd.DataFrame | Patched) -> Patched:
+        """A table as one with no patches yet (its columns' arrays looked up once, for the rows asked later)."""
+        return table if isinstance(table, Patched) else cls(table, np.empty(0, dtype=np.intp), Rows.of(table.iloc[:0]))
 
     def __len__(self) -> int:
         return len(self.base)
@@ -276,7 +238,7 @@ class Patched:
         """Every row, as one table (shared: callers copy before changing it)."""
         with self._lock:
             if self._made is None:
-                self._made = _set_rows(self.base, self.rows, self.fresh)
+                self._made = _set_rows(self.base, self.rows, self.fresh) if len(self.rows) else self.base
             return self._made
 
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
@@ -295,15 +257,26 @@ class Patched:
         out = self.base.take(positions)
         return _set_rows(out, np.flatnonzero(patched), self.fresh.take(at[patched])) if patched.any() else out
 
+    def columns(self, positions: np.ndarray) -> Rows:
+        """The rows at ``positions`` as arrays by column, without a frame."""
+        at, patched = self._patched(positions)
+        if patched.all():
+            return self.fresh.take(at)
+        arrays = {name: values.take(positions) for name, values in self._arrays.items()}
+        if patched.any():
+            for name, values in arrays.items():
+                values[patched] = self.fresh[name].take(at[patched])
+        return Rows(self.base.index.take(positions), arrays)
+
     def patched(self, rows: np.ndarray, fresh: Rows) -> Patched | pd.DataFrame:
         """These patches and more (rows at positions ``rows`` replaced by ``fresh``'s; the later win), made into
         one table when they are many (past ``_PATCH_SHARE`` of the rows and ``_PATCH_ROWS``)."""
         kept = ~np.isin(self.rows, rows)
         if not kept.any():  # the same rows edited again (or more): these patches are replaced
-            return Patched(self.base, rows, fresh)
+            return Patched(self.base, rows, fresh, self._arrays)
         order = np.argsort(np.concatenate([self.rows[kept], rows]), kind="stable")
         more = Patched(self.base, np.concatenate([self.rows[kept], rows])[order],
-                       self.fresh.take(np.flatnonzero(kept)).then(fresh).take(order))
+                       self.fresh.take(np.flatnonzero(kept)).then(fresh).take(order), self._arrays)
         return more.whole() if len(more.rows) > max(_PATCH_SHARE * len(self.base), _PATCH_ROWS) else more
 
     def _patched(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,6 +348,13 @@ def project_table(table: pd.DataFrame | Patched, project_ids: Sequence[str] | No
     if isinstance(table, Patched):
         return table.take(project_rows(table.base, project_ids))
     return table.take(project_rows(table, project_ids))
+
+
+def project_columns(table: pd.DataFrame | Patched, project_ids: Sequence[str]) -> Rows:
+    """``project_table``'s rows as arrays by column (``Reader.project_columns``)."""
+    if isinstance(table, Patched):
+        return table.columns(project_rows(table.base, project_ids))
+    return Rows.of(table.take(project_rows(table, project_ids)))
 
 
 def project_rows(table: pd.DataFrame, project_ids: Sequence[str]) -> np.ndarray:
@@ -485,14 +465,18 @@ class State:
     modified: datetime
     meta: dict[str, str]
     infos: list[LayerInfo]
-    projects: pd.DataFrame | Patched  # in project_id order
+    projects: pd.DataFrame | Patched  # in project_id order (held as a Patched)
     layers: dict[str, LayerFrames]
     members: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
+    # Street memberships of an earlier state whose layer changed since: brought forward when first asked for
+    # (``LayerFrames.members``), not by every edit
+    inherited: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_change: int = 0
     lineage: tuple[tuple[str, Changes], ...] = ()  # (an earlier state's revision, what changed since), nearest first
 
     def __post_init__(self) -> None:
+        self.projects = Patched.of(self.projects)
         self.layers = {name: frames if isinstance(frames, LayerFrames) else LayerFrames(frames)
                        for name, frames in self.layers.items()}
 
@@ -509,7 +493,7 @@ class State:
         lineage = ((self.revision, step),) + tuple((rev, earlier | step)
                                                    for rev, earlier in self.lineage[:_LINEAGE - 1])
         merged = with_projects(self.projects, project_ids, projects) if len(project_ids) else self.projects
-        layers, members = dict(self.layers), dict(self.members)
+        layers, members, inherited = dict(self.layers), dict(self.members), dict(self.inherited)
         infos = {info.name: info for info in self.infos}
         infos["projects"] = replace(infos["projects"], count=len(merged))
         for layer, changed in fids.items():
@@ -517,10 +501,9 @@ class State:
             layers[layer] = new = old.changed(changed, rows[layer])
             infos[layer] = replace(infos[layer], count=len(new),
                                    extent=_extent_after(infos[layer].extent, old, changed, new, rows[layer]))
-            for key, (street, positions) in self.members.items():
-                if key[0] == layer:
-                    members[key] = (street, new.members(positions, street))
-        return State(revision, modified, meta, list(infos.values()), merged, layers, members,
+            for key in [key for key in members if key[0] == layer]:
+                inherited[key] = members.pop(key)
+        return State(revision, modified, meta, list(infos.values()), merged, layers, members, inherited,
                      last_change=last_change, lineage=lineage)
 
 
@@ -554,6 +537,9 @@ class FrameSnapshot(Snapshot):
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         return project_table(self._state.projects, project_ids)
+
+    def project_columns(self, project_ids: Sequence[str]) -> Rows:
+        return project_columns(self._state.projects, project_ids)
 
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None, near: Near | None = None,
@@ -593,9 +579,13 @@ class FrameSnapshot(Snapshot):
         if hit is not None:
             return hit[1]
         frames = self._state.layers[layer]
-        candidates = frames.query(street.boundary)
-        geoms = frames.values("geometry", candidates)
-        found = candidates[spatial.membership(geoms, street.boundary, list(street.before))]
+        earlier = self._state.inherited.get(key)
+        if earlier is not None:
+            found = frames.members(earlier[1], street)
+        else:
+            candidates = frames.query(street.boundary)
+            geoms = frames.values("geometry", candidates)
+            found = candidates[spatial.membership(geoms, street.boundary, list(street.before))]
         with self._state.lock:
             self._state.members[key] = (street, found)
         return found

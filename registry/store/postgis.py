@@ -37,6 +37,7 @@ from .base import (
     Changes,
     LayerInfo,
     Near,
+    Rows,
     Snapshot,
     Store,
     Writer,
@@ -47,7 +48,7 @@ from .base import (
 )
 from .changelog import LOGGED_TABLES
 from .edits import VERSION, Author, Plan, Records
-from .frames import Patched, project_table, with_projects
+from .frames import Patched, project_columns, project_table, with_projects
 from .history import LOG_COLUMNS, entries, log_filter
 from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
@@ -180,10 +181,10 @@ class PostGISStore(Store):
             return hit[1]
         changes = view.changes_since(hit[0]) if hit is not None else None
         if changes is None:
-            frame = view._load_projects()
+            frame = Patched.of(view._load_projects())
         else:
             ids = sorted(changes.projects)
-            frame = with_projects(hit[1], ids, view._load_projects(ids))
+            frame = Patched.of(with_projects(hit[1], ids, view._load_projects(ids)))
         with self._lock:
             self._cache["projects"] = (revision, frame)
         return frame
@@ -381,6 +382,9 @@ class PostGISSnapshot(Snapshot):
 
     def projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         return project_table(self._store._cached_projects(self), project_ids)
+
+    def project_columns(self, project_ids: Sequence[str]) -> Rows:
+        return project_columns(self._store._cached_projects(self), project_ids)
 
     def _load_projects(self, project_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """The projects table's rows (all, or those ids) by project_id."""
