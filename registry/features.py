@@ -32,7 +32,7 @@ from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
 from .store.base import Changes, FeatureColumns, Rows, typed_array
-from .store.frames import Patched, frame_column
+from .store.frames import Patched, frame_column, positions_in
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -361,7 +361,8 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     layer is never among the changes (a write to one has every state loaded whole), so its served form is kept."""
     if model.LAYER_BY_NAME[old.name].kind != "project":
         return old
-    written = old.fids.get_indexer(list(changes.fids.get(old.name, ())))
+    fids = old.fids.to_numpy()
+    written = positions_in(fids, np.array(sorted(changes.fids.get(old.name, ())), dtype=np.int64))
     written = written[written >= 0]
     # The rows to make anew: those written, and those of every project that changed or owned a row written
     # (its attributes or its investment's shares changed); a row of such a project not written itself still
@@ -370,11 +371,11 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     current = store.feature_columns(old.name, _FEATURE_COLUMNS, project_ids=affected)
     if len(current.fids) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
-    still = old.fids.get_indexer(current.fids)
+    still = positions_in(fids, current.fids)
     rows = np.union1d(written, still[still >= 0])
     projects = store.project_columns(affected)
     fresh = _served(current, projects, old.name)
-    if np.array_equal(old.fids.to_numpy()[rows], current.fids):  # the same features (attribute or geometry edits)
+    if np.array_equal(fids[rows], current.fids):  # the same features (attribute or geometry edits)
         with old._lock:
             before = old._frame
         new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)

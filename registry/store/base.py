@@ -398,7 +398,7 @@ def check_schema_version(location: str, version: str | None, upgrading: bool = F
                                  location=location, version=version, supported=model.SCHEMA_VERSION))
 
 
-_KEPT: dict[tuple[str, str, object], object] = {}
+_KEPT: dict[str, dict[str, dict[object, object]]] = {}  # by store location, by revision (first kept first), by key
 _KEPT_LOCK = threading.Lock()
 _KEPT_REVISIONS = 4  # revisions a store's answers are kept for (requests still on older snapshots)
 
@@ -412,19 +412,20 @@ def per_revision(view: Reader, key: object, build: Callable[[], T],
     With ``carry``, the answer kept for the latest earlier revision is taken on when the log names what changed
     since (``Reader.changes_since``) and ``carry(changes, answer)`` says those changes leave it true: an edit of
     one project then costs no rebuild of answers it does not touch (street boundaries, say)."""
-    full = (view.location, view.revision(), key)
+    location, revision = view.location, view.revision()
     with _KEPT_LOCK:
-        if full in _KEPT:
-            return _KEPT[full]
-        earlier = [] if carry is None else [(rev, value) for (loc, rev, kept), value in _KEPT.items()
-                                             if loc == view.location and kept == key]
-    value = _carried(view, earlier[-1], carry, build) if earlier else build()
+        kept = _KEPT.get(location, {})
+        answers = kept.get(revision, {})
+        if key in answers:
+            return answers[key]
+        earlier = None if carry is None else next(((rev, held[key]) for rev, held in reversed(kept.items())
+                                                   if key in held), None)
+    value = _carried(view, earlier, carry, build) if earlier is not None else build()
     with _KEPT_LOCK:
-        _KEPT[full] = value
-        revisions = list(dict.fromkeys((loc, rev) for loc, rev, _ in _KEPT if loc == view.location))
-        for old in revisions[:-_KEPT_REVISIONS]:
-            for stale in [k for k in _KEPT if k[:2] == old]:
-                del _KEPT[stale]
+        kept = _KEPT.setdefault(location, {})
+        kept.setdefault(revision, {})[key] = value
+        while len(kept) > _KEPT_REVISIONS:
+            del kept[next(iter(kept))]
     return value
 
 

@@ -116,12 +116,12 @@ class LayerFrames:
 
     def at(self, fids: np.ndarray) -> np.ndarray:
         """Positions of the current rows with those fids (ascending fids; absent ones left out)."""
-        found = _found(self._fids, fids)
+        found = positions_in(self._fids, fids)
         found = found[found >= 0]
         if self.alive is not None:
             found = found[self.alive[found]]
         if self.delta is not None:
-            more = _found(self.delta.values("fid"), fids)
+            more = positions_in(self.delta.values("fid"), fids)
             found = np.concatenate([found, len(self.base) + more[more >= 0]])
         return found
 
@@ -129,7 +129,7 @@ class LayerFrames:
         """The layer after the features ``fids`` (ascending) were inserted, updated or deleted: ``rows`` are those of
         them that exist now."""
         alive = np.ones(len(self.base), dtype=bool) if self.alive is None else self.alive.copy()
-        gone = _found(self._fids, fids)
+        gone = positions_in(self._fids, fids)
         gone = gone[gone >= 0]
         count = self._alive_count - int(alive[gone].sum())
         alive[gone] = False
@@ -242,8 +242,8 @@ class Patched:
             return self._made
 
     def values(self, column: str, positions: np.ndarray) -> np.ndarray:
-        """A column's values (``geometry``: the geometries) at ``positions``."""
-        out = frame_column(self.base, column)[positions]
+        """A column's values (``geometry``: the geometries; ``fid``: the index) at ``positions``."""
+        out = (self.base.index.to_numpy() if column == "fid" else np.asarray(self._arrays[column]))[positions]
         at, patched = self._patched(positions)
         if patched.any():
             out[patched] = self.fresh.values(column)[at[patched]]
@@ -361,7 +361,7 @@ def project_rows(table: pd.DataFrame, project_ids: Sequence[str]) -> np.ndarray:
     """Positions (ascending) of the projects ``project_ids`` in the projects ``table`` (in project_id order), by
     binary search: a look-up of a few ids costs no look at every id."""
     wanted = np.sort(np.asarray([str(i) for i in project_ids], dtype=object))
-    found = _found(table["project_id"].to_numpy(dtype=object), wanted)
+    found = positions_in(table["project_id"].to_numpy(dtype=object), wanted)
     return np.unique(found[found >= 0])
 
 
@@ -379,8 +379,9 @@ def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, rows], ignore_index=True).take(order).reset_index(drop=True)
 
 
-def _found(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Positions of ``values`` in the ascending array ``ordered`` (-1 where absent)."""
+def positions_in(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions of ``values`` in the ascending array ``ordered`` (-1 where absent), by binary search: for a few
+    values, a fraction of a hash look-up's fixed cost."""
     at = np.searchsorted(ordered, values)
     inside = at < len(ordered)
     hit = np.zeros(len(values), dtype=bool)
