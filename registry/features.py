@@ -272,10 +272,14 @@ def build_view(store: Reader, layer: str) -> LayerView:
 _FEATURE_COLUMNS = ("project_id", "name")  # what a project layer's served rows take from its features
 
 
-def _served(features: FeatureColumns, projects: Rows, layer: str) -> Rows:
+def _served(features: FeatureColumns, projects: Rows, layer: str,
+            earlier: tuple[np.ndarray, np.ndarray] | None = None) -> Rows:
     """A project layer's features (every feature of their projects, in fid order) as items serve them: with their
     project's attributes and their share of its investment, each attribute column taken from the projects by
-    position (a merge, or pandas' reindex of every column, costs most of an edit's refresh)."""
+    position (a merge, or pandas' reindex of every column, costs most of an edit's refresh).
+
+    ``earlier``: the features' investments and shares as served before, when they and their geometries were the
+    same then; the shares are kept if the investments are too (the shares are a function of those alone)."""
     ids = np.asarray(features.values["project_id"], dtype=object)
     attributes = [c for c in model.PROJECT_COLUMNS if c != "project_id"]
     at = project_positions(projects, ids)
@@ -287,7 +291,9 @@ def _served(features: FeatureColumns, projects: Rows, layer: str) -> Rows:
     geoms = GeometryArray(features.geometry, crs=model.STORAGE_EPSG)
     return Rows(pd.Index(features.fids, name="fid"),
                 {"feature_name": np.asarray(features.values["name"], dtype=object), "project_id": ids, **columns,
-                 "investment_share_yuan": investment_shares(ids, features.geometry, projects, layer, at),
+                 "investment_share_yuan": earlier[1] if earlier is not None and
+                 np.array_equal(earlier[0], columns["investment_yuan"]) else
+                 investment_shares(ids, features.geometry, projects, layer, at),
                  "geometry": geoms})
 
 
@@ -374,8 +380,11 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     still = positions_in(fids, current.fids)
     rows = np.union1d(written, still[still >= 0])
     projects = store.project_columns(affected)
-    fresh = _served(current, projects, old.name)
-    if np.array_equal(fids[rows], current.fids):  # the same features (attribute or geometry edits)
+    same = np.array_equal(fids[rows], current.fids)  # the same features: attribute or geometry edits
+    moved = not same or not shapely.equals_exact(old.values("geometry", rows), current.geometry, 0).all()
+    earlier = None if moved else (old.values("investment_yuan", rows), old.values("investment_share_yuan", rows))
+    fresh = _served(current, projects, old.name, earlier)
+    if same:
         with old._lock:
             before = old._frame
         new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)
@@ -389,7 +398,8 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         sources[new.index.get_indexer(frame.index[kept])] = kept
     whole = (lambda: _extent(new.values("geometry", np.arange(len(new))))) if isinstance(new, Patched) else \
         (lambda: _extent(new))
-    extent = _extent_after(old.extent, old.values("geometry", rows), current.geometry, whole)
+    extent = _extent_after(old.extent, old.values("geometry", rows), current.geometry, whole) if moved \
+        else old.extent
     interval = per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects, store.projects))
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:

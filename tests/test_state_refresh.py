@@ -224,6 +224,19 @@ def test_a_served_extent_shrinks_when_the_feature_at_its_edge_moves_inwards(demo
     same_served(worker, demo_copy, held, ["rivers"])
 
 
+def test_a_held_extent_grows_when_the_feature_at_its_edge_moves_outwards(demo_copy, worker):
+    with worker.snapshot() as view:
+        rivers = view.features("rivers")
+    east = rivers.iloc[int(np.argmax(rivers.geometry.bounds["maxx"].to_numpy()))]
+    outwards = shapely.affinity.translate(east.geometry, 0.002, 0.0)
+    editing.patch_project(GeoPackageStore(demo_copy), east["project_id"], {"features": [
+        {"layer": "rivers", "fid": int(east.name), "name": east["name"],
+         "geometry": shapely.geometry.mapping(outwards)}]}, ADMIN)
+    with worker.snapshot() as view:
+        assert {i.name: i.extent for i in view.layers()}["rivers"][2] > rivers.total_bounds[2]
+    same_answers(worker, GeoPackageStore(demo_copy))
+
+
 def items_text(view, layer_view, args: dict) -> bytes:
     """An items page's features as the API encodes them."""
     query = features.parse_items(view, layer_view.name, args)

@@ -415,7 +415,14 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
     its edge (then computed over the whole layer)."""
     if not len(new):
         return None
-    before = _rtree_bounds(old.values("geometry", old.at(fids)))
+    at = old.at(fids)
+    gone = old.values("geometry", at)
+    if len(gone) == len(rows) and extent is not None:  # the same features: unmoved ones leave the extent as it was
+        order = np.argsort(old.values("fid", at), kind="stable")
+        if np.array_equal(old.values("fid", at)[order], rows.values("fid")) and \
+                shapely.equals_exact(gone[order], rows.values("geometry"), 0).all():
+            return extent
+    before = _rtree_bounds(gone)
     if extent is None or (before[:, :2] <= np.asarray(extent[:2])).any() or \
             (before[:, 2:] >= np.asarray(extent[2:])).any():
         return layer_extent(new.values("geometry", new.positions()))
