@@ -32,7 +32,7 @@ from .params import Query, parse
 from .select import Selector
 from .store import Reader, per_revision
 from .store.base import Changes, FeatureColumns, Rows, typed_array
-from .store.frames import Patched, frame_column, positions_in
+from .store.frames import Patched, positions_in
 
 MAX_LIMIT = limits.MAX_PAGE
 DEFAULT_LIMIT = 100
@@ -52,8 +52,8 @@ class LayerView:
         self.name, self.queryables, self.extent = name, queryables, extent
         self.planned = interval if isinstance(interval, Planned) else None  # a project layer's: the programme's
         self.interval = (interval.start, interval.finish) if isinstance(interval, Planned) else interval
-        self._frame = frame  # index: fid (ascending); columns: properties + geometry
-        shape = frame.base if isinstance(frame, Patched) else frame
+        self._frame = Patched.of(frame)  # index: fid (ascending); columns: properties + geometry
+        shape = self._frame.base
         self.fids: pd.Index = shape.index
         self.properties: list[str] = [c for c in shape.columns if c != "geometry"]
         self.dtypes: pd.Series = shape.dtypes
@@ -63,18 +63,11 @@ class LayerView:
     @property
     def frame(self) -> gpd.GeoDataFrame:
         """Every row's properties and geometry (made once, on first use, when rows were patched)."""
-        with self._lock:
-            if isinstance(self._frame, Patched):
-                self._frame = self._frame.whole()
-            return self._frame
+        return self._frame.whole()
 
     def values(self, column: str, rows: np.ndarray) -> np.ndarray:
         """A column's values (``geometry``: the geometries) at positions ``rows``, without making the frame."""
-        with self._lock:
-            frame = self._frame
-        if isinstance(frame, Patched):
-            return frame.values(column, rows)
-        return frame_column(frame, column)[rows]
+        return self._frame.values(column, rows)
 
     def columns(self, names: Sequence[str]) -> FeatureColumns:
         """Every row as a store's ``feature_columns`` gives the layer's (its columns ``names``; a project layer's
@@ -110,6 +103,9 @@ class Places:
 
     def take(self, rows: np.ndarray) -> Places:
         return Places(self.buffer[rows], self.starts[rows], self.ends[rows])
+
+    def copy(self) -> Places:
+        return Places(self.buffer.copy(), self.starts.copy(), self.ends.copy())
 
     def put(self, rows: np.ndarray, places: Places) -> None:
         self.buffer[rows], self.starts[rows], self.ends[rows] = places.buffer, places.starts, places.ends
@@ -153,7 +149,7 @@ class Fragments:
 
     def folded(self) -> Fragments:
         """The same texts with every row's place in new per-row places (none kept apart)."""
-        places = Places(self.places.buffer.copy(), self.places.starts.copy(), self.places.ends.copy())
+        places = self.places.copy()
         if self.edits is not None:
             places.put(self.edited, self.edits)
         return Fragments(self.buffers, places)
@@ -198,23 +194,18 @@ class Fragments:
     def merged(self) -> Fragments:
         """The same texts, those outside the first buffer moved into one second buffer: the cost of those texts,
         and of a copy of every row's place only when some of them are among the per-row places."""
-        stale = np.setdiff1d(np.flatnonzero(self.places.buffer > 0), self.edited, assume_unique=True)
-        if len(stale) or self.edits is None:
-            places = self.folded().places
-            rows = np.flatnonzero(places.buffer > 0)
-        else:
-            places = Places(self.edits.buffer.copy(), self.edits.starts.copy(), self.edits.ends.copy())
-            rows = self.edited[places.buffer > 0]
-        lengths = self.at(rows)
-        lengths = lengths.ends - lengths.starts
+        apart = self.edits is not None and not len(
+            np.setdiff1d(np.flatnonzero(self.places.buffer > 0), self.edited, assume_unique=True))
+        places = self.edits.copy() if apart else self.folded().places
+        moving = np.flatnonzero(places.buffer > 0)
+        rows = self.edited[moving] if apart else moving
+        lengths = places.ends[moving] - places.starts[moving]
         ends = np.cumsum(lengths + 1) - 1
         joined = self.join(rows)
-        moved = Places(np.ones(len(rows), np.int16), ends - lengths, ends)
-        if len(stale) or self.edits is None:
-            places.put(rows, moved)
-            return Fragments((self.buffers[0], joined), places)
-        places.put(np.flatnonzero(places.buffer > 0), moved)
-        return Fragments((self.buffers[0], joined), self.places, self.edited, places)
+        places.put(moving, Places(np.ones(len(rows), np.int16), ends - lengths, ends))
+        if apart:
+            return Fragments((self.buffers[0], joined), self.places, self.edited, places)
+        return Fragments((self.buffers[0], joined), places)
 
     def compacted(self) -> Fragments:
         """The same texts in one buffer."""
@@ -385,9 +376,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     earlier = None if moved else (old.values("investment_yuan", rows), old.values("investment_share_yuan", rows))
     fresh = _served(current, projects, old.name, earlier)
     if same:
-        with old._lock:
-            before = old._frame
-        new = before.patched(rows, fresh) if isinstance(before, Patched) else Patched(before, rows, fresh)
+        new = old._frame.patched(rows, fresh)
         sources = None
     else:
         frame = old.frame

@@ -210,30 +210,32 @@ def test_served_layers_brought_forward_after_edits_equal_those_built_afresh(demo
     same_served(worker, demo_copy, held, layers)
 
 
-def test_a_served_extent_shrinks_when_the_feature_at_its_edge_moves_inwards(demo_copy, worker):
-    held = served_once(worker, ["rivers"])
+def move_river_at_edge(demo_copy, worker, edge: str, dx: float) -> np.ndarray:
+    """Move the river reaching furthest to ``edge`` (minx or maxx) by ``dx`` degrees east; the rivers' bounds
+    before."""
     with worker.snapshot() as view:
         rivers = view.features("rivers")
-    west = rivers.iloc[int(np.argmin(rivers.geometry.bounds["minx"].to_numpy()))]
-    inwards = shapely.affinity.translate(west.geometry, 0.02, 0.0)
-    editing.patch_project(GeoPackageStore(demo_copy), west["project_id"], {"features": [
-        {"layer": "rivers", "fid": int(west.name), "name": west["name"],
-         "geometry": shapely.geometry.mapping(inwards)}]}, ADMIN)
+    bounds = rivers.geometry.bounds[edge].to_numpy()
+    river = rivers.iloc[int(np.argmin(bounds) if edge == "minx" else np.argmax(bounds))]
+    moved = shapely.affinity.translate(river.geometry, dx, 0.0)
+    editing.patch_project(GeoPackageStore(demo_copy), river["project_id"], {"features": [
+        {"layer": "rivers", "fid": int(river.name), "name": river["name"],
+         "geometry": shapely.geometry.mapping(moved)}]}, ADMIN)
+    return rivers.total_bounds
+
+
+def test_a_served_extent_shrinks_when_the_feature_at_its_edge_moves_inwards(demo_copy, worker):
+    held = served_once(worker, ["rivers"])
+    before = move_river_at_edge(demo_copy, worker, "minx", 0.02)
     with worker.snapshot() as view:
-        assert features.view(view, "rivers").extent[0] > rivers.total_bounds[0]  # the edge moved with it
+        assert features.view(view, "rivers").extent[0] > before[0]  # the edge moved with it
     same_served(worker, demo_copy, held, ["rivers"])
 
 
 def test_a_held_extent_grows_when_the_feature_at_its_edge_moves_outwards(demo_copy, worker):
+    before = move_river_at_edge(demo_copy, worker, "maxx", 0.002)
     with worker.snapshot() as view:
-        rivers = view.features("rivers")
-    east = rivers.iloc[int(np.argmax(rivers.geometry.bounds["maxx"].to_numpy()))]
-    outwards = shapely.affinity.translate(east.geometry, 0.002, 0.0)
-    editing.patch_project(GeoPackageStore(demo_copy), east["project_id"], {"features": [
-        {"layer": "rivers", "fid": int(east.name), "name": east["name"],
-         "geometry": shapely.geometry.mapping(outwards)}]}, ADMIN)
-    with worker.snapshot() as view:
-        assert {i.name: i.extent for i in view.layers()}["rivers"][2] > rivers.total_bounds[2]
+        assert {i.name: i.extent for i in view.layers()}["rivers"][2] > before[2]
     same_answers(worker, GeoPackageStore(demo_copy))
 
 

@@ -91,8 +91,8 @@ Column = np.ndarray | pd.api.extensions.ExtensionArray  # a column's values, as 
 
 @dataclass(frozen=True)
 class Rows:
-    """A few rows of a table as arrays by column, in the table's column order (``index``: their labels): what an
-    edit's refresh makes and patches in (``Patched``), without a frame's fixed cost, which for a few rows of many
+    """Rows of a table as arrays by column, in the table's column order (``index``: their labels): what an edit's
+    refresh reads, makes and patches in (``Patched``), without a frame's fixed cost, which for a few rows of many
     columns is most of the refresh."""
 
     index: pd.Index
@@ -137,6 +137,7 @@ def typed_array(column: pd.Series) -> Column:
 
 
 def _joined_arrays(first: Column, second: Column) -> Column:
+    """Two arrays of one type, one after the other."""
     if isinstance(first, np.ndarray):
         return np.concatenate([first, second])
     return type(first)._concat_same_type([first, second])  # the extension array interface's own concatenation
