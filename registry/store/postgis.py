@@ -35,6 +35,7 @@ from .base import (
     USER_COLUMNS,
     BBox,
     Changes,
+    FeatureColumns,
     LayerInfo,
     Near,
     Rows,
@@ -398,6 +399,21 @@ class PostGISSnapshot(Snapshot):
     def features(self, layer: str, *, bbox: BBox | None = None, street: StreetArea | None = None,
                  project_ids: Sequence[str] | None = None, near: Near | None = None,
                  fids: Sequence[int] | None = None) -> gpd.GeoDataFrame:
+        found = self._found(layer, bbox, street, project_ids, near, fids)
+        frame = pd.DataFrame(found.values, index=pd.Index(found.fids, name="fid"), columns=list(found.values),
+                             dtype=object)
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(found.geometry, index=frame.index,
+                                                              crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
+
+    def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
+                        street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
+                        near: Near | None = None, fids: Sequence[int] | None = None) -> FeatureColumns:
+        found = self._found(layer, bbox, street, project_ids, near, fids)
+        return FeatureColumns(found.fids, {name: found.values[name] for name in columns}, found.geometry)
+
+    def _found(self, layer: str, bbox: BBox | None, street: StreetArea | None, project_ids: Sequence[str] | None,
+               near: Near | None, fids: Sequence[int] | None) -> FeatureColumns:
+        """The rows ``features`` answers with, as arrays (every column; a frame is made only when asked for)."""
         spec = layer_spec(layer)
         conditions, params = [], []
         if fids is not None:
@@ -419,14 +435,17 @@ class PostGISSnapshot(Snapshot):
         columns = ", ".join(f'{_select(name, kind)} AS "{name}"' for name, kind in stored)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._rows(f'SELECT fid, {columns}, ST_AsBinary(geom) FROM "{spec.name}" {where} ORDER BY fid', params)
-        names = [name for name, _ in stored]
-        frame = pd.DataFrame(rows, columns=["fid", *names, "geometry"], dtype=object)
-        geoms = shapely.from_wkb(frame.pop("geometry").to_numpy()) if len(frame) else np.array([], dtype=object)
-        frame = gpd.GeoDataFrame(frame.set_index(frame.pop("fid").astype("int64").rename("fid")),
-                                 geometry=gpd.GeoSeries(geoms, crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
-        if street is not None:
-            frame = frame[spatial.membership(np.asarray(frame.geometry.array), street.boundary, list(street.before))]
-        return frame
+        table = np.empty((len(rows), len(stored) + 2), dtype=object)
+        if rows:
+            table[:] = rows
+        found = FeatureColumns(table[:, 0].astype(np.int64), {name: table[:, i + 1].copy()
+                                                              for i, (name, _) in enumerate(stored)},
+                               shapely.from_wkb(table[:, -1]) if rows else np.empty(0, dtype=object))
+        if street is None:
+            return found
+        inside = spatial.membership(found.geometry, street.boundary, list(street.before))
+        return FeatureColumns(found.fids[inside], {name: values[inside] for name, values in found.values.items()},
+                              found.geometry[inside])
 
 
 @contextmanager
