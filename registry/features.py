@@ -385,8 +385,11 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
             else frame.iloc[kept]
         sources = np.full(len(new), -1, dtype=np.int64)  # each row's position in the old frame, -1 if made anew
         sources[new.index.get_indexer(frame.index[kept])] = kept
-    whole = (lambda: _extent(new.values("geometry", np.arange(len(new))))) if isinstance(new, Patched) else \
-        (lambda: _extent(new))
+    new = Patched.of(new)
+
+    def whole() -> tuple[float, float, float, float] | None:  # the extent over the layer, when the old one won't do
+        return _extent(new.values("geometry", np.arange(len(new))))
+
     extent = _extent_after(old.extent, old.values("geometry", rows), current.geometry, whole) if moved \
         else old.extent
     interval = per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects, store.projects))

@@ -21,8 +21,8 @@ GEOJSON_DECIMALS = 7  # about 1 cm
 # ``<field>_label``, its name in the reader's script (category_label: 低洼易淹易涝片区 or 低窪易淹易澇片區).
 LABELLED = {field: kind for kind, field in model.NAME_FIELDS.items()}
 LABEL_SUFFIX = "_label"
+_FEW_ROWS = 64  # up to this many rows, labels are looked up one by one
 # What rows are written from: a frame, or arrays by column name (a few rows, without a frame's fixed cost).
-_FEW_ROWS = 64
 Table = pd.DataFrame | Mapping[str, np.ndarray | pd.api.extensions.ExtensionArray]
 
 

@@ -36,8 +36,12 @@ class LayerFrames:
                  delta: Rows | None = None, alive_count: int | None = None) -> None:
         self._base = base if isinstance(base, _Base) else _Base(base)  # shared by the layers derived from it
         self.base, self.alive = self._base.frame, alive
-        self._alive_count = len(self.base) if alive is None else int(alive.sum()) if alive_count is None \
-            else alive_count  # counted once (a sum over every row, after each edit, costs a millisecond on 1M)
+        # The current base rows, counted once (a sum over every row, after each edit, costs a millisecond on 1M)
+        if alive is None:
+            alive_count = len(self.base)
+        elif alive_count is None:
+            alive_count = int(alive.sum())
+        self._alive_count = alive_count
         self._columns, self._fids = self._base.columns, self._base.columns["fid"]
         self.delta = delta if delta is not None and len(delta) else None
         self._tree = shapely.STRtree(self.delta.values("geometry")) if self.delta is not None else None
@@ -322,39 +326,33 @@ def _equal(a: np.ndarray | pd.api.extensions.ExtensionArray, b: np.ndarray | pd.
     return bool(a.equals(b))
 
 
-def with_projects(table: pd.DataFrame | Patched, project_ids: Sequence[str],
-                  rows: pd.DataFrame | None) -> pd.DataFrame | Patched:
+def with_projects(table: Patched, project_ids: Sequence[str], rows: pd.DataFrame | None) -> Patched:
     """The projects ``table`` (in project_id order) after the projects ``project_ids`` changed: ``rows`` are
     those of them that exist now. Rows that replace rows in place (an edit of attributes) are patched in (the
     table made whole only when asked for); otherwise the table is cut and joined again."""
-    base = table.base if isinstance(table, Patched) else table
+    base = table.base
     at = project_rows(base, project_ids)
     if rows is not None and len(rows) == len(at) == len(set(project_ids)) and rows.columns.equals(base.columns) \
             and (rows.dtypes == base.dtypes).all():
         rows = rows.sort_values("project_id", kind="stable").set_axis(base.index[at])  # labelled as the rows replaced
         if (base["project_id"].to_numpy(dtype=object)[at] == rows["project_id"].to_numpy(dtype=object)).all():
-            rows = Rows.of(rows)
-            return table.patched(at, rows) if isinstance(table, Patched) else Patched(table, at, rows)
-    whole = table.whole() if isinstance(table, Patched) else table
+            return Patched.of(table.patched(at, Rows.of(rows)))
+    whole = table.whole()
     kept = whole.take(np.setdiff1d(np.arange(len(whole)), at, assume_unique=True)).reset_index(drop=True)
-    return _inserted(kept, rows) if rows is not None and len(rows) else kept
+    return Patched.of(_inserted(kept, rows) if rows is not None and len(rows) else kept)
 
 
-def project_table(table: pd.DataFrame | Patched, project_ids: Sequence[str] | None) -> pd.DataFrame:
+def project_table(table: Patched, project_ids: Sequence[str] | None) -> pd.DataFrame:
     """The rows of the projects ``project_ids`` (None: every project) of a projects table held as ``with_projects``
     gives it, as a new frame (copy-on-write: callers cannot change the shared table)."""
     if project_ids is None:
-        return (table.whole() if isinstance(table, Patched) else table).copy(deep=False)
-    if isinstance(table, Patched):
-        return table.take(project_rows(table.base, project_ids))
-    return table.take(project_rows(table, project_ids))
+        return table.whole().copy(deep=False)
+    return table.take(project_rows(table.base, project_ids))
 
 
-def project_columns(table: pd.DataFrame | Patched, project_ids: Sequence[str]) -> Rows:
+def project_columns(table: Patched, project_ids: Sequence[str]) -> Rows:
     """``project_table``'s rows as arrays by column (``Reader.project_columns``)."""
-    if isinstance(table, Patched):
-        return table.columns(project_rows(table.base, project_ids))
-    return Rows.of(table.take(project_rows(table, project_ids)))
+    return table.columns(project_rows(table.base, project_ids))
 
 
 def project_rows(table: pd.DataFrame, project_ids: Sequence[str]) -> np.ndarray:
@@ -418,8 +416,9 @@ def _extent_after(extent: tuple | None, old: LayerFrames, fids: np.ndarray, new:
     at = old.at(fids)
     gone = old.values("geometry", at)
     if len(gone) == len(rows) and extent is not None:  # the same features: unmoved ones leave the extent as it was
-        order = np.argsort(old.values("fid", at), kind="stable")
-        if np.array_equal(old.values("fid", at)[order], rows.values("fid")) and \
+        before = old.values("fid", at)
+        order = np.argsort(before, kind="stable")
+        if np.array_equal(before[order], rows.values("fid")) and \
                 shapely.equals_exact(gone[order], rows.values("geometry"), 0).all():
             return extent
     before = _rtree_bounds(gone)
@@ -473,7 +472,7 @@ class State:
     modified: datetime
     meta: dict[str, str]
     infos: list[LayerInfo]
-    projects: pd.DataFrame | Patched  # in project_id order (held as a Patched)
+    projects: Patched  # in project_id order (may be given as a frame: held as a Patched with no patches)
     layers: dict[str, LayerFrames]
     members: dict[tuple[str, str], tuple[StreetArea, np.ndarray]] = field(default_factory=dict)
     # Street memberships of an earlier state whose layer changed since: brought forward when first asked for

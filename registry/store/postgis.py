@@ -172,7 +172,7 @@ class PostGISStore(Store):
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield PostGISSnapshot(self, con)
 
-    def _cached_projects(self, view: PostGISSnapshot) -> pd.DataFrame | Patched:
+    def _cached_projects(self, view: PostGISSnapshot) -> Patched:
         """The projects table of the view's revision, made once per revision (any writer's commit moves it on):
         from the one made before and the rows of the projects written since, when the log names them."""
         revision = view.revision()
@@ -185,7 +185,7 @@ class PostGISStore(Store):
             frame = Patched.of(view._load_projects())
         else:
             ids = sorted(changes.projects)
-            frame = Patched.of(with_projects(hit[1], ids, view._load_projects(ids)))
+            frame = with_projects(hit[1], ids, view._load_projects(ids))
         with self._lock:
             self._cache["projects"] = (revision, frame)
         return frame
