@@ -11,15 +11,15 @@ belong here too).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from . import cql, limits, model, spatial, streets
+from . import cql, crs, limits, model, spatial, streets
 from .errors import ValidationError
 from .i18n import gettext
 from .params import Query
@@ -27,11 +27,10 @@ from .store import FeatureColumns, Reader, per_revision
 from .store.base import Changes
 from .text import fold, fold_all, to_script_all
 
-# How many metres a degree spans here, with margin: at least 95 km (of longitude at the park's latitude)
-# and at most 111 km (of latitude, EPSG:4549's scale included). A distance in metres over the first is
-# at least the same distance in degrees; over the second, at most.
-_METRES_PER_DEGREE_MIN = 90_000
-_METRES_PER_DEGREE_MAX = 111_500
+# Fewer metres than a degree spans anywhere south of 36°N (the park is at 31.3°N): how far around a near
+# geometry to look for the scale of degrees there (``spatial.degree_scale``).
+_METRES_PER_DEGREE_LEAST = 90_000
+_NEAR_PIECE_M = 100.0  # a near geometry's edges in degrees part from theirs in metres by under 0.1 mm over this
 # The conditions on a project's attributes (they do not apply to reference layers): Query field → parameter.
 _PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "status", "department": "department",
                        "in_statement": "in_statement", "investment_min": "investment_min",
@@ -120,7 +119,16 @@ class _Condition:
     geom: shapely.Geometry
     others: tuple[shapely.Geometry, ...] = ()  # streets before this one (boundary-point rule)
     metric: shapely.Geometry | None = None  # the near geometry in EPSG:4549
+    # near: the geometry in degrees (unprepared, for the store), and the distance in degrees within which every
+    # feature is near and beyond which none is
+    drawn: shapely.Geometry | None = None
+    degrees: tuple[float, float] = (0.0, 0.0)
     zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
+
+    def private(self) -> _Condition:
+        """The same condition with prepared copies of its own, for another thread."""
+        return replace(self, geom=spatial.prepared(self.geom),
+                       zone=None if self.zone is None else spatial.prepared(self.zone))
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,7 @@ class Selector:
                        if query.street and query.predicate == "intersects" else None)
         self.box = _prefilter_box(self.conditions)
         # The store finds what lies within the distance in degrees (a prefilter); metres are measured here.
-        self.near = None if query.near is None else (query.near, query.distance / _METRES_PER_DEGREE_MIN)
+        self.near = next(((c.drawn, c.degrees[1]) for c in self.conditions if c.kind == "near"), None)
         self.mask = project_mask(view, self.projects, query) if _selects_projects(query) else None
 
     @cached_property
@@ -190,7 +198,8 @@ class Selector:
             keep &= _overlaps(candidates.values, "valid_from", "valid_to", query.datetime)
         for condition in self.conditions:
             if keep.any():
-                keep[keep] = _spatial_mask(query, condition, candidates.geometry[keep])
+                keep[keep] = spatial.across_cores(partial(_spatial_mask, query, condition), candidates.geometry[keep],
+                                                  lambda c=condition: partial(_spatial_mask, query, c.private()))
         if (query.equals or query.filter is not None) and keep.any():
             if properties is None:
                 raise ValidationError(gettext("filter and equality conditions apply to collection items"),
@@ -253,7 +262,14 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         metric = spatial.metric(np.array([query.near]))[0]
         zone = (spatial.prepared(shapely.buffer(metric, query.distance, quad_segs=16))
                 if query.predicate == "within" else None)
-        found.append(_Condition("near", spatial.prepared(query.near), metric=metric, zone=zone))
+        # Metres are measured from the near geometry's edges as they run in EPSG:4549, straight there; in degrees a
+        # long edge's straight line parts from that (by 0.3 m over 6 km), so degrees measure from short pieces of it.
+        drawn = crs.to_storage(shapely.segmentize(metric, _NEAR_PIECE_M), model.METRIC_EPSG)
+        widest = query.distance / _METRES_PER_DEGREE_LEAST
+        minx, miny, maxx, maxy = drawn.bounds
+        fewest, most = spatial.degree_scale((minx - widest, miny - widest, maxx + widest, maxy + widest))
+        found.append(_Condition("near", spatial.prepared(drawn), metric=metric, zone=zone, drawn=drawn,
+                                degrees=(query.distance / most, query.distance / fewest)))
     return found
 
 
@@ -265,12 +281,12 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
         # Measured in degrees first: only features in the ring where degrees cannot tell (between the
         # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
         if query.predicate == "intersects":  # most are surely near: those are measured once
-            found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MAX)
+            found = shapely.dwithin(geoms, region, condition.degrees[0])
             unsure = ~found
-            unsure[unsure] = shapely.dwithin(geoms[unsure], region, query.distance / _METRES_PER_DEGREE_MIN)
+            unsure[unsure] = shapely.dwithin(geoms[unsure], region, condition.degrees[1])
             found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
             return found
-        found = shapely.dwithin(geoms, region, query.distance / _METRES_PER_DEGREE_MIN)
+        found = shapely.dwithin(geoms, region, condition.degrees[1])
         found[found] = shapely.covered_by(spatial.metric(geoms[found]), condition.zone)
         return found
     if query.predicate == "within":

@@ -6,27 +6,33 @@ The brute force reads the layers with pyogrio and loops feature by feature; it s
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
-from registry import editing
+from registry import editing, spatial
 from registry.errors import ValidationError
 from registry.query import find
 from registry.store import Batch, GeoPackageStore
 from registry.store.edits import Author
 
-from .conftest import STREET_ORDER, reference_only, to_metric
+from .conftest import STREET_ORDER, reference_only, to_geo, to_metric
 
 PROJECT_LAYERS = ("alleys", "rivers", "polders", "construction_sites", "parking_lots", "markets", "vending_points",
                   "billboards", "old_compounds", "urban_villages", "shanty_areas", "urban_fringes", "sluices")
 
 
 # -- brute force ------------------------------------------------------------------------------
+_TO_4549 = pyproj.Transformer.from_crs(4490, 4549, always_xy=True)  # independent of the registry's
+
+
 def all_features(path) -> list[tuple[str, int, str, shapely.Geometry]]:
     out = []
     for layer in PROJECT_LAYERS:
@@ -326,6 +332,65 @@ def test_features_wholly_within_a_distance_match_their_farthest_vertex(random_re
     clear = {key for key, far in farthest.items() if abs(far - 750) > 1}
     assert {key for key in clear if farthest[key] <= 750} == result & clear
     assert any(far <= 750 for far in farthest.values())
+
+
+def test_near_a_long_straight_line_matches_brute_force_in_metres(demo_path, tmp_path):
+    """A 2-vertex line of 29 km is straight in metres, and in degrees it bows away from that by 10 m: points
+    placed a few centimetres to 3 m either side of 200 m from it are told apart as metres tell them."""
+    path = tmp_path / "long.gpkg"
+    path.write_bytes(demo_path.read_bytes())
+    store = reference_only(path)
+    line = LineString([(120.6, 31.36), (120.9, 31.33)])  # across the park: north and south of it, a degree is 111 km
+    line_m = to_metric(line)
+    (ax, ay), (bx, by) = shapely.get_coordinates(line_m)
+    normal = np.array([ay - by, bx - ax]) / np.hypot(bx - ax, by - ay)
+    points = []
+    for along in (0.25, 0.5, 0.75):
+        foot = shapely.get_coordinates(line_m.interpolate(along, normalized=True))[0]
+        for side in (1, -1):
+            for metres in (197.0, 199.0, 199.7, 199.95, 200.05, 200.3, 201.0, 203.0):
+                points.append(to_geo(Point(foot + side * metres * normal)))
+    projects = pd.DataFrame([{"project_id": "2013-BBD-001", "name": "長線旁", "category": "billboards",
+                              "year": 2013, "investment_yuan": 1, "lead_department": "城市管理局",
+                              "street_codes": "LF", "status": "planned", "in_statement": False,
+                              "beyond_statement": False}])
+    store.write(Batch(projects, {"billboards": gpd.GeoDataFrame({"project_id": ["2013-BBD-001"] * len(points)},
+                                                                geometry=points, crs=4490)}))
+    frame = pyogrio.read_dataframe(path, layer="billboards", fid_as_index=True)
+    expected = {("billboards", fid) for fid, g in zip(frame.index, frame.geometry)
+                if to_metric(g).distance(line_m) <= 200}
+    assert len(expected) == len(points) // 2
+    assert got(find(GeoPackageStore(path), {"near": line.wkt, "distance": "200"})) == expected
+
+
+def test_near_tested_on_every_core_matches_brute_force_from_many_threads(random_registry, monkeypatch):
+    """The geometry test of a big candidate set is cut into chunks for the cores; with chunks made small here, the
+    few thousand features of the random registry take that road, from eight requests at once."""
+    monkeypatch.setattr(spatial, "_CHUNK_MIN", 16)
+    origin = Point(120.73, 31.30)
+    origin_m = to_metric(origin)
+    expected = {(layer, fid) for layer, fid, _, g in all_features(random_registry)
+                if to_metric(g).distance(origin_m) <= 4_000}
+    store = GeoPackageStore(random_registry)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: got(find(store, {"near": origin.wkt, "distance": "4000"})), range(16)))
+    assert len(expected) > 200 and all(answer == expected for answer in answers)
+
+
+def test_degree_scale_bounds_the_metres_a_degree_spans_as_pyproj_measures_them():
+    """Metres per degree, measured by pyproj over 1e-5° steps at random places and bearings in the park, lie within
+    the scale's bounds, which are within 1 % of the extremes measured."""
+    rng = np.random.default_rng(7)
+    box = (120.58, 31.18, 120.95, 31.52)
+    fewest, most = spatial.degree_scale(box)
+    lon, lat = rng.uniform(box[0], box[2], 2000), rng.uniform(box[1], box[3], 2000)
+    bearing = rng.uniform(0, np.pi, 2000)
+    step = 1e-5
+    x0, y0 = _TO_4549.transform(lon, lat)
+    x1, y1 = _TO_4549.transform(lon + step * np.cos(bearing), lat + step * np.sin(bearing))
+    measured = np.hypot(x1 - x0, y1 - y0) / step
+    assert fewest <= measured.min() and measured.max() <= most
+    assert measured.min() < fewest * 1.01 and most < measured.max() * 1.01
 
 
 def test_street_query_sees_an_edit_made_after_it_was_cached(demo_copy):

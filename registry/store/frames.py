@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
@@ -599,12 +600,16 @@ class FrameSnapshot(Snapshot):
 
 
 def _near_rows(frames: LayerFrames, geom: shapely.Geometry, distance: float) -> np.ndarray:
-    """Positions (ascending) of the features whose envelope comes within ``distance`` of a piece of ``geom``'s.
+    """Positions (ascending) of the features whose envelope comes within ``distance`` of a piece of ``geom``'s."""
+    return frames.query(_near_boxes(geom, distance))
 
-    The index is asked with the envelopes of small pieces, not of the whole geometry: one long river's envelope
-    is most of the park. Lines are cut into segments of at most twice the distance (and not under 0.001°, about
-    100 m, so that a short distance does not make thousands); points and polygons stay whole (a feature inside
-    a polygon is near no segment of it).
+
+@lru_cache(maxsize=16)  # a query asks every layer with the same geometry: its pieces are cut once
+def _near_boxes(geom: shapely.Geometry, distance: float) -> np.ndarray:
+    """The envelopes of small pieces of ``geom``, grown by ``distance``, to ask the index with: one long river's
+    envelope is most of the park. Lines are cut into segments of at most twice the distance (and not under 0.001°,
+    about 100 m, so that a short distance does not make thousands); points and polygons stay whole (a feature
+    inside a polygon is near no segment of it).
     """
     parts = shapely.get_parts(geom)
     while (nested := shapely.get_type_id(parts) >= 4).any():  # multi-part geometries and collections
@@ -616,6 +621,5 @@ def _near_rows(frames: LayerFrames, geom: shapely.Geometry, distance: float) -> 
     starts, ends = coords[:-1][same], coords[1:][same]
     bounds = np.concatenate([shapely.bounds(parts[~lines]),
                              np.hstack([np.minimum(starts, ends), np.maximum(starts, ends)])])
-    boxes = shapely.box(bounds[:, 0] - distance, bounds[:, 1] - distance, bounds[:, 2] + distance,
-                        bounds[:, 3] + distance)
-    return frames.query(boxes)
+    return shapely.box(bounds[:, 0] - distance, bounds[:, 1] - distance, bounds[:, 2] + distance,
+                       bounds[:, 3] + distance)
