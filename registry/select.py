@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import cql, crs, limits, model, spatial, streets
+from . import cql, limits, model, spatial, streets
 from .errors import ValidationError
 from .i18n import gettext
 from .params import Query
@@ -30,7 +30,6 @@ from .text import fold, fold_all, to_script_all
 # Fewer metres than a degree spans anywhere south of 36°N (the park is at 31.3°N): how far around a near
 # geometry to look for the scale of degrees there (``spatial.degree_scale``).
 _METRES_PER_DEGREE_LEAST = 90_000
-_NEAR_PIECE_M = 100.0  # a near geometry's edges in degrees part from theirs in metres by under 0.1 mm over this
 # The conditions on a project's attributes (they do not apply to reference layers): Query field → parameter.
 _PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "status", "department": "department",
                        "in_statement": "in_statement", "investment_min": "investment_min",
@@ -119,9 +118,7 @@ class _Condition:
     geom: shapely.Geometry
     others: tuple[shapely.Geometry, ...] = ()  # streets before this one (boundary-point rule)
     metric: shapely.Geometry | None = None  # the near geometry in EPSG:4549
-    # near: the geometry in degrees (unprepared, for the store), and the distance in degrees within which every
-    # feature is near and beyond which none is
-    drawn: shapely.Geometry | None = None
+    # near: the distance in degrees within which every feature is near, and beyond which none is
     degrees: tuple[float, float] = (0.0, 0.0)
     zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
 
@@ -154,7 +151,7 @@ class Selector:
                        if query.street and query.predicate == "intersects" else None)
         self.box = _prefilter_box(self.conditions)
         # The store finds what lies within the distance in degrees (a prefilter); metres are measured here.
-        self.near = next(((c.drawn, c.degrees[1]) for c in self.conditions if c.kind == "near"), None)
+        self.near = next(((query.near, c.degrees[1]) for c in self.conditions if c.kind == "near"), None)
         self.mask = project_mask(view, self.projects, query) if _selects_projects(query) else None
 
     @cached_property
@@ -262,14 +259,14 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         metric = spatial.metric(np.array([query.near]))[0]
         zone = (spatial.prepared(shapely.buffer(metric, query.distance, quad_segs=16))
                 if query.predicate == "within" else None)
-        # Metres are measured from the near geometry's edges as they run in EPSG:4549, straight there; in degrees a
-        # long edge's straight line parts from that (by 0.3 m over 6 km), so degrees measure from short pieces of it.
-        drawn = crs.to_storage(shapely.segmentize(metric, _NEAR_PIECE_M), model.METRIC_EPSG)
-        widest = query.distance / _METRES_PER_DEGREE_LEAST
-        minx, miny, maxx, maxy = drawn.bounds
+        # Metres are measured from the near geometry's edges as they run in EPSG:4549, straight there; degrees
+        # measure from them as they run in degrees, up to ``bend`` metres away (10 m for a 29 km edge)
+        bend = spatial.metric_bend(query.near)
+        widest = (query.distance + bend) / _METRES_PER_DEGREE_LEAST
+        minx, miny, maxx, maxy = query.near.bounds
         fewest, most = spatial.degree_scale((minx - widest, miny - widest, maxx + widest, maxy + widest))
-        found.append(_Condition("near", spatial.prepared(drawn), metric=metric, zone=zone, drawn=drawn,
-                                degrees=(query.distance / most, query.distance / fewest)))
+        found.append(_Condition("near", spatial.prepared(query.near), metric=metric, zone=zone,
+                                degrees=(max(query.distance - bend, 0) / most, (query.distance + bend) / fewest)))
     return found
 
 

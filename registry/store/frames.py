@@ -607,19 +607,23 @@ def _near_rows(frames: LayerFrames, geom: shapely.Geometry, distance: float) -> 
 @lru_cache(maxsize=16)  # a query asks every layer with the same geometry: its pieces are cut once
 def _near_boxes(geom: shapely.Geometry, distance: float) -> np.ndarray:
     """The envelopes of small pieces of ``geom``, grown by ``distance``, to ask the index with: one long river's
-    envelope is most of the park. Lines are cut into segments of at most twice the distance (and not under 0.001°,
-    about 100 m, so that a short distance does not make thousands); points and polygons stay whole (a feature
-    inside a polygon is near no segment of it).
+    envelope is most of the park. Lines are cut into runs of at most twice the distance along them (and not under
+    0.001°, about 100 m, so that a short distance does not make thousands); points and polygons stay whole (a
+    feature inside a polygon is near no segment of it).
     """
-    parts = shapely.get_parts(geom)
-    while (nested := shapely.get_type_id(parts) >= 4).any():  # multi-part geometries and collections
-        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
+    parts = spatial.simple_parts(geom)
     lines = np.isin(shapely.get_type_id(parts), (1, 2))
-    coords, line = shapely.get_coordinates(shapely.segmentize(parts[lines], max(2 * distance, 1e-3)),
-                                           return_index=True)
-    same = line[1:] == line[:-1]  # consecutive vertices of one line
-    starts, ends = coords[:-1][same], coords[1:][same]
-    bounds = np.concatenate([shapely.bounds(parts[~lines]),
-                             np.hstack([np.minimum(starts, ends), np.maximum(starts, ends)])])
+    run = max(2 * distance, 1e-3)
+    coords, line = shapely.get_coordinates(shapely.segmentize(parts[lines], run), return_index=True)
+    same = line[1:] == line[:-1]  # consecutive vertices of one line: a segment
+    starts, ends, owner = coords[:-1][same], coords[1:][same], line[:-1][same]
+    lengths = np.hypot(*(ends - starts).T)
+    # a run: a line's segments that start within one stretch of ``run`` along it (a near geometry measured in
+    # metres comes in pieces of 100 m: a box each would ask the index four times as often)
+    run_of = np.floor((np.cumsum(lengths) - lengths) / run).astype(np.int64)
+    first = np.flatnonzero(np.r_[True, (run_of[1:] != run_of[:-1]) | (owner[1:] != owner[:-1])][:len(starts)])
+    low, high = (np.minimum.reduceat(np.minimum(starts, ends), first), np.maximum.reduceat(np.maximum(starts, ends),
+                 first)) if len(first) else (np.empty((0, 2)), np.empty((0, 2)))
+    bounds = np.concatenate([shapely.bounds(parts[~lines]), np.hstack([low, high])])
     return shapely.box(bounds[:, 0] - distance, bounds[:, 1] - distance, bounds[:, 2] + distance,
                        bounds[:, 3] + distance)
