@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from registry import editing, model
-from registry.store import columnar, frames, gpkg
+from registry.store import Batch, columnar, frames, gpkg
 from registry.store.edits import VERSION, Author
 
 ADMIN = Author("office", role="admin")
@@ -22,15 +22,23 @@ def types(column: pd.Series) -> list[str]:
 
 
 def test_columns_read_by_gdal_equal_the_rows_sqlite_reads(demo_copy):
+    # a project whose id sorts first, added last: the table's rows are not in id order, as a state keeps them
+    first = gpkg.GeoPackageStore(demo_copy).projects().iloc[[0]].assign(project_id="2013-ALY-000")
+    gpkg.GeoPackageStore(demo_copy).write(Batch(first.drop(columns=VERSION), {}))
     con = sqlite3.connect(demo_copy, isolation_level=None)
     try:
         revision, projects, layers = gpkg._read_columnar(con, demo_copy)
         assert revision == gpkg._revision(con, demo_copy)
         rows = gpkg._read_projects(con)
+        assert con.execute("SELECT project_id FROM projects ORDER BY fid DESC LIMIT 1").fetchone()[0] == "2013-ALY-000"
+        assert projects["project_id"].iloc[0] == "2013-ALY-000"
         pd.testing.assert_frame_equal(projects, rows, check_exact=True)
         assert [types(projects[c]) for c in projects] == [types(rows[c]) for c in rows]
         assert set(layers) == {layer.name for layer in model.PROJECT_LAYERS}
-        for name, frame in layers.items():
+        for name, (held, extent) in layers.items():
+            frame = held.base
+            assert extent == (con.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"')
+                              .fetchone() if len(frame) else None)
             read = gpkg._read_layer(con, model.LAYER_BY_NAME[name], {})
             assert len(frame) > 0 or name == "sluices"
             assert list(frame.index) == list(read.index) and frame.index.name == "fid"

@@ -81,20 +81,23 @@ class Tables:
         self.close()
 
 
-def text_objects(column: pa.ChunkedArray, texts: dict[str, str] | None = None) -> np.ndarray:
-    """A column's values as the Python objects sqlite3 returns for them (text, int, float, None; dates as ISO
-    text), each distinct text one object (``texts``'s if given: shared across the tables of a state)."""
+def text_objects(column: pa.ChunkedArray, texts: dict[str, str] | None = None,
+                 order: np.ndarray | None = None) -> np.ndarray:
+    """A column's values (in ``order`` if given) as the Python objects sqlite3 returns for them (text, int, float,
+    None; dates as ISO text), each distinct text one object (``texts``'s if given: shared across the tables of a
+    state)."""
     if pa.types.is_date(column.type):
         column = column.cast(pa.string())
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         values = np.empty(len(column), dtype=object)
         values[:] = column.to_pylist()
-        return values
+        return values if order is None else values[order]
     encoded = column.combine_chunks().dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     uniques = np.empty(len(distinct) + 1, dtype=object)  # the last one is None, for missing values
     uniques[:-1] = distinct if texts is None else [texts.setdefault(value, value) for value in distinct]
-    return uniques[encoded.indices.fill_null(len(distinct)).to_numpy()]
+    indices = encoded.indices.fill_null(len(distinct)).to_numpy()
+    return uniques[indices if order is None else indices[order]]
 
 
 def _main(path: str, names: Sequence[str]) -> None:

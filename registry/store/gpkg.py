@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from .. import model
@@ -36,7 +37,7 @@ from ..i18n import gettext
 from . import changelog, columnar, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
-from .frames import FrameSnapshot, Rows, State, layer_extent
+from .frames import FrameSnapshot, LayerFrames, Rows, State, layer_extent
 from .history import LOG_COLUMNS, entries, log_filter, utc_text
 from .rows import iso_dates, project_column_sql, sql_rows, sql_values, typed_rows
 
@@ -527,9 +528,9 @@ def _load_state(path: Path) -> State:
         else:  # small, or a commit came while the child read: all here
             projects, layers = _read_projects(con), {}
             texts = _shared_ids(projects)
-        layers = {layer.name: layers[layer.name] if layer.name in layers else _read_layer(con, layer, texts)
+        layers = {layer.name: layers[layer.name] if layer.name in layers else _held(_read_layer(con, layer, texts))
                   for layer in model.LAYERS}
-        infos = _layer_infos(con, layers)
+        infos = _layer_infos(con, {name: extent for name, (_, extent) in layers.items()})
         last_change = con.execute("SELECT coalesce(max(change_id), 0) FROM changes").fetchone()[0]
         con.execute("COMMIT")
     except sqlite3.OperationalError as exc:  # locked past the timeout, or the disk failed: a fault, not the request's
@@ -539,7 +540,14 @@ def _load_state(path: Path) -> State:
         if collecting:
             gc.enable()
     gc.freeze()
-    return State(revision, modified, meta, infos, projects, layers, last_change=last_change)
+    return State(revision, modified, meta, infos, projects, {name: frames for name, (frames, _) in layers.items()},
+                 last_change=last_change)
+
+
+def _held(frame: gpd.GeoDataFrame) -> tuple[LayerFrames, tuple[float, float, float, float] | None]:
+    """A layer read whole, as a state holds it (with its spatial index), and its extent: made as soon as the layer
+    is read, which in a large registry is while GDAL reads the next one."""
+    return LayerFrames(frame), layer_extent(np.asarray(frame.geometry.array)) if len(frame) else None
 
 
 # From this many features in the project layers a whole load has GDAL read them in a child process: the child
@@ -563,7 +571,7 @@ def _shared_ids(projects: pd.DataFrame) -> dict[str, str]:
 
 
 def _read_columnar(con: sqlite3.Connection, path: Path
-                   ) -> tuple[str, pd.DataFrame, dict[str, gpd.GeoDataFrame]] | None:
+                   ) -> tuple[str, pd.DataFrame, dict[str, tuple[LayerFrames, tuple | None]]] | None:
     """The projects and the project layers read by GDAL in a child process, with the revision before the read: the
     caller keeps them only if it finds the same one after. None if the child failed (the caller reads the rows
     itself, and says why if the file cannot be read)."""
@@ -575,11 +583,14 @@ def _read_columnar(con: sqlite3.Connection, path: Path
         with columnar.Tables(path, ["projects", *(layer.name for layer in model.PROJECT_LAYERS)]) as tables:
             for name, table in tables:
                 if name != "projects":
-                    layers[name] = _columns_frame(table, model.LAYER_BY_NAME[name], texts)
+                    layers[name] = _held(_columns_frame(table, model.LAYER_BY_NAME[name], texts))
                     continue
+                # in project_id order, as a state keeps them: Arrow sorts the ids' bytes several times faster than
+                # pandas sorts their objects (a registry's later projects come after its first ones by fid, not id)
+                order = pc.sort_indices(table.column("project_id")).to_numpy()
                 values = np.empty((table.num_rows, len(columns)), dtype=object)
                 for j, column in enumerate(columns):
-                    values[:, j] = columnar.text_objects(table.column(column))
+                    values[:, j] = columnar.text_objects(table.column(column), order=order)
                 projects = _projects_frame(values)
                 texts = _shared_ids(projects)
     except columnar.ChildFailed as exc:
@@ -685,9 +696,9 @@ def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.nda
     return frame
 
 
-def _layer_infos(con: sqlite3.Connection, loaded: dict[str, gpd.GeoDataFrame]) -> list[LayerInfo]:
-    """Every layer's count, extent and CRS, as the GeoPackage's tables record them; the extent of a layer
-    ``loaded`` is taken from its geometries as its R*Tree holds them (cheaper than a scan of the tree)."""
+def _layer_infos(con: sqlite3.Connection, loaded: dict[str, tuple | None]) -> list[LayerInfo]:
+    """Every layer's count, extent and CRS, as the GeoPackage's tables record them; a layer ``loaded`` has its
+    extent from its geometries, as its R*Tree holds them (cheaper than a scan of the tree)."""
     rows = con.execute(
         "SELECT c.table_name, c.data_type, g.geometry_type_name, g.srs_id, o.feature_count "
         "FROM gpkg_contents c LEFT JOIN gpkg_geometry_columns g USING (table_name) "
@@ -700,7 +711,7 @@ def _layer_infos(con: sqlite3.Connection, loaded: dict[str, gpd.GeoDataFrame]) -
             count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
         extent = None
         if name in loaded:
-            extent = layer_extent(np.asarray(loaded[name].geometry.array)) if count else None
+            extent = loaded[name] if count else None
         elif data_type == "features" and count:
             extent = con.execute(
                 f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{name}_geom"'
