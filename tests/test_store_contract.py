@@ -182,6 +182,18 @@ def test_revision_moves_on_with_each_write(store):
     assert store.meta()["schema_version"] == str(model.SCHEMA_VERSION)
 
 
+def test_an_edit_that_changes_nothing_leaves_the_revision_and_the_log(store):
+    """A merge patch of the values stored already writes no row: no new revision for every worker to refresh
+    to, and nothing in the history."""
+    store.write(river_batch(1, 1, seed=9))
+    stored = store.projects(["2014-RIV-001"]).iloc[0]
+    revision, logged = store.revision(), len(store.log())
+    editing.patch_project(store, "2014-RIV-001", {"name": stored["name"], "status": stored["status"]}, LOCAL)
+    assert store.revision() == revision and len(store.log()) == logged
+    editing.patch_project(store, "2014-RIV-001", {"name": stored["name"] + "（改）"}, LOCAL)
+    assert store.revision() != revision and len(store.log()) == logged + 1
+
+
 def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
     """As QGIS editing a layer in place would: plain SQL, not through the registry."""
     store.write(river_batch(1, 2, seed=8))

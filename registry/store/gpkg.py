@@ -331,23 +331,30 @@ class GeoPackageStore(Store):
 
     @contextmanager
     def _writing(self, author: Author) -> Iterator[_Writer]:
-        """A write transaction whose temporary triggers log each row changed, in the author's name."""
-        with self._transaction() as con:
-            con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
-                        (utc_text(author.at or change_stamp()), author.name, author.department, int(author.conditional),
-                         author.reason))
-            exact = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,))) \
-                .get(_UNLOGGED) == "0"  # no other program changed rows (and extents) since the registry's last write
-            logged = con.execute("SELECT max(change_id) FROM changes").fetchone()[0] or 0
-            writer = _Writer(con)
-            yield writer
-            if writer.touched:
+        """A write transaction whose temporary triggers log each row changed, in the author's name. One that
+        writes no row (an edit to what is stored already) is rolled back: the revision stays, as on PostGIS, and
+        no worker refreshes for it."""
+        try:
+            with self._transaction() as con:
+                con.execute("INSERT INTO write_context VALUES (?, ?, ?, ?, ?)",
+                            (utc_text(author.at or change_stamp()), author.name, author.department,
+                             int(author.conditional), author.reason))
+                # no other program changed rows (and extents) since the registry's last write
+                exact = dict(con.execute("SELECT key, value FROM registry_meta WHERE key = ?", (_UNLOGGED,))) \
+                    .get(_UNLOGGED) == "0"
+                logged = con.execute("SELECT max(change_id) FROM changes").fetchone()[0] or 0
+                writer = _Writer(con)
+                yield writer
+                if not writer.touched:
+                    raise _NothingWritten
                 # Counts grow by the rows written, where counting a whole table costs an edit milliseconds: the
                 # log's always (it is only appended to), the projects' when no other program changed rows.
                 grown = {"changes": con.execute("SELECT count(*) FROM changes WHERE change_id > ?",
                                                 (logged,)).fetchone()[0], **(writer.added if exact else {})}
                 _refresh_contents(con, writer.touched | {"changes"}, writer.boxes if exact else None, grown)
-            con.execute("DELETE FROM write_context")  # the connection's other writes log nothing
+                con.execute("DELETE FROM write_context")  # the connection's other writes log nothing
+        except _NothingWritten:
+            pass
 
     def _replace_reference(self, layer: str, frame: gpd.GeoDataFrame) -> None:
         with self._transaction(logged=False) as con:  # reference layers are not in the change log
@@ -767,6 +774,10 @@ def _initialise_tables(con: sqlite3.Connection, meta: dict[str, str]) -> None:
     values = {"schema_version": str(schema.BASE_SCHEMA_VERSION), "revision": "0",
               "notice": model.ILLUSTRATIVE_NOTICE, **meta}
     con.executemany("INSERT INTO registry_meta (key, value) VALUES (?, ?)", list(values.items()))
+
+
+class _NothingWritten(Exception):  # noqa: N818 - not an error: how a write of no rows rolls back
+    """A write transaction wrote no row."""
 
 
 def _bump_revision(con: sqlite3.Connection) -> None:
