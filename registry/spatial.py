@@ -275,14 +275,25 @@ def simple_parts(geom: shapely.Geometry) -> np.ndarray:
     return parts
 
 
+_SHORT_EDGE_BEND = 0.002
+
+
 def metric_bend(geom: shapely.Geometry) -> float:
     """The farthest (metres) that a geometry's edges, straight in degrees, run from the same edges reprojected
     vertex by vertex, straight in metres: 10 m for an edge of 29 km across the park, nothing for a point. Measured
-    at points 0.001° (about 100 m) apart along the edges (a polygon's: its rings')."""
+    edge by edge (a polygon's: its rings'), at points 0.001° (about 100 m) apart along each."""
     parts = simple_parts(geom)
     polygons = shapely.get_type_id(parts) == 3
     parts[polygons] = shapely.boundary(parts[polygons])
-    return float(shapely.hausdorff_distance(metric(shapely.segmentize(parts, 1e-3)), metric(parts)).max(initial=0))
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    ends = np.stack([coords[:-1], coords[1:]], axis=1)[part[1:] == part[:-1]]  # a line's or ring's edges
+    # the bend grows with the square of the length: edges under 0.005° (500 m) bend by under 2 mm, counted so
+    ends = ends[np.hypot(*(ends[:, 1] - ends[:, 0]).T) > 0.005]
+    if not len(ends):
+        return _SHORT_EDGE_BEND
+    edges = shapely.linestrings(ends)
+    return float(shapely.hausdorff_distance(metric(shapely.segmentize(edges, 1e-3)), metric(edges)).max()) \
+        + _SHORT_EDGE_BEND
 
 
 def metric(geoms: np.ndarray | gpd.GeoSeries) -> GeometryArray:
