@@ -10,6 +10,7 @@ belong here too).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
@@ -30,6 +31,7 @@ from .text import fold, fold_all, to_script_all
 # Fewer metres than a degree spans anywhere south of 36°N (the park is at 31.3°N): how far around a near
 # geometry to look for the scale of degrees there (``spatial.degree_scale``).
 _METRES_PER_DEGREE_LEAST = 90_000
+_DETAILED_VERTICES = 32  # a near geometry with more is measured from through its index (``_near``)
 # The conditions on a project's attributes (they do not apply to reference layers): Query field → parameter.
 _PROJECT_CONDITIONS = {"categories": "category", "years": "year", "statuses": "status", "department": "department",
                        "in_statement": "in_statement", "investment_min": "investment_min",
@@ -120,11 +122,13 @@ class _Condition:
     metric: shapely.Geometry | None = None  # the near geometry in EPSG:4549
     # near: the distance in degrees within which every feature is near, and beyond which none is
     degrees: tuple[float, float] = (0.0, 0.0)
+    detailed: bool = False  # near: a geometry of many vertices (measured from through its index)
     zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
 
     def private(self) -> _Condition:
         """The same condition with prepared copies of its own, for another thread."""
         return replace(self, geom=spatial.prepared(self.geom),
+                       metric=None if self.metric is None else spatial.prepared(self.metric),
                        zone=None if self.zone is None else spatial.prepared(self.zone))
 
 
@@ -256,7 +260,7 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         if geom is not None:
             found.append(_Condition("plain", spatial.prepared(geom)))
     if query.near is not None:
-        metric = spatial.metric(np.array([query.near]))[0]
+        metric = spatial.prepared(spatial.metric(np.array([query.near]))[0])
         zone = (spatial.prepared(shapely.buffer(metric, query.distance, quad_segs=16))
                 if query.predicate == "within" else None)
         # Metres are measured from the near geometry's edges as they run in EPSG:4549, straight there; degrees
@@ -266,29 +270,51 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         minx, miny, maxx, maxy = query.near.bounds
         fewest, most = spatial.degree_scale((minx - widest, miny - widest, maxx + widest, maxy + widest))
         found.append(_Condition("near", spatial.prepared(query.near), metric=metric, zone=zone,
-                                degrees=(max(query.distance - bend, 0) / most, (query.distance + bend) / fewest)))
+                                degrees=(max(query.distance - bend, 0) / most, (query.distance + bend) / fewest),
+                                detailed=shapely.get_num_coordinates(query.near) > _DETAILED_VERTICES))
     return found
 
 
 def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.ndarray:
+    """Which of ``geoms`` meet the condition. The prepared geometry comes first in each test: GEOS uses what it
+    prepared (its index of segments) only then; a street's ``covers`` is four times faster so than ``covered_by``."""
     region = condition.geom
     if condition.kind == "street":
-        return shapely.covered_by(geoms, region)  # predicate within; intersects is membership, the store's
+        return shapely.covers(region, geoms)  # predicate within; intersects is membership, the store's
     if condition.kind == "near":
         # Measured in degrees first: only features in the ring where degrees cannot tell (between the
         # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
         if query.predicate == "intersects":  # most are surely near: those are measured once
-            found = shapely.dwithin(geoms, region, condition.degrees[0])
+            found = _near(condition, region, geoms, condition.degrees[0])
             unsure = ~found
-            unsure[unsure] = shapely.dwithin(geoms[unsure], region, condition.degrees[1])
-            found[unsure] = shapely.dwithin(spatial.metric(geoms[unsure]), condition.metric, query.distance)
+            unsure[unsure] = _near(condition, region, geoms[unsure], condition.degrees[1])
+            found[unsure] = _near(condition, condition.metric, np.asarray(spatial.metric(geoms[unsure])),
+                                  query.distance)
             return found
-        found = shapely.dwithin(geoms, region, condition.degrees[1])
-        found[found] = shapely.covered_by(spatial.metric(geoms[found]), condition.zone)
+        found = _near(condition, region, geoms, condition.degrees[1])
+        found[found] = shapely.covers(condition.zone, np.asarray(spatial.metric(geoms[found])))
         return found
     if query.predicate == "within":
-        return shapely.within(geoms, region)
-    return shapely.intersects(geoms, region)
+        return shapely.contains(region, geoms)
+    return shapely.intersects(region, geoms)
+
+
+def _near(condition: _Condition, near: shapely.Geometry, geoms: np.ndarray, distance: float) -> np.ndarray:
+    """Which of ``geoms`` lie within ``distance`` of the prepared ``near``. Given first, a prepared geometry is
+    measured from through its index, which costs more than it saves for a few vertices (a river's 6: 2.5 µs a
+    feature against 1.2 given second; 300 vertices: 6 µs against 21). The index finds no shortcut for features
+    that are near wherever they lie, as GEOS's plain measure does: a feature is near when no two points of it and
+    of ``near`` lie farther apart than the distance, which their envelopes tell."""
+    if not condition.detailed:
+        return shapely.dwithin(geoms, near, distance)
+    found = np.zeros(len(geoms), dtype=bool)
+    minx, miny, maxx, maxy = near.bounds
+    if math.hypot(maxx - minx, maxy - miny) <= distance:
+        bounds = shapely.bounds(geoms)
+        found = np.hypot(np.maximum(bounds[:, 2], maxx) - np.minimum(bounds[:, 0], minx),
+                         np.maximum(bounds[:, 3], maxy) - np.minimum(bounds[:, 1], miny)) <= distance
+    found[~found] = shapely.dwithin(near, geoms[~found], distance)
+    return found
 
 
 def _prefilter_box(conditions: list[_Condition]) -> tuple[float, float, float, float] | None:

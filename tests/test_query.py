@@ -363,6 +363,20 @@ def test_near_a_long_straight_line_matches_brute_force_in_metres(demo_path, tmp_
     assert got(find(GeoPackageStore(path), {"near": line.wkt, "distance": "200"})) == expected
 
 
+@pytest.mark.parametrize("metres", [1_000, 6_000])
+def test_near_a_detailed_line_matches_brute_force_in_metres(random_registry, metres):
+    """A near geometry of many vertices is measured from through its prepared index (the road a river's few
+    vertices do not take), and from farther than its own extent, features are found near by their envelopes
+    first: the same features as metres say."""
+    xs = np.linspace(120.70, 120.74, 150)  # 4 km
+    line = LineString(np.column_stack([xs, 31.30 + 0.005 * np.sin(xs * 1500)]))
+    line_m = to_metric(line)
+    distances = {(layer, fid): to_metric(g).distance(line_m) for layer, fid, _, g in all_features(random_registry)}
+    expected = {key for key, metres_away in distances.items() if metres_away <= metres}
+    result = find(GeoPackageStore(random_registry), {"near": line.wkt, "distance": str(metres)})
+    assert 50 < len(expected) < len(distances) and got(result) == expected
+
+
 def test_near_tested_on_every_core_matches_brute_force_from_many_threads(random_registry, monkeypatch):
     """The geometry test of a big candidate set is cut into chunks for the cores; with chunks made small here, the
     few thousand features of the random registry take that road, from eight requests at once."""
