@@ -6,7 +6,9 @@ The brute force reads the layers with pyogrio and loops feature by feature; it s
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -389,6 +391,31 @@ def test_near_tested_on_every_core_matches_brute_force_from_many_threads(random_
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: got(find(store, {"near": origin.wkt, "distance": "4000"})), range(16)))
     assert len(expected) > 200 and all(answer == expected for answer in answers)
+
+
+def test_a_forked_process_tests_on_every_core_with_a_pool_of_its_own(monkeypatch):
+    """A gunicorn worker is forked from a master that may have split tests between threads already: the master's
+    pool has no threads in the child, which makes its own (else the child would wait for ever)."""
+    monkeypatch.setattr(spatial, "_CHUNK_MIN", 4)
+    monkeypatch.setattr(spatial, "_CORES", 2)
+    points = shapely.points(np.random.default_rng(3).uniform(0, 1, (64, 2)))
+    box = shapely.box(0.25, 0.25, 0.75, 0.75)
+
+    def inside() -> list[bool]:
+        return spatial.across_cores(partial(shapely.intersects, box), points,
+                                    lambda: partial(shapely.intersects, box)).tolist()
+
+    expected = shapely.intersects(box, points).tolist()
+    assert inside() == expected and 0 < sum(expected) < len(expected)  # the parent's pool runs now
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    child = fork.Process(target=lambda: answers.put(inside()))
+    child.start()
+    try:
+        assert answers.get(timeout=30) == expected
+    finally:
+        child.join(timeout=5)
+        child.kill()
 
 
 def test_degree_scale_bounds_the_metres_a_degree_spans_as_pyproj_measures_them():
