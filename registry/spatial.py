@@ -276,7 +276,14 @@ def simple_parts(geom: shapely.Geometry) -> np.ndarray:
     return parts
 
 
-_SHORT_EDGE_BEND = 0.002
+def edges(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The straight edges of simple lines or rings: their ends, an (n, 2, 2) array, and the line each is of."""
+    coords, line = shapely.get_coordinates(lines, return_index=True)
+    same = line[1:] == line[:-1]  # consecutive vertices of one line
+    return np.stack([coords[:-1], coords[1:]], axis=1)[same], line[:-1][same]
+
+
+_SHORT_EDGE_BEND = 0.002  # metres: what an edge under 0.005° (500 m) bends by at most
 
 
 def metric_bend(geom: shapely.Geometry) -> float:
@@ -285,15 +292,14 @@ def metric_bend(geom: shapely.Geometry) -> float:
     edge by edge (a polygon's: its rings'), at points 0.001° (about 100 m) apart along each."""
     parts = simple_parts(geom)
     polygons = shapely.get_type_id(parts) == 3
-    parts[polygons] = shapely.boundary(parts[polygons])
-    coords, part = shapely.get_coordinates(parts, return_index=True)
-    ends = np.stack([coords[:-1], coords[1:]], axis=1)[part[1:] == part[:-1]]  # a line's or ring's edges
-    # the bend grows with the square of the length: edges under 0.005° (500 m) bend by under 2 mm, counted so
+    lines = np.concatenate([parts[~polygons], simple_parts(shapely.boundary(parts[polygons]))])  # a ring each
+    ends, _ = edges(lines)
+    # the bend grows with the square of the length: shorter edges are counted as bending _SHORT_EDGE_BEND
     ends = ends[np.hypot(*(ends[:, 1] - ends[:, 0]).T) > 0.005]
     if not len(ends):
         return _SHORT_EDGE_BEND
-    edges = shapely.linestrings(ends)
-    return float(shapely.hausdorff_distance(metric(shapely.segmentize(edges, 1e-3)), metric(edges)).max()) \
+    chords = shapely.linestrings(ends)
+    return float(shapely.hausdorff_distance(metric(shapely.segmentize(chords, 1e-3)), metric(chords)).max()) \
         + _SHORT_EDGE_BEND
 
 

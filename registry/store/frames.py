@@ -614,9 +614,8 @@ def _near_boxes(geom: shapely.Geometry, distance: float) -> np.ndarray:
     parts = spatial.simple_parts(geom)
     lines = np.isin(shapely.get_type_id(parts), (1, 2))
     run = max(2 * distance, 1e-3)
-    coords, line = shapely.get_coordinates(shapely.segmentize(parts[lines], run), return_index=True)
-    same = line[1:] == line[:-1]  # consecutive vertices of one line: a segment
-    starts, ends, owner = coords[:-1][same], coords[1:][same], line[:-1][same]
+    segments, owner = spatial.edges(shapely.segmentize(parts[lines], run))
+    starts, ends = segments[:, 0], segments[:, 1]
     lengths = np.hypot(*(ends - starts).T)
     # a run: a line's segments that start within one stretch of ``run`` along it (a near geometry measured in
     # metres comes in pieces of 100 m: a box each would ask the index four times as often)
