@@ -194,6 +194,29 @@ def test_an_edit_that_changes_nothing_leaves_the_revision_and_the_log(store):
     assert store.revision() != revision and len(store.log()) == logged + 1
 
 
+def test_edits_that_change_nothing_beside_concurrent_edits_log_exactly_the_changes(store):
+    """Threads send no-op patches of one project while others rename two more: the no-ops roll back in their own
+    write transactions and never swallow or repeat a concurrent writer's change."""
+    store.write(river_batch(1, 3, seed=10))
+    stored = store.projects(["2014-RIV-001"]).iloc[0]
+    logged = len(store.log())
+
+    def no_op(_: int) -> None:
+        editing.patch_project(store, "2014-RIV-001", {"name": stored["name"]}, LOCAL)
+
+    def rename(n: int) -> None:
+        project = f"2014-RIV-00{2 + n % 2}"
+        editing.patch_project(store, project, {"name": f"改名{n}"}, LOCAL)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda n: (no_op if n % 2 else rename)(n // 2), range(24)))
+    log = store.log()
+    assert len(log) == logged + 12 and set(log["project_id"].iloc[logged:]) == {"2014-RIV-002", "2014-RIV-003"}
+    names = dict(zip(store.projects()["project_id"], store.projects()["name"]))
+    assert names["2014-RIV-001"] == stored["name"] and {names["2014-RIV-002"], names["2014-RIV-003"]} <= \
+        {f"改名{n}" for n in range(12)}
+
+
 def test_an_edit_by_another_client_moves_the_revision_and_is_read(store):
     """As QGIS editing a layer in place would: plain SQL, not through the registry."""
     store.write(river_batch(1, 2, seed=8))
