@@ -15,16 +15,14 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 from geopandas.array import GeometryArray
 from pandas.api.internals import create_dataframe_from_blocks
 
-from . import model
+from .crs import STORAGE_PYPROJ
 from .params import Query, parse
 from .select import Selector
 from .store import Reader, Store, per_revision
 
-_STORAGE_CRS = pyproj.CRS.from_epsg(model.STORAGE_EPSG)  # made once: geopandas would look the code up per frame
 
 @dataclass
 class QueryResult:
@@ -109,7 +107,7 @@ def _joined(matches: _Matches, on_page: np.ndarray, attributes: _Blocks, names: 
     """The features at ``on_page`` with their projects' attributes: the feature columns, then the project's
     (but its id), then geometry; as one frame made of blocks (a column-by-column frame costs milliseconds)."""
     texts = np.stack([matches.columns[c][on_page] for c in ("layer", "project_id", "feature_name")])
-    geometry = GeometryArray(matches.columns["geometry"][on_page], crs=_STORAGE_CRS)
+    geometry = GeometryArray(matches.columns["geometry"][on_page], crs=STORAGE_PYPROJ)
     blocks = [(texts, _TEXT_COLUMNS), (matches.columns["fid"][on_page][None, :], np.array([1])),
               *attributes.take(matches.positions[on_page], shift=len(_FEATURE_COLUMNS)),
               (geometry, np.array([len(names) - 1]))]

@@ -235,7 +235,6 @@ def prepared(geom: shapely.Geometry) -> shapely.Geometry:
     return copy
 
 
-_METRIC_CRS = pyproj.CRS.from_epsg(model.METRIC_EPSG)
 # Made once (thread-safe: pyproj gives each thread its own): a GeoSeries' to_crs looks both CRSs up on each call,
 # about half a millisecond, which a near query paid once or twice per layer.
 _TO_METRIC = pyproj.Transformer.from_crs(model.STORAGE_EPSG, model.METRIC_EPSG, always_xy=True)
@@ -246,8 +245,8 @@ _TO_METRIC = pyproj.Transformer.from_crs(model.STORAGE_EPSG, model.METRIC_EPSG, 
 # more). A scale of degrees is widened by this share (1 m in 200), so that a feature's long edges cannot make
 # measuring in degrees tell near from far wrongly.
 _EDGE_BEND = 0.005
-_METRIC_PROJ = pyproj.Proj(_METRIC_CRS)  # its derivatives are in semi-major axes per radian
-_METRES_PER_DERIVATIVE = _METRIC_CRS.ellipsoid.semi_major_metre * math.pi / 180
+_METRIC_PROJ = pyproj.Proj(crs.METRIC_PYPROJ)  # its derivatives are in semi-major axes per radian
+_METRES_PER_DERIVATIVE = crs.METRIC_PYPROJ.ellipsoid.semi_major_metre * math.pi / 180
 
 
 def degree_scale(bounds: tuple[float, float, float, float]) -> tuple[float, float]:
@@ -307,6 +306,6 @@ def metric(geoms: np.ndarray | gpd.GeoSeries) -> GeometryArray:
     """Geometries of EPSG:4490 in EPSG:4549, for lengths, areas, distances and buffers: flat ones (a Z is dropped,
     which no measure here uses, and not looking for one per geometry saves a sixth of the time)."""
     if isinstance(geoms, gpd.GeoSeries):
-        return geoms.to_crs(_METRIC_CRS).values
+        return geoms.to_crs(crs.METRIC_PYPROJ).values
     moved = shapely.transform(np.asarray(geoms), _TO_METRIC.transform, include_z=False, interleaved=False)
-    return GeometryArray(moved, crs=_METRIC_CRS)
+    return GeometryArray(moved, crs=crs.METRIC_PYPROJ)

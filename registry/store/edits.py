@@ -14,17 +14,16 @@ from dataclasses import dataclass, field, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from .. import model, script
+from ..crs import STORAGE_PYPROJ
 from ..errors import Forbidden, ValidationError
 from ..i18n import gettext
 from ..text import to_script
 
 VERSION = model.VERSION_COLUMN
 FEATURE_COLUMNS = ("project_id", "name", VERSION, "geometry")
-STORAGE_CRS = pyproj.CRS.from_epsg(model.STORAGE_EPSG)  # made once: building it costs milliseconds per frame
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def insert_clash(project_id: str) -> ValidationError:
 def _empty() -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame({"project_id": pd.Series([], dtype=object), "name": pd.Series([], dtype=object),
                               VERSION: pd.Series([], dtype="int64")},
-                             geometry=gpd.GeoSeries([], crs=STORAGE_CRS), crs=STORAGE_CRS)
+                             geometry=gpd.GeoSeries([], crs=STORAGE_PYPROJ), crs=STORAGE_PYPROJ)
     frame.index = pd.Index([], dtype="int64", name="fid")
     return frame
 
@@ -106,7 +105,7 @@ def feature_rows(rows: list[tuple]) -> gpd.GeoDataFrame:
     fid, pid, name, version, wkb = (list(c) for c in zip(*rows))
     index = pd.Index(np.asarray(fid, dtype=np.int64), name="fid")
     geometry = gpd.array.GeometryArray(shapely.from_wkb(np.asarray([bytes(b) for b in wkb], dtype=object)),
-                                       crs=STORAGE_CRS)
+                                       crs=STORAGE_PYPROJ)
     frame = pd.DataFrame({"project_id": pd.Series(pid, index=index, dtype=object),  # object: pandas would infer str
                           "name": pd.Series(name, index=index, dtype=object),
                           VERSION: np.asarray(version, dtype=np.int64), "geometry": geometry}, index=index)

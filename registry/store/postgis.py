@@ -23,10 +23,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from geopandas.array import GeometryArray
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import model, spatial
+from ..crs import STORAGE_PYPROJ
 from ..errors import StoreError, StoreUnavailable
 from ..i18n import gettext
 from ..spatial import StreetArea
@@ -402,8 +404,7 @@ class PostGISSnapshot(Snapshot):
         found = self._found(layer, bbox, street, project_ids, near, fids)
         frame = pd.DataFrame(found.values, index=pd.Index(found.fids, name="fid"), columns=list(found.values),
                              dtype=object)
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(found.geometry, index=frame.index,
-                                                              crs=model.STORAGE_EPSG).values, crs=model.STORAGE_EPSG)
+        return gpd.GeoDataFrame(frame, geometry=GeometryArray(found.geometry, crs=STORAGE_PYPROJ), crs=STORAGE_PYPROJ)
 
     def feature_columns(self, layer: str, columns: Sequence[str], *, bbox: BBox | None = None,
                         street: StreetArea | None = None, project_ids: Sequence[str] | None = None,
