@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import re
+import threading
 import time
 from typing import Any
 
@@ -145,6 +146,36 @@ def warm_up(app: Flask) -> None:
     store.release()
     gc.freeze()
     _trim_heap()
+
+
+FOLLOW_INTERVAL_S = 0.002  # how often a worker's follower asks the store whether anything was committed
+
+
+def follow(app: Flask, interval: float = FOLLOW_INTERVAL_S) -> threading.Event | None:
+    """Start this process's follower: a thread that asks the store every ``interval`` seconds whether anyone
+    committed (``Store.commit_watch``: a few microseconds) and then brings the state and the served layers it
+    holds forward at once (``features.follow``), so that the first read after an edit in another worker costs
+    what a warm read does, not the edit's refresh. gunicorn's workers start one each (``api.serving``). Returns
+    the event that stops it; None when the store cannot be watched cheaply (its readers refresh at their next
+    read, as without a follower)."""
+    store: Store = app.extensions["registry_store"]
+    if type(store).commit_watch is Store.commit_watch:  # the store has no cheap check
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        committed = store.commit_watch()
+        while not stop.wait(interval):
+            if not committed():
+                continue
+            try:
+                features.follow(store)
+            except Exception:  # noqa: BLE001 - a read finds and reports what is wrong; the follower keeps going
+                app.logger.warning("the follower could not bring the registry forward", exc_info=True)
+                stop.wait(1.0)
+
+    threading.Thread(target=run, name="registry-follower", daemon=True).start()
+    return stop
 
 
 def _trim_heap() -> None:

@@ -22,3 +22,11 @@ def pre_fork(server: Any, worker: Any) -> None:
         warm_up(server.app.wsgi())
     except Exception:  # noqa: BLE001 - the worker then loads what it needs itself; the master must not stop
         server.log.exception("could not refresh the registry before starting a worker")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """gunicorn's hook in each new worker: start its follower (``api.follow``), which brings what the worker holds
+    forward as soon as another worker commits an edit."""
+    from api import follow
+
+    follow(server.app.wsgi())

@@ -25,12 +25,12 @@ from geopandas.array import GeometryArray
 
 from . import limits, model, output, script
 from .apportion import investment_shares, project_positions
-from .crs import CRS84, reproject
+from .crs import CRS84, STORAGE_PYPROJ, reproject
 from .errors import NotFound
 from .i18n import gettext
 from .params import Query, parse
 from .select import Selector
-from .store import Reader, per_revision
+from .store import Reader, Store, per_revision
 from .store.base import Changes, FeatureColumns, Rows, typed_array
 from .store.frames import Patched, positions_in
 
@@ -279,7 +279,7 @@ def _served(features: FeatureColumns, projects: Rows, layer: str,
         columns = {name: typed_array(taken[name]) for name in attributes}
     else:
         columns = {name: projects[name].take(at) for name in attributes}
-    geoms = GeometryArray(features.geometry, crs=model.STORAGE_EPSG)
+    geoms = GeometryArray(features.geometry, crs=STORAGE_PYPROJ)
     return Rows(pd.Index(features.fids, name="fid"),
                 {"feature_name": np.asarray(features.values["name"], dtype=object), "project_id": ids, **columns,
                  "investment_share_yuan": earlier[1] if earlier is not None and
@@ -404,23 +404,49 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     return view
 
 
-_VIEWS: dict[tuple[str, str], tuple[str, LayerView]] = {}
+# Per store location and layer: the served forms of its latest revisions, the latest last, and the lock of the one
+# thread bringing them forward
+_VIEWS: dict[tuple[str, str], dict[str, LayerView]] = {}
+_BUILDING: dict[tuple[str, str], threading.Lock] = {}
 _VIEWS_LOCK = threading.Lock()
+_VIEWS_KEPT = 2  # revisions a layer's served form is kept for: requests still on the one before the latest edit
 
 
 def view(store: Reader, layer: str) -> LayerView:
-    """The cached LayerView of a layer for the store's current revision."""
+    """The cached LayerView of a layer for the store's revision: brought forward from the latest one held (or
+    built) by one thread while the others asking for it wait, rather than each doing it again."""
     revision = store.revision()
     key = (store.location, layer)  # not id(store): a new store object may reuse a freed one's id
     with _VIEWS_LOCK:
-        hit = _VIEWS.get(key)
-    if hit and hit[0] == revision:
-        return hit[1]
-    changes = store.changes_since(hit[0]) if hit else None
-    built = build_view(store, layer) if changes is None else derived_view(store, hit[1], changes)
-    with _VIEWS_LOCK:
-        _VIEWS[key] = (revision, built)
+        found = _VIEWS.get(key, {}).get(revision)
+        building = _BUILDING.setdefault(key, threading.Lock())
+    if found is not None:
+        return found
+    with building:
+        with _VIEWS_LOCK:
+            held = dict(_VIEWS.get(key, {}))
+        if revision in held:  # brought forward by another thread meanwhile
+            return held[revision]
+        latest = next(reversed(held.items()), None)
+        changes = store.changes_since(latest[0]) if latest else None
+        built = build_view(store, layer) if changes is None else derived_view(store, latest[1], changes)
+        with _VIEWS_LOCK:
+            views = _VIEWS.setdefault(key, {})
+            views[revision] = built
+            given_up = [views.pop(next(iter(views))) for _ in range(len(views) - _VIEWS_KEPT)]
+        del given_up  # released outside the lock
     return built
+
+
+def follow(store: Store) -> None:
+    """Bring the store's latest state and the served forms held for it forward to its latest revision, as the
+    first read after an edit would: a server worker's follower calls it when the store says something was
+    committed (``Store.commit_watch``), so that a read after another worker's edit finds them made."""
+    with store.snapshot() as current:
+        with _VIEWS_LOCK:
+            layers = [layer for location, layer in _VIEWS if location == current.location]
+        for layer in layers:
+            view(current, layer)
 
 
 @dataclass

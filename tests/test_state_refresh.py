@@ -4,18 +4,23 @@ that loads the file afresh."""
 
 import json
 import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
+from api import create_app, follow
 from registry import editing, features, model, query
-from registry.store import GeoPackageStore, frames
+from registry.store import GeoPackageStore, frames, per_revision
 from registry.store.edits import Author
 from registry.streets import street_area
 
-from .conftest import STREET_ORDER
+from .conftest import ROOT, STREET_ORDER
 
 ADMIN = Author("office", role="admin")
 
@@ -335,3 +340,86 @@ def test_query_answers_kept_per_revision_follow_edits_of_codes_and_of_which_proj
         "in_statement": False, "beyond_statement": False, "features": [{"layer": "rivers", "name": "全段", "geometry": {
             "type": "LineString", "coordinates": [[120.70, 31.30], [120.72, 31.31]]}}]}, ADMIN)
     assert project_answers(worker) == project_answers(GeoPackageStore(demo_copy))
+
+
+_RENAME_IN_ANOTHER_PROCESS = """
+import sys
+from registry import editing
+from registry.store import GeoPackageStore
+from registry.store.edits import Author
+editing.patch_item(GeoPackageStore(sys.argv[1]), "rivers", int(sys.argv[2]),
+                   {"properties": {"feature_name": sys.argv[3]}}, Author("office", role="admin"))
+"""
+
+
+def test_a_worker_follower_brings_its_served_layers_forward_when_another_process_commits(demo_copy):
+    app = create_app({"REGISTRY_STORE": str(demo_copy)})
+    store = app.extensions["registry_store"]
+    feature = app.test_client().get("/collections/rivers/items?limit=1").get_json()["features"][0]
+    stop = follow(app, interval=0.005)
+    try:
+        subprocess.run([sys.executable, "-c", _RENAME_IN_ANOTHER_PROCESS, str(demo_copy), str(feature["id"]),
+                        "跟上的名字"], check=True, cwd=ROOT)
+        revision, deadline = store.revision(), time.monotonic() + 30
+        while revision not in features._VIEWS[(store.location, "rivers")] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # No request was made since the edit: the follower brought the served layer forward by itself.
+        held = features._VIEWS[(store.location, "rivers")][revision]
+    finally:
+        stop.set()
+    assert held.values("feature_name", held.fids.get_indexer([feature["id"]]))[0] == "跟上的名字"
+
+
+def test_threads_asking_for_a_layer_after_an_edit_bring_it_forward_once_and_share_it(demo_copy, worker, monkeypatch):
+    with worker.snapshot() as view:
+        features.view(view, "rivers")
+        project_id = view.projects().query("category == 'rivers'")["project_id"].iloc[0]
+    editing.patch_project(GeoPackageStore(demo_copy), project_id, {"notes": "一次就好"}, ADMIN)
+    derived, together = [], threading.Barrier(8)
+    derive = features.derived_view
+
+    def slow_derive(*args):  # as long as a large layer's: every thread asks while the first one brings it forward
+        derived.append(1)
+        time.sleep(0.2)
+        return derive(*args)
+
+    def ask(view):
+        together.wait()
+        return features.view(view, "rivers")
+
+    monkeypatch.setattr(features, "derived_view", slow_derive)
+    with worker.snapshot() as view, ThreadPoolExecutor(8) as pool:
+        served = list(pool.map(ask, [view] * 8))
+    assert len(derived) == 1
+    assert all(one is served[0] for one in served)
+
+
+def test_a_request_still_on_the_revision_before_an_edit_is_served_the_layer_held_for_it(demo_copy, worker):
+    with worker.snapshot() as before:
+        served_before = features.view(before, "rivers")
+        project_id = before.projects().query("category == 'rivers'")["project_id"].iloc[0]
+        editing.patch_project(GeoPackageStore(demo_copy), project_id, {"notes": "之後的編輯"}, ADMIN)
+        with worker.snapshot() as after:
+            assert features.view(after, "rivers") is not served_before
+        assert features.view(before, "rivers") is served_before  # not built again for the older request
+
+
+def test_an_answer_kept_per_revision_is_carried_past_revisions_at_which_only_other_answers_were_made(demo_copy,
+                                                                                                     worker):
+    builds = []
+
+    def carried(view):
+        return per_revision(view, "carried", lambda: builds.append(view.revision()) or object(),
+                            lambda changes, answer: True)
+
+    with worker.snapshot() as view:
+        first = carried(view)
+        project_id = view.projects()["project_id"].iloc[0]
+    writer = GeoPackageStore(demo_copy)
+    for n in range(8):  # more revisions than answers are kept for per key, each with an answer of another key
+        editing.patch_project(writer, project_id, {"notes": f"第{n}次"}, ADMIN)
+        with worker.snapshot() as view:
+            per_revision(view, "other", object)
+    with worker.snapshot() as view:
+        assert carried(view) is first
+    assert len(builds) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -267,6 +268,12 @@ class Store(Reader):
         with self.snapshot() as view:
             return view.changes_since(revision)
 
+    def commit_watch(self) -> Callable[[], bool] | None:
+        """For one thread: a check, cheap enough to poll every few milliseconds, of whether anyone may have
+        committed since it was last called (a server worker's follower polls it, then brings what it holds up to
+        date); None when the store has none (its readers then find changes at their next read)."""
+        return None
+
     @abstractmethod
     def release(self) -> None:
         """Close the connections this process holds (opened again on the next read): a server that loads the
@@ -399,9 +406,11 @@ def check_schema_version(location: str, version: str | None, upgrading: bool = F
                                  location=location, version=version, supported=model.SCHEMA_VERSION))
 
 
-_KEPT: dict[str, dict[str, dict[object, object]]] = {}  # by store location, by revision (first kept first), by key
+# Answers by store location, by key (least recently used first), by revision (first kept first)
+_KEPT: dict[str, OrderedDict[object, dict[str, object]]] = {}
 _KEPT_LOCK = threading.Lock()
-_KEPT_REVISIONS = 4  # revisions a store's answers are kept for (requests still on older snapshots)
+_KEPT_REVISIONS = 4  # answers kept per key: for requests still on older snapshots, and the latest to carry forward
+_KEPT_KEYS = 32  # keys kept per store, the least recently used given up first
 
 
 def per_revision(view: Reader, key: object, build: Callable[[], T],
@@ -410,23 +419,30 @@ def per_revision(view: Reader, key: object, build: Callable[[], T],
     stored data (the valid street boundaries, the index of project ids), which a query would otherwise
     rebuild each time. The answer is shared by threads: callers must not change it.
 
-    With ``carry``, the answer kept for the latest earlier revision is taken on when the log names what changed
+    With ``carry``, the latest answer kept for an earlier revision is taken on when the log names what changed
     since (``Reader.changes_since``) and ``carry(changes, answer)`` says those changes leave it true: an edit of
-    one project then costs no rebuild of answers it does not touch (street boundaries, say)."""
+    one project then costs no rebuild of answers it does not touch (street boundaries, say).
+
+    Answers are kept by key, and one is given up only when its key has newer ones or is long unused: a request
+    then pays for releasing (a large answer holds a Python object per row) only what it replaces, never the
+    answers of an old revision another kind of request built."""
     location, revision = view.location, view.revision()
     with _KEPT_LOCK:
-        kept = _KEPT.get(location, {})
-        answers = kept.get(revision, {})
-        if key in answers:
-            return answers[key]
-        earlier = None if carry is None else next(((rev, held[key]) for rev, held in reversed(kept.items())
-                                                   if key in held), None)
+        kept = _KEPT.setdefault(location, OrderedDict())
+        answers = kept.get(key, {})
+        if revision in answers:
+            kept.move_to_end(key)
+            return answers[revision]
+        earlier = next(reversed(answers.items()), None) if carry is not None else None
     value = _carried(view, earlier, carry, build) if earlier is not None else build()
     with _KEPT_LOCK:
-        kept = _KEPT.setdefault(location, {})
-        kept.setdefault(revision, {})[key] = value
-        while len(kept) > _KEPT_REVISIONS:
-            del kept[next(iter(kept))]
+        kept = _KEPT.setdefault(location, OrderedDict())
+        answers = kept.setdefault(key, {})
+        answers[revision] = value
+        kept.move_to_end(key)
+        given_up = [answers.pop(next(iter(answers))) for _ in range(len(answers) - _KEPT_REVISIONS)]
+        given_up += [kept.popitem(last=False) for _ in range(len(kept) - _KEPT_KEYS)]
+    del given_up  # released here, outside the lock, so that other threads' look-ups do not wait for it
     return value
 
 

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import shapely
 
 from .. import model
+from ..crs import STORAGE_PYPROJ
 from ..errors import StoreError, StoreUnavailable
 from ..i18n import gettext
 from . import changelog, columnar, edits, gpkgblob, gpkgrtree, schema
@@ -280,6 +281,30 @@ class GeoPackageStore(Store):
 
     def revision(self) -> str:
         return self._peek_revision()  # no need to load a state to name it
+
+    def commit_watch(self) -> Callable[[], bool]:
+        """SQLite's ``data_version`` of a connection of the calling thread's own, which changes when another
+        connection, in any process, commits (a few microseconds' check), and the file's inode (a registry restored
+        by replacing the file): polled by a server worker's follower."""
+        held: list = [None, None, None]  # inode, connection, data_version
+
+        def committed() -> bool:
+            try:
+                inode = os.stat(self.path).st_ino
+                if inode != held[0]:
+                    if held[1] is not None:
+                        held[1].close()
+                    held[:] = [inode, _connect(self.path), None]
+                version = held[1].execute("PRAGMA data_version").fetchone()[0]
+            except (OSError, sqlite3.Error):  # the file gone or unreadable now: the next read says what is wrong
+                held[:] = [None, None, None]
+                return False
+            changed, held[2] = version != held[2], version
+            return changed
+
+        committed()
+        return committed
+
 
     def meta(self) -> dict[str, str]:
         """The registry_meta entries as last committed, read alone: a write request needs them (the default
@@ -686,7 +711,7 @@ def _read_rows(con: sqlite3.Connection, layer: model.Layer, texts: dict[str, str
             data[name] = iso_dates(pd.Series(_objects(values))).to_numpy(dtype=object)
         else:
             data[name] = _objects([texts.setdefault(v, v) if isinstance(v, str) else v for v in values])
-    data["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=model.STORAGE_EPSG)
+    data["geometry"] = gpd.array.GeometryArray(shapely.from_wkb(_objects(columns[-1])), crs=STORAGE_PYPROJ)
     return Rows(pd.Index(np.fromiter(columns[0], dtype=np.int64, count=len(columns[0])), name="fid"), data)
 
 
@@ -695,7 +720,7 @@ def _layer_frame(fids: np.ndarray, data: dict[str, np.ndarray], geometry: np.nda
     the state's: ``LayerFrames``)."""
     index = pd.Index(fids, name="fid")
     frame = pd.DataFrame(data, index=index, columns=pd.Index(list(data), dtype=object), dtype=object)
-    frame["geometry"] = gpd.array.GeometryArray(geometry, crs=model.STORAGE_EPSG)
+    frame["geometry"] = gpd.array.GeometryArray(geometry, crs=STORAGE_PYPROJ)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
     # Build a lazily made structure now, once, rather than racing for it in several threads later: pandas builds an
     # index's hash table on its first look-up.
