@@ -8,6 +8,7 @@ state, so the new worker does not begin by loading every change made since the s
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 wsgi_app = "api:create_app(warm=True)"
@@ -29,4 +30,5 @@ def post_fork(server: Any, worker: Any) -> None:
     forward as soon as another worker commits an edit."""
     from api import follow
 
+    sys.setswitchinterval(0.0005)
     follow(server.app.wsgi())

@@ -13,6 +13,7 @@ layer and store revision, so a large response is a join of ready fragments.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,9 +57,13 @@ class LayerView:
         shape = self._frame.base
         self.fids: pd.Index = shape.index
         self.properties: list[str] = [c for c in shape.columns if c != "geometry"]
-        self.dtypes: pd.Series = shape.dtypes
         self._fragments: dict[str, Fragments] = {}  # per script (labels differ)
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def dtypes(self) -> pd.Series:
+        """The properties' and the geometry's dtypes (for sorting; not made by each edit's refresh)."""
+        return self._frame.base.dtypes
 
     @property
     def frame(self) -> gpd.GeoDataFrame:
@@ -366,6 +371,9 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     # belongs to it, so it is among the project's features now.
     affected = sorted(changes.projects | set(old.values("project_id", written)))
     current = store.feature_columns(old.name, _FEATURE_COLUMNS, project_ids=affected)
+    if not len(current.fids) and not len(written):  # none of its rows changed: only the programme's interval may
+        return _with_interval(old, per_revision(store, "planned", lambda: old.planned.after(
+            frozenset(affected), store.project_columns(affected), store.projects)))
     if len(current.fids) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
     still = positions_in(fids, current.fids)
@@ -401,6 +409,14 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
             texts = encode_features(fresh, view.properties, current.geometry)
         view._fragments[chosen] = fragments.replaced(rows, texts) if sources is None else \
             fragments.spliced(sources, texts)
+    return view
+
+
+def _with_interval(old: LayerView, interval: Planned) -> LayerView:
+    """A project layer's served form, its rows and GeoJSON shared with ``old``, with the programme's interval."""
+    view = LayerView(old.name, old._frame, old.queryables, old.extent, interval)
+    with old._lock:
+        view._fragments.update(old._fragments)
     return view
 
 
