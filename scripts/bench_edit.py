@@ -20,7 +20,8 @@ client connection stays with its worker). Measured:
 3. read after an edit: the warm median of a bbox item query and of ``/projects?street=LF&category=rivers``
    in each worker (a kept-alive connection per worker, found through /proc), then ``--rounds`` times a
    one-feature PATCH (an item's ``feature_name``, in the bbox) sent to one worker and the first read in the
-   worker that wrote and in the other (which must see the new name): the 2x rule of item 10. Beside it, a
+   worker that wrote and in the other (which must see the new name): the 2x rule of item 10, which is about
+   the read in another worker than the one that wrote (the writer's shown beside). Beside it, a
    control: the same reads after a request that writes nothing and takes as long (on a machine whose idle
    vCPUs halt, a read after a pause costs more than one in a run of reads, edit or not);
 4. memory and cold start: the summed PSS (and RSS) of gunicorn's master and two workers after warming (and
@@ -480,19 +481,22 @@ def report(results: list[Result], args: argparse.Namespace, bboxes: dict[int, st
     print(f"\n### 3. First read after a one-feature PATCH vs warm median ({args.rounds} edits per query; "
           "ms, median over the edits, worst in brackets)\n")
     print("| store | features | query | rows | warm p50 | first read, writing worker | first read, other worker "
-          "| worst / warm | rule <= 2x | control: after a request that writes nothing | median first / control |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
+          "| other worker: worst / warm | rule <= 2x (another worker) | writing worker: worst / warm "
+          "| control: after a request that writes nothing | median first / control |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in results:
         for name, a in r.after_edit.items():
-            worst = max(a["writer"] + a["other"]) / a["warm_p50"]
+            other, writer = max(a["other"]) / a["warm_p50"], max(a["writer"]) / a["warm_p50"]
             print(f"| {r.store} | {r.features:,} | {name} | {a['features']} | {a['warm_p50']:.1f} | "
                   f"{statistics.median(a['writer']):.1f} ({max(a['writer']):.1f}) | "
-                  f"{statistics.median(a['other']):.1f} ({max(a['other']):.1f}) | {worst:.1f}x | "
-                  f"{verdict(worst <= GOAL_AFTER_EDIT)} | {a['idle']:.1f} | "
+                  f"{statistics.median(a['other']):.1f} ({max(a['other']):.1f}) | {other:.1f}x | "
+                  f"{verdict(other <= GOAL_AFTER_EDIT)} | {writer:.1f}x | {a['idle']:.1f} | "
                   f"{statistics.median(a['writer'] + a['other']) / a['idle']:.1f}x |")
-    print("\nWarm: reads one after another in each worker. Control: the same reads, each round, right after the "
-          "writing worker answered a projects query (as long as a PATCH, writing nothing): what a read after a "
-          "pause costs here, the refresh aside.")
+    print("\nWarm: reads one after another in each worker. The rule (issue 13, item 10) is about the first read in "
+          "another worker than the one that wrote, which on the GeoPackage has its follower bring the edit forward "
+          "as soon as it is committed; the writing worker brings its own write forward at its next read (shown "
+          "beside). Control: the same reads, each round, right after the writing worker answered a projects query "
+          "(as long as a PATCH, writing nothing): what a read after a pause costs here, the refresh aside.")
 
     print("\n### 4. Memory and cold start\n")
     print("| store | features | PSS of server after warming MB (RSS) | after the edits MB (RSS) | goal < 800 MB "

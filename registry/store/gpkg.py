@@ -72,6 +72,7 @@ class GeoPackageStore(Store):
         self._check_file()
         self._current: State | None = None
         self._load_lock = threading.Lock()
+        self._own_revision: str | None = None  # the revision this object's last write committed
         self._local = threading.local()
 
     # -- creation ---------------------------------------------------------------------------
@@ -283,9 +284,11 @@ class GeoPackageStore(Store):
         return self._peek_revision()  # no need to load a state to name it
 
     def commit_watch(self) -> Callable[[], bool]:
-        """SQLite's ``data_version`` of a connection of the calling thread's own, which changes when another
-        connection, in any process, commits (a few microseconds' check), and the file's inode (a registry restored
-        by replacing the file): polled by a server worker's follower."""
+        """Whether another writer committed: SQLite's ``data_version`` of a connection of the calling thread's own
+        changes when another connection, in any process, commits (a few microseconds' check); a change that is
+        this object's own last write (its worker brings that forward at its next read, not while it answers the
+        write) is not reported. The file's inode is watched too (a registry restored by replacing the file).
+        Polled by a server worker's follower."""
         held: list = [None, None, None]  # inode, connection, data_version
 
         def committed() -> bool:
@@ -296,11 +299,11 @@ class GeoPackageStore(Store):
                         held[1].close()
                     held[:] = [inode, _connect(self.path), None]
                 version = held[1].execute("PRAGMA data_version").fetchone()[0]
-            except (OSError, sqlite3.Error):  # the file gone or unreadable now: the next read says what is wrong
+                changed, held[2] = version != held[2], version
+                return changed and (self._own_revision is None or self._peek_revision() != self._own_revision)
+            except (OSError, sqlite3.Error, StoreUnavailable):  # gone or unreadable: the next read says what is wrong
                 held[:] = [None, None, None]
                 return False
-            changed, held[2] = version != held[2], version
-            return changed
 
         committed()
         return committed
@@ -344,6 +347,7 @@ class GeoPackageStore(Store):
                             "SELECT ?, value FROM registry_meta WHERE key = 'revision'", (_RELOAD_AT,))
             con.execute("UPDATE registry_meta SET value = '0' WHERE key = ?", (_UNLOGGED,))
             con.execute("COMMIT")
+            self._own_revision = _revision(con, self.path)
             if con.total_changes - written > _SHRINK_AFTER:
                 con.execute("PRAGMA shrink_memory")  # a kept connection keeps no large batch's pages
         except BaseException:
