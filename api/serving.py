@@ -4,13 +4,11 @@ The master loads the registry once (``create_app(warm=True)``) and forks the wor
 pages and answer their first request without loading anything. Before it forks a worker later on (one that
 stopped, or reached gunicorn's ``max_requests``), the master brings what it holds up to the latest committed
 state, so the new worker does not begin by loading every change made since the server started. Each worker
-starts a follower (``api.follow``) that brings what it holds forward as soon as another worker commits, and
-switches between its threads every 0.5 ms (Python's default is 5 ms).
+starts a follower (``api.follow``) that brings what it holds forward as soon as another worker commits.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 wsgi_app = "api:create_app(warm=True)"
@@ -32,5 +30,4 @@ def post_fork(server: Any, worker: Any) -> None:
     forward as soon as another worker commits an edit."""
     from api import follow
 
-    sys.setswitchinterval(0.0005)
     follow(server.app.wsgi())
