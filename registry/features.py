@@ -372,8 +372,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
     affected = sorted(changes.projects | set(old.values("project_id", written)))
     current = store.feature_columns(old.name, _FEATURE_COLUMNS, project_ids=affected)
     if not len(current.fids) and not len(written):  # none of its rows changed: only the programme's interval may
-        return _with_interval(old, per_revision(store, "planned", lambda: old.planned.after(
-            frozenset(affected), store.project_columns(affected), store.projects)))
+        return _with_interval(old, _planned_after(store, old, affected, lambda: store.project_columns(affected)))
     if len(current.fids) + len(written) > max(_DERIVE_SHARE * len(old.fids), _DERIVE_ROWS):
         return build_view(store, old.name)
     still = positions_in(fids, current.fids)
@@ -400,7 +399,7 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
 
     extent = _extent_after(old.extent, old.values("geometry", rows), current.geometry, whole) if moved \
         else old.extent
-    interval = per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects, store.projects))
+    interval = _planned_after(store, old, affected, lambda: projects)
     view = LayerView(old.name, new, old.queryables, extent, interval)
     with old._lock:
         encoded = dict(old._fragments)
@@ -410,6 +409,12 @@ def derived_view(store: Reader, old: LayerView, changes: Changes) -> LayerView:
         view._fragments[chosen] = fragments.replaced(rows, texts) if sources is None else \
             fragments.spliced(sources, texts)
     return view
+
+
+def _planned_after(store: Reader, old: LayerView, affected: list[str], projects: Callable[[], Rows]) -> Planned:
+    """The programme's interval after the projects ``affected`` changed (``projects()``: their rows now), from the
+    one ``old`` served: worked out once per revision, as every project layer asks for it."""
+    return per_revision(store, "planned", lambda: old.planned.after(frozenset(affected), projects(), store.projects))
 
 
 def _with_interval(old: LayerView, interval: Planned) -> LayerView:

@@ -160,8 +160,7 @@ class LayerFrames:
         """Those of base ``positions`` whose rows are still current (not ``gone``), in their order."""
         if not len(self.gone) or not len(positions):
             return positions
-        at = np.minimum(np.searchsorted(self.gone, positions), len(self.gone) - 1)
-        return positions[self.gone[at] != positions]
+        return positions[positions_in(self.gone, positions) < 0]
 
 
 class _Base:

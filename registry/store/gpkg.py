@@ -284,25 +284,21 @@ class GeoPackageStore(Store):
         return self._peek_revision()  # no need to load a state to name it
 
     def commit_watch(self) -> Callable[[], bool]:
-        """Whether another writer committed: SQLite's ``data_version`` of a connection of the calling thread's own
-        changes when another connection, in any process, commits (a few microseconds' check); a change that is
-        this object's own last write (its worker brings that forward at its next read, not while it answers the
-        write) is not reported. The file's inode is watched too (a registry restored by replacing the file).
-        Polled by a server worker's follower."""
-        held: list = [None, None, None]  # inode, connection, data_version
+        """Whether another writer committed: SQLite's ``data_version`` of the calling thread's own connection
+        changes when another connection, in any process, commits (a few microseconds' check), and a new connection
+        (``_held``: the file was replaced by a restore) counts as a change; this object's own last write is not
+        reported (its worker brings that forward at its next read, not while it answers the write). Polled by a
+        server worker's follower."""
+        seen: list = [None, None]  # the connection asked last, and the data_version it gave
 
         def committed() -> bool:
             try:
-                inode = os.stat(self.path).st_ino
-                if inode != held[0]:
-                    if held[1] is not None:
-                        held[1].close()
-                    held[:] = [inode, _connect(self.path), None]
-                version = held[1].execute("PRAGMA data_version").fetchone()[0]
-                changed, held[2] = version != held[2], version
+                con = self._held("watch", _connect)
+                version = con.execute("PRAGMA data_version").fetchone()[0]
+                changed = con is not seen[0] or version != seen[1]
+                seen[:] = [con, version]
                 return changed and (self._own_revision is None or self._peek_revision() != self._own_revision)
             except (OSError, sqlite3.Error, StoreUnavailable):  # gone or unreadable: the next read says what is wrong
-                held[:] = [None, None, None]
                 return False
 
         committed()
