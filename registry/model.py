@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-SCHEMA_VERSION = 4  # what registry/store/migrations upgrades every registry to
+SCHEMA_VERSION = 5  # what registry/store/migrations upgrades every registry to
 VERSION_COLUMN = "version"  # every project row and project feature counts its changes here (ETags, If-Match)
 STORAGE_EPSG = 4490  # CGCS2000 longitude/latitude: how geometry is stored
 METRIC_EPSG = 4549  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: lengths, areas, buffers

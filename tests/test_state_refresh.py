@@ -423,16 +423,3 @@ def test_an_answer_kept_per_revision_is_carried_past_revisions_at_which_only_oth
     with worker.snapshot() as view:
         assert carried(view) is first
     assert len(builds) == 1
-
-
-
-def test_the_commit_watch_reports_other_writers_commits_and_not_its_own_stores(demo_copy):
-    store, other = GeoPackageStore(demo_copy), GeoPackageStore(demo_copy)
-    committed = store.commit_watch()
-    project_id = store.projects()["project_id"].iloc[0]
-    assert not committed()
-    editing.patch_project(store, project_id, {"notes": "自己寫的"}, ADMIN)
-    assert not committed()  # its own worker brings its own write forward at its next read
-    editing.patch_project(other, project_id, {"notes": "別人寫的"}, ADMIN)
-    assert committed()
-    assert not committed()

@@ -7,6 +7,7 @@ the tests started) and checks answers against the batches it wrote or a brute-fo
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +28,7 @@ from registry.store.base import LOCAL
 from registry.store.edits import Records
 from registry.streets import street_area
 
-from .conftest import LINE, POINT, POLYGON, SELF_CROSSING, features, project, river_batch, schema_of
+from .conftest import LINE, POINT, POLYGON, SELF_CROSSING, features, postgis_schema, project, river_batch, schema_of
 
 
 @pytest.fixture(params=["gpkg", "postgis"])
@@ -294,6 +295,50 @@ def test_changes_since_is_unknown_after_a_reference_layer_is_replaced(store):
                                                       crs=4490))
     with store.snapshot() as view:
         assert view.changes_since(held) is None  # what it served must be built anew
+
+
+def reported(committed: Callable[[], bool], seconds: float = 5) -> bool:
+    """Whether a commit watch reports a commit within ``seconds`` (PostgreSQL's notifications arrive after the
+    commit, not with it), polled as a server worker's follower polls it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if committed():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_the_commit_watch_reports_another_stores_commits_and_not_its_own(store):
+    store.write(river_batch(1, 2, seed=3))
+    other = open_store(store.location if isinstance(store, GeoPackageStore) else store.url)
+    committed = store.commit_watch()
+    assert not reported(committed, 0.2)
+    editing.patch_project(store, "2014-RIV-001", {"notes": "自己寫的"}, LOCAL)
+    assert not reported(committed, 0.2)  # its own worker brings its own write forward at its next read
+    editing.patch_project(other, "2014-RIV-001", {"notes": "別人寫的"}, LOCAL)
+    assert reported(committed)
+    assert not reported(committed, 0.2)  # reported once
+
+
+def test_the_postgis_commit_watch_reports_a_direct_edit_in_the_table(postgis_url):
+    """QGIS editing a layer in place commits plain SQL: the revision trigger tells the listening workers."""
+    store = create_store(postgis_url)
+    store.write(river_batch(1, 2, seed=3))
+    committed = store.commit_watch()
+    parts, schema = schema_of(store.url)
+    with psycopg.connect(**parts) as con:
+        con.execute(f'UPDATE "{schema}".rivers SET name = %s WHERE project_id = %s', ("改名段", "2014-RIV-002"))
+    assert reported(committed)
+
+
+def test_the_postgis_commit_watch_ignores_another_registrys_commits(postgis_server, postgis_url):
+    store = create_store(postgis_url)
+    committed = store.commit_watch()
+    with postgis_schema(postgis_server) as elsewhere:
+        create_store(elsewhere).write(river_batch(1, 2, seed=3))
+    assert not reported(committed, 0.5)
+    PostGISStore(store.url).write(river_batch(1, 2, seed=3))  # its own registry's, written by another worker
+    assert reported(committed)
 
 
 def failures_at_once(work: Callable[[int], object], arguments: range) -> list[BaseException]:

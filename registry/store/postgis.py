@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -57,6 +57,7 @@ from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
 _PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision", "date": "date", "bool": "boolean"}
+_CHANNEL = "registry_changed"  # what the revision trigger notifies, with the schema as payload (migration 0005)
 _LOCK_TIMEOUT = "10s"  # how long a write waits for another to finish before saying so
 _POOL_SIZE = 8  # connections a process keeps (gunicorn's threads of one worker share them)
 _POOL_TIMEOUT_S = 10
@@ -82,7 +83,9 @@ class PostGISStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.location = _redacted(url)  # the check's messages name it
-        self.location += f" (schema {self._check()})"
+        self.schema = self._check()
+        self.location += f" (schema {self.schema})"
+        self._writers: set[int] = set()  # the server processes (backend pids) this object's writes ran on
         self._pools: dict[int, ConnectionPool] = {}
         self._cache: dict[str, tuple[str, pd.DataFrame]] = {}
         self._lock = threading.Lock()
@@ -192,6 +195,32 @@ class PostGISStore(Store):
             self._cache["projects"] = (revision, frame)
         return frame
 
+    def commit_watch(self) -> Callable[[], bool]:
+        """Whether another writer committed: the revision trigger's ``NOTIFY registry_changed`` (migration 0005),
+        read without waiting from a listening connection of the caller's own; a new connection (the first, or one
+        after the server was lost) counts as a change, since notifications may have been missed. This object's own
+        writes are not reported (its worker brings them forward at its next read, not while it answers the write).
+        Polled by a server worker's follower."""
+        listening: list[psycopg.Connection] = []
+
+        def committed() -> bool:
+            try:
+                if not listening:
+                    con = psycopg.connect(self.url, autocommit=True, connect_timeout=_POOL_TIMEOUT_S)
+                    con.execute(f"LISTEN {_CHANNEL}")
+                    listening.append(con)
+                    return True
+                told = list(listening[0].notifies(timeout=0))
+                return any(n.payload == self.schema and n.pid not in self._writers for n in told)
+            except psycopg.Error:  # lost: the next read says what is wrong; the next call listens afresh
+                for con in listening:
+                    con.close()
+                listening.clear()
+                return False
+
+        committed()
+        return committed
+
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
@@ -203,6 +232,7 @@ class PostGISStore(Store):
             except psycopg.errors.LockNotAvailable:
                 raise StoreUnavailable(gettext("%(store)s: busy, another edit is being written; try again",
                                                store=self.location)) from None
+            self._writers.add(con.info.backend_pid)
             yield con
 
     @contextmanager
