@@ -67,12 +67,7 @@ class LayerFrames:
         if self._tree is not None:
             more = self._tree.query(geometry)
             found = np.concatenate([found, len(self.base) + (more[-1] if more.ndim == 2 else more)])
-        size = len(self.base) + self.changed_rows
-        if 8 * len(found) < size:
-            return np.unique(found)
-        seen = np.zeros(size, dtype=bool)  # many hits (a near query's boxes overlap): a mask beats sorting them
-        seen[found] = True
-        return np.flatnonzero(seen)
+        return distinct(found, len(self.base) + self.changed_rows)
 
     def meet(self, positions: np.ndarray, bbox: BBox) -> np.ndarray:
         """Which of the rows at ``positions`` (ascending) have envelopes meeting ``bbox``, as the index tests them."""
@@ -368,6 +363,16 @@ def _inserted(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     order[~added] = np.arange(len(table))
     order[added] = len(table) + np.arange(len(rows))
     return pd.concat([table, rows], ignore_index=True).take(order).reset_index(drop=True)
+
+
+def distinct(positions: np.ndarray, size: int) -> np.ndarray:
+    """The distinct ``positions`` (each below ``size``) in ascending order: by a mask of ``size`` unless they are
+    few (a near query's index hits overlap: 20,000 of 77,000 rows are marked in 0.1 ms and sorted in 2.7)."""
+    if 256 * len(positions) < size:
+        return np.unique(positions)
+    seen = np.zeros(size, dtype=bool)
+    seen[positions] = True
+    return np.flatnonzero(seen)
 
 
 def positions_in(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
