@@ -161,7 +161,7 @@ def query(store: str | None, fmt: str, **options) -> None:
         from .output import with_labels
         from .text import to_script_all
 
-        counts = result.features.groupby("project_id").size()
+        counts = result.feature_rows.groupby("project_id").size()
         shown, _columns = with_labels(result.projects, ["category", "status", "street_codes"])
         names = to_script_all(list(shown["name"]), script.current())
         print_table([_("project_id"), _("name"), _("category"), _("year"), _("investment"), _("status"),
@@ -170,7 +170,7 @@ def query(store: str | None, fmt: str, **options) -> None:
                       r.street_codes_label, int(counts.get(r.project_id, 0))]
                      for r, name in zip(shown.itertuples(), names)])
         click.echo(_("%(shown)s of %(total)s projects, %(features)s features", shown=len(result.projects),
-                     total=result.total, features=len(result.features)))
+                     total=result.total, features=len(result.feature_rows)))
 
 
 @cli.command()

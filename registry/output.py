@@ -163,5 +163,5 @@ def project_documents(projects: pd.DataFrame, features: pd.DataFrame) -> list[di
 
 def query_json(result) -> dict:
     """``{"total": N, "projects": [project document, ...]}`` for a QueryResult."""
-    return {"total": result.total, "projects": project_documents(result.projects, result.features)}
+    return {"total": result.total, "projects": project_documents(result.projects, result.feature_rows)}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -22,15 +23,32 @@ from .crs import STORAGE_PYPROJ
 from .params import Query, parse
 from .select import Selector
 from .store import Reader, Store, per_revision
+from .store.frames import distinct
 
 
-@dataclass
 class QueryResult:
-    """The page of matching projects, their matching features, and how many projects match in all."""
+    """The page of matching projects, their matching features, and how many projects match in all.
 
-    projects: pd.DataFrame
-    features: gpd.GeoDataFrame  # layer, fid, project_id, feature_name, geometry + project attributes
-    total: int
+    ``feature_rows`` are the features alone (what ``/projects`` shows of them); ``features`` carry their project's
+    attributes too (GeoJSON, exports, maps), joined when first asked for: for the 40,000 features of a near query
+    on a million, the join costs a sixth of the query."""
+
+    def __init__(self, projects: pd.DataFrame, total: int, matches: _Matches, on_page: np.ndarray,
+                 attributes: _Blocks, names: pd.Index) -> None:
+        self.projects = projects
+        self.total = total
+        self._parts = (matches, on_page, attributes, names)
+
+    @cached_property
+    def feature_rows(self) -> gpd.GeoDataFrame:
+        """layer, fid, project_id, feature_name, geometry."""
+        matches, on_page, _, names = self._parts
+        return _joined(matches, on_page, None, names[[*range(len(_FEATURE_COLUMNS)), len(names) - 1]])
+
+    @cached_property
+    def features(self) -> gpd.GeoDataFrame:
+        """layer, fid, project_id, feature_name, then the project's attributes, geometry."""
+        return _joined(*self._parts)
 
 
 @dataclass
@@ -103,13 +121,16 @@ _FEATURE_COLUMNS = ("layer", "fid", "project_id", "feature_name")
 _TEXT_COLUMNS = np.array([0, 2, 3])  # where layer, project_id and feature_name go
 
 
-def _joined(matches: _Matches, on_page: np.ndarray, attributes: _Blocks, names: pd.Index) -> gpd.GeoDataFrame:
-    """The features at ``on_page`` with their projects' attributes: the feature columns, then the project's
-    (but its id), then geometry; as one frame made of blocks (a column-by-column frame costs milliseconds)."""
-    texts = np.stack([matches.columns[c][on_page] for c in ("layer", "project_id", "feature_name")])
+def _joined(matches: _Matches, on_page: np.ndarray, attributes: _Blocks | None, names: pd.Index) -> gpd.GeoDataFrame:
+    """The features at ``on_page`` with their projects' ``attributes`` (None: without): the feature columns, then
+    the project's (but its id), then geometry; as one frame made of blocks (a column-by-column frame costs
+    milliseconds)."""
+    texts = np.empty((len(_TEXT_COLUMNS), len(on_page)), dtype=object)
+    for row, column in enumerate(("layer", "project_id", "feature_name")):
+        np.take(matches.columns[column], on_page, out=texts[row])
     geometry = GeometryArray(matches.columns["geometry"][on_page], crs=STORAGE_PYPROJ)
-    blocks = [(texts, _TEXT_COLUMNS), (matches.columns["fid"][on_page][None, :], np.array([1])),
-              *attributes.take(matches.positions[on_page], shift=len(_FEATURE_COLUMNS)),
+    joined = [] if attributes is None else attributes.take(matches.positions[on_page], shift=len(_FEATURE_COLUMNS))
+    blocks = [(texts, _TEXT_COLUMNS), (matches.columns["fid"][on_page][None, :], np.array([1])), *joined,
               (geometry, np.array([len(names) - 1]))]
     frame = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(on_page)), columns=names)
     return gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
@@ -130,7 +151,7 @@ def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
     projects = selector.projects
     matches = matching_features(selector)
     if query.spatial:  # the projects of the features found (only allowed projects' features are found)
-        chosen = np.unique(matches.positions[matches.positions >= 0])
+        chosen = distinct(matches.positions[matches.positions >= 0], len(projects))
     else:
         chosen = np.arange(len(projects)) if selector.mask is None else np.flatnonzero(selector.mask)
     if query.sortby != (("project_id", True),) or not selector.index.is_monotonic_increasing:
@@ -150,5 +171,4 @@ def find(view: Reader, query: Query | Mapping[str, str]) -> QueryResult:
     order = np.where(positions >= 0, rank[positions], -1)
     on_page = np.flatnonzero(order >= 0)
     on_page = on_page[np.argsort(order[on_page], kind="stable")]
-    return QueryResult(projects=whole.frame(on_page_rows), features=_joined(matches, on_page, attributes, names),
-                       total=total)
+    return QueryResult(whole.frame(on_page_rows), total, matches, on_page, attributes, names)

@@ -163,6 +163,16 @@ def test_near_finds_a_name_given_by_an_edit(demo_copy):
     assert ("rivers", int(river.name)) in got(result)
 
 
+def test_the_features_alone_and_with_their_projects_attributes_are_the_same_rows(demo_path):
+    result = find(GeoPackageStore(demo_path), {"near": "唐莊河", "distance": "500"})
+    alone, joined = result.feature_rows, result.features
+    assert list(alone.columns) == ["layer", "fid", "project_id", "feature_name", "geometry"]
+    pd.testing.assert_frame_equal(alone, joined[list(alone.columns)])
+    projects = pyogrio.read_dataframe(demo_path, layer="projects", read_geometry=False).set_index("project_id")
+    assert list(joined["name"]) == list(projects.loc[joined["project_id"], "name"])
+    assert list(joined["investment_yuan"]) == list(projects.loc[joined["project_id"], "investment_yuan"])
+
+
 def test_attribute_filters_combine(demo_path):
     store = GeoPackageStore(demo_path)
     result = find(store, {"year": "2013..2014", "category": "rivers,alleys", "status": "planned,completed",

@@ -317,7 +317,7 @@ def summary(view: Reader, year: int, as_of: str, *, narrative: str | None = None
         raise ValidationError(_("the registry holds no project of %(year)s; years held: %(years)s", year=year,
                                 years=held), param="year")
     this_year = _all(view, {"year": str(year), "as_of": as_of})
-    feature_counts = this_year.features.groupby("project_id").size()
+    feature_counts = this_year.feature_rows.groupby("project_id").size()
     next_year = projects[projects["year"] == year + 1]
     heads = {"year": year, "next_year": year + 1}
     with script.use("zh-Hant"):
