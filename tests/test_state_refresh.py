@@ -16,11 +16,11 @@ import shapely
 
 from api import create_app, follow
 from registry import editing, features, model, query
-from registry.store import GeoPackageStore, frames, per_revision
+from registry.store import GeoPackageStore, create_store, frames, per_revision
 from registry.store.edits import Author
 from registry.streets import street_area
 
-from .conftest import ROOT, STREET_ORDER
+from .conftest import ROOT, STREET_ORDER, river_batch
 
 ADMIN = Author("office", role="admin")
 
@@ -345,21 +345,31 @@ def test_query_answers_kept_per_revision_follow_edits_of_codes_and_of_which_proj
 _RENAME_IN_ANOTHER_PROCESS = """
 import sys
 from registry import editing
-from registry.store import GeoPackageStore
+from registry.store import open_store
 from registry.store.edits import Author
-editing.patch_item(GeoPackageStore(sys.argv[1]), "rivers", int(sys.argv[2]),
+editing.patch_item(open_store(sys.argv[1]), "rivers", int(sys.argv[2]),
                    {"properties": {"feature_name": sys.argv[3]}}, Author("office", role="admin"))
 """
 
 
-def test_a_worker_follower_brings_its_served_layers_forward_when_another_process_commits(demo_copy):
-    app = create_app({"REGISTRY_STORE": str(demo_copy)})
+@pytest.fixture(params=["gpkg", "postgis"])
+def served(request, demo_copy) -> str:
+    """A registry with rivers: the demo's GeoPackage, or a PostGIS schema holding river projects."""
+    if request.param == "gpkg":
+        return str(demo_copy)
+    url = request.getfixturevalue("postgis_url")
+    create_store(url).write(river_batch(1, 3, seed=1))
+    return url
+
+
+def test_a_worker_follower_brings_its_served_layers_forward_when_another_process_commits(served):
+    app = create_app({"REGISTRY_STORE": served})
     store = app.extensions["registry_store"]
     feature = app.test_client().get("/collections/rivers/items?limit=1").get_json()["features"][0]
     stop = follow(app, interval=0.005)
     try:
-        subprocess.run([sys.executable, "-c", _RENAME_IN_ANOTHER_PROCESS, str(demo_copy), str(feature["id"]),
-                        "跟上的名字"], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-c", _RENAME_IN_ANOTHER_PROCESS, served, str(feature["id"]), "跟上的名字"],
+                       check=True, cwd=ROOT)
         revision, deadline = store.revision(), time.monotonic() + 30
         while revision not in features._VIEWS[(store.location, "rivers")] and time.monotonic() < deadline:
             time.sleep(0.01)
