@@ -341,6 +341,23 @@ def test_the_postgis_commit_watch_ignores_another_registrys_commits(postgis_serv
     assert reported(committed)
 
 
+def test_the_postgis_commit_watch_listens_again_after_a_lost_connection_but_not_at_every_poll(postgis_url):
+    store = create_store(postgis_url)
+    committed = store.commit_watch()
+    parts, _ = schema_of(store.url)
+    with psycopg.connect(**parts, autocommit=True) as con:  # as a server restart or a network fault would
+        ended = con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE query = 'LISTEN registry_changed' AND pid <> pg_backend_pid()").fetchall()
+    assert ended == [(True,)]
+    answers, deadline = [], time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # polled as a follower polls it
+        answers.append(committed())
+        time.sleep(0.005)
+    assert not any(answers)  # the loss is found, and no connection is tried at every poll meanwhile
+    time.sleep(1.1)
+    assert committed()  # listening again: what was committed meanwhile may have been missed
+
+
 def failures_at_once(work: Callable[[int], object], arguments: range) -> list[BaseException]:
     """Run ``work`` on every argument in threads of its own, all at once; the exceptions they raised."""
     with ThreadPoolExecutor(len(arguments)) as pool:

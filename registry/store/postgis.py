@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,7 +58,8 @@ from .rows import iso_dates, project_column_sql, sql_values, typed_rows
 
 _LAYER_TYPES = {"TEXT": "text", "DATE": "date", "INTEGER": "bigint", "REAL": "double precision"}
 _PROJECT_TYPES = {"text": "text", "integer": "bigint", "real": "double precision", "date": "date", "bool": "boolean"}
-_CHANNEL = "registry_changed"  # what the revision trigger notifies, with the schema as payload (migration 0005)
+_CHANNEL = "registry_changed"  # what the tables' notify trigger sends, the schema as payload (migration 0005)
+_LISTEN_RETRY_S = 1.0  # how long a worker's commit watch waits before listening again after a lost connection
 _LOCK_TIMEOUT = "10s"  # how long a write waits for another to finish before saying so
 _POOL_SIZE = 8  # connections a process keeps (gunicorn's threads of one worker share them)
 _POOL_TIMEOUT_S = 10
@@ -196,26 +198,30 @@ class PostGISStore(Store):
         return frame
 
     def commit_watch(self) -> Callable[[], bool]:
-        """Whether another writer committed: the revision trigger's ``NOTIFY registry_changed`` (migration 0005),
-        read without waiting from a listening connection of the caller's own; a new connection (the first, or one
-        after the server was lost) counts as a change, since notifications may have been missed. This object's own
-        writes are not reported (its worker brings them forward at its next read, not while it answers the write).
-        Polled by a server worker's follower."""
+        """Whether another writer committed: the tables' ``NOTIFY registry_changed`` (migration 0005), read without
+        waiting from a listening connection of the caller's own; a new connection (the first, or one after the
+        server was lost, tried again once a second) counts as a change, since notifications may have been missed.
+        This object's own writes are not reported (its worker brings them forward at its next read, not while it
+        answers the write). Polled by a server worker's follower."""
         listening: list[psycopg.Connection] = []
+        retry_at = [0.0]  # after a lost connection: not before then (a poll every 2 ms must not storm the server)
 
         def committed() -> bool:
             try:
                 if not listening:
+                    if time.monotonic() < retry_at[0]:
+                        return False
                     con = psycopg.connect(self.url, autocommit=True, connect_timeout=_POOL_TIMEOUT_S)
                     con.execute(f"LISTEN {_CHANNEL}")
                     listening.append(con)
                     return True
                 told = list(listening[0].notifies(timeout=0))
                 return any(n.payload == self.schema and n.pid not in self._writers for n in told)
-            except psycopg.Error:  # lost: the next read says what is wrong; the next call listens afresh
+            except psycopg.Error:  # lost: the next read says what is wrong
                 for con in listening:
                     con.close()
                 listening.clear()
+                retry_at[0] = time.monotonic() + _LISTEN_RETRY_S
                 return False
 
         committed()
