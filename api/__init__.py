@@ -10,7 +10,6 @@ They only translate HTTP to calls of ``registry``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -179,12 +178,14 @@ def follow(app: Flask, interval: float = FOLLOW_INTERVAL_S) -> threading.Event |
 
 
 def _trim_heap() -> None:
-    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    The C library is the one this process already has loaded (``CDLL(None)``): ``ctypes.util.find_library``
+    would run ``ldconfig`` as a child process at each call, a child gunicorn's master would briefly hold
+    beside its workers before every fork."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def content_security_policy(tile_origin: str | None) -> str:

@@ -109,14 +109,33 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
+def _workers(master: int) -> set[int]:
+    """A gunicorn master's workers: its forked children, not a child it runs briefly (the columnar reader of a
+    large registry, refreshed before each fork)."""
+    workers = set()
+    for child in _children(master):
+        try:
+            if b"gunicorn" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.add(child)
+        except OSError:
+            continue  # ended meanwhile
+    return workers
+
+
+def _wait_for_workers(master: int, gone: int = -1) -> set[int]:
+    """The master's two workers once ``gone`` is no longer one of them."""
+    deadline = time.monotonic() + 60
+    while (gone in (workers := _workers(master)) or len(workers) != 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone not in workers and len(workers) == 2
+    return workers
+
+
 def _replace_workers(master: int) -> None:
     """Stop each of a gunicorn master's workers in turn, each once its replacement is up."""
-    for old in sorted(_children(master)):
+    for old in sorted(_wait_for_workers(master)):
         os.kill(old, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while (old in _children(master) or len(_children(master)) < 2) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert old not in _children(master) and len(_children(master)) == 2
+        _wait_for_workers(master, gone=old)
 
 
 def test_workers_started_after_an_edit_serve_the_edited_registry(demo_copy):
