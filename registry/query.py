@@ -10,7 +10,6 @@ features are selected by ``registry.select``, the same engine collection items u
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cached_property
 
 import geopandas as gpd
@@ -22,7 +21,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 from .crs import STORAGE_PYPROJ
 from .params import Query, parse
 from .select import Selector
-from .store import Reader, Store, per_revision
+from .store import FeatureColumns, Reader, Store, per_revision
 from .store.frames import distinct
 
 
@@ -51,38 +50,58 @@ class QueryResult:
         return _joined(*self._parts)
 
 
-@dataclass
 class _Matches:
-    """Every feature a query selects in its layers, as arrays (``layer``, ``fid``, ``project_id``,
-    ``feature_name``, ``geometry``) and each feature's position in the projects table (-1: none)."""
+    """Every feature a query selects in its layers: each layer's candidates (the store's columns) and which of them
+    it keeps, left where they are until a page of them is taken (each column is then copied once, not once to
+    keep, once to join the layers and once more for the page); and, for every feature in that order, its project's
+    id and row in the projects table (-1: none)."""
 
-    columns: dict[str, np.ndarray]
-    positions: np.ndarray
+    def __init__(self, layers: list[tuple[str, FeatureColumns, np.ndarray]], project_ids: np.ndarray,
+                 positions: np.ndarray) -> None:
+        self.layers = layers  # (layer, candidates, positions of the kept ones among them)
+        self.project_ids = project_ids
+        self.positions = positions
+
+    def page(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The features at ``rows`` (in the order above): their layer, project_id and feature_name (the rows of one
+        array), their fids and their geometries."""
+        starts = np.cumsum([0, *(len(kept) for _, _, kept in self.layers)])
+        owner = np.searchsorted(starts, rows, side="right") - 1  # which layer each row comes from
+        local = rows - starts[owner]
+        texts = np.empty((3, len(rows)), dtype=object)
+        fids = np.empty(len(rows), dtype=np.int64)
+        geometry = np.empty(len(rows), dtype=object)
+        if len(rows):
+            np.take(np.array([layer for layer, _, _ in self.layers], dtype=object), owner, out=texts[0])
+        np.take(self.project_ids, rows, out=texts[1])
+        for at, (_, candidates, kept) in enumerate(self.layers):
+            here = np.flatnonzero(owner == at)
+            if len(here):
+                picked = kept[local[here]]
+                fids[here] = candidates.fids[picked]
+                texts[2, here] = candidates.values["name"][picked]
+                geometry[here] = candidates.geometry[picked]
+        return texts, fids, geometry
 
 
 def matching_features(selector: Selector) -> _Matches:
     """Every feature, in the query's layers, that the query selects, and the row of its project."""
-    parts: dict[str, list[np.ndarray]] = {"layer": [], "fid": [], "project_id": [], "feature_name": [], "geometry": []}
+    layers, ids = [], []
     known = []  # positions the selector found already, per layer (None: not looked up)
     for layer in selector.query.feature_layers():
         found = selector.matches(layer)
-        candidates, keep = found.candidates, found.keep
-        if not keep.any():
+        kept = np.flatnonzero(found.keep)
+        if not len(kept):
             continue
-        ids = candidates.values["project_id"][keep]
-        parts["layer"].append(np.full(len(ids), layer, dtype=object))
-        parts["fid"].append(candidates.fids[keep])
-        parts["project_id"].append(ids)
-        parts["feature_name"].append(candidates.values["name"][keep])
-        parts["geometry"].append(candidates.geometry[keep])
-        known.append(None if found.positions is None else found.positions[keep])
-    empty = {"fid": np.array([], dtype=np.int64)}
-    columns = {k: np.concatenate(v) if v else empty.get(k, np.array([], dtype=object)) for k, v in parts.items()}
+        layers.append((layer, found.candidates, kept))
+        ids.append(found.candidates.values["project_id"][kept])
+        known.append(None if found.positions is None else found.positions[kept])
+    project_ids = np.concatenate(ids) if ids else np.array([], dtype=object)
     if any(at is None for at in known):  # one look-up of every id, not one per layer
-        positions = selector.project_positions(columns["project_id"])
+        positions = selector.project_positions(project_ids)
     else:
         positions = np.concatenate(known) if known else np.array([], dtype=np.intp)
-    return _Matches(columns, positions)
+    return _Matches(layers, project_ids, positions)
 
 
 class _Blocks:
@@ -125,13 +144,10 @@ def _joined(matches: _Matches, on_page: np.ndarray, attributes: _Blocks | None, 
     """The features at ``on_page`` with their projects' ``attributes`` (None: without): the feature columns, then
     the project's (but its id), then geometry; as one frame made of blocks (a column-by-column frame costs
     milliseconds)."""
-    texts = np.empty((len(_TEXT_COLUMNS), len(on_page)), dtype=object)
-    for row, column in enumerate(("layer", "project_id", "feature_name")):
-        np.take(matches.columns[column], on_page, out=texts[row])
-    geometry = GeometryArray(matches.columns["geometry"][on_page], crs=STORAGE_PYPROJ)
+    texts, fids, geometry = matches.page(on_page)
     joined = [] if attributes is None else attributes.take(matches.positions[on_page], shift=len(_FEATURE_COLUMNS))
-    blocks = [(texts, _TEXT_COLUMNS), (matches.columns["fid"][on_page][None, :], np.array([1])), *joined,
-              (geometry, np.array([len(names) - 1]))]
+    blocks = [(texts, _TEXT_COLUMNS), (fids[None, :], np.array([1])), *joined,
+              (GeometryArray(geometry, crs=STORAGE_PYPROJ), np.array([len(names) - 1]))]
     frame = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(on_page)), columns=names)
     return gpd.GeoDataFrame(frame, geometry="geometry", copy=False)
 
