@@ -427,21 +427,26 @@ def typed_rows(rows: Sequence[tuple] | np.ndarray, columns: Sequence[str],
     values = np.empty((len(rows), len(columns)), dtype=object)
     if len(rows):
         values[:] = rows
-    index = pd.RangeIndex(len(rows)) if index is None else index
+    return typed_columns([values[:, j] for j in range(len(columns))], columns, index)
+
+
+def typed_columns(arrays: Sequence[np.ndarray], columns: Sequence[str], index: pd.Index | None = None) -> pd.DataFrame:
+    """``typed_rows`` of the table's columns (``arrays``, in ``columns``' order): values as a driver gives them, or
+    already typed (a column reader's numbers: then they are not made Python objects only to be typed again)."""
+    index = pd.RangeIndex(len(arrays[0]) if len(arrays) else 0) if index is None else index
     blocks, groups = [], {}
     for j, name in enumerate(columns):
         field = model.FIELD_BY_NAME.get(name)
         kind = field.kind if field is not None else None
         if kind == "integer" and not field.required:
-            blocks.append((pd.array(values[:, j], dtype="Int64"), np.array([j])))
+            blocks.append((pd.array(arrays[j], dtype="Int64"), np.array([j])))
         else:
             groups.setdefault({"bool": bool, "integer": np.int64, "real": np.float64}.get(kind, object), []).append(j)
     for kind, places in groups.items():
-        block = values[:, places].T
+        block = np.empty((len(places), len(index)), dtype=kind)
+        for row, j in enumerate(places):
+            block[row] = arrays[j] if kind is object else np.asarray(arrays[j]).astype(kind, copy=False)
         if kind is object:
-            block = block.copy()
             block[pd.isna(block)] = None  # missing text is None (pandas would make strings of the rest)
-        else:
-            block = block.astype(kind)
         blocks.append((block, np.array(places)))
     return create_dataframe_from_blocks(blocks, index=index, columns=pd.Index(list(columns), dtype=object))

@@ -100,6 +100,18 @@ def text_objects(column: pa.ChunkedArray, texts: dict[str, str] | None = None,
     return uniques[indices if order is None else indices[order]]
 
 
+def column_values(column: pa.ChunkedArray, order: np.ndarray | None = None) -> np.ndarray:
+    """A column's values in ``order``: numbers as a NumPy array of their type (a missing real as NaN) and so are
+    integers and booleans with none missing, since made Python objects they would only be typed again (a fifth of
+    a second for a hundred thousand projects); the rest as ``text_objects`` gives them."""
+    numbers = pa.types.is_floating(column.type) or (
+        column.null_count == 0 and (pa.types.is_integer(column.type) or pa.types.is_boolean(column.type)))
+    if not numbers:
+        return text_objects(column, order=order)
+    values = column.to_numpy()
+    return values if order is None else values[order]
+
+
 def _main(path: str, names: Sequence[str]) -> None:
     """The child: each table of ``names`` read with its fids and written to stdout, length first."""
     # pyogrio imports these if it can, and needs none of them to read columns: refused, they no longer cost the

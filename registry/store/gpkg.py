@@ -35,6 +35,7 @@ from .. import model
 from ..crs import STORAGE_PYPROJ
 from ..errors import StoreError, StoreUnavailable
 from ..i18n import gettext
+from ..validate import typed_columns
 from . import changelog, columnar, edits, gpkgblob, gpkgrtree, schema
 from .base import USER_COLUMNS, LayerInfo, Store, Writer, change_stamp, check_schema_version
 from .edits import VERSION, Author, Plan, Records
@@ -620,10 +621,8 @@ def _read_columnar(con: sqlite3.Connection, path: Path
                 # in project_id order, as a state keeps them: Arrow sorts the ids' bytes several times faster than
                 # pandas sorts their objects (a registry's later projects come after its first ones by fid, not id)
                 order = pc.sort_indices(table.column("project_id")).to_numpy()
-                values = np.empty((table.num_rows, len(columns)), dtype=object)
-                for j, column in enumerate(columns):
-                    values[:, j] = columnar.text_objects(table.column(column), order=order)
-                projects = _projects_frame(values)
+                projects = _by_id(typed_columns([columnar.column_values(table.column(column), order=order)
+                                                 for column in columns], columns))
                 texts = _shared_ids(projects)
     except columnar.ChildFailed as exc:
         logging.getLogger(__name__).warning("%s: GDAL could not read the layers (%s); reading rows instead", path, exc)
@@ -659,12 +658,12 @@ def _read_projects(con: sqlite3.Connection, project_ids: Sequence[str] | None = 
         ('WHERE "project_id" IN (SELECT value FROM json_each(?))', (json.dumps(list(project_ids)),))
     # Read in the table's own order and sorted here: SQLite would visit the rows in the order of the project_id
     # index, one seek each (three times the read on 100,000 projects).
-    return _projects_frame(con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall())
+    return _by_id(typed_rows(con.execute(f'SELECT {columns} FROM "projects" {where}', params).fetchall(),
+                             [*model.PROJECT_COLUMNS, VERSION]))
 
 
-def _projects_frame(rows: Sequence[tuple] | np.ndarray) -> pd.DataFrame:
-    """Rows of the projects table (its columns, then the version) typed as every reader gets them, by project_id."""
-    projects = typed_rows(rows, [*model.PROJECT_COLUMNS, VERSION])
+def _by_id(projects: pd.DataFrame) -> pd.DataFrame:
+    """The projects table typed (``typed_rows``) as every reader gets it: its version an integer, by project_id."""
     projects[VERSION] = projects[VERSION].astype(np.int64)  # integers, as pandas reads a column of them
     if projects["project_id"].is_monotonic_increasing:  # as written by the registry, usually
         return projects
