@@ -5,7 +5,9 @@ layers' extents are those their R*Trees hold."""
 import sqlite3
 import sys
 
+import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 
@@ -102,6 +104,19 @@ def test_a_reader_that_stops_early_stops_the_child(demo_copy):
     finally:
         con.close()
     assert child.poll() is not None
+
+
+def test_the_child_reads_the_next_table_while_the_caller_converts_this_one(tmp_path):
+    path = tmp_path / "large.gpkg"  # tables far larger than a pipe holds (64 KiB): a child made to wait would stall
+    points = gpd.GeoDataFrame({"name": [f"第{i}號點位" for i in range(20_000)]},
+                              geometry=gpd.points_from_xy(range(20_000), range(20_000)), crs="EPSG:4490")
+    pyogrio.write_dataframe(points, path, layer="points")
+    with columnar.Tables(path, ["points", "points", "points"]) as tables:
+        name, first = next(iter(tables))
+        tables._child.wait(timeout=60)  # every table read and sent before the caller asks for the second
+        rest = [table for _, table in tables]
+    assert [table.num_rows for table in (first, *rest)] == [20_000] * 3
+    assert rest[-1].column("name").to_pylist() == list(points["name"])
 
 
 def test_a_loaded_layers_extent_is_the_one_its_rtree_holds(demo_copy):

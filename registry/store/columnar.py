@@ -13,10 +13,12 @@ named on its command line to stdout as a length and an Arrow IPC stream, in that
 
 from __future__ import annotations
 
+import queue
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,7 +36,9 @@ class Tables:
     """``names``' tables of the GeoPackage at ``path`` as Arrow tables with their ``fid`` column, in that order, each
     as soon as the child has read it (the caller converts one while the child reads the next).
 
-    The child starts at once, and needs about 0.3 s to import GDAL.
+    The child starts at once, and needs about 0.3 s to import GDAL. A thread drains its output as it comes: had the
+    child to wait until the caller asks for the next table, it could not read that one while the caller converts
+    this one (on a million features the caller waited a third of a second for tables in all).
     """
 
     def __init__(self, path: str | Path, names: Sequence[str]) -> None:
@@ -48,14 +52,32 @@ class Tables:
             self._errors.close()
             raise ChildFailed(str(exc)) from None
         self._read = 0
+        self._received: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._drain = threading.Thread(target=self._receive, name="columnar-reader", daemon=True)
+        self._drain.start()
+
+    def _receive(self) -> None:
+        """Put each table's stream, as it comes, in the queue, then None (at the end, or if the child stopped)."""
+        out = self._child.stdout
+        try:
+            for _ in self.names:
+                header = out.read(_LENGTH.size)
+                if len(header) < _LENGTH.size:
+                    break
+                size = _LENGTH.unpack(header)[0]
+                data = out.read(size)
+                if len(data) < size:
+                    break
+                self._received.put(data)
+        except (OSError, ValueError):  # the pipe closed by ``close``
+            pass
+        self._received.put(None)
 
     def __iter__(self) -> Iterator[tuple[str, pa.Table]]:
-        out = self._child.stdout
         for name in self.names[self._read:]:
-            header = out.read(_LENGTH.size)
-            if len(header) < _LENGTH.size:
+            data = self._received.get()
+            if data is None:
                 raise ChildFailed(self._failure())
-            data = out.read(_LENGTH.unpack(header)[0])
             self._read += 1
             yield name, pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
@@ -70,6 +92,7 @@ class Tables:
         """Stop the child if the caller did not read every table, and release its pipe and file."""
         if self._read < len(self.names):
             self._child.kill()
+        self._drain.join()
         self._child.stdout.close()
         self._child.wait()
         self._errors.close()
