@@ -123,6 +123,7 @@ class _Condition:
     # near: the distance in degrees within which every feature is near, and beyond which none is
     degrees: tuple[float, float] = (0.0, 0.0)
     detailed: bool = False  # near: a geometry of many vertices (measured from through its index)
+    edges: spatial.Edges | None = None  # near: a few lines and points, measured from edge by edge
     zone: shapely.Geometry | None = None  # predicate within: its buffer by the distance, computed once per query
 
     def private(self) -> _Condition:
@@ -275,6 +276,7 @@ def _conditions(view: Reader, query: Query) -> list[_Condition]:
         # prepared only when the tests use what is prepared (``_near``): else it costs them 4 %
         found.append(_Condition("near", spatial.prepared(query.near) if detailed else query.near, zone=zone,
                                 detailed=detailed, metric=spatial.prepared(metric) if detailed else metric,
+                                edges=None if detailed else spatial.Edges.of(query.near),
                                 degrees=(max(query.distance - bend, 0) / most, (query.distance + bend) / fewest)))
     return found
 
@@ -289,13 +291,18 @@ def _spatial_mask(query: Query, condition: _Condition, geoms: np.ndarray) -> np.
         # Measured in degrees first: only features in the ring where degrees cannot tell (between the
         # distance at the most and at the fewest metres a degree can be) are reprojected and measured.
         if query.predicate == "intersects":  # most are surely near: those are measured once
-            found = _near(condition, region, geoms, condition.degrees[0])
-            unsure = ~found
-            unsure[unsure] = _near(condition, region, geoms[unsure], condition.degrees[1])
+            if condition.edges is not None:
+                found, wider = condition.edges.within(geoms, condition.degrees)
+                unsure = wider & ~found
+            else:
+                found = _near(condition, region, geoms, condition.degrees[0])
+                unsure = ~found
+                unsure[unsure] = _near(condition, region, geoms[unsure], condition.degrees[1])
             found[unsure] = _near(condition, condition.metric, np.asarray(spatial.metric(geoms[unsure])),
                                   query.distance)
             return found
-        found = _near(condition, region, geoms, condition.degrees[1])
+        found = (condition.edges.within(geoms, condition.degrees[1:])[0] if condition.edges is not None
+                 else _near(condition, region, geoms, condition.degrees[1]))
         found[found] = shapely.covers(condition.zone, np.asarray(spatial.metric(geoms[found])))
         return found
     if query.predicate == "within":

@@ -282,6 +282,63 @@ def edges(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([coords[:-1], coords[1:]], axis=1)[same], line[:-1][same]
 
 
+class Edges:
+    """A line's or point's straight edges (a point: an edge of no length), to tell which of many geometries lie
+    within distances of it by their envelopes first and then, for the few the envelopes cannot tell, with GEOS
+    from one edge at a time: from one edge GEOS measures about three times faster than from a line of six.
+
+    A geometry (an envelope's sides each hold a point of it) lies within a distance of an edge when both ends of a
+    side of its envelope do (the distance from an edge is convex), and is farther than the distance when its
+    envelope's centre is farther than the distance and half the envelope's diagonal. On a 200 m near query of
+    55,000 candidates the envelopes tell all but 14,000 (edge, geometry) pairs, and the whole takes half the time
+    of two GEOS passes over the whole line.
+    """
+
+    def __init__(self, geom: shapely.Geometry) -> None:
+        parts = simple_parts(geom)
+        points = shapely.get_type_id(parts) == 0
+        ends, _ = edges(parts[~points])
+        ends = np.concatenate([ends, np.repeat(shapely.get_coordinates(parts[points])[:, None, :], 2, axis=1)])
+        self._start, self._run = ends[:, 0], ends[:, 1] - ends[:, 0]
+        self._square = np.maximum((self._run ** 2).sum(axis=1), np.finfo(float).tiny)  # a point: no division by 0
+        self._geoms = np.where(np.all(ends[:, 0] == ends[:, 1], axis=1), shapely.points(ends[:, 0]),
+                               shapely.linestrings(ends))
+
+    @staticmethod
+    def of(geom: shapely.Geometry) -> Edges | None:
+        """The edges of a geometry of lines and points; None if it has a polygon (what lies inside one is near it,
+        however far from its edges)."""
+        return None if (shapely.get_type_id(simple_parts(geom)) == 3).any() else Edges(geom)
+
+    def _distances(self, x: np.ndarray, y: np.ndarray, edge: np.ndarray | slice) -> np.ndarray:
+        """The distances of points (``x``, ``y``; columns, or rows paired with ``edge``) from edges ``edge``."""
+        dx, dy = x - self._start[edge, 0], y - self._start[edge, 1]
+        along = np.clip((dx * self._run[edge, 0] + dy * self._run[edge, 1]) / self._square[edge], 0, 1)
+        return np.hypot(dx - along * self._run[edge, 0], dy - along * self._run[edge, 1])
+
+    def within(self, geoms: np.ndarray, distances: tuple[float, ...]) -> list[np.ndarray]:
+        """For each of ``distances`` (ascending), which of ``geoms`` lie within it (as ``shapely.dwithin`` tells)."""
+        bounds = shapely.bounds(geoms)  # NaN for an empty geometry: within no distance, as for GEOS
+        centre_x, centre_y = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+        half = np.hypot(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) / 2
+        least = self._distances(centre_x[:, None], centre_y[:, None], slice(None)) - half[:, None]
+        row, edge = np.nonzero(least <= distances[-1])  # the pairs that may be near
+        least = least[row, edge]
+        corners = [self._distances(bounds[row, i], bounds[row, j], edge) for i, j in ((0, 1), (2, 1), (2, 3), (0, 3))]
+        side = np.minimum.reduce([np.maximum(corners[k], corners[(k + 1) % 4]) for k in range(4)])
+        found = np.zeros(len(geoms), dtype=bool)
+        answers = []
+        for distance in distances:
+            sure = found.copy()
+            sure[row[~found[row] & (side <= distance)]] = True
+            ask = ~sure[row] & (least <= distance)
+            near = shapely.dwithin(geoms[row[ask]], self._geoms[edge[ask]], distance)
+            sure[row[ask][near]] = True
+            answers.append(sure)
+            found = sure
+        return answers
+
+
 _SHORT_EDGE_BEND = 0.002  # metres: what an edge under 0.005° (500 m) bends by at most
 
 

@@ -389,6 +389,31 @@ def test_near_a_detailed_line_matches_brute_force_in_metres(random_registry, met
     assert 50 < len(expected) < len(distances) and got(result) == expected
 
 
+def test_edges_tell_which_geometries_lie_within_distances_as_geos_does():
+    """Envelopes decide most geometries, GEOS the rest edge by edge: the answers are shapely.dwithin's from the whole
+    near geometry, for geometries crossing it, enclosing it, far away, empty, and of every kind."""
+    rng = np.random.default_rng(11)
+    centres = rng.uniform(0, 10, (600, 2))
+    sizes = rng.uniform(0.01, 3, 600)
+    geoms = np.array([
+        *(Point(x, y) for x, y in centres[:150]),
+        *(LineString([(x, y), (x + s, y + s / 2), (x + s / 3, y - s)]) for (x, y), s in zip(centres[150:300],
+                                                                                           sizes[150:300])),
+        *(shapely.box(x, y, x + s, y + s / 2) for (x, y), s in zip(centres[300:450], sizes[300:450])),
+        *(shapely.MultiPolygon([shapely.box(x, y, x + s / 4, y + s / 4), shapely.box(x + s, y, x + 2 * s, y + 0.1)])
+          for (x, y), s in zip(centres[450:], sizes[450:])),
+        shapely.box(-5, -5, 15, 15), Polygon(), LineString(),
+    ], dtype=object)
+    near = shapely.GeometryCollection([LineString([(1, 1), (4, 6), (9, 5), (9.5, 0.5)]), Point(2, 8),
+                                       shapely.MultiLineString([[(6, 8), (8, 9)], [(0, 5), (0, 5.5)]])])
+    distances = (0.05, 0.4, 1.5)
+    answers = spatial.Edges(near).within(geoms, distances)
+    for distance, answer in zip(distances, answers):
+        expected = shapely.dwithin(geoms, near, distance)
+        assert 0 < expected.sum() < len(geoms) and (answer == expected).all()
+    assert spatial.Edges.of(near) is not None and spatial.Edges.of(shapely.buffer(near, 1)) is None
+
+
 def test_near_tested_on_every_core_matches_brute_force_from_many_threads(random_registry, monkeypatch):
     """The geometry test of a big candidate set is cut into chunks for the cores; with chunks made small here, the
     few thousand features of the random registry take that road, from eight requests at once."""
