@@ -69,7 +69,7 @@ class Tables:
                 if len(data) < size:
                     break
                 self._received.put(data)
-        except (OSError, ValueError):  # the pipe closed by ``close``
+        except OSError:  # the pipe failed: the caller is told why the child stopped
             pass
         self._received.put(None)
 
