@@ -290,8 +290,8 @@ class Edges:
     A geometry (an envelope's sides each hold a point of it) lies within a distance of an edge when both ends of a
     side of its envelope do (the distance from an edge is convex), and is farther than the distance when its
     envelope's centre is farther than the distance and half the envelope's diagonal. On a 200 m near query of
-    55,000 candidates the envelopes tell all but 14,000 (edge, geometry) pairs, and the whole takes half the time
-    of two GEOS passes over the whole line.
+    55,000 candidates the envelopes leave 14,000 (edge, geometry) pairs to GEOS for its two distances, and the
+    whole takes 55-80 % of the time of two GEOS passes over the whole line.
     """
 
     def __init__(self, geom: shapely.Geometry) -> None:
